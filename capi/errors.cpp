@@ -1,0 +1,93 @@
+// Error objects, status names and version: the parts of the C API every other part uses.
+#include <new>
+
+#include "handles.hpp"
+
+namespace connpool::capi {
+
+connpool_status fail(connpool_error **err, const Error &error) noexcept {
+    if (err != nullptr && *err == nullptr) {
+        try {
+            *err = new connpool_error{error.status, error.message, error.sqlstate};
+        } catch (...) {
+            *err = nullptr;  // no memory for the details: the status still tells the story
+        }
+    }
+    return error.status;
+}
+
+connpool_status fail(connpool_error **err, connpool_status status, const char *message) noexcept {
+    if (err == nullptr || *err != nullptr) return status;
+    try {
+        return fail(err, Error(status, message));
+    } catch (...) {
+        return status;
+    }
+}
+
+connpool_status null_argument(connpool_error **err, const char *function,
+                              const char *name) noexcept {
+    if (err == nullptr || *err != nullptr) return CONNPOOL_ERR_INVALID_ARGUMENT;
+    try {
+        return fail(err, Error(CONNPOOL_ERR_INVALID_ARGUMENT,
+                               std::string(function) + ": argument \"" + name + "\" is NULL"));
+    } catch (...) {
+        return CONNPOOL_ERR_INVALID_ARGUMENT;
+    }
+}
+
+connpool_status stale_handle(connpool_error **err, const char *function,
+                             const char *kind) noexcept {
+    if (err == nullptr || *err != nullptr) return CONNPOOL_ERR_INVALID_HANDLE;
+    try {
+        return fail(err, Error(CONNPOOL_ERR_INVALID_HANDLE,
+                               std::string(function) + ": the " + kind +
+                                   " handle is not valid: it was already released or freed, "
+                                   "or is not a " + kind + " handle"));
+    } catch (...) {
+        return CONNPOOL_ERR_INVALID_HANDLE;
+    }
+}
+
+}  // namespace connpool::capi
+
+extern "C" {
+
+CONNPOOL_API const char *connpool_version(void) { return CONNPOOL_VERSION_STRING; }
+
+CONNPOOL_API int32_t connpool_version_number(void) { return CONNPOOL_VERSION_NUMBER; }
+
+CONNPOOL_API connpool_status connpool_error_status(const connpool_error *error) {
+    return error != nullptr ? error->status : CONNPOOL_ERR_INVALID_ARGUMENT;
+}
+
+CONNPOOL_API const char *connpool_error_message(const connpool_error *error) {
+    return error != nullptr ? error->message.c_str() : "";
+}
+
+CONNPOOL_API const char *connpool_error_sqlstate(const connpool_error *error) {
+    return error != nullptr ? error->sqlstate.c_str() : "";
+}
+
+CONNPOOL_API void connpool_error_free(connpool_error *error) { delete error; }
+
+CONNPOOL_API const char *connpool_status_name(connpool_status status) {
+    switch (status) {
+        case CONNPOOL_OK: return "CONNPOOL_OK";
+        case CONNPOOL_ERR_INVALID_ARGUMENT: return "CONNPOOL_ERR_INVALID_ARGUMENT";
+        case CONNPOOL_ERR_INVALID_HANDLE: return "CONNPOOL_ERR_INVALID_HANDLE";
+        case CONNPOOL_ERR_NO_MEMORY: return "CONNPOOL_ERR_NO_MEMORY";
+        case CONNPOOL_ERR_TIMEOUT: return "CONNPOOL_ERR_TIMEOUT";
+        case CONNPOOL_ERR_POOL_CLOSED: return "CONNPOOL_ERR_POOL_CLOSED";
+        case CONNPOOL_ERR_CONNECT_FAILED: return "CONNPOOL_ERR_CONNECT_FAILED";
+        case CONNPOOL_ERR_QUERY_FAILED: return "CONNPOOL_ERR_QUERY_FAILED";
+        case CONNPOOL_ERR_CONNECTION_BROKEN: return "CONNPOOL_ERR_CONNECTION_BROKEN";
+        case CONNPOOL_ERR_UNKNOWN_OPTION: return "CONNPOOL_ERR_UNKNOWN_OPTION";
+        case CONNPOOL_ERR_INTERNAL: return "CONNPOOL_ERR_INTERNAL";
+        default: return "CONNPOOL_UNKNOWN_STATUS";
+    }
+}
+
+CONNPOOL_API void connpool_string_free(char *string) { delete[] string; }
+
+}  // extern "C"

@@ -1,0 +1,86 @@
+// The objects behind the C handles, and the shim's error plumbing.
+//
+// C handles are HandleRegistry tokens (see src/handle_registry.hpp), never addresses.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "connpool/connpool.h"
+#include "error.hpp"
+#include "handle_registry.hpp"
+#include "options.hpp"
+#include "pg_query.hpp"
+#include "pool.hpp"
+
+struct connpool_error {
+    connpool_status status;
+    std::string message;
+    std::string sqlstate;
+};
+
+namespace connpool::capi {
+
+struct OptionsObject {
+    PoolOptions options;
+};
+struct PoolObject {
+    std::shared_ptr<Pool> pool;
+};
+struct ResultObject {
+    std::unique_ptr<QueryResult> result;
+};
+
+template <class Handle>
+HandleRegistry::Token token_of(const Handle *handle) {
+    return static_cast<HandleRegistry::Token>(reinterpret_cast<uintptr_t>(handle));
+}
+template <class Handle>
+Handle *handle_of(HandleRegistry::Token token) {
+    return reinterpret_cast<Handle *>(static_cast<uintptr_t>(token));
+}
+
+// Registers `object` (taking ownership) and returns its token as a C handle.
+template <class Handle, class Object>
+Handle *publish(HandleKind kind, std::unique_ptr<Object> object) {
+    HandleRegistry &registry = HandleRegistry::instance();
+    const uint32_t cell = registry.allocate_cell(kind);
+    return handle_of<Handle>(registry.publish(cell, object.release()));
+}
+
+// Ends a handle's life: returns its object (caller owns it) or nullptr if it was not live.
+template <class Object, class Handle>
+std::unique_ptr<Object> retire(HandleKind kind, Handle *handle) {
+    void *object = HandleRegistry::instance().retire(token_of(handle), kind, true);
+    return std::unique_ptr<Object>(static_cast<Object *>(object));
+}
+
+// Reports a failure through `err` (if the caller asked for details) and returns `status`.
+connpool_status fail(connpool_error **err, connpool_status status, const char *message) noexcept;
+connpool_status fail(connpool_error **err, const Error &error) noexcept;
+
+// Standard messages for bad arguments and handles.
+connpool_status null_argument(connpool_error **err, const char *function, const char *name) noexcept;
+connpool_status stale_handle(connpool_error **err, const char *function, const char *kind) noexcept;
+
+// Runs `body`, turning any exception into a status: the C boundary never throws.
+template <class Body>
+connpool_status guarded(connpool_error **err, Body &&body) noexcept {
+    try {
+        return body();
+    } catch (const std::bad_alloc &) {
+        return fail(err, CONNPOOL_ERR_NO_MEMORY, "out of memory");
+    } catch (const std::exception &e) {
+        return fail(err, Error(CONNPOOL_ERR_INTERNAL,
+                               std::string("internal error (please report it): ") + e.what()));
+    } catch (...) {
+        return fail(err, CONNPOOL_ERR_INTERNAL, "internal error (please report it)");
+    }
+}
+
+// Test hook (not exported): a pool over any Connector, e.g. the unit tests' fake one.
+connpool_status create_pool(connpool_pool **out, std::unique_ptr<Connector> connector,
+                            const connpool_options *options, connpool_error **err);
+
+}  // namespace connpool::capi

@@ -1,0 +1,172 @@
+// connpool_pool_*: create, wait, acquire, stats, close, free.
+#include <cstring>
+
+#include <spdlog/logger.h>
+
+#include "conninfo.hpp"
+#include "handles.hpp"
+#include "pg_connector.hpp"
+
+using namespace connpool;
+using namespace connpool::capi;
+
+namespace {
+
+HandleRegistry::Ref lookup_pool(connpool_pool *pool) {
+    return HandleRegistry::instance().lookup(token_of(pool), HandleKind::pool);
+}
+
+// Copies the caller's options (or the defaults) and checks cross-option rules.
+connpool_status resolve_options(const connpool_options *options, PoolOptions &out,
+                                connpool_error **err, const char *function) {
+    if (options != nullptr) {
+        auto ref = HandleRegistry::instance().lookup(token_of(options), HandleKind::options);
+        if (!ref) return stale_handle(err, function, "options");
+        out = ref.get<OptionsObject>()->options;
+    }
+    const Error valid = out.validate();
+    return valid.ok() ? CONNPOOL_OK : fail(err, valid);
+}
+
+}  // namespace
+
+namespace connpool::capi {
+
+connpool_status create_pool(connpool_pool **out, std::unique_ptr<Connector> connector,
+                            const connpool_options *options, connpool_error **err) {
+    if (out == nullptr) return null_argument(err, "connpool_pool_create", "out");
+    *out = nullptr;
+    return guarded(err, [&] {
+        PoolOptions resolved;
+        const connpool_status status = resolve_options(options, resolved, err, "connpool_pool_create");
+        if (status != CONNPOOL_OK) return status;
+        auto object = std::make_unique<PoolObject>();
+        object->pool = Pool::create(std::move(resolved), std::move(connector));
+        *out = publish<connpool_pool>(HandleKind::pool, std::move(object));
+        return CONNPOOL_OK;
+    });
+}
+
+}  // namespace connpool::capi
+
+extern "C" {
+
+CONNPOOL_API connpool_status connpool_pool_create(connpool_pool **out, const char *conninfo,
+                                                  const connpool_options *options,
+                                                  connpool_error **err) {
+    if (out == nullptr) return null_argument(err, "connpool_pool_create", "out");
+    *out = nullptr;
+    if (conninfo == nullptr) return null_argument(err, "connpool_pool_create", "conninfo");
+    return guarded(err, [&] {
+        ParsedConninfo parsed;
+        const Error parse_error = parse_conninfo(conninfo, parsed);
+        if (!parse_error.ok()) return fail(err, parse_error);
+        PoolOptions resolved;  // read again by create_pool; needed here for reset_query
+        connpool_status status = resolve_options(options, resolved, err, "connpool_pool_create");
+        if (status != CONNPOOL_OK) return status;
+        auto connector = std::make_unique<PgConnector>(
+            PgSettings{conninfo, parsed.password, resolved.reset_query});
+        status = create_pool(out, std::move(connector), options, err);
+        if (status == CONNPOOL_OK) {
+            auto ref = lookup_pool(*out);
+            ref.get<PoolObject>()->pool->log().info("pool created for {}", parsed.redacted);
+        }
+        return status;
+    });
+}
+
+CONNPOOL_API connpool_status connpool_pool_wait_ready(connpool_pool *pool, int64_t timeout_ms,
+                                                      connpool_error **err) {
+    if (pool == nullptr) return null_argument(err, "connpool_pool_wait_ready", "pool");
+    return guarded(err, [&] {
+        auto ref = lookup_pool(pool);
+        if (!ref) return stale_handle(err, "connpool_pool_wait_ready", "pool");
+        Error error;
+        const connpool_status status =
+            ref.get<PoolObject>()->pool->wait_ready(timeout_ms, err ? &error : nullptr);
+        return status == CONNPOOL_OK || err == nullptr ? status : fail(err, error);
+    });
+}
+
+CONNPOOL_API connpool_status connpool_pool_acquire(connpool_lease **out, connpool_pool *pool,
+                                                   int64_t timeout_ms, connpool_error **err) {
+    if (out == nullptr) return null_argument(err, "connpool_pool_acquire", "out");
+    *out = nullptr;
+    if (pool == nullptr) return null_argument(err, "connpool_pool_acquire", "pool");
+    return guarded(err, [&] {
+        auto ref = lookup_pool(pool);
+        if (!ref) return stale_handle(err, "connpool_pool_acquire", "pool");
+        Pool &core = *ref.get<PoolObject>()->pool;
+        Slot *slot = nullptr;
+        Error error;
+        const connpool_status status = core.acquire(timeout_ms, slot, err ? &error : nullptr);
+        if (status != CONNPOOL_OK) return err == nullptr ? status : fail(err, error);
+        // The slot's own cell: acquiring never allocates a handle.
+        *out = handle_of<connpool_lease>(HandleRegistry::instance().publish(slot->lease_cell, slot));
+        return CONNPOOL_OK;
+    });
+}
+
+CONNPOOL_API connpool_status connpool_pool_stats(connpool_stats *out, connpool_pool *pool,
+                                                 connpool_error **err) {
+    if (out == nullptr) return null_argument(err, "connpool_pool_stats", "out");
+    if (pool == nullptr) return null_argument(err, "connpool_pool_stats", "pool");
+    const uint32_t size = out->struct_size;
+    if (size < offsetof(connpool_stats, total)) {
+        return fail(err, CONNPOOL_ERR_INVALID_ARGUMENT,
+                    "connpool_pool_stats: set out->struct_size to sizeof(connpool_stats)");
+    }
+    return guarded(err, [&] {
+        auto ref = lookup_pool(pool);
+        if (!ref) return stale_handle(err, "connpool_pool_stats", "pool");
+        connpool_stats snapshot = ref.get<PoolObject>()->pool->stats();
+        snapshot.struct_size = static_cast<uint32_t>(std::min<size_t>(size, sizeof snapshot));
+        // Older callers have a shorter struct: fill only what they know about.
+        std::memcpy(out, &snapshot, snapshot.struct_size);
+        return CONNPOOL_OK;
+    });
+}
+
+CONNPOOL_API connpool_status connpool_pool_stats_json(char **out_json, connpool_pool *pool,
+                                                      connpool_error **err) {
+    if (out_json == nullptr) return null_argument(err, "connpool_pool_stats_json", "out_json");
+    *out_json = nullptr;
+    if (pool == nullptr) return null_argument(err, "connpool_pool_stats_json", "pool");
+    return guarded(err, [&] {
+        auto ref = lookup_pool(pool);
+        if (!ref) return stale_handle(err, "connpool_pool_stats_json", "pool");
+        const std::string json = ref.get<PoolObject>()->pool->stats_json();
+        char *copy = new char[json.size() + 1];
+        std::memcpy(copy, json.c_str(), json.size() + 1);
+        *out_json = copy;
+        return CONNPOOL_OK;
+    });
+}
+
+CONNPOOL_API connpool_status connpool_pool_close(connpool_pool *pool, connpool_error **err) {
+    if (pool == nullptr) return null_argument(err, "connpool_pool_close", "pool");
+    return guarded(err, [&] {
+        auto ref = lookup_pool(pool);
+        if (!ref) return stale_handle(err, "connpool_pool_close", "pool");
+        ref.get<PoolObject>()->pool->close();
+        return CONNPOOL_OK;
+    });
+}
+
+CONNPOOL_API connpool_status connpool_pool_free(connpool_pool *pool) {
+    if (pool == nullptr) return CONNPOOL_OK;
+    return guarded(nullptr, [&] {
+        // Close first: that wakes threads blocked in acquire on this handle, so the retire
+        // below (which waits for every call in flight on the handle) finishes promptly.
+        {
+            auto ref = lookup_pool(pool);
+            if (!ref) return CONNPOOL_ERR_INVALID_HANDLE;
+            ref.get<PoolObject>()->pool->close();
+        }
+        auto object = retire<PoolObject>(HandleKind::pool, pool);
+        // Leases still out hold the Pool itself; it is freed with the last of them.
+        return object ? CONNPOOL_OK : CONNPOOL_ERR_INVALID_HANDLE;
+    });
+}
+
+}  // extern "C"

@@ -1,0 +1,369 @@
+/*
+ * libconnpool: a PostgreSQL connection pool with a stable C ABI.
+ *
+ * This is the only public header. It compiles as C99 and as C++.
+ *
+ * Conventions (they hold for every function below):
+ *  - One prefix: functions and types are `connpool_*`, macros and constants `CONNPOOL_*`.
+ *  - Handles (`connpool_pool`, `connpool_lease`, `connpool_result`, `connpool_options`) are
+ *    opaque, generation-tagged tokens. Never dereference them. A handle that was freed or
+ *    released, a handle of the wrong kind, or a made-up value is detected and answered with
+ *    CONNPOOL_ERR_INVALID_HANDLE; it never crashes the process.
+ *  - Fallible functions return a `connpool_status` (0 = CONNPOOL_OK). Codes are pinned integers
+ *    and are never renumbered.
+ *  - Out-parameters come first, inputs next, and `connpool_error **err` last. `err` may be NULL.
+ *    If `err` is not NULL, `*err` must be NULL on entry; on failure it receives a new error
+ *    object (status, message, SQLSTATE) that the caller frees with connpool_error_free(). If
+ *    `*err` is not NULL on entry it is left untouched and no detail is returned. There is no
+ *    thread-local "last error": a message is never lost when a caller changes threads.
+ *  - Strings are NUL-terminated UTF-8. A `const char *` returned by the library belongs to the
+ *    object it came from and stays valid until that object is freed.
+ *  - Durations are int64 milliseconds.
+ *  - No message, log line or statistic ever contains a password.
+ *
+ * Threading: every `connpool_pool_*` function is thread-safe. A lease and the results it
+ * produced are used by one thread at a time (any thread, one after another, is fine: leases
+ * are not tied to OS threads).
+ */
+#ifndef CONNPOOL_CONNPOOL_H
+#define CONNPOOL_CONNPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(CONNPOOL_BUILDING_LIBRARY) && defined(__GNUC__)
+#define CONNPOOL_API __attribute__((visibility("default")))
+#else
+#define CONNPOOL_API
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Version
+ * ------------------------------------------------------------------------------------------- */
+
+#define CONNPOOL_VERSION_MAJOR 0
+#define CONNPOOL_VERSION_MINOR 1
+#define CONNPOOL_VERSION_PATCH 0
+#define CONNPOOL_VERSION_STRING "0.1.0"
+/** MAJOR * 10000 + MINOR * 100 + PATCH, e.g. 100 for 0.1.0. */
+#define CONNPOOL_VERSION_NUMBER \
+    (CONNPOOL_VERSION_MAJOR * 10000 + CONNPOOL_VERSION_MINOR * 100 + CONNPOOL_VERSION_PATCH)
+
+/** The library's version string, e.g. "0.1.0". Static storage; never NULL. */
+CONNPOOL_API const char *connpool_version(void);
+
+/**
+ * The library's version as CONNPOOL_VERSION_NUMBER computes it. Compare it with the macro to
+ * detect a header/library mismatch at run time.
+ */
+CONNPOOL_API int32_t connpool_version_number(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Status codes and errors
+ * ------------------------------------------------------------------------------------------- */
+
+/** A status code: one of the CONNPOOL_* values below. Values are pinned forever. */
+typedef int32_t connpool_status;
+
+#define CONNPOOL_OK 0
+/** An argument is NULL, out of range or malformed (the message names it). */
+#define CONNPOOL_ERR_INVALID_ARGUMENT 1
+/** A handle is NULL-free but not live: already freed/released, of another kind, or made up. */
+#define CONNPOOL_ERR_INVALID_HANDLE 2
+/** Memory could not be allocated. */
+#define CONNPOOL_ERR_NO_MEMORY 3
+/** No connection became available before the acquire timeout. */
+#define CONNPOOL_ERR_TIMEOUT 4
+/** The pool was closed (connpool_pool_close or connpool_pool_free). */
+#define CONNPOOL_ERR_POOL_CLOSED 5
+/** A connection to PostgreSQL could not be opened (message carries libpq's reason). */
+#define CONNPOOL_ERR_CONNECT_FAILED 6
+/** The server rejected a statement; the SQLSTATE is available. */
+#define CONNPOOL_ERR_QUERY_FAILED 7
+/** The connection broke during the call (server gone, socket closed, protocol error). */
+#define CONNPOOL_ERR_CONNECTION_BROKEN 8
+/** An option key is not known to this version of the library. */
+#define CONNPOOL_ERR_UNKNOWN_OPTION 9
+/** A bug in libconnpool: please report it with the message. */
+#define CONNPOOL_ERR_INTERNAL 10
+
+/** Details of a failure: status, message and (for query failures) SQLSTATE. */
+typedef struct connpool_error connpool_error;
+
+/** The status carried by `error`; CONNPOOL_ERR_INVALID_ARGUMENT if `error` is NULL. */
+CONNPOOL_API connpool_status connpool_error_status(const connpool_error *error);
+
+/**
+ * A human-readable message: what went wrong and what to do about it. Never NULL ("" for a
+ * NULL `error`). Valid until connpool_error_free(error).
+ */
+CONNPOOL_API const char *connpool_error_message(const connpool_error *error);
+
+/**
+ * The five-character SQLSTATE for CONNPOOL_ERR_QUERY_FAILED (and for connect failures where
+ * the server sent one, e.g. "28P01" for a wrong password); "" otherwise. Never NULL.
+ */
+CONNPOOL_API const char *connpool_error_sqlstate(const connpool_error *error);
+
+/** Frees an error object. NULL is allowed and ignored. */
+CONNPOOL_API void connpool_error_free(connpool_error *error);
+
+/**
+ * The symbolic name of a status, e.g. "CONNPOOL_ERR_TIMEOUT"; "CONNPOOL_UNKNOWN_STATUS" for a
+ * value this version does not define. Static storage; never NULL.
+ */
+CONNPOOL_API const char *connpool_status_name(connpool_status status);
+
+/* ---------------------------------------------------------------------------------------------
+ * Options
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * A set of pool options, set by key and string value so that adding an option never changes
+ * the ABI. Keys and ranges are listed in README.md ("Options"). Not thread-safe: build it on
+ * one thread, then pass it to connpool_pool_create(), which copies it.
+ */
+typedef struct connpool_options connpool_options;
+
+/** Creates an options set holding every default. Free it with connpool_options_free(). */
+CONNPOOL_API connpool_status connpool_options_new(connpool_options **out, connpool_error **err);
+
+/**
+ * Sets `key` to `value`, validated at once: an unknown key gives CONNPOOL_ERR_UNKNOWN_OPTION,
+ * a malformed or out-of-range value gives CONNPOOL_ERR_INVALID_ARGUMENT; both messages name
+ * the key and its accepted values. On failure the options are unchanged. Integers are decimal;
+ * durations are milliseconds; booleans accept on/off, true/false, yes/no, 1/0.
+ */
+CONNPOOL_API connpool_status connpool_options_set(connpool_options *options, const char *key,
+                                                  const char *value, connpool_error **err);
+
+/**
+ * Frees an options set. NULL gives CONNPOOL_OK; a stale handle gives
+ * CONNPOOL_ERR_INVALID_HANDLE (a double free is detected, not undefined behaviour).
+ */
+CONNPOOL_API connpool_status connpool_options_free(connpool_options *options);
+
+/* ---------------------------------------------------------------------------------------------
+ * Pool
+ * ------------------------------------------------------------------------------------------- */
+
+/** A pool of PostgreSQL connections to one server/database/user. */
+typedef struct connpool_pool connpool_pool;
+
+/**
+ * Creates a pool. `conninfo` is a libpq connection string, key=value ("host=/run/pg
+ * dbname=app") or URI ("postgresql://user@host/app"); it is checked here but no connection is
+ * opened by this call. `options` may be NULL (all defaults); it is copied and may be freed at
+ * once. min_size connections are then opened in the background; use connpool_pool_wait_ready()
+ * to wait for them. Does not block on the network.
+ *
+ * Errors: CONNPOOL_ERR_INVALID_ARGUMENT (NULL out/conninfo, unparsable conninfo, inconsistent
+ * options such as min_size > max_size), CONNPOOL_ERR_INVALID_HANDLE (stale options),
+ * CONNPOOL_ERR_NO_MEMORY.
+ */
+CONNPOOL_API connpool_status connpool_pool_create(connpool_pool **out, const char *conninfo,
+                                                  const connpool_options *options,
+                                                  connpool_error **err);
+
+/**
+ * Blocks until the pool holds at least min_size open connections, for start-up code that
+ * wants to fail fast. `timeout_ms`: 0 checks without waiting, negative uses the pool's
+ * acquire_timeout. Returns CONNPOOL_OK, CONNPOOL_ERR_TIMEOUT (the message carries the last
+ * connect error, if any), CONNPOOL_ERR_POOL_CLOSED or CONNPOOL_ERR_INVALID_HANDLE.
+ */
+CONNPOOL_API connpool_status connpool_pool_wait_ready(connpool_pool *pool, int64_t timeout_ms,
+                                                      connpool_error **err);
+
+/**
+ * Closes the pool: waiting and later acquires fail with CONNPOOL_ERR_POOL_CLOSED, idle
+ * connections are closed, background threads are stopped; finishes in bounded time (a connect
+ * in progress is abandoned). Leases still out stay usable until released; their connections are
+ * then closed. The handle stays valid for stats until connpool_pool_free(). Idempotent.
+ */
+CONNPOOL_API connpool_status connpool_pool_close(connpool_pool *pool, connpool_error **err);
+
+/**
+ * Closes the pool (as connpool_pool_close) and invalidates the handle. Threads blocked in
+ * connpool_pool_acquire() on it return CONNPOOL_ERR_POOL_CLOSED. Leases still out remain
+ * valid; the pool's memory is released with the last of them. NULL gives CONNPOOL_OK; a stale
+ * handle gives CONNPOOL_ERR_INVALID_HANDLE.
+ */
+CONNPOOL_API connpool_status connpool_pool_free(connpool_pool *pool);
+
+/* ---------------------------------------------------------------------------------------------
+ * Leases
+ * ------------------------------------------------------------------------------------------- */
+
+/** A connection borrowed from a pool. Return it with connpool_lease_release(). */
+typedef struct connpool_lease connpool_lease;
+
+/**
+ * Borrows a connection. `timeout_ms`: 0 = do not wait (CONNPOOL_ERR_TIMEOUT at once if none is
+ * idle, though the pool may start opening one), positive = wait at most that long, negative =
+ * the pool's acquire_timeout option. Waiters are served first come, first served. An idle
+ * connection that turns out to be dead is replaced transparently within the timeout.
+ *
+ * Errors: CONNPOOL_ERR_TIMEOUT (the message gives the pool's state and the last connect error),
+ * CONNPOOL_ERR_POOL_CLOSED, CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT.
+ */
+CONNPOOL_API connpool_status connpool_pool_acquire(connpool_lease **out, connpool_pool *pool,
+                                                   int64_t timeout_ms, connpool_error **err);
+
+/**
+ * Returns a lease to its pool. Never blocks on the network: a connection left in a transaction
+ * is rolled back (and the reset_query run) by a background worker before reuse; a broken or busy
+ * one is closed. Calling it again, or on any released lease, gives CONNPOOL_ERR_INVALID_HANDLE.
+ * NULL gives CONNPOOL_ERR_INVALID_ARGUMENT.
+ */
+CONNPOOL_API connpool_status connpool_lease_release(connpool_lease *lease, connpool_error **err);
+
+/**
+ * The lease's libpq connection (`PGconn *`), for callers that use libpq themselves. It belongs
+ * to the pool: do not PQfinish it and do not use it after release. Leave the connection idle
+ * (no result pending) before releasing; otherwise it is closed rather than reused.
+ */
+CONNPOOL_API connpool_status connpool_lease_pgconn(void **out_pgconn, connpool_lease *lease,
+                                                   connpool_error **err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Queries on a lease
+ * ------------------------------------------------------------------------------------------- */
+
+/** The outcome of one statement; free it with connpool_result_free(). */
+typedef struct connpool_result connpool_result;
+
+/**
+ * Runs one SQL statement on the lease's connection, with `n_params` text parameters referenced
+ * as $1..$n (`params[i]` NULL means SQL NULL; `params` may be NULL when `n_params` is 0). The
+ * server infers parameter types. Results are in text format.
+ *
+ * Returns CONNPOOL_OK with `*out` set, or:
+ *  - CONNPOOL_ERR_QUERY_FAILED: the server rejected the statement. `*out` is still set, to a
+ *    result whose status is CONNPOOL_ERR_QUERY_FAILED and which carries the message and
+ *    SQLSTATE (so does `err`). Free it as usual. The connection remains usable.
+ *  - CONNPOOL_ERR_CONNECTION_BROKEN: the connection died; `*out` is NULL. Release the lease (the
+ *    pool closes that connection and opens a replacement).
+ *  - CONNPOOL_ERR_INVALID_HANDLE / CONNPOOL_ERR_INVALID_ARGUMENT.
+ */
+CONNPOOL_API connpool_status connpool_lease_exec(connpool_result **out, connpool_lease *lease,
+                                                 const char *sql, int32_t n_params,
+                                                 const char *const *params, connpool_error **err);
+
+/** CONNPOOL_OK or CONNPOOL_ERR_QUERY_FAILED; CONNPOOL_ERR_INVALID_HANDLE for a bad handle. */
+CONNPOOL_API connpool_status connpool_result_status(const connpool_result *result);
+
+/** The server's error message for a failed statement, "" otherwise; NULL for a bad handle. */
+CONNPOOL_API const char *connpool_result_error_message(const connpool_result *result);
+
+/** The SQLSTATE of a failed statement, "" otherwise; NULL for a bad handle. */
+CONNPOOL_API const char *connpool_result_sqlstate(const connpool_result *result);
+
+/** Number of rows returned; -1 for a bad handle. */
+CONNPOOL_API int64_t connpool_result_row_count(const connpool_result *result);
+
+/** Number of columns returned; -1 for a bad handle. */
+CONNPOOL_API int32_t connpool_result_column_count(const connpool_result *result);
+
+/**
+ * Rows affected by INSERT/UPDATE/DELETE/MERGE/SELECT/COPY etc. as the server reported them;
+ * -1 when the command reports none, or for a bad handle.
+ */
+CONNPOOL_API int64_t connpool_result_affected_rows(const connpool_result *result);
+
+/** Name of column `column` (0-based); NULL if out of range or for a bad handle. */
+CONNPOOL_API const char *connpool_result_column_name(const connpool_result *result,
+                                                     int32_t column);
+
+/** Type OID of column `column` (e.g. 23 for int4, 25 for text); 0 if out of range/bad handle. */
+CONNPOOL_API uint32_t connpool_result_column_type(const connpool_result *result, int32_t column);
+
+/**
+ * 1 if the value at (row, column) is SQL NULL, 0 if not, -1 if out of range or a bad handle.
+ */
+CONNPOOL_API int32_t connpool_result_is_null(const connpool_result *result, int64_t row,
+                                             int32_t column);
+
+/**
+ * The value at (row, column) as text (PostgreSQL's text output format). "" for SQL NULL (use
+ * connpool_result_is_null to tell it from an empty string); NULL if out of range or a bad handle.
+ */
+CONNPOOL_API const char *connpool_result_value(const connpool_result *result, int64_t row,
+                                               int32_t column);
+
+/** Length in bytes of the value at (row, column); -1 if out of range or a bad handle. */
+CONNPOOL_API int64_t connpool_result_value_length(const connpool_result *result, int64_t row,
+                                                  int32_t column);
+
+/**
+ * Frees a result. NULL gives CONNPOOL_OK; a result freed before gives
+ * CONNPOOL_ERR_INVALID_HANDLE. Results may outlive their lease.
+ */
+CONNPOOL_API connpool_status connpool_result_free(connpool_result *result);
+
+/* ---------------------------------------------------------------------------------------------
+ * Statistics
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * A snapshot of a pool. Set `struct_size` to sizeof(connpool_stats) before the call: the
+ * library fills only the fields that fit, so programs built against an older header keep
+ * working when fields are appended (fields are only ever appended). The gauges are mutually
+ * consistent: idle + in_use == total.
+ */
+typedef struct connpool_stats {
+    uint32_t struct_size; /**< in: sizeof(connpool_stats) as the caller knows it */
+    uint32_t reserved0;   /**< always 0 */
+    /* gauges */
+    int64_t total;        /**< open connections (idle + in use) */
+    int64_t idle;         /**< open connections ready to be handed out */
+    int64_t in_use;       /**< open connections leased, or being checked/reset by the pool */
+    int64_t opening;      /**< connection attempts in progress */
+    int64_t waiting;      /**< threads blocked in acquire */
+    int64_t max_size;     /**< the max_size option */
+    int64_t min_size;     /**< the min_size option */
+    int64_t max_overflow; /**< the max_overflow option */
+    /* counters since create */
+    int64_t created;               /**< connections opened successfully */
+    int64_t closed;                /**< connections closed, for any reason */
+    int64_t acquired;              /**< successful acquires */
+    int64_t released;              /**< releases */
+    int64_t reused;                /**< acquires served by a connection that had been used before */
+    int64_t acquire_timeouts;      /**< acquires that ended in CONNPOOL_ERR_TIMEOUT */
+    int64_t connect_errors;        /**< failed connection attempts */
+    int64_t health_checks;         /**< liveness checks (pre-ping) run on idle connections */
+    int64_t health_check_failures; /**< of those, how many found the connection dead */
+    int64_t closed_lifetime;       /**< closed because they outlived max_lifetime */
+    int64_t closed_idle;           /**< closed because they were idle longer than max_idle */
+    int64_t closed_broken;         /**< closed because they were broken or in an unknown state */
+    int64_t closed_overflow;       /**< overflow connections closed on release */
+    int64_t resets;                /**< connections rolled back / reset after release */
+    int64_t acquire_wait_us_total; /**< sum of time spent in successful acquires, microseconds */
+    int64_t acquire_wait_us_max;   /**< longest successful acquire, microseconds */
+} connpool_stats;
+
+/**
+ * Fills `out` (whose struct_size the caller set) with a consistent snapshot. Works on a closed
+ * pool. CONNPOOL_ERR_INVALID_ARGUMENT if `out` is NULL or struct_size is smaller than 8.
+ */
+CONNPOOL_API connpool_status connpool_pool_stats(connpool_stats *out, connpool_pool *pool,
+                                                 connpool_error **err);
+
+/**
+ * The same snapshot as a JSON object whose keys are the field names above (plus "name" and
+ * "closed_pool"). `*out_json` is a new string: free it with connpool_string_free().
+ */
+CONNPOOL_API connpool_status connpool_pool_stats_json(char **out_json, connpool_pool *pool,
+                                                      connpool_error **err);
+
+/** Frees a string the library allocated for the caller. NULL is allowed. */
+CONNPOOL_API void connpool_string_free(char *string);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CONNPOOL_CONNPOOL_H */

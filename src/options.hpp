@@ -1,0 +1,52 @@
+// Pool options: one plain struct with defaults, and the key/value table that validates them.
+// Options are set by key from the C API so that adding one never changes the ABI.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "error.hpp"
+
+namespace connpool {
+
+struct PoolOptions {
+    std::string name = "pool";
+    int64_t min_size = 0;
+    int64_t max_size = 10;
+    int64_t max_overflow = 0;
+    int64_t acquire_timeout_ms = 30'000;
+    int64_t connect_timeout_ms = 10'000;
+    int64_t max_lifetime_ms = 3'600'000;  // 0 = unlimited
+    int64_t max_idle_ms = 600'000;        // 0 = never close for idleness
+    bool pre_ping = true;
+    int64_t pre_ping_threshold_ms = 1'000;
+    int64_t health_check_timeout_ms = 5'000;
+    std::string reset_query;  // empty = none
+    int64_t maintenance_interval_ms = 1'000;
+    int64_t max_concurrent_connects = 2;
+    std::string log_level;  // empty = from CONNPOOL_LOG_LEVEL, else "off"
+
+    // Sets one option from its string form; on failure leaves the struct unchanged and
+    // returns an error naming the key and the accepted values.
+    Error set(std::string_view key, std::string_view value);
+    // Checks rules that involve several options (e.g. min_size <= max_size).
+    Error validate() const;
+};
+
+// Describes one option for docs and messages.
+struct OptionInfo {
+    const char *key;
+    const char *type;  // "integer", "duration_ms", "boolean", "string", "log_level"
+    int64_t min;
+    int64_t max;
+    const char *description;
+};
+
+const std::vector<OptionInfo> &option_table();
+
+// Parses a log level name ("trace".."critical", "off"); returns false if unknown.
+bool parse_log_level(std::string_view text, int &level_out);
+
+}  // namespace connpool

@@ -1,0 +1,143 @@
+#include "pg_connector.hpp"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "conninfo.hpp"
+
+namespace connpool {
+namespace {
+
+// Connect attempts re-check `abandon` at least this often, so close() is never held up long.
+constexpr int kPollSliceMs = 50;
+
+PGconn *conn_of(Connection &c) { return static_cast<PgConnection &>(c).get(); }
+
+std::string trimmed(const char *message) {
+    std::string text = message != nullptr ? message : "";
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    return text;
+}
+
+int millis_until(TimePoint deadline) {
+    const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
+    return static_cast<int>(std::clamp<int64_t>(left, 0, kPollSliceMs));
+}
+
+// Waits until `fd` is ready for `events`, for at most one poll slice. False on poll error.
+bool wait_socket(int fd, short events, TimePoint deadline) {
+    pollfd p{fd, events, 0};
+    const int rc = poll(&p, 1, millis_until(deadline));
+    return rc >= 0 || errno == EINTR;
+}
+
+}  // namespace
+
+std::unique_ptr<Connection> PgConnector::connect(TimePoint deadline,
+                                                 const std::atomic<bool> &abandon,
+                                                 ConnectFailure &failure) {
+    // expand_dbname lets `dbname` carry the whole conninfo (key=value or URI).
+    const char *const keywords[] = {"dbname", "fallback_application_name", nullptr};
+    const char *const values[] = {settings_.conninfo.c_str(), "libconnpool", nullptr};
+    PGconn *raw = PQconnectStartParams(keywords, values, 1);
+    if (raw == nullptr) {
+        failure.message = "out of memory starting a connection";
+        return nullptr;
+    }
+    auto connection = std::make_unique<PgConnection>(raw);
+    // libpq's protocol: wait until the socket is writable, then call PQconnectPoll and wait for
+    // what it asks for, until it says OK or FAILED. Each wait is one short poll slice so that
+    // the deadline and `abandon` are honoured.
+    PostgresPollingStatusType state = PGRES_POLLING_WRITING;
+    while (PQstatus(raw) != CONNECTION_BAD && state != PGRES_POLLING_FAILED) {
+        if (state == PGRES_POLLING_OK) return connection;
+        if (abandon.load(std::memory_order_relaxed)) {
+            failure.message = "connect abandoned: the pool is closing";
+            return nullptr;
+        }
+        if (Clock::now() >= deadline) {
+            failure.message = "could not connect within connect_timeout; check that the server "
+                              "is reachable and not overloaded";
+            return nullptr;
+        }
+        pollfd p{PQsocket(raw), state == PGRES_POLLING_READING ? short{POLLIN} : short{POLLOUT}, 0};
+        const int ready = poll(&p, 1, millis_until(deadline));
+        if (ready < 0 && errno != EINTR) break;
+        if (ready > 0) state = PQconnectPoll(raw);
+    }
+    failure.message = redact(trimmed(PQerrorMessage(raw)), settings_.password);
+    if (failure.message.empty()) failure.message = "connection failed";
+    return nullptr;
+}
+
+bool PgConnector::looks_alive(Connection &connection) {
+    PGconn *conn = conn_of(connection);
+    if (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE) return false;
+    // Anything readable on an idle connection is the server saying goodbye (e.g. a FATAL
+    // "terminating connection due to administrator command") or EOF: consume it and recheck.
+    pollfd p{PQsocket(conn), POLLIN, 0};
+    if (poll(&p, 1, 0) <= 0) return true;
+    if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return false;
+    if (PQconsumeInput(conn) == 0) return false;
+    return PQstatus(conn) == CONNECTION_OK;
+}
+
+bool PgConnector::ping(Connection &connection, TimePoint deadline) {
+    return exec_with_deadline(conn_of(connection), "", deadline);
+}
+
+ReleaseVerdict PgConnector::verdict_on_release(Connection &connection) {
+    PGconn *conn = conn_of(connection);
+    if (PQstatus(conn) != CONNECTION_OK) return ReleaseVerdict::discard;
+    if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF || PQisBusy(conn)) return ReleaseVerdict::discard;
+    switch (PQtransactionStatus(conn)) {
+        case PQTRANS_IDLE:
+            return settings_.reset_query.empty() ? ReleaseVerdict::reuse : ReleaseVerdict::reset;
+        case PQTRANS_INTRANS:
+        case PQTRANS_INERROR:
+            return ReleaseVerdict::reset;
+        default:  // ACTIVE (a command in progress) or UNKNOWN (bad connection)
+            return ReleaseVerdict::discard;
+    }
+}
+
+bool PgConnector::reset(Connection &connection, TimePoint deadline) {
+    PGconn *conn = conn_of(connection);
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE &&
+        !exec_with_deadline(conn, "ROLLBACK", deadline)) {
+        return false;
+    }
+    if (!settings_.reset_query.empty() &&
+        !exec_with_deadline(conn, settings_.reset_query.c_str(), deadline)) {
+        return false;
+    }
+    return PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE;
+}
+
+bool exec_with_deadline(PGconn *conn, const char *sql, TimePoint deadline) {
+    if (PQsendQuery(conn, sql) == 0) return false;
+    bool ok = true;
+    for (;;) {
+        while (PQisBusy(conn)) {
+            if (Clock::now() >= deadline) return false;  // the caller closes the connection
+            if (!wait_socket(PQsocket(conn), POLLIN, deadline)) return false;
+            if (PQconsumeInput(conn) == 0) return false;
+        }
+        PGresult *result = PQgetResult(conn);
+        if (result == nullptr) break;
+        const ExecStatusType status = PQresultStatus(result);
+        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK &&
+            status != PGRES_EMPTY_QUERY) {
+            ok = false;
+        }
+        PQclear(result);
+        if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {
+            return false;  // a reset query must not start a COPY; give up on the connection
+        }
+    }
+    return ok && PQstatus(conn) == CONNECTION_OK;
+}
+
+}  // namespace connpool

@@ -1,0 +1,517 @@
+#include "pool.hpp"
+
+#include <algorithm>
+#include <random>
+
+#include <spdlog/logger.h>
+
+#include "handle_registry.hpp"
+#include "log.hpp"
+#include "stats_json.hpp"
+
+namespace connpool {
+namespace {
+
+constexpr int64_t kFirstBackoffMs = 100;
+constexpr int64_t kMaxBackoffMs = 5'000;
+
+// A uniformly random fraction in [0, 1), per thread; used for jitter off the hot path.
+double random_fraction() {
+    thread_local std::minstd_rand engine(static_cast<unsigned>(
+        std::hash<std::thread::id>()(std::this_thread::get_id()) ^
+        static_cast<size_t>(Clock::now().time_since_epoch().count())));
+    return std::uniform_real_distribution<double>(0.0, 1.0)(engine);
+}
+
+void bump_max(std::atomic<int64_t> &max, int64_t value) {
+    int64_t seen = max.load(std::memory_order_relaxed);
+    while (value > seen && !max.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+    }
+}
+
+void count(std::atomic<int64_t> &counter, int64_t n = 1) {
+    counter.fetch_add(n, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+Slot::Slot(Pool &owner, std::unique_ptr<Connection> c, TimePoint expires)
+    : pool(owner),
+      connection(std::move(c)),
+      created_at(Clock::now()),
+      expires_at(expires),
+      idle_since(created_at),
+      lease_cell(HandleRegistry::instance().allocate_cell(HandleKind::lease)) {}
+
+Slot::~Slot() { HandleRegistry::instance().free_cell(lease_cell); }
+
+std::shared_ptr<Pool> Pool::create(PoolOptions options, std::unique_ptr<Connector> connector) {
+    std::shared_ptr<Pool> pool(new Pool(std::move(options), std::move(connector)));
+    pool->start();
+    return pool;
+}
+
+Pool::Pool(PoolOptions options, std::unique_ptr<Connector> connector)
+    : options_(std::move(options)),
+      connector_(std::move(connector)),
+      log_(make_pool_logger(options_.name, options_.log_level)) {
+    // Reserve once so that returning a connection to the idle stack never allocates.
+    idle_.reserve(static_cast<size_t>(options_.max_size + options_.max_overflow));
+}
+
+void Pool::start() {
+    for (int64_t i = 0; i < options_.max_concurrent_connects; ++i) {
+        workers_.emplace_back([this] { worker_loop(); });
+    }
+    maintenance_ = std::thread([this] { maintenance_loop(); });
+    std::lock_guard<std::mutex> lock(mutex_);
+    schedule_opens_locked(Clock::now());
+}
+
+Pool::~Pool() { close(); }
+
+// ----- waiters ------------------------------------------------------------------------------
+
+void Pool::enqueue_waiter_locked(Waiter &waiter) {
+    waiter.prev = waiters_tail_;
+    waiter.next = nullptr;
+    if (waiters_tail_ != nullptr) {
+        waiters_tail_->next = &waiter;
+    } else {
+        waiters_head_ = &waiter;
+    }
+    waiters_tail_ = &waiter;
+    ++waiting_;
+}
+
+void Pool::unlink_waiter_locked(Waiter &waiter) {
+    (waiter.prev != nullptr ? waiter.prev->next : waiters_head_) = waiter.next;
+    (waiter.next != nullptr ? waiter.next->prev : waiters_tail_) = waiter.prev;
+    waiter.prev = waiter.next = nullptr;
+    --waiting_;
+}
+
+// ----- where a connection goes --------------------------------------------------------------
+
+// Hands `slot` to the oldest waiter, or keeps it idle. Returns it instead when it must be
+// closed (expired, or an overflow connection nobody waits for); the caller closes it unlocked.
+Slot *Pool::return_to_pool_locked(Slot *slot, TimePoint now) {
+    slot->idle_since = now;
+    if (now >= slot->expires_at) return discard_locked(slot, &counters_.closed_lifetime);
+    if (Waiter *oldest = waiters_head_) {
+        unlink_waiter_locked(*oldest);
+        oldest->slot = slot;
+        // Notify under the lock: the waiter's condition variable lives on its stack and it
+        // may return as soon as it can see `slot` set.
+        oldest->cv.notify_one();
+        return nullptr;
+    }
+    if (total_ > options_.max_size) return discard_locked(slot, &counters_.closed_overflow);
+    idle_.push_back(slot);
+    return nullptr;
+}
+
+Slot *Pool::discard_locked(Slot *slot, std::atomic<int64_t> *reason) {
+    --total_;
+    if (reason != nullptr) count(*reason);
+    count(counters_.closed);
+    return slot;
+}
+
+// Requests connects for the demand not yet covered: waiters beyond the connections already
+// coming (being opened or reset), and the gap to min_size; never beyond max_size+max_overflow.
+void Pool::schedule_opens_locked(TimePoint now) {
+    if (closed_) return;
+    const int64_t coming = total_ + opening_;
+    int64_t want = std::max(options_.min_size - coming, waiting_ - opening_ - resetting_);
+    want = std::min(want, options_.max_size + options_.max_overflow - coming);
+    if (want <= 0) return;
+    if (now < backoff_until_) {
+        maintenance_cv_.notify_one();  // it retries when the backoff ends
+        return;
+    }
+    opening_ += want;
+    open_requests_ += want;
+    if (want == 1) {
+        work_cv_.notify_one();
+    } else {
+        work_cv_.notify_all();
+    }
+}
+
+TimePoint Pool::lifetime_deadline(TimePoint created) const {
+    if (options_.max_lifetime_ms == 0) return TimePoint::max();
+    // Up to 5% earlier, so connections opened together do not all expire together.
+    const auto jitter = static_cast<int64_t>(static_cast<double>(options_.max_lifetime_ms) * 0.05 *
+                                             random_fraction());
+    return created + Millis(options_.max_lifetime_ms - jitter);
+}
+
+std::string Pool::describe_state_locked() const {
+    std::string text = "pool \"" + options_.name + "\": " +
+                       std::to_string(total_ - static_cast<int64_t>(idle_.size())) +
+                       " in use, " + std::to_string(idle_.size()) + " idle, " +
+                       std::to_string(opening_) + " opening, " + std::to_string(waiting_) +
+                       " waiting, max_size " + std::to_string(options_.max_size) +
+                       ", max_overflow " + std::to_string(options_.max_overflow);
+    if (last_connect_error_) text += "; last connect error: " + *last_connect_error_;
+    return text;
+}
+
+// ----- acquire / release --------------------------------------------------------------------
+
+connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
+    const TimePoint start = Clock::now();
+    if (timeout_ms < 0) timeout_ms = options_.acquire_timeout_ms;
+    const TimePoint deadline = deadline_after(timeout_ms);
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+        if (closed_) {
+            if (error) *error = Error(CONNPOOL_ERR_POOL_CLOSED,
+                                      "pool \"" + options_.name + "\" is closed; create a new "
+                                      "pool to get connections");
+            return CONNPOOL_ERR_POOL_CLOSED;
+        }
+        Slot *slot = nullptr;
+        if (waiters_head_ == nullptr && !idle_.empty()) {
+            slot = idle_.back();
+            idle_.pop_back();
+        } else {
+            Waiter me;
+            enqueue_waiter_locked(me);
+            schedule_opens_locked(start);
+            if (timeout_ms > 0) {
+                while (me.slot == nullptr && !closed_ &&
+                       me.cv.wait_until(lock, deadline) == std::cv_status::no_timeout) {
+                }
+            }
+            slot = me.slot;  // whoever set it also unlinked us
+            if (slot == nullptr) {
+                unlink_waiter_locked(me);
+                if (closed_) continue;  // reported at the top of the loop
+                count(counters_.acquire_timeouts);
+                if (error) {
+                    *error = Error(CONNPOOL_ERR_TIMEOUT,
+                                   "timed out after " + std::to_string(timeout_ms) +
+                                       " ms waiting for a connection (" + describe_state_locked() +
+                                       "); raise max_size or the timeout, or release leases "
+                                       "sooner");
+                }
+                return CONNPOOL_ERR_TIMEOUT;
+            }
+        }
+        lock.unlock();
+        const TimePoint now = Clock::now();
+        if (validate_for_handout(*slot, now)) {
+            record_acquire(*slot, start, now);
+            slot->lease_owner = shared_from_this();
+            out = slot;
+            return CONNPOOL_OK;
+        }
+        // Dead or expired: close it and try again within the same deadline.
+        lock.lock();
+        Slot *dead = discard_locked(slot, now >= slot->expires_at ? &counters_.closed_lifetime
+                                                                  : &counters_.closed_broken);
+        schedule_opens_locked(now);
+        lock.unlock();
+        delete dead;
+        lock.lock();
+    }
+}
+
+bool Pool::validate_for_handout(Slot &slot, TimePoint now) {
+    if (now >= slot.expires_at) return false;
+    if (!connector_->looks_alive(*slot.connection)) {
+        log_->info("idle connection found closed by the server; replacing it");
+        return false;
+    }
+    if (options_.pre_ping && now - slot.idle_since >= Millis(options_.pre_ping_threshold_ms)) {
+        count(counters_.health_checks);
+        if (!connector_->ping(*slot.connection, deadline_after(options_.health_check_timeout_ms))) {
+            count(counters_.health_check_failures);
+            log_->info("pre-ping failed on a connection idle for {} ms; replacing it",
+                       std::chrono::duration_cast<Millis>(now - slot.idle_since).count());
+            return false;
+        }
+    }
+    return true;
+}
+
+void Pool::record_acquire(const Slot &slot, TimePoint start, TimePoint now) {
+    count(counters_.acquired);
+    if (slot.used) count(counters_.reused);
+    const int64_t waited = micros_between(start, now);
+    count(counters_.acquire_wait_us_total, waited);
+    bump_max(counters_.acquire_wait_us_max, waited);
+}
+
+void Pool::release(Slot *slot) {
+    // Hold the pool until we are done: this may be the last lease of a freed pool.
+    const std::shared_ptr<Pool> keep = std::move(slot->lease_owner);
+    const ReleaseVerdict verdict = connector_->verdict_on_release(*slot->connection);
+    slot->used = true;
+    count(counters_.released);
+    Slot *to_close = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const TimePoint now = Clock::now();
+        if (closed_) {
+            to_close = discard_locked(slot, nullptr);
+        } else if (verdict == ReleaseVerdict::reuse) {
+            to_close = return_to_pool_locked(slot, now);
+        } else if (verdict == ReleaseVerdict::reset) {
+            ++resetting_;
+            (reset_tail_ != nullptr ? reset_tail_->next_reset : reset_head_) = slot;
+            reset_tail_ = slot;
+            work_cv_.notify_one();
+        } else {
+            to_close = discard_locked(slot, &counters_.closed_broken);
+        }
+        if (to_close != nullptr) schedule_opens_locked(now);
+    }
+    if (verdict == ReleaseVerdict::discard) {
+        log_->info("returned connection was broken, busy or in an unknown state; closed it");
+    }
+    delete to_close;
+}
+
+}  // namespace connpool
+
+namespace connpool {
+
+// ----- background work ----------------------------------------------------------------------
+
+void Pool::worker_loop() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+        work_cv_.wait(lock, [this] {
+            return stopping_.load(std::memory_order_relaxed) || reset_head_ != nullptr ||
+                   open_requests_ > 0;
+        });
+        if (stopping_.load(std::memory_order_relaxed)) return;  // close() drains the queues
+        if (Slot *slot = reset_head_) {  // a returned connection first: someone may be waiting
+            reset_head_ = slot->next_reset;
+            if (reset_head_ == nullptr) reset_tail_ = nullptr;
+            slot->next_reset = nullptr;
+            lock.unlock();
+            run_reset(slot);
+        } else {
+            --open_requests_;
+            lock.unlock();
+            run_open();
+        }
+        lock.lock();
+    }
+}
+
+void Pool::run_open() {
+    ConnectFailure failure;
+    std::unique_ptr<Connection> connection;
+    try {
+        connection = connector_->connect(deadline_after(options_.connect_timeout_ms), stopping_,
+                                         failure);
+    } catch (const std::exception &e) {
+        failure.message = std::string("unexpected error while connecting: ") + e.what();
+    }
+    Slot *slot = nullptr;
+    if (connection) {
+        try {
+            slot = new Slot(*this, std::move(connection), lifetime_deadline(Clock::now()));
+        } catch (const std::bad_alloc &) {
+            failure.message = "out of memory while registering a new connection";
+        }
+    }
+    Slot *to_close = nullptr;
+    int64_t backoff_ms = 0;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const TimePoint now = Clock::now();
+        --opening_;
+        if (slot == nullptr) {
+            count(counters_.connect_errors);
+            last_connect_error_ = std::make_shared<const std::string>(failure.message);
+            backoff_ms_ = backoff_ms_ == 0 ? kFirstBackoffMs : std::min(backoff_ms_ * 2, kMaxBackoffMs);
+            // +-20% jitter so that many pools do not retry in lockstep.
+            backoff_ms = static_cast<int64_t>(static_cast<double>(backoff_ms_) *
+                                              (0.8 + 0.4 * random_fraction()));
+            backoff_until_ = now + Millis(backoff_ms);
+        } else if (closed_) {
+            to_close = slot;
+        } else {
+            count(counters_.created);
+            backoff_ms_ = 0;
+            backoff_until_ = {};
+            last_connect_error_.reset();
+            ++total_;
+            ready_cv_.notify_all();
+            to_close = return_to_pool_locked(slot, now);
+        }
+        schedule_opens_locked(now);
+    }
+    if (slot == nullptr && !stopping_.load()) {
+        log_->warn("could not open a connection (retrying in {} ms while needed): {}", backoff_ms,
+                   failure.message);
+    } else if (slot != nullptr) {
+        log_->debug("opened a connection");
+    }
+    delete to_close;
+}
+
+void Pool::run_reset(Slot *slot) {
+    bool ok = false;
+    try {
+        ok = connector_->reset(*slot->connection,
+                               deadline_after(options_.health_check_timeout_ms));
+    } catch (const std::exception &) {
+        ok = false;
+    }
+    count(counters_.resets);
+    Slot *to_close = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const TimePoint now = Clock::now();
+        --resetting_;
+        if (!ok) {
+            to_close = discard_locked(slot, &counters_.closed_broken);
+        } else if (closed_) {
+            to_close = discard_locked(slot, nullptr);
+        } else {
+            to_close = return_to_pool_locked(slot, now);
+        }
+        schedule_opens_locked(now);
+    }
+    if (!ok) log_->info("could not roll back/reset a returned connection; closed it");
+    delete to_close;
+}
+
+void Pool::maintenance_loop() {
+    std::vector<Slot *> evicted;
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stopping_.load(std::memory_order_relaxed)) {
+        TimePoint wake = Clock::now() + Millis(options_.maintenance_interval_ms);
+        if (backoff_until_ > Clock::now()) wake = std::min(wake, backoff_until_);
+        maintenance_cv_.wait_until(lock, wake);
+        if (stopping_.load(std::memory_order_relaxed)) break;
+        const TimePoint now = Clock::now();
+        // Oldest-idle first (the front of the LIFO stack has been idle longest).
+        auto keep = std::remove_if(idle_.begin(), idle_.end(), [&](Slot *slot) {
+            if (now >= slot->expires_at) {
+                evicted.push_back(discard_locked(slot, &counters_.closed_lifetime));
+                return true;
+            }
+            if (options_.max_idle_ms > 0 && total_ > options_.min_size &&
+                now - slot->idle_since >= Millis(options_.max_idle_ms)) {
+                evicted.push_back(discard_locked(slot, &counters_.closed_idle));
+                return true;
+            }
+            return false;
+        });
+        idle_.erase(keep, idle_.end());
+        schedule_opens_locked(now);
+        if (evicted.empty()) continue;
+        lock.unlock();
+        log_->debug("maintenance closed {} idle or expired connection(s)", evicted.size());
+        for (Slot *slot : evicted) delete slot;
+        evicted.clear();
+        lock.lock();
+    }
+}
+
+// ----- lifecycle ----------------------------------------------------------------------------
+
+connpool_status Pool::wait_ready(int64_t timeout_ms, Error *error) {
+    if (timeout_ms < 0) timeout_ms = options_.acquire_timeout_ms;
+    const TimePoint deadline = deadline_after(timeout_ms);
+    std::unique_lock<std::mutex> lock(mutex_);
+    ready_cv_.wait_until(lock, deadline,
+                         [this] { return closed_ || total_ >= options_.min_size; });
+    if (closed_) {
+        if (error) *error = Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name + "\" is closed");
+        return CONNPOOL_ERR_POOL_CLOSED;
+    }
+    if (total_ >= options_.min_size) return CONNPOOL_OK;
+    if (error) {
+        *error = Error(CONNPOOL_ERR_TIMEOUT,
+                       "timed out after " + std::to_string(timeout_ms) + " ms waiting for " +
+                           std::to_string(options_.min_size) + " connections (" +
+                           describe_state_locked() + ")");
+    }
+    return CONNPOOL_ERR_TIMEOUT;
+}
+
+void Pool::close() {
+    std::lock_guard<std::mutex> serialise(close_mutex_);
+    std::vector<Slot *> to_close;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!closed_) {
+            closed_ = true;
+            stopping_.store(true);
+            for (Waiter *w = waiters_head_; w != nullptr; w = w->next) w->cv.notify_one();
+            for (Slot *slot : idle_) to_close.push_back(discard_locked(slot, nullptr));
+            idle_.clear();
+            while (Slot *slot = reset_head_) {
+                reset_head_ = slot->next_reset;
+                --resetting_;
+                to_close.push_back(discard_locked(slot, nullptr));
+            }
+            reset_tail_ = nullptr;
+            opening_ -= open_requests_;
+            open_requests_ = 0;
+            ready_cv_.notify_all();
+        }
+        work_cv_.notify_all();
+        maintenance_cv_.notify_all();
+    }
+    // Workers finish their current task quickly: connects watch stopping_, resets are bounded.
+    for (std::thread &t : workers_) {
+        if (t.joinable()) t.join();
+    }
+    if (maintenance_.joinable()) maintenance_.join();
+    if (!to_close.empty()) log_->debug("closing {} idle connection(s)", to_close.size());
+    for (Slot *slot : to_close) delete slot;
+}
+
+connpool_stats Pool::stats() const {
+    connpool_stats s{};
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        s.total = total_;
+        s.idle = static_cast<int64_t>(idle_.size());
+        s.in_use = total_ - s.idle;
+        s.opening = opening_;
+        s.waiting = waiting_;
+    }
+    s.max_size = options_.max_size;
+    s.min_size = options_.min_size;
+    s.max_overflow = options_.max_overflow;
+    auto get = [](const std::atomic<int64_t> &c) { return c.load(std::memory_order_relaxed); };
+    s.created = get(counters_.created);
+    s.closed = get(counters_.closed);
+    s.acquired = get(counters_.acquired);
+    s.released = get(counters_.released);
+    s.reused = get(counters_.reused);
+    s.acquire_timeouts = get(counters_.acquire_timeouts);
+    s.connect_errors = get(counters_.connect_errors);
+    s.health_checks = get(counters_.health_checks);
+    s.health_check_failures = get(counters_.health_check_failures);
+    s.closed_lifetime = get(counters_.closed_lifetime);
+    s.closed_idle = get(counters_.closed_idle);
+    s.closed_broken = get(counters_.closed_broken);
+    s.closed_overflow = get(counters_.closed_overflow);
+    s.resets = get(counters_.resets);
+    s.acquire_wait_us_total = get(counters_.acquire_wait_us_total);
+    s.acquire_wait_us_max = get(counters_.acquire_wait_us_max);
+    return s;
+}
+
+std::string Pool::stats_json() const {
+    bool closed;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        closed = closed_;
+    }
+    return stats_to_json(stats(), options_.name, closed);
+}
+
+}  // namespace connpool

@@ -1,0 +1,138 @@
+// The generic pool: capacity, idle connections, waiters, background workers, maintenance and
+// statistics. It knows nothing about PostgreSQL; a Connector does the I/O.
+//
+// Locking rule: one mutex guards the pool's state. Nothing that can block (connect, ping,
+// reset, close, logging) happens while it is held, and the acquire/release fast path neither
+// allocates nor makes a system call under it.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "clock.hpp"
+#include "connector.hpp"
+#include "error.hpp"
+#include "options.hpp"
+
+namespace spdlog {
+class logger;
+}
+
+namespace connpool {
+
+class Pool;
+
+// One pooled connection and its bookkeeping. At any moment exactly one party owns a Slot: the
+// idle stack, a lease, a waiter being handed it, the reset queue, or whoever closes it.
+struct Slot {
+    Slot(Pool &owner, std::unique_ptr<Connection> connection, TimePoint expires_at);
+    ~Slot();
+    Slot(const Slot &) = delete;
+    Slot &operator=(const Slot &) = delete;
+
+    Pool &pool;
+    std::unique_ptr<Connection> connection;
+    const TimePoint created_at;
+    const TimePoint expires_at;  // TimePoint::max() when max_lifetime is 0
+    TimePoint idle_since;        // when it last became idle (or was created)
+    bool used = false;           // has been leased before
+    const uint32_t lease_cell;   // handle-registry cell used for this slot's lease tokens
+    std::shared_ptr<Pool> lease_owner;  // set while leased: a lease keeps its pool alive
+    Slot *next_reset = nullptr;         // link in the reset queue
+};
+
+class Pool : public std::enable_shared_from_this<Pool> {
+public:
+    // Starts the background workers; min_size connections are opened asynchronously.
+    static std::shared_ptr<Pool> create(PoolOptions options, std::unique_ptr<Connector> connector);
+    ~Pool();
+    Pool(const Pool &) = delete;
+    Pool &operator=(const Pool &) = delete;
+
+    // Borrows a connection. timeout_ms: 0 = no wait, < 0 = acquire_timeout option. On failure
+    // fills `error` (if not null) with a message; the fast path builds no strings.
+    connpool_status acquire(int64_t timeout_ms, Slot *&out, Error *error);
+    // Returns a leased slot. Never blocks on the network.
+    void release(Slot *slot);
+    // Waits until min_size connections are open.
+    connpool_status wait_ready(int64_t timeout_ms, Error *error);
+    // Closes the pool in bounded time; idempotent and thread-safe.
+    void close();
+
+    connpool_stats stats() const;
+    std::string stats_json() const;
+    const PoolOptions &options() const { return options_; }
+    Connector &connector() { return *connector_; }
+    spdlog::logger &log() { return *log_; }
+
+private:
+    struct Waiter {
+        Waiter *prev = nullptr;
+        Waiter *next = nullptr;
+        Slot *slot = nullptr;  // set by whoever hands it a connection
+        std::condition_variable cv;
+    };
+    struct Counters {
+        std::atomic<int64_t> created{0}, closed{0}, acquired{0}, released{0}, reused{0},
+            acquire_timeouts{0}, connect_errors{0}, health_checks{0}, health_check_failures{0},
+            closed_lifetime{0}, closed_idle{0}, closed_broken{0}, closed_overflow{0}, resets{0},
+            acquire_wait_us_total{0}, acquire_wait_us_max{0};
+    };
+
+    Pool(PoolOptions options, std::unique_ptr<Connector> connector);
+    void start();
+
+    // All *_locked functions require mutex_.
+    void enqueue_waiter_locked(Waiter &waiter);
+    void unlink_waiter_locked(Waiter &waiter);
+    Slot *return_to_pool_locked(Slot *slot, TimePoint now);
+    Slot *discard_locked(Slot *slot, std::atomic<int64_t> *reason);  // reason may be null
+    void schedule_opens_locked(TimePoint now);
+    std::string describe_state_locked() const;
+
+    bool validate_for_handout(Slot &slot, TimePoint now);
+    void record_acquire(const Slot &slot, TimePoint start, TimePoint now);
+    void worker_loop();
+    void maintenance_loop();
+    void run_open();
+    void run_reset(Slot *slot);
+    TimePoint lifetime_deadline(TimePoint created) const;
+
+    const PoolOptions options_;
+    const std::unique_ptr<Connector> connector_;
+    const std::shared_ptr<spdlog::logger> log_;
+
+    mutable std::mutex mutex_;
+    std::vector<Slot *> idle_;  // LIFO: back is the most recently returned
+    Waiter *waiters_head_ = nullptr;
+    Waiter *waiters_tail_ = nullptr;
+    int64_t waiting_ = 0;
+    int64_t total_ = 0;          // open connections, idle or not
+    int64_t opening_ = 0;        // requested or in-progress connects
+    int64_t open_requests_ = 0;  // of those, not yet picked up by a worker
+    int64_t resetting_ = 0;
+    Slot *reset_head_ = nullptr;
+    Slot *reset_tail_ = nullptr;
+    bool closed_ = false;
+    std::atomic<bool> stopping_{false};  // read by connectors to abandon a connect
+    int64_t backoff_ms_ = 0;
+    TimePoint backoff_until_{};
+    std::shared_ptr<const std::string> last_connect_error_;
+    std::condition_variable work_cv_;
+    std::condition_variable maintenance_cv_;
+    std::condition_variable ready_cv_;
+
+    std::mutex close_mutex_;  // serialises close() so every caller returns after the joins
+    std::vector<std::thread> workers_;
+    std::thread maintenance_;
+
+    Counters counters_;
+};
+
+}  // namespace connpool
