@@ -190,14 +190,19 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
                 unlink_waiter_locked(me);
                 if (closed_) continue;  // reported at the top of the loop
                 count(counters_.acquire_timeouts);
+                // If the latest connect attempt failed, that (not a busy pool) is the story.
+                const connpool_status status =
+                    last_connect_error_ ? CONNPOOL_ERR_CONNECT_FAILED : CONNPOOL_ERR_TIMEOUT;
                 if (error) {
-                    *error = Error(CONNPOOL_ERR_TIMEOUT,
-                                   "timed out after " + std::to_string(timeout_ms) +
-                                       " ms waiting for a connection (" + describe_state_locked() +
-                                       "); raise max_size or the timeout, or release leases "
-                                       "sooner");
+                    *error = Error(status, "timed out after " + std::to_string(timeout_ms) +
+                                               " ms waiting for a connection (" +
+                                               describe_state_locked() + ")" +
+                                               (last_connect_error_
+                                                    ? "; fix the server address or credentials"
+                                                    : "; raise max_size or the timeout, or "
+                                                      "release leases sooner"));
                 }
-                return CONNPOOL_ERR_TIMEOUT;
+                return status;
             }
         }
         lock.unlock();
@@ -430,13 +435,15 @@ connpool_status Pool::wait_ready(int64_t timeout_ms, Error *error) {
         return CONNPOOL_ERR_POOL_CLOSED;
     }
     if (total_ >= options_.min_size) return CONNPOOL_OK;
+    const connpool_status status =
+        last_connect_error_ ? CONNPOOL_ERR_CONNECT_FAILED : CONNPOOL_ERR_TIMEOUT;
     if (error) {
-        *error = Error(CONNPOOL_ERR_TIMEOUT,
+        *error = Error(status,
                        "timed out after " + std::to_string(timeout_ms) + " ms waiting for " +
                            std::to_string(options_.min_size) + " connections (" +
                            describe_state_locked() + ")");
     }
-    return CONNPOOL_ERR_TIMEOUT;
+    return status;
 }
 
 void Pool::close() {

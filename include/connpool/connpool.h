@@ -80,7 +80,10 @@ typedef int32_t connpool_status;
 #define CONNPOOL_ERR_TIMEOUT 4
 /** The pool was closed (connpool_pool_close or connpool_pool_free). */
 #define CONNPOOL_ERR_POOL_CLOSED 5
-/** A connection to PostgreSQL could not be opened (message carries libpq's reason). */
+/**
+ * No connection was obtained in time and the latest attempt to open one failed (server down,
+ * wrong password, unknown database...): the message carries libpq's reason, password removed.
+ */
 #define CONNPOOL_ERR_CONNECT_FAILED 6
 /** The server rejected a statement; the SQLSTATE is available. */
 #define CONNPOOL_ERR_QUERY_FAILED 7
@@ -104,8 +107,8 @@ CONNPOOL_API connpool_status connpool_error_status(const connpool_error *error);
 CONNPOOL_API const char *connpool_error_message(const connpool_error *error);
 
 /**
- * The five-character SQLSTATE for CONNPOOL_ERR_QUERY_FAILED (and for connect failures where
- * the server sent one, e.g. "28P01" for a wrong password); "" otherwise. Never NULL.
+ * The five-character SQLSTATE for CONNPOOL_ERR_QUERY_FAILED (and CONNPOOL_ERR_CONNECTION_BROKEN
+ * when the server said why, e.g. "57P01" for a terminated backend); "" otherwise. Never NULL.
  */
 CONNPOOL_API const char *connpool_error_sqlstate(const connpool_error *error);
 
@@ -172,8 +175,9 @@ CONNPOOL_API connpool_status connpool_pool_create(connpool_pool **out, const cha
 /**
  * Blocks until the pool holds at least min_size open connections, for start-up code that
  * wants to fail fast. `timeout_ms`: 0 checks without waiting, negative uses the pool's
- * acquire_timeout. Returns CONNPOOL_OK, CONNPOOL_ERR_TIMEOUT (the message carries the last
- * connect error, if any), CONNPOOL_ERR_POOL_CLOSED or CONNPOOL_ERR_INVALID_HANDLE.
+ * acquire_timeout. Returns CONNPOOL_OK, CONNPOOL_ERR_TIMEOUT, CONNPOOL_ERR_CONNECT_FAILED (the
+ * wait ended while the latest connect attempt had failed; the message says why),
+ * CONNPOOL_ERR_POOL_CLOSED or CONNPOOL_ERR_INVALID_HANDLE.
  */
 CONNPOOL_API connpool_status connpool_pool_wait_ready(connpool_pool *pool, int64_t timeout_ms,
                                                       connpool_error **err);
@@ -207,8 +211,10 @@ typedef struct connpool_lease connpool_lease;
  * the pool's acquire_timeout option. Waiters are served first come, first served. An idle
  * connection that turns out to be dead is replaced transparently within the timeout.
  *
- * Errors: CONNPOOL_ERR_TIMEOUT (the message gives the pool's state and the last connect error),
- * CONNPOOL_ERR_POOL_CLOSED, CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT.
+ * Errors: CONNPOOL_ERR_TIMEOUT (the message gives the pool's state),
+ * CONNPOOL_ERR_CONNECT_FAILED (the wait ended while the latest connect attempt had failed: server
+ * down, wrong password...; the message carries the reason), CONNPOOL_ERR_POOL_CLOSED,
+ * CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT.
  */
 CONNPOOL_API connpool_status connpool_pool_acquire(connpool_lease **out, connpool_pool *pool,
                                                    int64_t timeout_ms, connpool_error **err);

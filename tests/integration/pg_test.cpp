@@ -352,7 +352,7 @@ TEST_F(PgTest, UnreachableServerTimesOutWithTheConnectError) {
     connpool_lease *lease = nullptr;
     Error error;
     const auto start = Clock::now();
-    EXPECT_EQ(connpool_pool_acquire(&lease, pool_, 500, error.out()), CONNPOOL_ERR_TIMEOUT);
+    EXPECT_EQ(connpool_pool_acquire(&lease, pool_, 500, error.out()), CONNPOOL_ERR_CONNECT_FAILED);
     const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
     EXPECT_GE(waited, 500);
     EXPECT_LT(waited, 1500);
@@ -370,7 +370,7 @@ TEST_F(PgTest, WrongPasswordIsReportedWithoutThePassword) {
     make({{"max_size", "1"}}, tcp + " password=" + secret + " application_name=" + app_);
     connpool_lease *lease = nullptr;
     Error error;
-    EXPECT_EQ(connpool_pool_acquire(&lease, pool_, 1500, error.out()), CONNPOOL_ERR_TIMEOUT);
+    EXPECT_EQ(connpool_pool_acquire(&lease, pool_, 1500, error.out()), CONNPOOL_ERR_CONNECT_FAILED);
     EXPECT_NE(error.message().find("password authentication failed"), std::string::npos)
         << error.message();
     EXPECT_EQ(error.message().find(secret), std::string::npos) << error.message();

@@ -252,7 +252,7 @@ TEST_F(PoolTest, WaitReadyTimesOutWithTheLastConnectError) {
     make({{"min_size", "1"}});
     ErrorBox error;
     const TimePoint start = Clock::now();
-    EXPECT_EQ(connpool_pool_wait_ready(pool_, 300, error.out()), CONNPOOL_ERR_TIMEOUT);
+    EXPECT_EQ(connpool_pool_wait_ready(pool_, 300, error.out()), CONNPOOL_ERR_CONNECT_FAILED);
     EXPECT_GE(elapsed_ms(start), 300);
     EXPECT_NE(error.message().find("fake server refused"), std::string::npos) << error.message();
     EXPECT_GE(stats_of(pool_).connect_errors, 1);
@@ -262,7 +262,7 @@ TEST_F(PoolTest, ConnectFailuresBackOffInsteadOfStorming) {
     server_->refuse = true;
     make({{"max_size", "4"}, {"max_concurrent_connects", "4"}});
     connpool_lease *lease = nullptr;
-    EXPECT_EQ(connpool_pool_acquire(&lease, pool_, 700, nullptr), CONNPOOL_ERR_TIMEOUT);
+    EXPECT_EQ(connpool_pool_acquire(&lease, pool_, 700, nullptr), CONNPOOL_ERR_CONNECT_FAILED);
     // Backoff 100, 200, 400 ms (+-20%): a handful of attempts in 700 ms, not thousands.
     const int64_t errors = stats_of(pool_).connect_errors;
     EXPECT_GE(errors, 2);
