@@ -28,6 +28,9 @@ struct OptionsObject {
 struct PoolObject {
     std::shared_ptr<Pool> pool;
 };
+struct AcquireObject {
+    std::unique_ptr<AsyncAcquire> request;
+};
 struct ResultObject {
     std::unique_ptr<QueryResult> result;
 };

@@ -1,4 +1,6 @@
 // connpool_lease_*: release, raw PGconn, exec.
+#include <cstring>
+
 #include "handles.hpp"
 #include "pg_connector.hpp"
 
@@ -29,6 +31,22 @@ CONNPOOL_API connpool_status connpool_lease_release(connpool_lease *lease, connp
             HandleRegistry::instance().retire(token_of(lease), HandleKind::lease, false));
         if (slot == nullptr) return stale_handle(err, "connpool_lease_release", "lease");
         slot->pool.release(slot);
+        return CONNPOOL_OK;
+    });
+}
+
+CONNPOOL_API connpool_status connpool_lease_set_label(connpool_lease *lease, const char *label,
+                                                      connpool_error **err) {
+    if (lease == nullptr) return null_argument(err, "connpool_lease_set_label", "lease");
+    if (label != nullptr && std::strlen(label) > 256) {
+        return fail(err, CONNPOOL_ERR_INVALID_ARGUMENT,
+                    "connpool_lease_set_label: label is longer than 256 bytes");
+    }
+    return guarded(err, [&] {
+        auto ref = lookup_lease(lease);
+        if (!ref) return stale_handle(err, "connpool_lease_set_label", "lease");
+        Slot &slot = *ref.get<Slot>();
+        slot.pool.set_label(slot, label != nullptr ? label : "");
         return CONNPOOL_OK;
     });
 }

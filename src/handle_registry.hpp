@@ -22,7 +22,7 @@
 
 namespace connpool {
 
-enum class HandleKind : uint8_t { options = 1, pool = 2, lease = 3, result = 4 };
+enum class HandleKind : uint8_t { options = 1, pool = 2, lease = 3, result = 4, acquire = 5 };
 
 namespace detail {
 struct HandleCell {

@@ -1,7 +1,13 @@
 #include "pool.hpp"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <random>
+#include <system_error>
 
 #include <spdlog/logger.h>
 
@@ -68,20 +74,27 @@ void Pool::start() {
     schedule_opens_locked(Clock::now());
 }
 
-Pool::~Pool() { close(); }
+Pool::~Pool() {
+    close();
+    for (Slot *slot : idle_) delete slot;  // none: close() emptied it; kept for safety
+}
 
 // ----- waiters ------------------------------------------------------------------------------
 
-void Pool::enqueue_waiter_locked(Waiter &waiter) {
-    waiter.prev = waiters_tail_;
-    waiter.next = nullptr;
-    if (waiters_tail_ != nullptr) {
-        waiters_tail_->next = &waiter;
-    } else {
+void Pool::enqueue_waiter_locked(Waiter &waiter, bool first_in_line) {
+    if (first_in_line) {  // a waiter whose granted connection turned out dead keeps its place
+        waiter.prev = nullptr;
+        waiter.next = waiters_head_;
+        (waiters_head_ != nullptr ? waiters_head_->prev : waiters_tail_) = &waiter;
         waiters_head_ = &waiter;
+    } else {
+        waiter.prev = waiters_tail_;
+        waiter.next = nullptr;
+        (waiters_tail_ != nullptr ? waiters_tail_->next : waiters_head_) = &waiter;
+        waiters_tail_ = &waiter;
     }
-    waiters_tail_ = &waiter;
     ++waiting_;
+    if (waiter.async != nullptr) ++async_waiting_;
 }
 
 void Pool::unlink_waiter_locked(Waiter &waiter) {
@@ -89,6 +102,38 @@ void Pool::unlink_waiter_locked(Waiter &waiter) {
     (waiter.next != nullptr ? waiter.next->prev : waiters_tail_) = waiter.prev;
     waiter.prev = waiter.next = nullptr;
     --waiting_;
+    if (waiter.async != nullptr) --async_waiting_;
+}
+
+// Tells a waiter that `waiter.slot` is set (or that the pool closed).
+void Pool::wake_locked(Waiter &waiter) {
+    if (waiter.async != nullptr) {
+        waiter.async->status_ = CONNPOOL_OK;
+        waiter.async->signal();
+    } else {
+        // Notify under the lock: the waiter's condition variable lives on its stack and it
+        // may return as soon as it can see `slot` set.
+        waiter.cv.notify_one();
+    }
+}
+
+void Pool::finish_async_locked(AsyncAcquire &request, connpool_status status, Error error) {
+    request.status_ = status;
+    request.error_ = std::move(error);
+    request.signal();
+}
+
+// Why a wait ended without a connection: a busy pool, or a server we cannot connect to.
+Error Pool::wait_failed_locked(int64_t timeout_ms, const char *what) const {
+    // If the latest connect attempt failed, that (not a busy pool) is the story. (The blocking
+    // acquire repeats this choice so that it need not build the message nobody asked for.)
+    const connpool_status status =
+        last_connect_error_ ? CONNPOOL_ERR_CONNECT_FAILED : CONNPOOL_ERR_TIMEOUT;
+    return Error(status, "timed out after " + std::to_string(timeout_ms) + " ms waiting for " +
+                             what + " (" + describe_state_locked() + ")" +
+                             (last_connect_error_ ? "; fix the server address or credentials"
+                                                  : "; raise max_size or the timeout, or release "
+                                                    "leases sooner"));
 }
 
 // ----- where a connection goes --------------------------------------------------------------
@@ -97,13 +142,12 @@ void Pool::unlink_waiter_locked(Waiter &waiter) {
 // closed (expired, or an overflow connection nobody waits for); the caller closes it unlocked.
 Slot *Pool::return_to_pool_locked(Slot *slot, TimePoint now) {
     slot->idle_since = now;
+    if (closed_) return discard_locked(slot, nullptr);
     if (now >= slot->expires_at) return discard_locked(slot, &counters_.closed_lifetime);
     if (Waiter *oldest = waiters_head_) {
         unlink_waiter_locked(*oldest);
         oldest->slot = slot;
-        // Notify under the lock: the waiter's condition variable lives on its stack and it
-        // may return as soon as it can see `slot` set.
-        oldest->cv.notify_one();
+        wake_locked(*oldest);
         return nullptr;
     }
     if (total_ > options_.max_size) return discard_locked(slot, &counters_.closed_overflow);
@@ -190,18 +234,9 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
                 unlink_waiter_locked(me);
                 if (closed_) continue;  // reported at the top of the loop
                 count(counters_.acquire_timeouts);
-                // If the latest connect attempt failed, that (not a busy pool) is the story.
                 const connpool_status status =
                     last_connect_error_ ? CONNPOOL_ERR_CONNECT_FAILED : CONNPOOL_ERR_TIMEOUT;
-                if (error) {
-                    *error = Error(status, "timed out after " + std::to_string(timeout_ms) +
-                                               " ms waiting for a connection (" +
-                                               describe_state_locked() + ")" +
-                                               (last_connect_error_
-                                                    ? "; fix the server address or credentials"
-                                                    : "; raise max_size or the timeout, or "
-                                                      "release leases sooner"));
-                }
+                if (error) *error = wait_failed_locked(timeout_ms, "a connection");
                 return status;
             }
         }
@@ -248,6 +283,11 @@ void Pool::record_acquire(const Slot &slot, TimePoint start, TimePoint now) {
     const int64_t waited = micros_between(start, now);
     count(counters_.acquire_wait_us_total, waited);
     bump_max(counters_.acquire_wait_us_max, waited);
+}
+
+void Pool::set_label(Slot &slot, std::string label) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    slot.label.swap(label);  // the old label is freed after unlocking
 }
 
 void Pool::release(Slot *slot) {
@@ -395,9 +435,16 @@ void Pool::maintenance_loop() {
     while (!stopping_.load(std::memory_order_relaxed)) {
         TimePoint wake = Clock::now() + Millis(options_.maintenance_interval_ms);
         if (backoff_until_ > Clock::now()) wake = std::min(wake, backoff_until_);
+        if (async_waiting_ > 0) {
+            for (Waiter *w = waiters_head_; w != nullptr; w = w->next) {
+                if (w->async != nullptr) wake = std::min(wake, w->async->deadline_);
+            }
+        }
+        maintenance_wake_ = wake;
         maintenance_cv_.wait_until(lock, wake);
         if (stopping_.load(std::memory_order_relaxed)) break;
         const TimePoint now = Clock::now();
+        expire_async_waiters_locked(now);
         // Oldest-idle first (the front of the LIFO stack has been idle longest).
         auto keep = std::remove_if(idle_.begin(), idle_.end(), [&](Slot *slot) {
             if (now >= slot->expires_at) {
@@ -422,6 +469,143 @@ void Pool::maintenance_loop() {
     }
 }
 
+// ----- asynchronous acquire -----------------------------------------------------------------
+
+AsyncAcquire::AsyncAcquire(std::shared_ptr<Pool> pool)
+    : pool_(std::move(pool)), event_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    if (event_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+    waiter_.async = this;
+}
+
+AsyncAcquire::~AsyncAcquire() { ::close(event_fd_); }
+
+void AsyncAcquire::signal() {
+    const uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(event_fd_, &one, sizeof one);
+}
+
+void AsyncAcquire::unsignal() {
+    uint64_t value = 0;
+    [[maybe_unused]] const ssize_t n = ::read(event_fd_, &value, sizeof value);
+}
+
+void Pool::start_async(AsyncAcquire &request, int64_t timeout_ms) {
+    if (timeout_ms < 0) timeout_ms = options_.acquire_timeout_ms;
+    request.start_ = Clock::now();
+    request.deadline_ = deadline_after(timeout_ms);
+    request.timeout_ms_ = timeout_ms;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) {
+        finish_async_locked(request, CONNPOOL_ERR_POOL_CLOSED,
+                            Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name + "\" is closed"));
+        return;
+    }
+    if (waiters_head_ == nullptr && !idle_.empty()) {
+        request.waiter_.slot = idle_.back();
+        idle_.pop_back();
+        request.status_ = CONNPOOL_OK;
+        request.signal();
+        return;
+    }
+    enqueue_waiter_locked(request.waiter_);
+    schedule_opens_locked(request.start_);
+    if (timeout_ms == 0) {
+        unlink_waiter_locked(request.waiter_);
+        count(counters_.acquire_timeouts);
+        Error failed = wait_failed_locked(0, "a connection");
+        const connpool_status status = failed.status;
+        finish_async_locked(request, status, std::move(failed));
+        return;
+    }
+    // The maintenance thread enforces deadlines: wake it if this one comes first.
+    if (request.deadline_ < maintenance_wake_) maintenance_cv_.notify_one();
+}
+
+void Pool::expire_async_waiters_locked(TimePoint now) {
+    if (async_waiting_ == 0) return;
+    for (Waiter *w = waiters_head_, *next; w != nullptr; w = next) {
+        next = w->next;
+        if (w->async == nullptr || w->async->deadline_ > now) continue;
+        unlink_waiter_locked(*w);
+        count(counters_.acquire_timeouts);
+        Error failed = wait_failed_locked(w->async->timeout_ms_, "a connection");
+        const connpool_status status = failed.status;
+        finish_async_locked(*w->async, status, std::move(failed));
+    }
+}
+
+connpool_status Pool::collect_async(AsyncAcquire &request, Slot *&out, Error *error) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+        if (request.collected_) {
+            if (error) *error = Error(CONNPOOL_ERR_INVALID_ARGUMENT,
+                                      "connpool_acquire_result: the lease was already collected");
+            return CONNPOOL_ERR_INVALID_ARGUMENT;
+        }
+        if (request.status_ != CONNPOOL_OK) {
+            if (error && request.status_ != CONNPOOL_ERR_IN_PROGRESS) *error = request.error_;
+            return request.status_;
+        }
+        Slot *slot = request.waiter_.slot;  // granted; from here on ours, not cancel()'s
+        request.waiter_.slot = nullptr;
+        lock.unlock();
+        const TimePoint now = Clock::now();
+        if (validate_for_handout(*slot, now)) {
+            record_acquire(*slot, request.start_, now);
+            slot->lease_owner = shared_from_this();
+            lock.lock();
+            request.collected_ = true;
+            out = slot;
+            return CONNPOOL_OK;
+        }
+        lock.lock();
+        Slot *dead = discard_locked(slot, now >= slot->expires_at ? &counters_.closed_lifetime
+                                                                  : &counters_.closed_broken);
+        request.status_ = CONNPOOL_ERR_IN_PROGRESS;
+        request.unsignal();
+        if (closed_) {
+            finish_async_locked(request, CONNPOOL_ERR_POOL_CLOSED,
+                                Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name + "\" is closed"));
+        } else if (now >= request.deadline_) {
+            count(counters_.acquire_timeouts);
+            Error failed = wait_failed_locked(request.timeout_ms_, "a connection");
+            const connpool_status status = failed.status;
+            finish_async_locked(request, status, std::move(failed));
+        } else if (!idle_.empty() && waiters_head_ == nullptr) {
+            request.waiter_.slot = idle_.back();  // another idle one: try it at once
+            idle_.pop_back();
+            request.status_ = CONNPOOL_OK;
+            request.signal();
+        } else {
+            enqueue_waiter_locked(request.waiter_, true);
+            schedule_opens_locked(now);
+        }
+        lock.unlock();
+        delete dead;
+        lock.lock();
+    }
+}
+
+void Pool::cancel_async(AsyncAcquire &request) {
+    Slot *to_close = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (request.status_ == CONNPOOL_ERR_IN_PROGRESS) {
+            unlink_waiter_locked(request.waiter_);
+        } else if (request.status_ == CONNPOOL_OK && request.waiter_.slot != nullptr) {
+            // Granted but never collected: give it to the next waiter or back to idle.
+            to_close = return_to_pool_locked(request.waiter_.slot, Clock::now());
+            request.waiter_.slot = nullptr;
+        } else {
+            return;  // already finished, or collected
+        }
+        finish_async_locked(request, CONNPOOL_ERR_CANCELED,
+                            Error(CONNPOOL_ERR_CANCELED, "the acquire was cancelled"));
+        if (to_close != nullptr) schedule_opens_locked(Clock::now());
+    }
+    delete to_close;
+}
+
 // ----- lifecycle ----------------------------------------------------------------------------
 
 connpool_status Pool::wait_ready(int64_t timeout_ms, Error *error) {
@@ -435,14 +619,10 @@ connpool_status Pool::wait_ready(int64_t timeout_ms, Error *error) {
         return CONNPOOL_ERR_POOL_CLOSED;
     }
     if (total_ >= options_.min_size) return CONNPOOL_OK;
-    const connpool_status status =
-        last_connect_error_ ? CONNPOOL_ERR_CONNECT_FAILED : CONNPOOL_ERR_TIMEOUT;
-    if (error) {
-        *error = Error(status,
-                       "timed out after " + std::to_string(timeout_ms) + " ms waiting for " +
-                           std::to_string(options_.min_size) + " connections (" +
-                           describe_state_locked() + ")");
-    }
+    Error failed = wait_failed_locked(
+        timeout_ms, (std::to_string(options_.min_size) + " connections").c_str());
+    const connpool_status status = failed.status;
+    if (error) *error = std::move(failed);
     return status;
 }
 
@@ -454,7 +634,17 @@ void Pool::close() {
         if (!closed_) {
             closed_ = true;
             stopping_.store(true);
-            for (Waiter *w = waiters_head_; w != nullptr; w = w->next) w->cv.notify_one();
+            for (Waiter *w = waiters_head_, *next; w != nullptr; w = next) {
+                next = w->next;
+                if (w->async == nullptr) {
+                    w->cv.notify_one();  // it sees closed_ and unlinks itself
+                } else {
+                    unlink_waiter_locked(*w);
+                    finish_async_locked(*w->async, CONNPOOL_ERR_POOL_CLOSED,
+                                        Error(CONNPOOL_ERR_POOL_CLOSED,
+                                              "pool \"" + options_.name + "\" was closed"));
+                }
+            }
             for (Slot *slot : idle_) to_close.push_back(discard_locked(slot, nullptr));
             idle_.clear();
             while (Slot *slot = reset_head_) {

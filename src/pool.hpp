@@ -27,6 +27,7 @@ class logger;
 namespace connpool {
 
 class Pool;
+class AsyncAcquire;
 
 // One pooled connection and its bookkeeping. At any moment exactly one party owns a Slot: the
 // idle stack, a lease, a waiter being handed it, the reset queue, or whoever closes it.
@@ -45,6 +46,45 @@ struct Slot {
     const uint32_t lease_cell;   // handle-registry cell used for this slot's lease tokens
     std::shared_ptr<Pool> lease_owner;  // set while leased: a lease keeps its pool alive
     Slot *next_reset = nullptr;         // link in the reset queue
+    std::string label;                  // set by the lease holder; guarded by the pool mutex
+};
+
+// A caller waiting for a connection, in the pool's FIFO list. Blocking acquirers keep it on
+// their stack and sleep on `cv`; asynchronous ones keep it in their AsyncAcquire.
+struct Waiter {
+    Waiter *prev = nullptr;
+    Waiter *next = nullptr;
+    Slot *slot = nullptr;            // set by whoever hands it a connection
+    AsyncAcquire *async = nullptr;   // null for a blocking acquirer
+    std::condition_variable cv;      // blocking acquirers only
+};
+
+// An acquire that never blocks its caller: completion is signalled on an eventfd. All fields
+// but the fd are guarded by the pool's mutex.
+class AsyncAcquire {
+public:
+    explicit AsyncAcquire(std::shared_ptr<Pool> pool);
+    ~AsyncAcquire();
+    AsyncAcquire(const AsyncAcquire &) = delete;
+    AsyncAcquire &operator=(const AsyncAcquire &) = delete;
+
+    int fd() const { return event_fd_; }
+    Pool &pool() const { return *pool_; }
+
+private:
+    friend class Pool;
+    void signal();
+    void unsignal();
+
+    const std::shared_ptr<Pool> pool_;
+    const int event_fd_;
+    Waiter waiter_;
+    TimePoint start_{};
+    TimePoint deadline_{};
+    int64_t timeout_ms_ = 0;
+    connpool_status status_ = CONNPOOL_ERR_IN_PROGRESS;
+    Error error_;
+    bool collected_ = false;
 };
 
 class Pool : public std::enable_shared_from_this<Pool> {
@@ -58,8 +98,15 @@ public:
     // Borrows a connection. timeout_ms: 0 = no wait, < 0 = acquire_timeout option. On failure
     // fills `error` (if not null) with a message; the fast path builds no strings.
     connpool_status acquire(int64_t timeout_ms, Slot *&out, Error *error);
+    // Labels a leased slot (shown in leak reports).
+    void set_label(Slot &slot, std::string label);
     // Returns a leased slot. Never blocks on the network.
     void release(Slot *slot);
+    // Asynchronous acquire: start never blocks; collect validates a granted connection and
+    // hands it over (IN_PROGRESS until there is an outcome); cancel is idempotent.
+    void start_async(AsyncAcquire &request, int64_t timeout_ms);
+    connpool_status collect_async(AsyncAcquire &request, Slot *&out, Error *error);
+    void cancel_async(AsyncAcquire &request);
     // Waits until min_size connections are open.
     connpool_status wait_ready(int64_t timeout_ms, Error *error);
     // Closes the pool in bounded time; idempotent and thread-safe.
@@ -72,12 +119,6 @@ public:
     spdlog::logger &log() { return *log_; }
 
 private:
-    struct Waiter {
-        Waiter *prev = nullptr;
-        Waiter *next = nullptr;
-        Slot *slot = nullptr;  // set by whoever hands it a connection
-        std::condition_variable cv;
-    };
     struct Counters {
         std::atomic<int64_t> created{0}, closed{0}, acquired{0}, released{0}, reused{0},
             acquire_timeouts{0}, connect_errors{0}, health_checks{0}, health_check_failures{0},
@@ -89,7 +130,11 @@ private:
     void start();
 
     // All *_locked functions require mutex_.
-    void enqueue_waiter_locked(Waiter &waiter);
+    void enqueue_waiter_locked(Waiter &waiter, bool first_in_line = false);
+    void wake_locked(Waiter &waiter);
+    void finish_async_locked(AsyncAcquire &request, connpool_status status, Error error);
+    Error wait_failed_locked(int64_t timeout_ms, const char *what) const;
+    void expire_async_waiters_locked(TimePoint now);
     void unlink_waiter_locked(Waiter &waiter);
     Slot *return_to_pool_locked(Slot *slot, TimePoint now);
     Slot *discard_locked(Slot *slot, std::atomic<int64_t> *reason);  // reason may be null
@@ -113,6 +158,8 @@ private:
     Waiter *waiters_head_ = nullptr;
     Waiter *waiters_tail_ = nullptr;
     int64_t waiting_ = 0;
+    int64_t async_waiting_ = 0;               // of those, asynchronous ones
+    TimePoint maintenance_wake_{};            // when the maintenance thread wakes next
     int64_t total_ = 0;          // open connections, idle or not
     int64_t opening_ = 0;        // requested or in-progress connects
     int64_t open_requests_ = 0;  // of those, not yet picked up by a worker

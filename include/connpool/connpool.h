@@ -93,6 +93,17 @@ typedef int32_t connpool_status;
 #define CONNPOOL_ERR_UNKNOWN_OPTION 9
 /** A bug in libconnpool: please report it with the message. */
 #define CONNPOOL_ERR_INTERNAL 10
+/** An asynchronous acquire was cancelled (connpool_acquire_cancel / connpool_acquire_free). */
+#define CONNPOOL_ERR_CANCELED 11
+/** An asynchronous acquire has not finished yet: wait for its fd, then ask again. */
+#define CONNPOOL_ERR_IN_PROGRESS 12
+/** The circuit breaker is open after repeated connect failures: failing fast (message carries
+ *  the last connect error). Retries continue in the background; the pool heals by itself. */
+#define CONNPOOL_ERR_DATABASE_UNAVAILABLE 13
+/** More threads are waiting than the max_waiting option allows. */
+#define CONNPOOL_ERR_TOO_MANY_WAITERS 14
+/** The pool was created in another process (this is a child after fork()); create a new pool. */
+#define CONNPOOL_ERR_FORKED 15
 
 /** Details of a failure: status, message and (for query failures) SQLSTATE. */
 typedef struct connpool_error connpool_error;
@@ -220,12 +231,81 @@ CONNPOOL_API connpool_status connpool_pool_acquire(connpool_lease **out, connpoo
                                                    int64_t timeout_ms, connpool_error **err);
 
 /**
+ * An acquire in progress, for event loops and cancellable waits (asyncio, Go contexts): it
+ * never blocks the caller and parks no thread. Waiters are served first come, first served,
+ * together with blocking acquirers.
+ */
+typedef struct connpool_acquire connpool_acquire;
+
+/**
+ * Starts an acquire and returns at once. `timeout_ms` as for connpool_pool_acquire (the pool's
+ * maintenance thread enforces it). Poll or wait on connpool_acquire_fd(), then collect the
+ * outcome with connpool_acquire_result(); free the request with connpool_acquire_free().
+ * Errors at start: CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT,
+ * CONNPOOL_ERR_NO_MEMORY (a closed pool still returns a request, finished with
+ * CONNPOOL_ERR_POOL_CLOSED, so that callers have one path for outcomes).
+ */
+CONNPOOL_API connpool_status connpool_pool_acquire_async(connpool_acquire **out,
+                                                         connpool_pool *pool, int64_t timeout_ms,
+                                                         connpool_error **err);
+
+/**
+ * A file descriptor that becomes readable when the acquire has an outcome (level-triggered:
+ * it stays readable). Owned by the request: do not read, write or close it. Valid until
+ * connpool_acquire_free().
+ */
+CONNPOOL_API connpool_status connpool_acquire_fd(int32_t *out_fd, connpool_acquire *acquire,
+                                                 connpool_error **err);
+
+/**
+ * Collects the outcome without blocking on the pool. CONNPOOL_ERR_IN_PROGRESS while there is
+ * none yet. Otherwise the final status, as connpool_pool_acquire would return it, plus
+ * CONNPOOL_ERR_CANCELED; on CONNPOOL_OK `*out` receives the lease, which then belongs to the
+ * caller (collect it once: later calls give CONNPOOL_ERR_INVALID_ARGUMENT). A granted
+ * connection is checked here (as in connpool_pool_acquire: a dead one is replaced, and the
+ * request goes back to waiting, in first place, so the result can turn to IN_PROGRESS again).
+ */
+CONNPOOL_API connpool_status connpool_acquire_result(connpool_lease **out,
+                                                     connpool_acquire *acquire,
+                                                     connpool_error **err);
+
+/**
+ * Blocks until the acquire has an outcome or `timeout_ms` passes (negative = no limit;
+ * this wait is separate from the acquire's own timeout). Returns CONNPOOL_OK when an outcome is
+ * ready (collect it with connpool_acquire_result), CONNPOOL_ERR_IN_PROGRESS if the wait timed
+ * out. For callers that want a blocking acquire they can cancel from another thread.
+ */
+CONNPOOL_API connpool_status connpool_acquire_wait(connpool_acquire *acquire, int64_t timeout_ms,
+                                                   connpool_error **err);
+
+/**
+ * Abandons a pending acquire: it finishes promptly with CONNPOOL_ERR_CANCELED and its fd
+ * becomes readable. A connection granted but not yet collected goes back to the pool. Safe from
+ * any thread, at any time, any number of times (no effect once the lease was collected).
+ */
+CONNPOOL_API connpool_status connpool_acquire_cancel(connpool_acquire *acquire);
+
+/**
+ * Frees the request (cancelling it if pending; returning an uncollected connection to the
+ * pool). A collected lease is not affected. NULL gives CONNPOOL_OK; a freed request gives
+ * CONNPOOL_ERR_INVALID_HANDLE.
+ */
+CONNPOOL_API connpool_status connpool_acquire_free(connpool_acquire *acquire);
+
+/**
  * Returns a lease to its pool. Never blocks on the network: a connection left in a transaction
  * is rolled back (and the reset_query run) by a background worker before reuse; a broken or busy
  * one is closed. Calling it again, or on any released lease, gives CONNPOOL_ERR_INVALID_HANDLE.
  * NULL gives CONNPOOL_ERR_INVALID_ARGUMENT.
  */
 CONNPOOL_API connpool_status connpool_lease_release(connpool_lease *lease, connpool_error **err);
+
+/**
+ * Attaches a label (e.g. the code path that took the lease) shown when the lease is reported
+ * as held longer than the leak_threshold option. Copied; at most 256 bytes. NULL clears it.
+ */
+CONNPOOL_API connpool_status connpool_lease_set_label(connpool_lease *lease, const char *label,
+                                                      connpool_error **err);
 
 /**
  * The lease's libpq connection (`PGconn *`), for callers that use libpq themselves. It belongs
