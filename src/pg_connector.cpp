@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "conninfo.hpp"
 
@@ -35,6 +36,23 @@ bool wait_socket(int fd, short events, TimePoint deadline) {
 
 }  // namespace
 
+PgConnection::PgConnection(PGconn *conn) : conn_(conn) {
+    PQsetNoticeReceiver(conn_, &PgConnection::on_notice, this);
+}
+
+void PgConnection::on_notice(void *self, const PGresult *notice) {
+    const char *severity = PQresultErrorField(notice, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (severity != nullptr &&
+        (std::strcmp(severity, "FATAL") == 0 || std::strcmp(severity, "PANIC") == 0)) {
+        static_cast<PgConnection *>(self)->doomed_ = true;
+    }
+}
+
+void PgConnection::remember_session_user() {
+    const char *user = PQparameterStatus(conn_, "session_authorization");
+    session_user_ = user != nullptr ? user : "";
+}
+
 std::unique_ptr<Connection> PgConnector::connect(TimePoint deadline,
                                                  const std::atomic<bool> &abandon,
                                                  ConnectFailure &failure) {
@@ -52,7 +70,10 @@ std::unique_ptr<Connection> PgConnector::connect(TimePoint deadline,
     // the deadline and `abandon` are honoured.
     PostgresPollingStatusType state = PGRES_POLLING_WRITING;
     while (PQstatus(raw) != CONNECTION_BAD && state != PGRES_POLLING_FAILED) {
-        if (state == PGRES_POLLING_OK) return connection;
+        if (state == PGRES_POLLING_OK) {
+            connection->remember_session_user();
+            return connection;
+        }
         if (abandon.load(std::memory_order_relaxed)) {
             failure.message = "connect abandoned: the pool is closing";
             return nullptr;
@@ -73,15 +94,22 @@ std::unique_ptr<Connection> PgConnector::connect(TimePoint deadline,
 }
 
 bool PgConnector::looks_alive(Connection &connection) {
-    PGconn *conn = conn_of(connection);
-    if (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE) return false;
-    // Anything readable on an idle connection is the server saying goodbye (e.g. a FATAL
-    // "terminating connection due to administrator command") or EOF: consume it and recheck.
+    auto &pg = static_cast<PgConnection &>(connection);
+    PGconn *conn = pg.get();
+    if (pg.doomed() || PQstatus(conn) != CONNECTION_OK ||
+        PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        return false;
+    }
+    // Anything readable on an idle connection is most likely the server saying goodbye (a
+    // FATAL "terminating connection due to administrator command") or EOF. Read and parse it:
+    // PQconsumeInput only buffers bytes, PQisBusy parses them (FATAL reaches on_notice).
     pollfd p{PQsocket(conn), POLLIN, 0};
     if (poll(&p, 1, 0) <= 0) return true;
     if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return false;
     if (PQconsumeInput(conn) == 0) return false;
-    return PQstatus(conn) == CONNECTION_OK;
+    PQisBusy(conn);
+    while (PGnotify *n = PQnotifies(conn)) PQfreemem(n);  // stray LISTEN notifications
+    return !pg.doomed() && PQstatus(conn) == CONNECTION_OK;
 }
 
 bool PgConnector::ping(Connection &connection, TimePoint deadline) {
@@ -89,8 +117,13 @@ bool PgConnector::ping(Connection &connection, TimePoint deadline) {
 }
 
 ReleaseVerdict PgConnector::verdict_on_release(Connection &connection) {
-    PGconn *conn = conn_of(connection);
-    if (PQstatus(conn) != CONNECTION_OK) return ReleaseVerdict::discard;
+    auto &pg = static_cast<PgConnection &>(connection);
+    PGconn *conn = pg.get();
+    if (pg.doomed() || PQstatus(conn) != CONNECTION_OK) return ReleaseVerdict::discard;
+    // Session guard: SET SESSION AUTHORIZATION must not leak into the next lease. libpq
+    // tracks the value for free (the server reports it as a ParameterStatus).
+    const char *user = PQparameterStatus(conn, "session_authorization");
+    if (user == nullptr || pg.session_user_at_connect() != user) return ReleaseVerdict::discard;
     if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF || PQisBusy(conn)) return ReleaseVerdict::discard;
     switch (PQtransactionStatus(conn)) {
         case PQTRANS_IDLE:

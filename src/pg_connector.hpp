@@ -12,14 +12,25 @@ namespace connpool {
 
 class PgConnection final : public Connection {
 public:
-    explicit PgConnection(PGconn *conn) : conn_(conn) {}
+    // Takes ownership of `conn` and routes its notices to on_notice (libpq would otherwise
+    // print them on the host program's stderr).
+    explicit PgConnection(PGconn *conn);
     ~PgConnection() override { PQfinish(conn_); }
     PgConnection(const PgConnection &) = delete;
     PgConnection &operator=(const PgConnection &) = delete;
     PGconn *get() const { return conn_; }
+    // The server sent FATAL/PANIC while the connection was idle (e.g. pg_terminate_backend,
+    // shutdown): libpq reports that only as a notice and keeps the status OK.
+    bool doomed() const { return doomed_; }
+    // session_authorization when the connection was opened (the session guard compares it).
+    const std::string &session_user_at_connect() const { return session_user_; }
+    void remember_session_user();
 
 private:
+    static void on_notice(void *self, const PGresult *notice);
     PGconn *conn_;
+    bool doomed_ = false;
+    std::string session_user_;
 };
 
 struct PgSettings {

@@ -432,6 +432,22 @@ TEST_F(PgTest, ResetQueryRunsOnEveryReturn) {
     EXPECT_GE(stats().resets, 1);
 }
 
+TEST_F(PgTest, ChangedSessionAuthorizationIsNeverReused) {
+    make({{"max_size", "1"}});
+    connpool_lease *a = acquire();
+    scalar(a, "DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cp_guard_role') "
+              "THEN CREATE ROLE cp_guard_role; END IF; END$$");
+    const std::string pid = scalar(a, "SELECT pg_backend_pid()");
+    scalar(a, "SET SESSION AUTHORIZATION cp_guard_role");
+    EXPECT_EQ(scalar(a, "SELECT session_user"), "cp_guard_role");
+    ASSERT_EQ(connpool_lease_release(a, nullptr), CONNPOOL_OK);
+    connpool_lease *b = acquire();
+    EXPECT_NE(scalar(b, "SELECT pg_backend_pid()"), pid) << "the guarded connection was closed";
+    EXPECT_EQ(scalar(b, "SELECT session_user"), "postgres");
+    ASSERT_EQ(connpool_lease_release(b, nullptr), CONNPOOL_OK);
+    EXPECT_EQ(stats().closed_broken, 1);
+}
+
 TEST_F(PgTest, FreeWithLeaseOutClosesItsBackendOnRelease) {
     make({{"max_size", "2"}});
     connpool_lease *a = acquire();

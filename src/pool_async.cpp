@@ -1,0 +1,155 @@
+// Acquiring without blocking: requests signalled through an eventfd.
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+
+#include <spdlog/logger.h>
+
+#include "pool.hpp"
+#include "pool_internal.hpp"
+
+namespace connpool {
+
+using detail::count;
+
+// ----- asynchronous acquire -----------------------------------------------------------------
+
+AsyncAcquire::AsyncAcquire(std::shared_ptr<Pool> pool)
+    : pool_(std::move(pool)), event_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    if (event_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+    waiter_.async = this;
+}
+
+AsyncAcquire::~AsyncAcquire() { ::close(event_fd_); }
+
+void AsyncAcquire::signal() {
+    const uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(event_fd_, &one, sizeof one);
+}
+
+void AsyncAcquire::unsignal() {
+    uint64_t value = 0;
+    [[maybe_unused]] const ssize_t n = ::read(event_fd_, &value, sizeof value);
+}
+
+void Pool::start_async(AsyncAcquire &request, int64_t timeout_ms) {
+    if (timeout_ms < 0) timeout_ms = options_.acquire_timeout_ms;
+    request.start_ = Clock::now();
+    request.deadline_ = deadline_after(timeout_ms);
+    request.timeout_ms_ = timeout_ms;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) {
+        finish_async_locked(request, CONNPOOL_ERR_POOL_CLOSED,
+                            Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name + "\" is closed"));
+        return;
+    }
+    if (waiters_head_ == nullptr && !idle_.empty()) {
+        request.waiter_.slot = idle_.back();
+        idle_.pop_back();
+        request.status_ = CONNPOOL_OK;
+        request.signal();
+        return;
+    }
+    enqueue_waiter_locked(request.waiter_);
+    schedule_opens_locked(request.start_);
+    if (timeout_ms == 0) {
+        unlink_waiter_locked(request.waiter_);
+        count(counters_.acquire_timeouts);
+        Error failed = wait_failed_locked(0, "a connection");
+        const connpool_status status = failed.status;
+        finish_async_locked(request, status, std::move(failed));
+        return;
+    }
+    // The maintenance thread enforces deadlines: wake it if this one comes first.
+    if (request.deadline_ < maintenance_wake_) maintenance_cv_.notify_one();
+}
+
+void Pool::expire_async_waiters_locked(TimePoint now) {
+    if (async_waiting_ == 0) return;
+    for (Waiter *w = waiters_head_, *next; w != nullptr; w = next) {
+        next = w->next;
+        if (w->async == nullptr || w->async->deadline_ > now) continue;
+        unlink_waiter_locked(*w);
+        count(counters_.acquire_timeouts);
+        Error failed = wait_failed_locked(w->async->timeout_ms_, "a connection");
+        const connpool_status status = failed.status;
+        finish_async_locked(*w->async, status, std::move(failed));
+    }
+}
+
+connpool_status Pool::collect_async(AsyncAcquire &request, Slot *&out, Error *error) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+        if (request.collected_) {
+            if (error) *error = Error(CONNPOOL_ERR_INVALID_ARGUMENT,
+                                      "connpool_acquire_result: the lease was already collected");
+            return CONNPOOL_ERR_INVALID_ARGUMENT;
+        }
+        if (request.status_ != CONNPOOL_OK) {
+            if (error && request.status_ != CONNPOOL_ERR_IN_PROGRESS) *error = request.error_;
+            return request.status_;
+        }
+        Slot *slot = request.waiter_.slot;  // granted; from here on ours, not cancel()'s
+        request.waiter_.slot = nullptr;
+        lock.unlock();
+        const TimePoint now = Clock::now();
+        if (validate_for_handout(*slot, now)) {
+            record_acquire(*slot, request.start_, now);
+            slot->lease_owner = shared_from_this();
+            lock.lock();
+            request.collected_ = true;
+            out = slot;
+            return CONNPOOL_OK;
+        }
+        lock.lock();
+        Slot *dead = discard_locked(slot, now >= slot->expires_at ? &counters_.closed_lifetime
+                                                                  : &counters_.closed_broken);
+        request.status_ = CONNPOOL_ERR_IN_PROGRESS;
+        request.unsignal();
+        if (closed_) {
+            finish_async_locked(request, CONNPOOL_ERR_POOL_CLOSED,
+                                Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name + "\" is closed"));
+        } else if (now >= request.deadline_) {
+            count(counters_.acquire_timeouts);
+            Error failed = wait_failed_locked(request.timeout_ms_, "a connection");
+            const connpool_status status = failed.status;
+            finish_async_locked(request, status, std::move(failed));
+        } else if (!idle_.empty() && waiters_head_ == nullptr) {
+            request.waiter_.slot = idle_.back();  // another idle one: try it at once
+            idle_.pop_back();
+            request.status_ = CONNPOOL_OK;
+            request.signal();
+        } else {
+            enqueue_waiter_locked(request.waiter_, true);
+            schedule_opens_locked(now);
+        }
+        lock.unlock();
+        delete dead;
+        lock.lock();
+    }
+}
+
+void Pool::cancel_async(AsyncAcquire &request) {
+    Slot *to_close = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (request.status_ == CONNPOOL_ERR_IN_PROGRESS) {
+            unlink_waiter_locked(request.waiter_);
+        } else if (request.status_ == CONNPOOL_OK && request.waiter_.slot != nullptr) {
+            // Granted but never collected: give it to the next waiter or back to idle.
+            to_close = return_to_pool_locked(request.waiter_.slot, Clock::now());
+            request.waiter_.slot = nullptr;
+        } else {
+            return;  // already finished, or collected
+        }
+        finish_async_locked(request, CONNPOOL_ERR_CANCELED,
+                            Error(CONNPOOL_ERR_CANCELED, "the acquire was cancelled"));
+        if (to_close != nullptr) schedule_opens_locked(Clock::now());
+    }
+    delete to_close;
+}
+
+}  // namespace connpool
