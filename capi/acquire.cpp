@@ -28,6 +28,7 @@ CONNPOOL_API connpool_status connpool_pool_acquire_async(connpool_acquire **out,
     return guarded(err, [&] {
         auto ref = HandleRegistry::instance().lookup(token_of(pool), HandleKind::pool);
         if (!ref) return stale_handle(err, "connpool_pool_acquire_async", "pool");
+        if (ref.get<PoolObject>()->pool->forked()) return forked(err, "connpool_pool_acquire_async");
         const std::shared_ptr<Pool> &core = ref.get<PoolObject>()->pool;
         auto object = std::make_unique<AcquireObject>();
         object->request = std::make_unique<AsyncAcquire>(core);
@@ -61,6 +62,7 @@ CONNPOOL_API connpool_status connpool_acquire_result(connpool_lease **out,
         auto ref = lookup_acquire(acquire);
         if (!ref) return stale_handle(err, "connpool_acquire_result", "acquire");
         AsyncAcquire &request = *ref.get<AcquireObject>()->request;
+        if (request.pool().forked()) return forked(err, "connpool_acquire_result");
         Slot *slot = nullptr;
         Error error;
         const connpool_status status =
@@ -101,6 +103,7 @@ CONNPOOL_API connpool_status connpool_acquire_cancel(connpool_acquire *acquire) 
         auto ref = lookup_acquire(acquire);
         if (!ref) return CONNPOOL_ERR_INVALID_HANDLE;
         AsyncAcquire &request = *ref.get<AcquireObject>()->request;
+        if (request.pool().forked()) return CONNPOOL_ERR_FORKED;
         request.pool().cancel_async(request);
         return CONNPOOL_OK;
     });
@@ -109,6 +112,11 @@ CONNPOOL_API connpool_status connpool_acquire_cancel(connpool_acquire *acquire) 
 CONNPOOL_API connpool_status connpool_acquire_free(connpool_acquire *acquire) {
     if (acquire == nullptr) return CONNPOOL_OK;
     return guarded(nullptr, [&] {
+        {
+            auto ref = lookup_acquire(acquire);
+            if (!ref) return CONNPOOL_ERR_INVALID_HANDLE;
+            if (ref.get<AcquireObject>()->request->pool().forked()) return CONNPOOL_ERR_FORKED;
+        }
         auto object = retire<AcquireObject>(HandleKind::acquire, acquire);
         if (!object) return CONNPOOL_ERR_INVALID_HANDLE;
         object->request->pool().cancel_async(*object->request);  // unlink / give back

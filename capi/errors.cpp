@@ -49,6 +49,19 @@ connpool_status stale_handle(connpool_error **err, const char *function,
     }
 }
 
+connpool_status forked(connpool_error **err, const char *function) noexcept {
+    if (err == nullptr || *err != nullptr) return CONNPOOL_ERR_FORKED;
+    try {
+        return fail(err, Error(CONNPOOL_ERR_FORKED,
+                               std::string(function) +
+                                   ": this pool belongs to the parent process (we are in a child "
+                                   "after fork()); its connections are left alone so the parent "
+                                   "keeps them: create a new pool in the child"));
+    } catch (...) {
+        return CONNPOOL_ERR_FORKED;
+    }
+}
+
 }  // namespace connpool::capi
 
 extern "C" {

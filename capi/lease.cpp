@@ -27,6 +27,11 @@ CONNPOOL_API connpool_status connpool_lease_release(connpool_lease *lease, connp
     if (lease == nullptr) return null_argument(err, "connpool_lease_release", "lease");
     return guarded(err, [&] {
         // Exactly one release wins; a second one (or one racing it) finds the token stale.
+        {
+            auto ref = lookup_lease(lease);
+            if (!ref) return stale_handle(err, "connpool_lease_release", "lease");
+            if (ref.get<Slot>()->pool.forked()) return forked(err, "connpool_lease_release");
+        }
         auto *slot = static_cast<Slot *>(
             HandleRegistry::instance().retire(token_of(lease), HandleKind::lease, false));
         if (slot == nullptr) return stale_handle(err, "connpool_lease_release", "lease");
@@ -45,6 +50,7 @@ CONNPOOL_API connpool_status connpool_lease_set_label(connpool_lease *lease, con
     return guarded(err, [&] {
         auto ref = lookup_lease(lease);
         if (!ref) return stale_handle(err, "connpool_lease_set_label", "lease");
+        if (ref.get<Slot>()->pool.forked()) return forked(err, "connpool_lease_set_label");
         Slot &slot = *ref.get<Slot>();
         slot.pool.set_label(slot, label != nullptr ? label : "");
         return CONNPOOL_OK;
@@ -59,6 +65,7 @@ CONNPOOL_API connpool_status connpool_lease_pgconn(void **out_pgconn, connpool_l
     return guarded(err, [&] {
         auto ref = lookup_lease(lease);
         if (!ref) return stale_handle(err, "connpool_lease_pgconn", "lease");
+        if (ref.get<Slot>()->pool.forked()) return forked(err, "connpool_lease_pgconn");
         *out_pgconn = pgconn_of(*ref.get<Slot>());
         return CONNPOOL_OK;
     });
@@ -80,6 +87,7 @@ CONNPOOL_API connpool_status connpool_lease_exec(connpool_result **out, connpool
     return guarded(err, [&] {
         auto ref = lookup_lease(lease);
         if (!ref) return stale_handle(err, kFunction, "lease");
+        if (ref.get<Slot>()->pool.forked()) return forked(err, kFunction);
         PGconn *conn = pgconn_of(*ref.get<Slot>());
         if (conn == nullptr) {
             return fail(err, CONNPOOL_ERR_INVALID_ARGUMENT,

@@ -81,6 +81,7 @@ CONNPOOL_API connpool_status connpool_pool_wait_ready(connpool_pool *pool, int64
     return guarded(err, [&] {
         auto ref = lookup_pool(pool);
         if (!ref) return stale_handle(err, "connpool_pool_wait_ready", "pool");
+        if (ref.get<PoolObject>()->pool->forked()) return forked(err, "connpool_pool_wait_ready");
         Error error;
         const connpool_status status =
             ref.get<PoolObject>()->pool->wait_ready(timeout_ms, err ? &error : nullptr);
@@ -96,6 +97,7 @@ CONNPOOL_API connpool_status connpool_pool_acquire(connpool_lease **out, connpoo
     return guarded(err, [&] {
         auto ref = lookup_pool(pool);
         if (!ref) return stale_handle(err, "connpool_pool_acquire", "pool");
+        if (ref.get<PoolObject>()->pool->forked()) return forked(err, "connpool_pool_acquire");
         Pool &core = *ref.get<PoolObject>()->pool;
         Slot *slot = nullptr;
         Error error;
@@ -119,6 +121,7 @@ CONNPOOL_API connpool_status connpool_pool_stats(connpool_stats *out, connpool_p
     return guarded(err, [&] {
         auto ref = lookup_pool(pool);
         if (!ref) return stale_handle(err, "connpool_pool_stats", "pool");
+        if (ref.get<PoolObject>()->pool->forked()) return forked(err, "connpool_pool_stats");
         connpool_stats snapshot = ref.get<PoolObject>()->pool->stats();
         snapshot.struct_size = static_cast<uint32_t>(std::min<size_t>(size, sizeof snapshot));
         // Older callers have a shorter struct: fill only what they know about.
@@ -135,6 +138,7 @@ CONNPOOL_API connpool_status connpool_pool_stats_json(char **out_json, connpool_
     return guarded(err, [&] {
         auto ref = lookup_pool(pool);
         if (!ref) return stale_handle(err, "connpool_pool_stats_json", "pool");
+        if (ref.get<PoolObject>()->pool->forked()) return forked(err, "connpool_pool_stats_json");
         const std::string json = ref.get<PoolObject>()->pool->stats_json();
         char *copy = new char[json.size() + 1];
         std::memcpy(copy, json.c_str(), json.size() + 1);
@@ -148,6 +152,7 @@ CONNPOOL_API connpool_status connpool_pool_close(connpool_pool *pool, connpool_e
     return guarded(err, [&] {
         auto ref = lookup_pool(pool);
         if (!ref) return stale_handle(err, "connpool_pool_close", "pool");
+        if (ref.get<PoolObject>()->pool->forked()) return forked(err, "connpool_pool_close");
         ref.get<PoolObject>()->pool->close();
         return CONNPOOL_OK;
     });
@@ -158,10 +163,20 @@ CONNPOOL_API connpool_status connpool_pool_free(connpool_pool *pool) {
     return guarded(nullptr, [&] {
         // Close first: that wakes threads blocked in acquire on this handle, so the retire
         // below (which waits for every call in flight on the handle) finishes promptly.
+        bool in_child = false;
         {
             auto ref = lookup_pool(pool);
             if (!ref) return CONNPOOL_ERR_INVALID_HANDLE;
-            ref.get<PoolObject>()->pool->close();
+            in_child = ref.get<PoolObject>()->pool->forked();
+            if (!in_child) ref.get<PoolObject>()->pool->close();
+        }
+        if (in_child) {
+            // In a child after fork(): closing would end the parent's sessions and joining
+            // would wait for threads that do not exist here. Drop the handle and leave the
+            // pool's memory alone (a deliberate leak; the cell is not recycled because the
+            // registry's mutex may have been held by another thread at fork time).
+            HandleRegistry::instance().retire(token_of(pool), HandleKind::pool, false);
+            return CONNPOOL_OK;
         }
         auto object = retire<PoolObject>(HandleKind::pool, pool);
         // Leases still out hold the Pool itself; it is freed with the last of them.

@@ -25,7 +25,9 @@ enum class ReleaseVerdict {
 };
 
 struct ConnectFailure {
-    std::string message;  // never contains a password
+    std::string message;   // never contains a password
+    std::string sqlstate;  // when the server sent one (e.g. 28P01 wrong password)
+    bool permanent = false;  // retrying soon will not help (authentication, unknown database)
 };
 
 class Connector {

@@ -60,6 +60,17 @@ const std::vector<Binding> &bindings() {
         {{"max_concurrent_connects", "integer", 1, 64,
           "connection attempts in flight at once (background workers)"},
          &PoolOptions::max_concurrent_connects},
+        {{"max_waiting", "integer", 0, 1'000'000,
+          "threads allowed to wait in acquire at once; beyond it acquire fails at once with "
+          "CONNPOOL_ERR_TOO_MANY_WAITERS (0 = unlimited)"},
+         &PoolOptions::max_waiting},
+        {{"leak_threshold", "duration_ms", 0, 30 * kDay,
+          "a lease held longer than this is reported once in the log and counted (0 = off)"},
+         &PoolOptions::leak_threshold_ms},
+        {{"breaker_threshold", "integer", 0, 1000,
+          "consecutive connect failures after which acquires fail fast with "
+          "CONNPOOL_ERR_DATABASE_UNAVAILABLE (authentication failures open it at once; 0 = never)"},
+         &PoolOptions::breaker_threshold},
         {{"log_level", "log_level", 0, 6,
           "trace, debug, info, warn, error, critical or off (default: $CONNPOOL_LOG_LEVEL, "
           "else off)"},

@@ -16,12 +16,6 @@ constexpr int kPollSliceMs = 50;
 
 PGconn *conn_of(Connection &c) { return static_cast<PgConnection &>(c).get(); }
 
-std::string trimmed(const char *message) {
-    std::string text = message != nullptr ? message : "";
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-    return text;
-}
-
 int millis_until(TimePoint deadline) {
     const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
     return static_cast<int>(std::clamp<int64_t>(left, 0, kPollSliceMs));
@@ -35,6 +29,37 @@ bool wait_socket(int fd, short events, TimePoint deadline) {
 }
 
 }  // namespace
+
+void describe_connect_failure(const char *libpq_message, ConnectFailure &failure) {
+    // Keep the human lines, drop verbose-mode LOCATION lines, lift the SQLSTATE out.
+    std::string text = libpq_message != nullptr ? libpq_message : "";
+    std::string kept;
+    size_t start = 0;
+    while (start < text.size()) {
+        size_t end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        std::string line = text.substr(start, end - start);
+        start = end + 1;
+        if (line.empty() || line.rfind("LOCATION:", 0) == 0) continue;
+        // "...FATAL:  28P01: password authentication failed..."
+        for (const char *severity : {"FATAL:  ", "ERROR:  "}) {
+            const size_t at = line.find(severity);
+            const size_t code = at == std::string::npos ? at : at + std::strlen(severity);
+            if (code != std::string::npos && line.size() > code + 7 && line[code + 5] == ':' &&
+                line[code + 6] == ' ') {
+                if (failure.sqlstate.empty()) failure.sqlstate = line.substr(code, 5);
+                line.erase(code, 7);
+            }
+        }
+        if (!kept.empty()) kept += "; ";
+        kept += line;
+    }
+    failure.message = kept.empty() ? "connection failed" : kept;
+    // 28xxx: invalid authorization (wrong password, no pg_hba entry, unknown role);
+    // 3D000: unknown database. Retrying in 100 ms will not fix either.
+    failure.permanent =
+        failure.sqlstate.rfind("28", 0) == 0 || failure.sqlstate == "3D000";
+}
 
 PgConnection::PgConnection(PGconn *conn) : conn_(conn) {
     PQsetNoticeReceiver(conn_, &PgConnection::on_notice, this);
@@ -56,21 +81,32 @@ void PgConnection::remember_session_user() {
 std::unique_ptr<Connection> PgConnector::connect(TimePoint deadline,
                                                  const std::atomic<bool> &abandon,
                                                  ConnectFailure &failure) {
-    // expand_dbname lets `dbname` carry the whole conninfo (key=value or URI).
-    const char *const keywords[] = {"dbname", "fallback_application_name", nullptr};
-    const char *const values[] = {settings_.conninfo.c_str(), "libconnpool", nullptr};
+    // expand_dbname lets `dbname` carry the whole conninfo (key=value or URI). Entries before
+    // it are defaults the conninfo may override: TCP keepalives and a user timeout, so that a
+    // silently dead peer surfaces in about a minute instead of the kernel's 2+ hours (idle) or
+    // ~15 minutes (unacknowledged data). Ignored for Unix sockets.
+    const char *const keywords[] = {"keepalives",       "keepalives_idle",
+                                    "keepalives_interval", "keepalives_count",
+                                    "tcp_user_timeout", "dbname",
+                                    "fallback_application_name", nullptr};
+    const char *const values[] = {"1",     "30", "10", "3", "60000", settings_.conninfo.c_str(),
+                                  "libconnpool", nullptr};
     PGconn *raw = PQconnectStartParams(keywords, values, 1);
     if (raw == nullptr) {
         failure.message = "out of memory starting a connection";
         return nullptr;
     }
     auto connection = std::make_unique<PgConnection>(raw);
+    // Verbose errors carry the SQLSTATE ("FATAL:  28P01: ..."), the only way libpq exposes it
+    // for a failed connection; it tells authentication failures from transient ones.
+    PQsetErrorVerbosity(raw, PQERRORS_VERBOSE);
     // libpq's protocol: wait until the socket is writable, then call PQconnectPoll and wait for
     // what it asks for, until it says OK or FAILED. Each wait is one short poll slice so that
     // the deadline and `abandon` are honoured.
     PostgresPollingStatusType state = PGRES_POLLING_WRITING;
     while (PQstatus(raw) != CONNECTION_BAD && state != PGRES_POLLING_FAILED) {
         if (state == PGRES_POLLING_OK) {
+            PQsetErrorVerbosity(raw, PQERRORS_DEFAULT);
             connection->remember_session_user();
             return connection;
         }
@@ -88,8 +124,8 @@ std::unique_ptr<Connection> PgConnector::connect(TimePoint deadline,
         if (ready < 0 && errno != EINTR) break;
         if (ready > 0) state = PQconnectPoll(raw);
     }
-    failure.message = redact(trimmed(PQerrorMessage(raw)), settings_.password);
-    if (failure.message.empty()) failure.message = "connection failed";
+    describe_connect_failure(PQerrorMessage(raw), failure);
+    failure.message = redact(failure.message, settings_.password);
     return nullptr;
 }
 

@@ -54,6 +54,10 @@ private:
     PgSettings settings_;
 };
 
+// Fills `failure` from libpq's (verbose) connect error: message without LOCATION lines,
+// SQLSTATE, and whether it is permanent (authentication, unknown database).
+void describe_connect_failure(const char *libpq_message, ConnectFailure &failure);
+
 // Runs `sql` (no parameters) and drains every result, giving up at `deadline`. True if the
 // connection ends idle and no result reported an error. Does not block past the deadline.
 bool exec_with_deadline(PGconn *conn, const char *sql, TimePoint deadline);

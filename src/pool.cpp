@@ -4,6 +4,7 @@
 
 #include <spdlog/logger.h>
 
+#include "fork_guard.hpp"
 #include "handle_registry.hpp"
 #include "log.hpp"
 #include "pool_internal.hpp"
@@ -33,7 +34,8 @@ std::shared_ptr<Pool> Pool::create(PoolOptions options, std::unique_ptr<Connecto
 Pool::Pool(PoolOptions options, std::unique_ptr<Connector> connector)
     : options_(std::move(options)),
       connector_(std::move(connector)),
-      log_(make_pool_logger(options_.name, options_.log_level)) {
+      log_(make_pool_logger(options_.name, options_.log_level)),
+      fork_generation_((install_fork_guard(), fork_generation())) {
     // Reserve once so that returning a connection to the idle stack never allocates.
     idle_.reserve(static_cast<size_t>(options_.max_size + options_.max_overflow));
 }
@@ -46,6 +48,8 @@ void Pool::start() {
     std::lock_guard<std::mutex> lock(mutex_);
     schedule_opens_locked(Clock::now());
 }
+
+bool Pool::forked() const { return fork_generation() != fork_generation_; }
 
 Pool::~Pool() {
     close();
@@ -141,12 +145,19 @@ void Pool::schedule_opens_locked(TimePoint now) {
     if (closed_) return;
     const int64_t coming = total_ + opening_;
     int64_t want = std::max(options_.min_size - coming, waiting_ - opening_ - resetting_);
+    if (probe_wanted_) want = std::max<int64_t>(want, 1 - opening_);
     want = std::min(want, options_.max_size + options_.max_overflow - coming);
     if (want <= 0) return;
     if (now < backoff_until_) {
         maintenance_cv_.notify_one();  // it retries when the backoff ends
         return;
     }
+    if (breaker_ != Breaker::closed) {  // half-open: one probe at a time
+        if (opening_ > 0) return;
+        want = 1;
+        breaker_ = Breaker::half_open;
+    }
+    probe_wanted_ = false;
     opening_ += want;
     open_requests_ += want;
     if (want == 1) {
@@ -175,6 +186,85 @@ std::string Pool::describe_state_locked() const {
     return text;
 }
 
+// ----- refusing to wait ---------------------------------------------------------------------
+
+connpool_status Pool::refuse_wait_locked(int64_t timeout_ms, TimePoint now, Error *error) {
+    // Breaker open and not a single connection that could come back: waiting is pointless.
+    if (breaker_ != Breaker::closed && total_ == 0) {
+        count(counters_.unavailable);
+        probe_wanted_ = true;  // keep probing even when only fail-fast callers want connections
+        schedule_opens_locked(now);
+        if (error) *error = unavailable_error_locked();
+        return CONNPOOL_ERR_DATABASE_UNAVAILABLE;
+    }
+    if (options_.max_waiting > 0 && timeout_ms > 0 && waiting_ >= options_.max_waiting) {
+        count(counters_.waiters_rejected);
+        if (error) {
+            *error = Error(CONNPOOL_ERR_TOO_MANY_WAITERS,
+                           "too many waiters: " + std::to_string(waiting_) +
+                               " already wait (max_waiting " + std::to_string(options_.max_waiting) +
+                               "); shed load or raise max_waiting/max_size");
+        }
+        return CONNPOOL_ERR_TOO_MANY_WAITERS;
+    }
+    return CONNPOOL_OK;
+}
+
+Error Pool::unavailable_error_locked() const {
+    return Error(CONNPOOL_ERR_DATABASE_UNAVAILABLE,
+                 "database unavailable: " + std::to_string(consecutive_failures_) +
+                     " consecutive connect attempt(s) failed, so acquires fail fast (circuit "
+                     "breaker open; the pool keeps retrying in the background and recovers by "
+                     "itself)" +
+                     (last_connect_error_ ? "; last connect error: " + *last_connect_error_
+                                          : std::string()));
+}
+
+// The breaker just opened: waiters that cannot be served by a connection coming back are told
+// now instead of each sitting out its timeout.
+void Pool::fail_waiters_fast_locked() {
+    if (total_ > 0) return;
+    for (Waiter *w = waiters_head_, *next; w != nullptr; w = next) {
+        next = w->next;
+        unlink_waiter_locked(*w);
+        count(counters_.unavailable);
+        if (w->async != nullptr) {
+            finish_async_locked(*w->async, CONNPOOL_ERR_DATABASE_UNAVAILABLE,
+                                unavailable_error_locked());
+        } else {
+            w->refused = CONNPOOL_ERR_DATABASE_UNAVAILABLE;
+            w->cv.notify_one();
+        }
+    }
+}
+
+// ----- leases out ---------------------------------------------------------------------------
+
+void Pool::link_leased_locked(Slot *slot, TimePoint now) {
+    slot->leased_since = now;
+    slot->leak_reported = false;
+    slot->leased_prev = nullptr;
+    slot->leased_next = leased_head_;
+    if (leased_head_ != nullptr) leased_head_->leased_prev = slot;
+    leased_head_ = slot;
+}
+
+void Pool::unlink_leased_locked(Slot *slot) {
+    (slot->leased_prev != nullptr ? slot->leased_prev->leased_next : leased_head_) =
+        slot->leased_next;
+    if (slot->leased_next != nullptr) slot->leased_next->leased_prev = slot->leased_prev;
+    slot->leased_prev = slot->leased_next = nullptr;
+}
+
+// A dead idle connection usually means the server restarted: the other idle ones are likely
+// dead too. Have the maintenance thread check them all cheaply, once, instead of letting each
+// cost an acquirer a failed validation.
+void Pool::note_dead_connection_locked() {
+    if (idle_.empty() || sweep_requested_) return;
+    sweep_requested_ = true;
+    maintenance_cv_.notify_one();
+}
+
 // ----- acquire / release --------------------------------------------------------------------
 
 connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
@@ -194,13 +284,19 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
             slot = idle_.back();
             idle_.pop_back();
         } else {
+            const connpool_status refused = refuse_wait_locked(timeout_ms, start, error);
+            if (refused != CONNPOOL_OK) return refused;
             Waiter me;
             enqueue_waiter_locked(me);
             schedule_opens_locked(start);
             if (timeout_ms > 0) {
-                while (me.slot == nullptr && !closed_ &&
+                while (me.slot == nullptr && me.refused == CONNPOOL_OK && !closed_ &&
                        me.cv.wait_until(lock, deadline) == std::cv_status::no_timeout) {
                 }
+            }
+            if (me.refused != CONNPOOL_OK) {  // the breaker opened: already unlinked
+                if (error) *error = unavailable_error_locked();
+                return me.refused;
             }
             slot = me.slot;  // whoever set it also unlinked us
             if (slot == nullptr) {
@@ -213,6 +309,7 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
                 return status;
             }
         }
+        link_leased_locked(slot, start);
         lock.unlock();
         const TimePoint now = Clock::now();
         if (validate_for_handout(*slot, now)) {
@@ -223,6 +320,8 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
         }
         // Dead or expired: close it and try again within the same deadline.
         lock.lock();
+        unlink_leased_locked(slot);
+        if (now < slot->expires_at) note_dead_connection_locked();
         Slot *dead = discard_locked(slot, now >= slot->expires_at ? &counters_.closed_lifetime
                                                                   : &counters_.closed_broken);
         schedule_opens_locked(now);
@@ -273,6 +372,7 @@ void Pool::release(Slot *slot) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         const TimePoint now = Clock::now();
+        unlink_leased_locked(slot);
         if (closed_) {
             to_close = discard_locked(slot, nullptr);
         } else if (verdict == ReleaseVerdict::reuse) {
@@ -366,6 +466,7 @@ connpool_stats Pool::stats() const {
         s.in_use = total_ - s.idle;
         s.opening = opening_;
         s.waiting = waiting_;
+        s.breaker_state = static_cast<int64_t>(breaker_);
     }
     s.max_size = options_.max_size;
     s.min_size = options_.min_size;
@@ -387,6 +488,12 @@ connpool_stats Pool::stats() const {
     s.resets = get(counters_.resets);
     s.acquire_wait_us_total = get(counters_.acquire_wait_us_total);
     s.acquire_wait_us_max = get(counters_.acquire_wait_us_max);
+    s.breaker_opens = get(counters_.breaker_opens);
+    s.waiters_rejected = get(counters_.waiters_rejected);
+    s.unavailable = get(counters_.unavailable);
+    s.leaks_detected = get(counters_.leaks_detected);
+    s.canceled = get(counters_.canceled);
+    s.sweeps = get(counters_.sweeps);
     return s;
 }
 

@@ -46,6 +46,10 @@ struct Slot {
     const uint32_t lease_cell;   // handle-registry cell used for this slot's lease tokens
     std::shared_ptr<Pool> lease_owner;  // set while leased: a lease keeps its pool alive
     Slot *next_reset = nullptr;         // link in the reset queue
+    Slot *leased_prev = nullptr;        // links in the list of leased slots (leak detection)
+    Slot *leased_next = nullptr;
+    TimePoint leased_since{};
+    bool leak_reported = false;
     std::string label;                  // set by the lease holder; guarded by the pool mutex
 };
 
@@ -56,6 +60,7 @@ struct Waiter {
     Waiter *next = nullptr;
     Slot *slot = nullptr;            // set by whoever hands it a connection
     AsyncAcquire *async = nullptr;   // null for a blocking acquirer
+    connpool_status refused = CONNPOOL_OK;  // set (with no slot) when the breaker fails it fast
     std::condition_variable cv;      // blocking acquirers only
 };
 
@@ -117,13 +122,16 @@ public:
     const PoolOptions &options() const { return options_; }
     Connector &connector() { return *connector_; }
     spdlog::logger &log() { return *log_; }
+    // True in a child process after fork(): the pool must not be used there.
+    bool forked() const;
 
 private:
     struct Counters {
         std::atomic<int64_t> created{0}, closed{0}, acquired{0}, released{0}, reused{0},
             acquire_timeouts{0}, connect_errors{0}, health_checks{0}, health_check_failures{0},
             closed_lifetime{0}, closed_idle{0}, closed_broken{0}, closed_overflow{0}, resets{0},
-            acquire_wait_us_total{0}, acquire_wait_us_max{0};
+            acquire_wait_us_total{0}, acquire_wait_us_max{0}, breaker_opens{0},
+            waiters_rejected{0}, unavailable{0}, leaks_detected{0}, canceled{0}, sweeps{0};
     };
 
     Pool(PoolOptions options, std::unique_ptr<Connector> connector);
@@ -140,6 +148,16 @@ private:
     Slot *discard_locked(Slot *slot, std::atomic<int64_t> *reason);  // reason may be null
     void schedule_opens_locked(TimePoint now);
     std::string describe_state_locked() const;
+    // Refusals that happen before waiting: breaker open with nothing to wait for, or too many
+    // waiters. CONNPOOL_OK when the caller may wait.
+    connpool_status refuse_wait_locked(int64_t timeout_ms, TimePoint now, Error *error);
+    Error unavailable_error_locked() const;
+    void fail_waiters_fast_locked();
+    void link_leased_locked(Slot *slot, TimePoint now);
+    void unlink_leased_locked(Slot *slot);
+    void note_dead_connection_locked();
+    void sweep_idle(std::unique_lock<std::mutex> &lock);
+    void report_leaks(std::unique_lock<std::mutex> &lock, TimePoint now);
 
     bool validate_for_handout(Slot &slot, TimePoint now);
     void record_acquire(const Slot &slot, TimePoint start, TimePoint now);
@@ -170,6 +188,12 @@ private:
     std::atomic<bool> stopping_{false};  // read by connectors to abandon a connect
     int64_t backoff_ms_ = 0;
     TimePoint backoff_until_{};
+    enum class Breaker { closed = 0, open = 1, half_open = 2 };
+    Breaker breaker_ = Breaker::closed;
+    int64_t consecutive_failures_ = 0;
+    bool probe_wanted_ = false;   // a refused acquirer wants the breaker probed
+    bool sweep_requested_ = false;
+    Slot *leased_head_ = nullptr;
     std::shared_ptr<const std::string> last_connect_error_;
     std::condition_variable work_cv_;
     std::condition_variable maintenance_cv_;
@@ -180,6 +204,7 @@ private:
     std::thread maintenance_;
 
     Counters counters_;
+    const uint64_t fork_generation_;
 };
 
 }  // namespace connpool

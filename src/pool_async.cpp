@@ -53,6 +53,12 @@ void Pool::start_async(AsyncAcquire &request, int64_t timeout_ms) {
         request.signal();
         return;
     }
+    Error refusal;
+    const connpool_status refused = refuse_wait_locked(timeout_ms, request.start_, &refusal);
+    if (refused != CONNPOOL_OK) {
+        finish_async_locked(request, refused, std::move(refusal));
+        return;
+    }
     enqueue_waiter_locked(request.waiter_);
     schedule_opens_locked(request.start_);
     if (timeout_ms == 0) {
@@ -94,6 +100,7 @@ connpool_status Pool::collect_async(AsyncAcquire &request, Slot *&out, Error *er
         }
         Slot *slot = request.waiter_.slot;  // granted; from here on ours, not cancel()'s
         request.waiter_.slot = nullptr;
+        link_leased_locked(slot, request.start_);
         lock.unlock();
         const TimePoint now = Clock::now();
         if (validate_for_handout(*slot, now)) {
@@ -105,6 +112,8 @@ connpool_status Pool::collect_async(AsyncAcquire &request, Slot *&out, Error *er
             return CONNPOOL_OK;
         }
         lock.lock();
+        unlink_leased_locked(slot);
+        if (now < slot->expires_at) note_dead_connection_locked();
         Slot *dead = discard_locked(slot, now >= slot->expires_at ? &counters_.closed_lifetime
                                                                   : &counters_.closed_broken);
         request.status_ = CONNPOOL_ERR_IN_PROGRESS;
@@ -138,6 +147,7 @@ void Pool::cancel_async(AsyncAcquire &request) {
         std::lock_guard<std::mutex> lock(mutex_);
         if (request.status_ == CONNPOOL_ERR_IN_PROGRESS) {
             unlink_waiter_locked(request.waiter_);
+            count(counters_.canceled);
         } else if (request.status_ == CONNPOOL_OK && request.waiter_.slot != nullptr) {
             // Granted but never collected: give it to the next waiter or back to idle.
             to_close = return_to_pool_locked(request.waiter_.slot, Clock::now());

@@ -27,6 +27,14 @@ void Pool::worker_loop() {
             slot->next_reset = nullptr;
             lock.unlock();
             run_reset(slot);
+        } else if (Clock::now() < backoff_until_) {
+            // A connect failed since these were requested: drop them; the maintenance thread
+            // asks again when the backoff ends. So an outage costs at most
+            // max_concurrent_connects attempts per backoff step, whatever the demand.
+            opening_ -= open_requests_;
+            open_requests_ = 0;
+            maintenance_cv_.notify_one();
+            continue;  // still locked
         } else {
             --open_requests_;
             lock.unlock();
@@ -55,6 +63,7 @@ void Pool::run_open() {
     }
     Slot *to_close = nullptr;
     int64_t backoff_ms = 0;
+    bool breaker_opened = false, breaker_closed = false;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         const TimePoint now = Clock::now();
@@ -67,10 +76,24 @@ void Pool::run_open() {
             backoff_ms = static_cast<int64_t>(static_cast<double>(backoff_ms_) *
                                               (0.8 + 0.4 * random_fraction()));
             backoff_until_ = now + Millis(backoff_ms);
+            ++consecutive_failures_;
+            const bool trip = options_.breaker_threshold > 0 &&
+                              (failure.permanent || consecutive_failures_ >= options_.breaker_threshold);
+            if (breaker_ == Breaker::half_open) {
+                breaker_ = Breaker::open;  // the probe failed
+            } else if (breaker_ == Breaker::closed && trip) {
+                breaker_ = Breaker::open;
+                breaker_opened = true;
+                count(counters_.breaker_opens);
+                fail_waiters_fast_locked();
+            }
         } else if (closed_) {
             to_close = slot;
         } else {
             count(counters_.created);
+            breaker_closed = breaker_ != Breaker::closed;
+            breaker_ = Breaker::closed;
+            consecutive_failures_ = 0;
             backoff_ms_ = 0;
             backoff_until_ = {};
             last_connect_error_.reset();
@@ -83,8 +106,13 @@ void Pool::run_open() {
     if (slot == nullptr && !stopping_.load()) {
         log_->warn("could not open a connection (retrying in {} ms while needed): {}", backoff_ms,
                    failure.message);
+        if (breaker_opened) {
+            log_->error("circuit breaker opened: acquires fail fast with "
+                        "CONNPOOL_ERR_DATABASE_UNAVAILABLE until a connect succeeds");
+        }
     } else if (slot != nullptr) {
         log_->debug("opened a connection");
+        if (breaker_closed) log_->warn("database reachable again: circuit breaker closed");
     }
     delete to_close;
 }
@@ -127,11 +155,24 @@ void Pool::maintenance_loop() {
                 if (w->async != nullptr) wake = std::min(wake, w->async->deadline_);
             }
         }
+        if (options_.leak_threshold_ms > 0) {
+            // Scan at least every leak_threshold (a new lease does not wake this thread: that
+            // would put a syscall on the hot path), so a leak is reported within 2x the
+            // threshold; sooner when a known lease crosses it.
+            wake = std::min(wake, Clock::now() + Millis(options_.leak_threshold_ms));
+            for (Slot *s = leased_head_; s != nullptr; s = s->leased_next) {
+                if (!s->leak_reported) {
+                    wake = std::min(wake, s->leased_since + Millis(options_.leak_threshold_ms));
+                }
+            }
+        }
         maintenance_wake_ = wake;
-        maintenance_cv_.wait_until(lock, wake);
+        if (!sweep_requested_) maintenance_cv_.wait_until(lock, wake);
         if (stopping_.load(std::memory_order_relaxed)) break;
         const TimePoint now = Clock::now();
         expire_async_waiters_locked(now);
+        if (sweep_requested_) sweep_idle(lock);
+        if (options_.leak_threshold_ms > 0) report_leaks(lock, now);
         // Oldest-idle first (the front of the LIFO stack has been idle longest).
         auto keep = std::remove_if(idle_.begin(), idle_.end(), [&](Slot *slot) {
             if (now >= slot->expires_at) {
@@ -154,6 +195,65 @@ void Pool::maintenance_loop() {
         evicted.clear();
         lock.lock();
     }
+}
+
+// Checks every idle connection cheaply (no round trip) after one was found dead. They are
+// taken out while checked (counted as in use), so the gauges stay consistent.
+void Pool::sweep_idle(std::unique_lock<std::mutex> &lock) {
+    sweep_requested_ = false;
+    count(counters_.sweeps);
+    std::vector<Slot *> checking(idle_.begin(), idle_.end());
+    idle_.clear();  // keeps its reserved capacity
+    lock.unlock();
+    std::vector<Slot *> dead;
+    for (Slot *&slot : checking) {
+        if (!connector_->looks_alive(*slot->connection)) {
+            dead.push_back(slot);
+            slot = nullptr;
+        }
+    }
+    lock.lock();
+    const TimePoint now = Clock::now();
+    std::vector<Slot *> to_close;
+    for (Slot *slot : dead) to_close.push_back(discard_locked(slot, &counters_.closed_broken));
+    for (Slot *slot : checking) {
+        if (slot == nullptr) continue;
+        const TimePoint idle_since = slot->idle_since;
+        if (Slot *gone = return_to_pool_locked(slot, now)) {
+            to_close.push_back(gone);
+        } else if (!idle_.empty() && idle_.back() == slot) {
+            slot->idle_since = idle_since;  // back to idle: checking is not use (a waiter that
+        }                                   // got it instead owns it now: hands off)
+    }
+    schedule_opens_locked(now);
+    if (to_close.empty()) return;
+    lock.unlock();
+    log_->info("sweep after a dead connection: closed {} more idle connection(s)", to_close.size());
+    for (Slot *slot : to_close) delete slot;
+    lock.lock();
+}
+
+// Reports each lease held longer than leak_threshold once.
+void Pool::report_leaks(std::unique_lock<std::mutex> &lock, TimePoint now) {
+    std::vector<std::pair<int64_t, std::string>> leaks;
+    for (Slot *s = leased_head_; s != nullptr; s = s->leased_next) {
+        if (s->leak_reported || now - s->leased_since < Millis(options_.leak_threshold_ms)) {
+            continue;
+        }
+        s->leak_reported = true;
+        count(counters_.leaks_detected);
+        leaks.emplace_back(std::chrono::duration_cast<Millis>(now - s->leased_since).count(),
+                           s->label);
+    }
+    if (leaks.empty()) return;
+    lock.unlock();
+    for (const auto &[held_ms, label] : leaks) {
+        log_->warn("possible leak: a lease{} has been held for {} ms (leak_threshold {} ms); "
+                   "release leases when done",
+                   label.empty() ? "" : " labelled \"" + label + "\"", held_ms,
+                   options_.leak_threshold_ms);
+    }
+    lock.lock();
 }
 
 }  // namespace connpool

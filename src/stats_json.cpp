@@ -52,6 +52,13 @@ std::string stats_to_json(const connpool_stats &s, std::string_view pool_name, b
         {"resets", s.resets},
         {"acquire_wait_us_total", s.acquire_wait_us_total},
         {"acquire_wait_us_max", s.acquire_wait_us_max},
+        {"breaker_state", s.breaker_state},
+        {"breaker_opens", s.breaker_opens},
+        {"waiters_rejected", s.waiters_rejected},
+        {"unavailable", s.unavailable},
+        {"leaks_detected", s.leaks_detected},
+        {"canceled", s.canceled},
+        {"sweeps", s.sweeps},
     };
     for (const auto &[key, value] : fields) out += fmt::format(", \"{}\": {}", key, value);
     out += "}";

@@ -429,6 +429,14 @@ typedef struct connpool_stats {
     int64_t resets;                /**< connections rolled back / reset after release */
     int64_t acquire_wait_us_total; /**< sum of time spent in successful acquires, microseconds */
     int64_t acquire_wait_us_max;   /**< longest successful acquire, microseconds */
+    /* appended in 0.1.0 for the resilience features */
+    int64_t breaker_state;    /**< circuit breaker: 0 closed, 1 open (failing fast), 2 half-open */
+    int64_t breaker_opens;    /**< times the breaker opened */
+    int64_t waiters_rejected; /**< acquires refused with CONNPOOL_ERR_TOO_MANY_WAITERS */
+    int64_t unavailable;      /**< acquires refused with CONNPOOL_ERR_DATABASE_UNAVAILABLE */
+    int64_t leaks_detected;   /**< leases held longer than leak_threshold (each reported once) */
+    int64_t canceled;         /**< asynchronous acquires cancelled while pending */
+    int64_t sweeps;           /**< idle sweeps after a dead connection was found */
 } connpool_stats;
 
 /**

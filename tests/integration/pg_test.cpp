@@ -370,9 +370,17 @@ TEST_F(PgTest, WrongPasswordIsReportedWithoutThePassword) {
     make({{"max_size", "1"}}, tcp + " password=" + secret + " application_name=" + app_);
     connpool_lease *lease = nullptr;
     Error error;
-    EXPECT_EQ(connpool_pool_acquire(&lease, pool_, 1500, error.out()), CONNPOOL_ERR_CONNECT_FAILED);
+    // An authentication failure opens the circuit breaker at once: the waiter is told within
+    // one connect attempt instead of sitting out its 5 s timeout.
+    const auto start = Clock::now();
+    EXPECT_EQ(connpool_pool_acquire(&lease, pool_, 5000, error.out()),
+              CONNPOOL_ERR_DATABASE_UNAVAILABLE);
+    EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count(), 1000);
     EXPECT_NE(error.message().find("password authentication failed"), std::string::npos)
         << error.message();
+    EXPECT_EQ(error.message().find("LOCATION"), std::string::npos) << error.message();
+    EXPECT_EQ(stats().breaker_state, 1);
+    EXPECT_EQ(stats().breaker_opens, 1);
     EXPECT_EQ(error.message().find(secret), std::string::npos) << error.message();
     char *json = nullptr;
     ASSERT_EQ(connpool_pool_stats_json(&json, pool_, nullptr), CONNPOOL_OK);

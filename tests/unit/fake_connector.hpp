@@ -18,10 +18,12 @@ enum class FakeState { idle, in_transaction, busy, broken };
 
 struct FakeServer {
     std::atomic<bool> refuse{false};         // connects fail
+    std::atomic<bool> refuse_permanently{false};  // ...as an authentication failure would
     std::atomic<int> connect_delay_ms{0};    // connects take this long (watching abandon)
     std::atomic<bool> ping_fails{false};
     std::atomic<bool> reset_fails{false};
     std::atomic<int> connects{0}, closes{0}, pings{0}, resets{0};
+    std::atomic<int> attempts{0}, in_flight{0}, max_in_flight{0};
     std::atomic<int> next_id{1};
     std::mutex mutex;
     std::set<int> killed;  // ids whose "server side" went away
@@ -54,11 +56,25 @@ public:
 
     std::unique_ptr<Connection> connect(TimePoint deadline, const std::atomic<bool> &abandon,
                                         ConnectFailure &failure) override {
+        server_->attempts++;
+        const int now_in_flight = ++server_->in_flight;
+        int seen = server_->max_in_flight.load();
+        while (now_in_flight > seen && !server_->max_in_flight.compare_exchange_weak(seen, now_in_flight)) {
+        }
+        struct Leave {
+            FakeServer &s;
+            ~Leave() { s.in_flight--; }
+        } leave{*server_};
         const auto until = Clock::now() + Millis(server_->connect_delay_ms.load());
         while (Clock::now() < until) {
             if (abandon.load()) return fail(failure, "abandoned");
             if (Clock::now() >= deadline) return fail(failure, "fake connect timed out");
             std::this_thread::sleep_for(Millis(1));
+        }
+        if (server_->refuse_permanently.load()) {
+            failure.sqlstate = "28P01";
+            failure.permanent = true;
+            return fail(failure, "fake password authentication failed");
         }
         if (server_->refuse.load()) return fail(failure, "fake server refused the connection");
         server_->connects++;
