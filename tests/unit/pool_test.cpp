@@ -339,7 +339,7 @@ TEST_F(PoolTest, StatsStayConsistentUnderConcurrentLoad) {
     const connpool_stats s = stats_of(pool_);
     EXPECT_EQ(s.acquired, kThreads * kCycles);
     EXPECT_EQ(s.released, kThreads * kCycles);
-    EXPECT_EQ(s.acquired, s.reused + s.created);
+    EXPECT_LE(s.acquired - s.reused, s.created);  // fresh acquires; a connection may open for demand that left
     EXPECT_LE(s.created, 4);
     EXPECT_EQ(s.in_use, 0);
     EXPECT_GE(s.acquire_wait_us_total, s.acquire_wait_us_max);
