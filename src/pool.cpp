@@ -312,18 +312,13 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
         link_leased_locked(slot, start);
         lock.unlock();
         const TimePoint now = Clock::now();
-        if (validate_for_handout(*slot, now)) {
-            record_acquire(*slot, start, now);
-            slot->lease_owner = shared_from_this();
+        if (hand_out(*slot, start, now)) {
             out = slot;
             return CONNPOOL_OK;
         }
         // Dead or expired: close it and try again within the same deadline.
         lock.lock();
-        unlink_leased_locked(slot);
-        if (now < slot->expires_at) note_dead_connection_locked();
-        Slot *dead = discard_locked(slot, now >= slot->expires_at ? &counters_.closed_lifetime
-                                                                  : &counters_.closed_broken);
+        Slot *dead = reject_handout_locked(slot, now);
         schedule_opens_locked(now);
         lock.unlock();
         delete dead;
@@ -347,6 +342,24 @@ bool Pool::validate_for_handout(Slot &slot, TimePoint now) {
         }
     }
     return true;
+}
+
+// Called unlocked with a slot just taken for a caller: checks it and, if it is fit, makes it
+// the caller's lease. False means the caller must hand it to reject_handout_locked.
+bool Pool::hand_out(Slot &slot, TimePoint start, TimePoint now) {
+    if (!validate_for_handout(slot, now)) return false;
+    record_acquire(slot, start, now);
+    slot.lease_owner = shared_from_this();
+    return true;
+}
+
+// A slot that failed validation: take it off the leased list and count why it goes. Returns it
+// for the caller to close unlocked.
+Slot *Pool::reject_handout_locked(Slot *slot, TimePoint now) {
+    unlink_leased_locked(slot);
+    if (now >= slot->expires_at) return discard_locked(slot, &counters_.closed_lifetime);
+    note_dead_connection_locked();
+    return discard_locked(slot, &counters_.closed_broken);
 }
 
 void Pool::record_acquire(const Slot &slot, TimePoint start, TimePoint now) {

@@ -160,6 +160,8 @@ private:
     void report_leaks(std::unique_lock<std::mutex> &lock, TimePoint now);
 
     bool validate_for_handout(Slot &slot, TimePoint now);
+    bool hand_out(Slot &slot, TimePoint start, TimePoint now);
+    Slot *reject_handout_locked(Slot *slot, TimePoint now);
     void record_acquire(const Slot &slot, TimePoint start, TimePoint now);
     void worker_loop();
     void maintenance_loop();

@@ -103,19 +103,14 @@ connpool_status Pool::collect_async(AsyncAcquire &request, Slot *&out, Error *er
         link_leased_locked(slot, request.start_);
         lock.unlock();
         const TimePoint now = Clock::now();
-        if (validate_for_handout(*slot, now)) {
-            record_acquire(*slot, request.start_, now);
-            slot->lease_owner = shared_from_this();
+        if (hand_out(*slot, request.start_, now)) {
             lock.lock();
             request.collected_ = true;
             out = slot;
             return CONNPOOL_OK;
         }
         lock.lock();
-        unlink_leased_locked(slot);
-        if (now < slot->expires_at) note_dead_connection_locked();
-        Slot *dead = discard_locked(slot, now >= slot->expires_at ? &counters_.closed_lifetime
-                                                                  : &counters_.closed_broken);
+        Slot *dead = reject_handout_locked(slot, now);
         request.status_ = CONNPOOL_ERR_IN_PROGRESS;
         request.unsignal();
         if (closed_) {

@@ -408,7 +408,7 @@ typedef struct connpool_stats {
     int64_t idle;         /**< open connections ready to be handed out */
     int64_t in_use;       /**< open connections leased, or being checked/reset by the pool */
     int64_t opening;      /**< connection attempts in progress */
-    int64_t waiting;      /**< threads blocked in acquire */
+    int64_t waiting;      /**< threads blocked in acquire + pending asynchronous acquires */
     int64_t max_size;     /**< the max_size option */
     int64_t min_size;     /**< the min_size option */
     int64_t max_overflow; /**< the max_overflow option */
