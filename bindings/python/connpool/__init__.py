@@ -1,0 +1,76 @@
+"""connpool: Python binding (standard library only, ctypes) for libconnpool, a PostgreSQL
+connection pool with a C++ core.
+
+    import connpool
+
+    with connpool.ConnectionPool("host=/run/postgresql dbname=app", max_size=8, timeout=5) as pool:
+        with pool.connection() as conn:
+            row = conn.execute("SELECT $1::int + 1", [41]).fetchone()
+
+asyncio: :class:`connpool.AsyncConnectionPool` (``connpool.aio``).
+"""
+
+from . import _ffi
+from .errors import (
+    Canceled,
+    ConnectError,
+    ConnectionBroken,
+    DatabaseUnavailable,
+    Error,
+    Forked,
+    InProgress,
+    InternalError,
+    InvalidArgument,
+    InvalidHandle,
+    NoMemory,
+    NotSupportedError,
+    PoolClosed,
+    PoolTimeout,
+    QueryError,
+    TooManyWaiters,
+    UnknownOption,
+)
+from ._ffi import LibraryNotFoundError
+from .pool import Column, Connection, ConnectionPool, Result, Transaction
+from .aio import AsyncConnection, AsyncConnectionPool
+
+__version__ = "0.1.0"
+
+#: Path (or loader name) of the libconnpool that was loaded.
+library_path = _ffi.path
+
+
+def library_version() -> str:
+    """The loaded libconnpool's version string, e.g. "0.1.0"."""
+    return _ffi.lib.connpool_version().decode()
+
+
+__all__ = [
+    "AsyncConnection",
+    "AsyncConnectionPool",
+    "Canceled",
+    "Column",
+    "ConnectError",
+    "Connection",
+    "ConnectionBroken",
+    "ConnectionPool",
+    "DatabaseUnavailable",
+    "Error",
+    "Forked",
+    "InProgress",
+    "InternalError",
+    "InvalidArgument",
+    "InvalidHandle",
+    "LibraryNotFoundError",
+    "NoMemory",
+    "NotSupportedError",
+    "PoolClosed",
+    "PoolTimeout",
+    "QueryError",
+    "Result",
+    "TooManyWaiters",
+    "Transaction",
+    "UnknownOption",
+    "library_path",
+    "library_version",
+]

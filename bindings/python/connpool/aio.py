@@ -1,0 +1,279 @@
+"""asyncio API: AsyncConnectionPool, AsyncConnection.
+
+Waiting for a connection costs no thread: each ``getconn()`` starts a C asynchronous acquire
+(``connpool_pool_acquire_async``), registers its file descriptor with ``loop.add_reader`` and
+collects the outcome with ``connpool_acquire_result`` when the descriptor becomes readable. A
+thousand tasks waiting on a pool of four are a thousand descriptors in the event loop's
+selector, not a thousand threads. Cancelling a waiting task (``task.cancel()``,
+``asyncio.wait_for`` or ``asyncio.timeout``) abandons its wait at once
+(``connpool_acquire_cancel``); a connection granted to it at that moment goes back to the pool.
+
+Statements (``await conn.execute(...)``) run the blocking C call in a small thread pool owned by
+the pool (one thread per connection the pool may open, at most 32), so they never block the loop.
+If the task running a statement is cancelled, the statement still completes in its thread and
+the connection is returned to the pool when it has (never while it is in use).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import ctypes
+
+from . import _ffi
+from .errors import Error, InvalidArgument, error_from_status
+from .pool import Connection, ConnectionPool, _timeout_ms
+
+_lib = _ffi.lib
+_fast = _ffi.fast
+_byref = ctypes.byref
+_c_void_p = ctypes.c_void_p
+
+_IN_PROGRESS = _ffi.ERR_IN_PROGRESS
+
+
+class AsyncConnectionPool:
+    """The asyncio face of :class:`connpool.ConnectionPool`; same arguments.
+
+    ``executor``: a ``concurrent.futures.Executor`` for statements (default: a private thread
+    pool with ``max_size + max_overflow`` threads, at most 32, started lazily).
+
+    Creating the pool does not block (no connection is opened by the constructor), so it may be
+    created outside or inside a running loop.
+    """
+
+    def __init__(self, conninfo: str, *, executor=None, **kwargs) -> None:
+        self._pool = ConnectionPool(conninfo, **kwargs)
+        self._executor = executor
+        self._own_executor = None
+
+    @property
+    def sync_pool(self) -> ConnectionPool:
+        """The underlying synchronous pool (same connections)."""
+        return self._pool
+
+    @property
+    def name(self) -> str:
+        return self._pool.name
+
+    @property
+    def closed(self) -> bool:
+        return self._pool.closed
+
+    def _get_executor(self):
+        if self._executor is not None:
+            return self._executor
+        if self._own_executor is None:
+            stats = self._pool.get_stats()
+            workers = max(1, min(32, stats["max_size"] + stats["max_overflow"]))
+            self._own_executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=workers, thread_name_prefix=f"connpool-{self._pool.name}"
+            )
+        return self._own_executor
+
+    async def __aenter__(self) -> "AsyncConnectionPool":
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Closes the pool; waiting tasks get PoolClosed. Runs the (bounded) C close in a thread
+        so that the loop keeps running meanwhile."""
+        if self._pool.closed:
+            return
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._pool.close)
+        if self._own_executor is not None:
+            self._own_executor.shutdown(wait=False)
+
+    async def wait(self, timeout=None) -> None:
+        """Waits until min_size connections are open (see ConnectionPool.wait)."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._pool.wait, timeout)
+
+    def get_stats(self) -> dict:
+        """Every statistic of the pool (never blocks)."""
+        return self._pool.get_stats()
+
+    # ---- borrowing ------------------------------------------------------------------------------
+    async def getconn(self, timeout=None) -> "AsyncConnection":
+        """Borrows a connection without blocking the loop or parking a thread. ``timeout`` in
+        seconds (0 = only if one is idle; None = the pool's acquire_timeout), enforced by the
+        library: PoolTimeout. Return it with :meth:`putconn`."""
+        lease = await acquire_lease(self._pool._handle, -1 if timeout is None else _timeout_ms(timeout))
+        return AsyncConnection(self, Connection(self._pool, lease))
+
+    async def putconn(self, conn: "AsyncConnection") -> None:
+        """Returns a connection (never blocks on the network). A second return raises
+        InvalidHandle."""
+        if not isinstance(conn, AsyncConnection):
+            raise InvalidArgument(f"putconn() takes an AsyncConnection, not {type(conn).__name__}")
+        if conn._apool is not self:
+            raise InvalidArgument("putconn(): this connection belongs to another pool")
+        conn._release()
+
+    def connection(self, timeout=None) -> "_AsyncConnectionContext":
+        """``async with pool.connection() as conn:`` borrows and always returns."""
+        return _AsyncConnectionContext(self, timeout)
+
+    def __repr__(self) -> str:
+        return f"<connpool.AsyncConnectionPool {self.name!r} {'closed' if self.closed else 'open'}>"
+
+
+async def acquire_lease(pool_handle: int, timeout_ms: int) -> int:
+    """Runs one C asynchronous acquire to completion on the running loop; returns the lease."""
+    acquire_async = _lib.connpool_pool_acquire_async
+    req = _c_void_p()
+    err = _c_void_p()
+    status = acquire_async(_byref(req), pool_handle, timeout_ms, _byref(err))
+    if status:
+        raise error_from_status(status, err)
+    req = req.value
+    acquire_result = _lib.connpool_acquire_result
+    try:
+        lease = _c_void_p()
+        status = acquire_result(_byref(lease), req, _byref(err))
+        if status == _IN_PROGRESS:
+            status = await _wait_for_outcome(req, lease, err)
+        if status:
+            raise error_from_status(status, err)
+        return lease.value
+    finally:
+        # Also cancels a pending acquire and gives back a connection granted but not collected.
+        _lib.connpool_acquire_free(req)
+
+
+async def _wait_for_outcome(req: int, lease, err) -> int:
+    loop = asyncio.get_running_loop()
+    fd = ctypes.c_int32()
+    status = _lib.connpool_acquire_fd(_byref(fd), req, _byref(err))
+    if status:
+        raise error_from_status(status, err)
+    fd = fd.value
+    current = [loop.create_future()]
+
+    def readable() -> None:
+        fut = current[0]
+        if not fut.done():
+            fut.set_result(None)
+
+    loop.add_reader(fd, readable)
+    try:
+        spurious = 0
+        while True:
+            try:
+                await current[0]
+            except asyncio.CancelledError:
+                # Abandon the wait at once; connpool_acquire_free (in the caller) frees it.
+                _lib.connpool_acquire_cancel(req)
+                raise
+            status = _lib.connpool_acquire_result(_byref(lease), req, _byref(err))
+            if status != _IN_PROGRESS:
+                return status
+            # The granted connection failed its check and the request went back to waiting.
+            current[0] = loop.create_future()
+            spurious += 1
+            if spurious > 100:  # never expected: do not spin if the fd stays readable
+                await asyncio.sleep(0.001)
+    finally:
+        loop.remove_reader(fd)
+
+
+class _AsyncConnectionContext:
+    __slots__ = ("_pool", "_timeout", "_conn")
+
+    def __init__(self, pool: AsyncConnectionPool, timeout) -> None:
+        self._pool = pool
+        self._timeout = timeout
+        self._conn = None
+
+    async def __aenter__(self) -> "AsyncConnection":
+        self._conn = await self._pool.getconn(self._timeout)
+        return self._conn
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        conn = self._conn
+        self._conn = None
+        if exc_type is None:
+            conn._release()
+        else:
+            try:
+                conn._release()
+            except Error:
+                pass
+
+
+class AsyncConnection:
+    """A borrowed connection for asyncio code. Use it from one task at a time."""
+
+    __slots__ = ("_apool", "_conn", "_busy", "__weakref__")
+
+    def __init__(self, apool: AsyncConnectionPool, conn: Connection) -> None:
+        self._apool = apool
+        self._conn = conn
+        self._busy = None  # concurrent.futures.Future of the statement running, if any
+
+    @property
+    def sync_connection(self) -> Connection:
+        return self._conn
+
+    @property
+    def returned(self) -> bool:
+        return self._conn.returned
+
+    async def _run(self, fn, *args):
+        cf = self._apool._get_executor().submit(fn, *args)
+        self._busy = cf
+        return await asyncio.wrap_future(cf)
+
+    async def execute(self, sql: str, params=None):
+        """As Connection.execute, run in the pool's thread pool. Returns a Result."""
+        return await self._run(self._conn.execute, sql, params)
+
+    def transaction(self) -> "AsyncTransaction":
+        """``async with conn.transaction():`` BEGIN ... COMMIT, ROLLBACK if the block raises."""
+        return AsyncTransaction(self)
+
+    def set_label(self, label) -> None:
+        self._conn.set_label(label)
+
+    def _release(self) -> None:
+        busy = self._busy
+        if busy is not None and not busy.done():
+            # A cancelled task left its statement running in a thread: return the connection
+            # once it has finished, from that thread (never while it is in use).
+            conn = self._conn
+            conn._returned = True
+
+            def release_later(_future, conn=conn) -> None:
+                try:
+                    _lib.connpool_lease_release(conn._lease, None)
+                except Exception:
+                    pass
+
+            busy.add_done_callback(release_later)
+            return
+        self._conn._release()
+
+    def __repr__(self) -> str:
+        return f"<connpool.AsyncConnection {'returned' if self.returned else 'borrowed'}>"
+
+
+class AsyncTransaction:
+    __slots__ = ("_aconn", "_tx")
+
+    def __init__(self, aconn: AsyncConnection) -> None:
+        self._aconn = aconn
+        self._tx = aconn._conn.transaction()
+
+    @property
+    def connection(self) -> AsyncConnection:
+        return self._aconn
+
+    async def __aenter__(self) -> "AsyncTransaction":
+        await self._aconn._run(self._tx.__enter__)
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        await self._aconn._run(self._tx.__exit__, exc_type, exc, tb)

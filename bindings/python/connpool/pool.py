@@ -1,0 +1,547 @@
+"""The synchronous API: ConnectionPool, Connection, Result, Transaction."""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import datetime as _dt
+import json
+import math
+import warnings
+import weakref
+
+from . import _ffi
+from .errors import Error, InvalidArgument, QueryError, error_from_status
+from .types import DECODERS, _text, encode
+
+_lib = _ffi.lib
+_fast = _ffi.fast
+_byref = ctypes.byref
+_c_void_p = ctypes.c_void_p
+_c_char_p = ctypes.c_char_p
+
+# Blocking calls: GIL released.
+_pool_acquire = _lib.connpool_pool_acquire
+_lease_release = _lib.connpool_lease_release
+_lease_exec = _lib.connpool_lease_exec
+# Accessors: GIL kept (they never block).
+_result_free = _fast.connpool_result_free
+_row_count = _fast.connpool_result_row_count
+_column_count = _fast.connpool_result_column_count
+_affected_rows = _fast.connpool_result_affected_rows
+_column_name = _fast.connpool_result_column_name
+_column_type = _fast.connpool_result_column_type
+_is_null = _fast.connpool_result_is_null
+_value = _fast.connpool_result_value
+
+_QUERY_FAILED = _ffi.ERR_QUERY_FAILED
+
+#: Option keys whose C value is a duration in milliseconds. The binding takes them in seconds
+#: (int, float or datetime.timedelta); a str value is always passed to C verbatim (milliseconds).
+DURATION_OPTIONS = frozenset(
+    {
+        "acquire_timeout",
+        "connect_timeout",
+        "max_lifetime",
+        "max_idle",
+        "pre_ping_threshold",
+        "health_check_timeout",
+        "maintenance_interval",
+        "leak_threshold",
+    }
+)
+
+_MAX_MS = 2**62
+
+
+def seconds_to_ms(seconds) -> int:
+    """Seconds (int/float/timedelta) to whole milliseconds, rounding a fraction of a millisecond
+    up (so that a tiny positive timeout never becomes 0, which means "do not wait")."""
+    if isinstance(seconds, _dt.timedelta):
+        seconds = seconds.total_seconds()
+    ms = seconds * 1000
+    nearest = round(ms)
+    if abs(ms - nearest) < 1e-6:
+        return int(nearest)
+    return int(math.ceil(ms))
+
+
+def _option_text(key: str, value) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if key in DURATION_OPTIONS and isinstance(value, (int, float, _dt.timedelta)):
+        if isinstance(value, float) and not math.isfinite(value):
+            return str(value)  # the library rejects it, naming the option
+        return str(seconds_to_ms(value))
+    return str(value)
+
+
+def _timeout_ms(timeout) -> int:
+    """A Python timeout (None = the pool's acquire_timeout, else seconds >= 0) for the C call."""
+    if timeout is None:
+        return -1
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float, _dt.timedelta)):
+        raise InvalidArgument(f"timeout must be None or a number of seconds, not {timeout!r}")
+    ms = seconds_to_ms(timeout) if not (isinstance(timeout, float) and math.isinf(timeout)) else _MAX_MS
+    if ms < 0 or (isinstance(timeout, float) and math.isnan(timeout)):
+        raise InvalidArgument(f"timeout must be None or >= 0 seconds, not {timeout!r}")
+    return min(ms, _MAX_MS)
+
+
+def _raise(status: int, err) -> None:
+    raise error_from_status(status, err)
+
+
+def _free_pool(handle: int) -> None:
+    # weakref.finalize callback: also runs at interpreter exit for pools never closed.
+    _lib.connpool_pool_free(handle)
+
+
+Column = collections.namedtuple(
+    "Column", ["name", "type_code", "display_size", "internal_size", "precision", "scale", "null_ok"]
+)
+Column.__doc__ = "DB-API style column description: name and type OID (the rest is None)."
+
+
+class ConnectionPool:
+    """A pool of PostgreSQL connections (libconnpool).
+
+    ``conninfo`` is a libpq connection string (``"host=/run/postgresql dbname=app"`` or a
+    ``postgresql://`` URI). Keyword arguments map 1:1 to the C options (README "Options"):
+    ``timeout`` is ``acquire_timeout``; durations are in seconds (int, float or timedelta) and
+    are converted to the C option's milliseconds; booleans become ``on``/``off``; a ``str``
+    value is passed to the library verbatim. Any other option key goes through ``**options``
+    (e.g. ``reset_query="DISCARD ALL"``, ``connect_timeout=5``). The library validates every
+    value: :class:`UnknownOption` / :class:`InvalidArgument` name the offending option.
+
+    No connection is opened by the constructor (``min_size`` ones are opened in the background:
+    call :meth:`wait` to wait for them).
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        min_size=None,
+        max_size=None,
+        max_overflow=None,
+        timeout=None,
+        max_lifetime=None,
+        max_idle=None,
+        pre_ping=None,
+        name=None,
+        **options,
+    ) -> None:
+        self._handle = None
+        self._closed = False
+        if not isinstance(conninfo, str):
+            raise InvalidArgument(f"conninfo must be a str, not {type(conninfo).__name__}")
+        if timeout is not None and "acquire_timeout" in options:
+            raise TypeError("pass either timeout or acquire_timeout, not both")
+        named = {
+            "name": name,
+            "min_size": min_size,
+            "max_size": max_size,
+            "max_overflow": max_overflow,
+            "acquire_timeout": timeout,
+            "max_lifetime": max_lifetime,
+            "max_idle": max_idle,
+            "pre_ping": pre_ping,
+        }
+        named.update(options)
+        settings = [(k, _option_text(k, v)) for k, v in named.items() if v is not None]
+
+        opts = _c_void_p()
+        err = _c_void_p()
+        status = _lib.connpool_options_new(_byref(opts), _byref(err))
+        if status:
+            _raise(status, err)
+        try:
+            for key, value in settings:
+                status = _lib.connpool_options_set(
+                    opts, key.encode("utf-8"), value.encode("utf-8"), _byref(err)
+                )
+                if status:
+                    _raise(status, err)
+            handle = _c_void_p()
+            status = _lib.connpool_pool_create(
+                _byref(handle), conninfo.encode("utf-8"), opts, _byref(err)
+            )
+            if status:
+                _raise(status, err)
+        finally:
+            _lib.connpool_options_free(opts)
+        self._handle = handle.value
+        self._finalizer = weakref.finalize(self, _free_pool, self._handle)
+        self.name = self.get_stats().get("name", name)
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+    def __enter__(self) -> "ConnectionPool":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the pool: waiting and later acquires raise PoolClosed, idle connections are
+        closed. Connections still out stay usable until returned. Idempotent. Statistics remain
+        available."""
+        if self._handle is None or self._closed:
+            return
+        self._closed = True
+        err = _c_void_p()
+        status = _lib.connpool_pool_close(self._handle, _byref(err))
+        if status:
+            _raise(status, err)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def wait(self, timeout=None) -> None:
+        """Blocks until min_size connections are open. ``timeout`` in seconds; None = the pool's
+        acquire_timeout. Raises PoolTimeout, ConnectError (with libpq's reason) or PoolClosed."""
+        err = _c_void_p()
+        status = _lib.connpool_pool_wait_ready(self._handle, _timeout_ms(timeout), _byref(err))
+        if status:
+            _raise(status, err)
+
+    # ---- borrowing ------------------------------------------------------------------------------
+    def getconn(self, timeout=None) -> "Connection":
+        """Borrows a connection; return it with :meth:`putconn`. ``timeout`` in seconds (0 = do
+        not wait; None = the pool's acquire_timeout). Raises PoolTimeout, ConnectError,
+        PoolClosed..."""
+        out = _c_void_p()
+        err = _c_void_p()
+        status = _pool_acquire(
+            _byref(out), self._handle, -1 if timeout is None else _timeout_ms(timeout), _byref(err)
+        )
+        if status:
+            _raise(status, err)
+        return Connection(self, out.value)
+
+    def putconn(self, conn: "Connection") -> None:
+        """Returns a connection. A second return (or any use after it) raises InvalidHandle.
+        A transaction left open is rolled back by the pool before reuse."""
+        if not isinstance(conn, Connection):
+            raise InvalidArgument(f"putconn() takes a Connection, not {type(conn).__name__}")
+        if conn._pool is not self:
+            raise InvalidArgument("putconn(): this connection belongs to another pool")
+        conn._release()
+
+    def connection(self, timeout=None) -> "_ConnectionContext":
+        """``with pool.connection() as conn:`` borrows a connection and always returns it, also
+        when the block raises (an open transaction is then rolled back by the pool)."""
+        return _ConnectionContext(self, timeout)
+
+    # ---- statistics -----------------------------------------------------------------------------
+    def get_stats(self) -> dict:
+        """Every statistic of the pool (README "Statistics"), plus ``name`` and ``closed_pool``."""
+        out = _c_void_p()
+        err = _c_void_p()
+        status = _fast.connpool_pool_stats_json(_byref(out), self._handle, _byref(err))
+        if status:
+            _raise(status, err)
+        try:
+            text = ctypes.string_at(out.value)
+        finally:
+            _fast.connpool_string_free(out)
+        return json.loads(text)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<connpool.ConnectionPool {self.name!r} {state}>"
+
+
+class _ConnectionContext:
+    __slots__ = ("_pool", "_timeout", "_conn")
+
+    def __init__(self, pool: ConnectionPool, timeout) -> None:
+        self._pool = pool
+        self._timeout = timeout
+        self._conn = None
+
+    def __enter__(self) -> "Connection":
+        self._conn = self._pool.getconn(self._timeout)
+        return self._conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        conn = self._conn
+        self._conn = None
+        if exc_type is None:
+            conn._release()
+        else:
+            try:
+                conn._release()
+            except Error:
+                pass  # do not hide the exception in flight
+
+
+class Connection:
+    """A borrowed connection. Use it from one thread at a time (any thread).
+
+    After it is returned, every call on it raises InvalidHandle (the library detects the stale
+    lease; nothing crashes)."""
+
+    __slots__ = ("_pool", "_lease", "_returned", "_txn_depth", "_txn_failed", "__weakref__")
+
+    def __init__(self, pool, lease: int) -> None:
+        self._pool = pool
+        self._lease = lease
+        self._returned = False
+        self._txn_depth = 0
+        self._txn_failed = False
+
+    @property
+    def pool(self):
+        return self._pool
+
+    @property
+    def returned(self) -> bool:
+        """True once the connection went back to the pool."""
+        return self._returned
+
+    def _release(self) -> None:
+        self._returned = True
+        err = _c_void_p()
+        status = _lease_release(self._lease, _byref(err))
+        if status:
+            _raise(status, err)
+
+    def __del__(self) -> None:
+        if self._returned:
+            return
+        self._returned = True
+        try:
+            _lease_release(self._lease, None)
+            warnings.warn(
+                "connpool.Connection garbage-collected without being returned to its pool; "
+                "use `with pool.connection()` or putconn()",
+                ResourceWarning,
+                stacklevel=2,
+            )
+        except Exception:  # interpreter shutdown, or warnings turned into errors
+            pass
+
+    def execute(self, sql: str, params=None) -> "Result":
+        """Runs one SQL statement; ``params`` (a sequence) fill ``$1``, ``$2``... (libpq style; the
+        server infers their types, add a cast like ``$1::int`` where it cannot). Returns a
+        :class:`Result` holding every row, already converted (see :mod:`connpool.types`).
+
+        Raises QueryError (with ``sqlstate``; the connection stays usable), ConnectionBroken
+        (return the connection), InvalidHandle (connection already returned)."""
+        if params:
+            values = [encode(p) for p in params]
+            n = len(values)
+            array = (_c_char_p * n)(*values)
+        else:
+            if params is not None and not isinstance(params, (list, tuple)):
+                raise TypeError(f"params must be a sequence, not {type(params).__name__}")
+            n = 0
+            array = None
+        out = _c_void_p()
+        err = _c_void_p()
+        status = _lease_exec(_byref(out), self._lease, sql.encode("utf-8"), n, array, _byref(err))
+        res = out.value
+        if status:
+            if res:
+                _result_free(res)
+            if status == _QUERY_FAILED and self._txn_depth:
+                self._txn_failed = True
+            _raise(status, err)
+        try:
+            return _read_result(res)
+        finally:
+            _result_free(res)
+
+    def transaction(self) -> "Transaction":
+        """``with conn.transaction():`` runs BEGIN, then COMMIT if the block succeeds and ROLLBACK
+        if it raises. Nested blocks use savepoints."""
+        return Transaction(self)
+
+    def set_label(self, label) -> None:
+        """A label shown if the connection is held longer than the leak_threshold option."""
+        err = _c_void_p()
+        status = _lib.connpool_lease_set_label(
+            self._lease, None if label is None else str(label).encode("utf-8"), _byref(err)
+        )
+        if status:
+            _raise(status, err)
+
+    @property
+    def pgconn(self) -> int:
+        """The address of the libpq ``PGconn`` (for callers using libpq themselves)."""
+        out = _c_void_p()
+        err = _c_void_p()
+        status = _lib.connpool_lease_pgconn(_byref(out), self._lease, _byref(err))
+        if status:
+            _raise(status, err)
+        return out.value
+
+    def __repr__(self) -> str:
+        state = "returned" if self._returned else "borrowed"
+        return f"<connpool.Connection {state}>"
+
+
+def _read_result(res) -> "Result":
+    ncols = _column_count(res)
+    affected = _affected_rows(res)
+    if ncols <= 0:
+        return Result((), (), (), affected)
+    nrows = _row_count(res)
+    types = [_column_type(res, c) for c in range(ncols)]
+    names = [_column_name(res, c) for c in range(ncols)]
+    decoders = [DECODERS.get(t, _text) for t in types]
+    rows = []
+    append = rows.append
+    if ncols == 1:
+        dec = decoders[0]
+        for r in range(nrows):
+            v = _value(res, r, 0)
+            if v:
+                append((dec(v),))
+            elif _is_null(res, r, 0) == 1:
+                append((None,))
+            else:
+                append((dec(v),))
+    else:
+        cols = list(enumerate(decoders))
+        for r in range(nrows):
+            row = []
+            add = row.append
+            for c, dec in cols:
+                v = _value(res, r, c)
+                if v:
+                    add(dec(v))
+                elif _is_null(res, r, c) == 1:
+                    add(None)
+                else:
+                    add(dec(v))
+            append(tuple(row))
+    return Result(rows, names, types, affected)
+
+
+class Result:
+    """The rows of one statement, cursor-like: fetchone(), fetchmany(), fetchall(), iteration.
+
+    ``rowcount``: rows affected (INSERT/UPDATE/DELETE/...) or returned (SELECT), as the server
+    reported them; -1 when the command reports none. ``description``: a list of
+    :class:`Column` (name, type OID...) or None for a statement that returns no columns.
+    """
+
+    __slots__ = ("_rows", "_pos", "_names", "_types", "rowcount")
+
+    arraysize = 1
+
+    def __init__(self, rows, names, types, rowcount: int) -> None:
+        self._rows = rows
+        self._pos = 0
+        self._names = names
+        self._types = types
+        self.rowcount = rowcount
+
+    @property
+    def description(self):
+        if not self._types:
+            return None
+        return [
+            Column(n.decode("utf-8"), t, None, None, None, None, None)
+            for n, t in zip(self._names, self._types)
+        ]
+
+    @property
+    def columns(self) -> list:
+        """The column names."""
+        return [n.decode("utf-8") for n in self._names]
+
+    def fetchone(self):
+        """The next row as a tuple, or None when there are no more."""
+        pos = self._pos
+        if pos < len(self._rows):
+            self._pos = pos + 1
+            return self._rows[pos]
+        return None
+
+    def fetchmany(self, size=None) -> list:
+        if size is None:
+            size = self.arraysize
+        pos = self._pos
+        out = self._rows[pos : pos + size]
+        self._pos = pos + len(out)
+        return list(out)
+
+    def fetchall(self) -> list:
+        """Every remaining row."""
+        pos = self._pos
+        self._pos = len(self._rows)
+        return list(self._rows[pos:])
+
+    def scalar(self):
+        """The first column of the first row (None if there is no row)."""
+        return self._rows[0][0] if self._rows else None
+
+    def __iter__(self):
+        while self._pos < len(self._rows):
+            row = self._rows[self._pos]
+            self._pos += 1
+            yield row
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __repr__(self) -> str:
+        return f"<connpool.Result {len(self._rows)} rows, rowcount={self.rowcount}>"
+
+
+class Transaction:
+    """Context manager from :meth:`Connection.transaction`."""
+
+    __slots__ = ("connection", "_savepoint")
+
+    def __init__(self, conn: Connection) -> None:
+        self.connection = conn
+        self._savepoint = None
+
+    def __enter__(self) -> "Transaction":
+        conn = self.connection
+        if conn._txn_depth == 0:
+            conn.execute("BEGIN")
+            conn._txn_failed = False
+        else:
+            self._savepoint = f"connpool_savepoint_{conn._txn_depth}"
+            conn.execute(f"SAVEPOINT {self._savepoint}")
+        conn._txn_depth += 1
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        conn = self.connection
+        conn._txn_depth -= 1
+        failed = conn._txn_failed
+        sp = self._savepoint
+        if exc_type is None and not failed:
+            conn.execute("COMMIT" if sp is None else f"RELEASE SAVEPOINT {sp}")
+            return
+        # Roll back; while an exception is in flight, a failure here must not replace it (the
+        # pool rolls back anyway when the connection is returned).
+        try:
+            if sp is None:
+                conn.execute("ROLLBACK")
+            else:
+                conn.execute(f"ROLLBACK TO SAVEPOINT {sp}")
+                conn.execute(f"RELEASE SAVEPOINT {sp}")
+            conn._txn_failed = False
+        except Error:
+            if exc_type is None:
+                raise
+            return
+        if exc_type is None:
+            # A statement failed inside the block and the error was swallowed: PostgreSQL
+            # would have turned COMMIT into a silent ROLLBACK. Say so.
+            where = "transaction" if sp is None else f"savepoint {sp}"
+            raise QueryError(
+                f"the {where} was rolled back: a statement inside it failed (the error was "
+                f"caught inside the block), so it could not be committed",
+                sqlstate="25P02",
+            )
