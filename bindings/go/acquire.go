@@ -1,0 +1,121 @@
+package connpool
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"strings"
+)
+
+// Acquire borrows a connection from the pool. Release it with Conn.Release when done.
+//
+// The context bounds the wait: its deadline is passed to the library as the acquire timeout
+// (without a deadline, the pool's acquire_timeout option applies), and cancelling it abandons
+// the wait at once. A failed wait returns an error for which errors.Is reports both the
+// library status and the context's error where one applies: ErrTimeout (and
+// context.DeadlineExceeded when the context's deadline was the limit), context.Canceled (and
+// ErrCanceled), ErrClosed, ErrConnectFailed (the latest connect attempt failed; the message
+// carries libpq's reason), ErrDatabaseUnavailable, ErrTooManyWaiters.
+//
+// Waiting costs no OS thread: the wait uses the library's asynchronous acquire, and the
+// goroutine is parked on the request's eventfd through Go's netpoller. A context that can be
+// cancelled adds one short-lived goroutine while (and only while) the acquire has to wait.
+func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
+	lease, err := p.acquireLease(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return newConn(p, lease), nil
+}
+
+func (p *Pool) acquireLease(ctx context.Context) (uintptr, error) {
+	if ctx.Err() != nil {
+		return 0, contextError(ctx, "acquire")
+	}
+	timeout := int64(-1) // the pool's acquire_timeout
+	dl, hasDeadline := ctx.Deadline()
+	if hasDeadline {
+		timeout = msUntil(dl)
+	}
+	lease, req, fd, err := cAcquireStart(p.handle, timeout)
+	if req != 0 {
+		lease, err = p.waitAcquire(ctx, req, fd)
+	}
+	runtime.KeepAlive(p)
+	if err != nil {
+		if hasDeadline && errors.Is(err, ErrTimeout) {
+			// The library timed out at the context's deadline: say so in both vocabularies.
+			return 0, &ctxError{ctxErr: context.DeadlineExceeded, status: StatusTimeout,
+				msg: strings.TrimPrefix(err.Error(), "connpool: ")}
+		}
+		return 0, err
+	}
+	return lease, nil
+}
+
+// waitAcquire waits for a pending request, then frees it (which hands back a connection that
+// was granted but not collected, e.g. when the wait was cancelled at that very moment).
+func (p *Pool) waitAcquire(ctx context.Context, req uintptr, fd int) (uintptr, error) {
+	defer cAcquireFree(req)
+	if done := ctx.Done(); done != nil {
+		stop := make(chan struct{})
+		defer close(stop) // runs before cAcquireFree
+		go func() {
+			select {
+			case <-done:
+				// Makes the request finish with CONNPOOL_ERR_CANCELED and its fd readable.
+				// Should this run after the request was freed, the library answers the stale
+				// token with CONNPOOL_ERR_INVALID_HANDLE (tokens are generation-tagged).
+				cAcquireCancel(req)
+			case <-stop:
+			}
+		}()
+	}
+	lease, err := waitOnFd(req, fd)
+	if err != nil && errors.Is(err, ErrCanceled) && ctx.Err() != nil {
+		return 0, contextError(ctx, "acquire abandoned")
+	}
+	return lease, err
+}
+
+// usePoller can be turned off by tests to exercise the blocking fallback.
+var usePoller = true
+
+// waitOnFd parks the goroutine on the request's eventfd via the netpoller; if the fd is not
+// available or cannot be polled, it falls back to the library's blocking wait (which then
+// occupies an OS thread, as any blocking cgo call does).
+func waitOnFd(req uintptr, fd int) (uintptr, error) {
+	var (
+		lease uintptr
+		done  bool
+		err   error
+	)
+	if fd >= 0 && !usePoller {
+		closeFd(fd)
+		fd = -1
+	}
+	if fd >= 0 {
+		f := newFileFromFd(fd) // owns the duplicate; the library keeps its own descriptor
+		if rc, rcErr := f.SyscallConn(); rcErr == nil {
+			// The callback never reads the eventfd (it belongs to the library): it asks for
+			// the outcome and, while there is none, lets the netpoller park the goroutine
+			// until the next edge. The library signals every outcome with a new write.
+			pollErr := rc.Read(func(uintptr) bool {
+				lease, done, err = cAcquireCollect(req)
+				return done
+			})
+			if pollErr == nil {
+				f.Close()
+				return lease, err
+			}
+		}
+		f.Close()
+	}
+	for {
+		lease, done, err = cAcquireCollect(req)
+		if done {
+			return lease, err
+		}
+		cAcquireWait(req, -1)
+	}
+}

@@ -1,0 +1,549 @@
+package connpool
+
+// This file is the only one that talks to C. Everything else calls the small Go functions at
+// the bottom, which keeps the cgo rules in one place:
+//
+//   - Handles (pool, lease, result, options, acquire request) are 64-bit tokens with bit 63 set,
+//     never addresses. They cross into Go as uintptr and are only ever handed back to C.
+//   - C never keeps a Go pointer. The only Go memory C sees is a []byte/[]int64/[]uint32/[]cell
+//     argument (no Go pointers inside), read or written during the call and forgotten after.
+//   - Out-parameters live in C: every helper returns a small struct by value, so a call does
+//     not force a Go heap allocation and C never writes a Go pointer anywhere.
+//   - connpool_error objects are converted to Go errors and freed right away (takeError).
+
+/*
+#cgo LDFLAGS: -lconnpool
+#include <connpool/connpool.h>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct { connpool_status st; connpool_error *err; } cpgo_status;
+typedef struct { uintptr_t h; connpool_error *err; connpool_status st; } cpgo_handle;
+
+static cpgo_handle cpgo_options_new(void) {
+    cpgo_handle r = {0, NULL, 0};
+    connpool_options *o = NULL;
+    r.st = connpool_options_new(&o, &r.err);
+    r.h = (uintptr_t)o;
+    return r;
+}
+
+static cpgo_status cpgo_options_set(uintptr_t o, const char *key, const char *value) {
+    cpgo_status r = {0, NULL};
+    r.st = connpool_options_set((connpool_options *)o, key, value, &r.err);
+    return r;
+}
+
+static connpool_status cpgo_options_free(uintptr_t o) {
+    return connpool_options_free((connpool_options *)o);
+}
+
+static cpgo_handle cpgo_pool_create(const char *conninfo, uintptr_t options) {
+    cpgo_handle r = {0, NULL, 0};
+    connpool_pool *p = NULL;
+    r.st = connpool_pool_create(&p, conninfo, (const connpool_options *)options, &r.err);
+    r.h = (uintptr_t)p;
+    return r;
+}
+
+static cpgo_status cpgo_pool_wait_ready(uintptr_t p, int64_t timeout_ms) {
+    cpgo_status r = {0, NULL};
+    r.st = connpool_pool_wait_ready((connpool_pool *)p, timeout_ms, &r.err);
+    return r;
+}
+
+static cpgo_status cpgo_pool_close(uintptr_t p) {
+    cpgo_status r = {0, NULL};
+    r.st = connpool_pool_close((connpool_pool *)p, &r.err);
+    return r;
+}
+
+static connpool_status cpgo_pool_free(uintptr_t p) { return connpool_pool_free((connpool_pool *)p); }
+
+static cpgo_handle cpgo_pool_acquire(uintptr_t p, int64_t timeout_ms) {
+    cpgo_handle r = {0, NULL, 0};
+    connpool_lease *l = NULL;
+    r.st = connpool_pool_acquire(&l, (connpool_pool *)p, timeout_ms, &r.err);
+    r.h = (uintptr_t)l;
+    return r;
+}
+
+// ---- asynchronous acquire ------------------------------------------------------------------
+
+typedef struct {
+    uintptr_t lease;      // CONNPOOL_OK: the lease
+    uintptr_t req;        // CONNPOOL_ERR_IN_PROGRESS: the pending request (caller frees it)
+    connpool_error *err;  // other statuses
+    connpool_status st;
+    int32_t fd;           // CONNPOOL_ERR_IN_PROGRESS: a dup of the request's fd, or -1
+} cpgo_acq;
+
+// Starts an acquire and collects it at once when a connection was idle: the common case costs
+// one cgo call. Otherwise returns the pending request and a private duplicate of its eventfd
+// (close-on-exec; it shares the library's non-blocking file description) for Go's netpoller.
+static cpgo_acq cpgo_acquire_start(uintptr_t p, int64_t timeout_ms) {
+    cpgo_acq r = {0, 0, NULL, 0, -1};
+    connpool_acquire *req = NULL;
+    r.st = connpool_pool_acquire_async(&req, (connpool_pool *)p, timeout_ms, &r.err);
+    if (r.st != CONNPOOL_OK) return r;
+    connpool_lease *lease = NULL;
+    r.st = connpool_acquire_result(&lease, req, &r.err);
+    if (r.st == CONNPOOL_ERR_IN_PROGRESS) {
+        int32_t fd = -1;
+        r.req = (uintptr_t)req;
+        if (connpool_acquire_fd(&fd, req, NULL) == CONNPOOL_OK && fd >= 0) {
+            r.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        }
+        return r;
+    }
+    r.lease = (uintptr_t)lease;
+    connpool_acquire_free(req);
+    return r;
+}
+
+static cpgo_handle cpgo_acquire_collect(uintptr_t req) {
+    cpgo_handle r = {0, NULL, 0};
+    connpool_lease *l = NULL;
+    r.st = connpool_acquire_result(&l, (connpool_acquire *)req, &r.err);
+    r.h = (uintptr_t)l;
+    return r;
+}
+
+static connpool_status cpgo_acquire_wait(uintptr_t req, int64_t timeout_ms) {
+    return connpool_acquire_wait((connpool_acquire *)req, timeout_ms, NULL);
+}
+
+static connpool_status cpgo_acquire_cancel(uintptr_t req) {
+    return connpool_acquire_cancel((connpool_acquire *)req);
+}
+
+static connpool_status cpgo_acquire_free(uintptr_t req) {
+    return connpool_acquire_free((connpool_acquire *)req);
+}
+
+// ---- leases and statements -----------------------------------------------------------------
+
+static cpgo_status cpgo_lease_release(uintptr_t l) {
+    cpgo_status r = {0, NULL};
+    r.st = connpool_lease_release((connpool_lease *)l, &r.err);
+    return r;
+}
+
+static cpgo_status cpgo_lease_set_label(uintptr_t l, const char *label) {
+    cpgo_status r = {0, NULL};
+    r.st = connpool_lease_set_label((connpool_lease *)l, label, &r.err);
+    return r;
+}
+
+typedef struct {
+    uintptr_t res;
+    connpool_error *err;
+    int64_t nrows;
+    int64_t affected;
+    connpool_status st;
+    int32_t ncols;
+} cpgo_exec_ret;
+
+// buf holds the SQL text, NUL-terminated, then each non-NULL parameter, NUL-terminated;
+// offs[i] is parameter i's offset in buf, or -1 for SQL NULL. Both are Go memory, used only
+// during this call (libpq copies the parameters into its send buffer).
+static cpgo_exec_ret cpgo_exec(uintptr_t lease, const char *buf, int32_t n, const int64_t *offs) {
+    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0};
+    const char *small[16];
+    const char **params = small;
+    if (n > 16) {
+        params = (const char **)malloc((size_t)n * sizeof *params);
+        if (params == NULL) {
+            r.st = CONNPOOL_ERR_NO_MEMORY;
+            return r;
+        }
+    }
+    for (int32_t i = 0; i < n; i++) params[i] = offs[i] < 0 ? NULL : buf + offs[i];
+    connpool_result *res = NULL;
+    r.st = connpool_lease_exec(&res, (connpool_lease *)lease, buf, n, n > 0 ? params : NULL, &r.err);
+    if (params != small) free(params);
+    r.res = (uintptr_t)res;
+    if (res != NULL) {
+        r.nrows = connpool_result_row_count(res);
+        r.ncols = connpool_result_column_count(res);
+        r.affected = connpool_result_affected_rows(res);
+    }
+    return r;
+}
+
+typedef struct { const char *p; int64_t len; } cpgo_cell;  // p == NULL: SQL NULL
+
+// Fills cells[0..ncols) with row `row`; the pointers stay valid until the result is freed.
+static int cpgo_row(uintptr_t res, int64_t row, int32_t ncols, cpgo_cell *cells) {
+    const connpool_result *r = (const connpool_result *)res;
+    for (int32_t c = 0; c < ncols; c++) {
+        int32_t null = connpool_result_is_null(r, row, c);
+        if (null < 0) return -1;
+        if (null) {
+            cells[c].p = NULL;
+            cells[c].len = 0;
+            continue;
+        }
+        const char *v = connpool_result_value(r, row, c);
+        if (v == NULL) return -1;
+        cells[c].p = v;
+        cells[c].len = connpool_result_value_length(r, row, c);
+    }
+    return 0;
+}
+
+static void cpgo_column_types(uintptr_t res, int32_t ncols, uint32_t *out) {
+    for (int32_t c = 0; c < ncols; c++) out[c] = connpool_result_column_type((const connpool_result *)res, c);
+}
+
+static const char *cpgo_column_name(uintptr_t res, int32_t c) {
+    return connpool_result_column_name((const connpool_result *)res, c);
+}
+
+static connpool_status cpgo_result_free(uintptr_t res) {
+    return connpool_result_free((connpool_result *)res);
+}
+
+// ---- statistics ----------------------------------------------------------------------------
+
+typedef struct { connpool_stats s; connpool_error *err; connpool_status st; } cpgo_stats_ret;
+
+static cpgo_stats_ret cpgo_stats(uintptr_t p) {
+    cpgo_stats_ret r;
+    memset(&r, 0, sizeof r);
+    r.s.struct_size = (uint32_t)sizeof(connpool_stats);
+    r.st = connpool_pool_stats(&r.s, (connpool_pool *)p, &r.err);
+    return r;
+}
+
+typedef struct { char *json; connpool_error *err; connpool_status st; } cpgo_json_ret;
+
+static cpgo_json_ret cpgo_stats_json(uintptr_t p) {
+    cpgo_json_ret r = {NULL, NULL, 0};
+    r.st = connpool_pool_stats_json(&r.json, (connpool_pool *)p, &r.err);
+    return r;
+}
+
+// ---- libpq, for what the C ABI leaves to it ------------------------------------------------
+// connpool_lease_pgconn hands out the lease's PGconn for callers that use libpq themselves.
+// libconnpool.so already links libpq, so its symbols are resolved here at run time (no -lpq and
+// no libpq headers needed to build this package). Used for statement cancellation
+// (PQgetCancel/PQcancel) and for the transaction status checked before COMMIT.
+
+typedef void *(*cpgo_getcancel_fn)(const void *);
+typedef int (*cpgo_cancel_fn)(void *, char *, int);
+typedef void (*cpgo_freecancel_fn)(void *);
+typedef int (*cpgo_txstatus_fn)(const void *);
+
+static cpgo_getcancel_fn cpgo_PQgetCancel;
+static cpgo_cancel_fn cpgo_PQcancel;
+static cpgo_freecancel_fn cpgo_PQfreeCancel;
+static cpgo_txstatus_fn cpgo_PQtransactionStatus;
+
+static void cpgo_init(void) {
+    cpgo_PQgetCancel = (cpgo_getcancel_fn)dlsym(RTLD_DEFAULT, "PQgetCancel");
+    cpgo_PQcancel = (cpgo_cancel_fn)dlsym(RTLD_DEFAULT, "PQcancel");
+    cpgo_PQfreeCancel = (cpgo_freecancel_fn)dlsym(RTLD_DEFAULT, "PQfreeCancel");
+    cpgo_PQtransactionStatus = (cpgo_txstatus_fn)dlsym(RTLD_DEFAULT, "PQtransactionStatus");
+}
+
+static void *cpgo_pgconn(uintptr_t lease) {
+    void *conn = NULL;
+    if (connpool_lease_pgconn(&conn, (connpool_lease *)lease, NULL) != CONNPOOL_OK) return NULL;
+    return conn;
+}
+
+// PQTRANS_IDLE 0, ACTIVE 1, INTRANS 2, INERROR 3, UNKNOWN 4; -1: not available.
+static int cpgo_tx_status(uintptr_t lease) {
+    if (cpgo_PQtransactionStatus == NULL) return -1;
+    void *conn = cpgo_pgconn(lease);
+    return conn == NULL ? -1 : cpgo_PQtransactionStatus(conn);
+}
+
+static uintptr_t cpgo_get_cancel(uintptr_t lease) {
+    if (cpgo_PQgetCancel == NULL || cpgo_PQcancel == NULL || cpgo_PQfreeCancel == NULL) return 0;
+    void *conn = cpgo_pgconn(lease);
+    return conn == NULL ? 0 : (uintptr_t)cpgo_PQgetCancel(conn);
+}
+
+static int cpgo_cancel(uintptr_t cancel) {
+    char buf[256];
+    return cpgo_PQcancel((void *)cancel, buf, (int)sizeof buf);
+}
+
+static void cpgo_free_cancel(uintptr_t cancel) { cpgo_PQfreeCancel((void *)cancel); }
+*/
+import "C"
+
+import (
+	"os"
+	"unsafe"
+)
+
+func init() { C.cpgo_init() }
+
+// takeError converts a status and its optional error object into a Go error and frees the
+// object. It returns nil for CONNPOOL_OK.
+func takeError(st C.connpool_status, e *C.connpool_error) error {
+	if e == nil {
+		if st == C.CONNPOOL_OK {
+			return nil
+		}
+		return &Error{Status: Status(st), Message: Status(st).String()}
+	}
+	status := Status(C.connpool_error_status(e))
+	if st != C.CONNPOOL_OK {
+		status = Status(st)
+	}
+	msg := C.GoString(C.connpool_error_message(e))
+	sqlstate := C.GoString(C.connpool_error_sqlstate(e))
+	C.connpool_error_free(e)
+	return newError(status, msg, sqlstate)
+}
+
+// statusError is takeError for calls that return a bare status.
+func statusError(st C.connpool_status) error { return takeError(st, nil) }
+
+func cString(s string) *C.char { return C.CString(s) }
+func freeCString(p *C.char)    { C.free(unsafe.Pointer(p)) }
+
+// ---- options and pools ----------------------------------------------------------------------
+
+func cOptionsNew() (uintptr, error) {
+	r := C.cpgo_options_new()
+	return uintptr(r.h), takeError(r.st, r.err)
+}
+
+func cOptionsSet(o uintptr, key, value string) error {
+	k, v := cString(key), cString(value)
+	defer freeCString(k)
+	defer freeCString(v)
+	r := C.cpgo_options_set(C.uintptr_t(o), k, v)
+	return takeError(r.st, r.err)
+}
+
+func cOptionsFree(o uintptr) { C.cpgo_options_free(C.uintptr_t(o)) }
+
+func cPoolCreate(conninfo string, opts uintptr) (uintptr, error) {
+	ci := cString(conninfo)
+	defer freeCString(ci)
+	r := C.cpgo_pool_create(ci, C.uintptr_t(opts))
+	return uintptr(r.h), takeError(r.st, r.err)
+}
+
+func cPoolWaitReady(p uintptr, timeoutMs int64) error {
+	r := C.cpgo_pool_wait_ready(C.uintptr_t(p), C.int64_t(timeoutMs))
+	return takeError(r.st, r.err)
+}
+
+func cPoolClose(p uintptr) error {
+	r := C.cpgo_pool_close(C.uintptr_t(p))
+	return takeError(r.st, r.err)
+}
+
+func cPoolFree(p uintptr) error { return statusError(C.cpgo_pool_free(C.uintptr_t(p))) }
+
+func cPoolAcquire(p uintptr, timeoutMs int64) (uintptr, error) {
+	r := C.cpgo_pool_acquire(C.uintptr_t(p), C.int64_t(timeoutMs))
+	return uintptr(r.h), takeError(r.st, r.err)
+}
+
+// ---- asynchronous acquire ------------------------------------------------------------------
+
+// cAcquireStart returns either a lease (done), or a pending request with an optional file
+// (the request's eventfd, duplicated and registered with Go's netpoller), or an error.
+func cAcquireStart(p uintptr, timeoutMs int64) (lease, req uintptr, fd int, err error) {
+	r := C.cpgo_acquire_start(C.uintptr_t(p), C.int64_t(timeoutMs))
+	if r.st == C.CONNPOOL_ERR_IN_PROGRESS {
+		return 0, uintptr(r.req), int(r.fd), nil
+	}
+	return uintptr(r.lease), 0, -1, takeError(r.st, r.err)
+}
+
+// cAcquireCollect returns (lease, done, err): done is false while the acquire is in progress.
+func cAcquireCollect(req uintptr) (uintptr, bool, error) {
+	r := C.cpgo_acquire_collect(C.uintptr_t(req))
+	if r.st == C.CONNPOOL_ERR_IN_PROGRESS {
+		return 0, false, nil
+	}
+	return uintptr(r.h), true, takeError(r.st, r.err)
+}
+
+// cAcquireWait blocks this OS thread until the request has an outcome (or timeoutMs passes).
+func cAcquireWait(req uintptr, timeoutMs int64) Status {
+	return Status(C.cpgo_acquire_wait(C.uintptr_t(req), C.int64_t(timeoutMs)))
+}
+
+func cAcquireCancel(req uintptr) { C.cpgo_acquire_cancel(C.uintptr_t(req)) }
+func cAcquireFree(req uintptr)   { C.cpgo_acquire_free(C.uintptr_t(req)) }
+
+func newFileFromFd(fd int) *os.File { return os.NewFile(uintptr(fd), "connpool-acquire") }
+
+func closeFd(fd int) { C.close(C.int(fd)) }
+
+// ---- leases and statements -----------------------------------------------------------------
+
+func cLeaseRelease(l uintptr) error {
+	r := C.cpgo_lease_release(C.uintptr_t(l))
+	return takeError(r.st, r.err)
+}
+
+func cLeaseSetLabel(l uintptr, label string) error {
+	var p *C.char
+	if label != "" {
+		p = cString(label)
+		defer freeCString(p)
+	}
+	r := C.cpgo_lease_set_label(C.uintptr_t(l), p)
+	return takeError(r.st, r.err)
+}
+
+type execResult struct {
+	res      uintptr
+	nrows    int64
+	ncols    int
+	affected int64
+}
+
+// cExec runs buf (SQL, NUL, parameters each NUL-terminated) with offs as described at
+// cpgo_exec. On CONNPOOL_ERR_QUERY_FAILED the result is freed here and a *PgError returned.
+func cExec(lease uintptr, buf []byte, offs []int64) (execResult, error) {
+	var offp *C.int64_t
+	if len(offs) > 0 {
+		offp = (*C.int64_t)(unsafe.Pointer(&offs[0]))
+	}
+	r := C.cpgo_exec(C.uintptr_t(lease), (*C.char)(unsafe.Pointer(&buf[0])), C.int32_t(len(offs)), offp)
+	if r.st != C.CONNPOOL_OK {
+		if r.res != 0 {
+			C.cpgo_result_free(r.res)
+		}
+		return execResult{}, takeError(r.st, r.err)
+	}
+	return execResult{res: uintptr(r.res), nrows: int64(r.nrows), ncols: int(r.ncols), affected: int64(r.affected)}, nil
+}
+
+// cell is one value of a row: p == nil means SQL NULL. Same layout as cpgo_cell; p points
+// into the C result (never Go memory).
+type cell struct {
+	p   *byte
+	len int64
+}
+
+func (c cell) null() bool { return c.p == nil }
+
+// bytes views the value in the C result without copying; valid until the result is freed.
+func (c cell) bytes() []byte {
+	if c.p == nil || c.len == 0 {
+		return nil
+	}
+	return unsafe.Slice(c.p, int(c.len))
+}
+
+func cRow(res uintptr, row int64, cells []cell) bool {
+	if len(cells) == 0 {
+		return true
+	}
+	return C.cpgo_row(C.uintptr_t(res), C.int64_t(row), C.int32_t(len(cells)),
+		(*C.cpgo_cell)(unsafe.Pointer(&cells[0]))) == 0
+}
+
+func cColumnTypes(res uintptr, out []uint32) {
+	if len(out) == 0 {
+		return
+	}
+	C.cpgo_column_types(C.uintptr_t(res), C.int32_t(len(out)), (*C.uint32_t)(unsafe.Pointer(&out[0])))
+}
+
+func cColumnName(res uintptr, col int) string {
+	p := C.cpgo_column_name(C.uintptr_t(res), C.int32_t(col))
+	if p == nil {
+		return ""
+	}
+	return C.GoString(p)
+}
+
+func cResultFree(res uintptr) { C.cpgo_result_free(C.uintptr_t(res)) }
+
+// ---- statistics ----------------------------------------------------------------------------
+
+func cStats(p uintptr) (Stats, error) {
+	r := C.cpgo_stats(C.uintptr_t(p))
+	if err := takeError(r.st, r.err); err != nil {
+		return Stats{}, err
+	}
+	s := &r.s
+	return Stats{
+		Total:               int64(s.total),
+		Idle:                int64(s.idle),
+		InUse:               int64(s.in_use),
+		Opening:             int64(s.opening),
+		Waiting:             int64(s.waiting),
+		MaxSize:             int64(s.max_size),
+		MinSize:             int64(s.min_size),
+		MaxOverflow:         int64(s.max_overflow),
+		Created:             int64(s.created),
+		Closed:              int64(s.closed),
+		Acquired:            int64(s.acquired),
+		Released:            int64(s.released),
+		Reused:              int64(s.reused),
+		AcquireTimeouts:     int64(s.acquire_timeouts),
+		ConnectErrors:       int64(s.connect_errors),
+		HealthChecks:        int64(s.health_checks),
+		HealthCheckFailures: int64(s.health_check_failures),
+		ClosedLifetime:      int64(s.closed_lifetime),
+		ClosedIdle:          int64(s.closed_idle),
+		ClosedBroken:        int64(s.closed_broken),
+		ClosedOverflow:      int64(s.closed_overflow),
+		Resets:              int64(s.resets),
+		AcquireWaitTotal:    microseconds(int64(s.acquire_wait_us_total)),
+		AcquireWaitMax:      microseconds(int64(s.acquire_wait_us_max)),
+		BreakerState:        int64(s.breaker_state),
+		BreakerOpens:        int64(s.breaker_opens),
+		WaitersRejected:     int64(s.waiters_rejected),
+		Unavailable:         int64(s.unavailable),
+		LeaksDetected:       int64(s.leaks_detected),
+		Canceled:            int64(s.canceled),
+		Sweeps:              int64(s.sweeps),
+	}, nil
+}
+
+func cStatsJSON(p uintptr) (string, error) {
+	r := C.cpgo_stats_json(C.uintptr_t(p))
+	if err := takeError(r.st, r.err); err != nil {
+		return "", err
+	}
+	s := C.GoString(r.json)
+	C.connpool_string_free(r.json)
+	return s, nil
+}
+
+// ---- libpq helpers -------------------------------------------------------------------------
+
+// Transaction states reported by libpq's PQtransactionStatus.
+const (
+	txIdle    = 0
+	txActive  = 1
+	txInTrans = 2
+	txInError = 3
+	txUnknown = 4
+)
+
+// cTxStatus is PQtransactionStatus of the lease's connection, or -1 if not available.
+func cTxStatus(lease uintptr) int { return int(C.cpgo_tx_status(C.uintptr_t(lease))) }
+
+// cGetCancel returns a PGcancel object for the lease's connection (0 if unavailable).
+func cGetCancel(lease uintptr) uintptr { return uintptr(C.cpgo_get_cancel(C.uintptr_t(lease))) }
+
+// cCancel asks the server to cancel the statement running on the connection (blocks on the
+// network for one short round trip).
+func cCancel(c uintptr) bool { return C.cpgo_cancel(C.uintptr_t(c)) == 1 }
+
+func cFreeCancel(c uintptr) { C.cpgo_free_cancel(C.uintptr_t(c)) }
+
+func cVersion() string { return C.GoString(C.connpool_version()) }
+
+func cStatusName(s Status) string { return C.GoString(C.connpool_status_name(C.connpool_status(s))) }

@@ -1,0 +1,72 @@
+// Package connpool is the Go binding of libconnpool, a PostgreSQL connection pool with a C
+// ABI (libconnpool.so). It uses cgo and the standard library only.
+//
+//	pool, err := connpool.Open("host=/run/postgresql dbname=app",
+//		connpool.WithMaxSize(8), connpool.WithAcquireTimeout(5*time.Second))
+//	if err != nil { ... }
+//	defer pool.Close()
+//
+//	var n int
+//	err = pool.QueryRow(ctx, "SELECT $1::int + 1", 41).Scan(&n)
+//
+//	conn, err := pool.Acquire(ctx) // ctx bounds the wait; cancelling it abandons the wait
+//	if err != nil { ... }
+//	defer conn.Release()
+//	rows, err := conn.Query(ctx, "SELECT id, name FROM users WHERE team = $1", team)
+//
+// # Acquire and contexts
+//
+// Acquire uses the library's asynchronous acquire: when no connection is idle, the goroutine
+// parks on the request's eventfd through Go's netpoller, so a thousand waiting goroutines cost
+// no OS threads. The context's deadline becomes the library's acquire timeout; cancelling the
+// context cancels the request at once. Errors match both vocabularies: errors.Is(err,
+// ErrTimeout) and errors.Is(err, context.DeadlineExceeded); context.Canceled and ErrCanceled.
+//
+// Statements run through connpool_lease_exec, a blocking libpq round trip on the calling
+// goroutine's OS thread. The context is checked before a statement is sent, and cancelling it
+// while the statement runs sends a cancel request to the server (libpq's PQcancel, resolved at
+// run time from the libpq that libconnpool.so loads): the statement then fails with an error
+// that matches the context's error and is a *PgError with SQLSTATE 57014.
+//
+// # Parameters
+//
+// Parameters are $1, $2... and travel as text; the server infers their types from the
+// statement (add a cast such as $1::int8 where it cannot). Go values are written as:
+// nil and nil pointers as NULL; string as is; []byte as bytea (hex format; nil is NULL);
+// integers and floats in decimal (NaN, ±Infinity spelled as PostgreSQL does); bool as
+// true/false; time.Time as an ISO 8601 timestamp with its UTC offset; driver.Valuer
+// (sql.NullString...) through its Value; named types through their kind. One statement per
+// call: the extended query protocol does not allow several statements separated by ';'.
+//
+// # Results
+//
+// Results arrive in text format and are copied out of C memory by Scan: into *string,
+// *[]byte (bytea is decoded), *int, *int16, *int32, *int64, *float32, *float64, *bool,
+// *time.Time (date, timestamp, timestamptz; timestamptz comes back in time.Local, the others
+// in UTC), *any, a sql.Scanner, or a pointer to a pointer of those (nil for SQL NULL). A NULL
+// into a destination that cannot hold it is an error.
+//
+// # Errors
+//
+// Library failures are *Error values that unwrap to a Status; the Err* sentinels are Status
+// values, so errors.Is(err, connpool.ErrClosed) works. A statement the server rejected is a
+// *PgError with the SQLSTATE in Code (errors.As), also matching ErrQueryFailed.
+//
+// # Memory and lifetimes
+//
+// Handles are the library's 64-bit tokens (bit 63 set), kept as uintptr and never
+// dereferenced. C never keeps a Go pointer: statement text and parameters are passed in one
+// Go byte buffer for the duration of the call; results stay in C memory owned by Rows until
+// Close (or until the last Next), and QueryRow copies its row out at once. A Conn that is
+// garbage-collected without Release is released by a finalizer, which logs a warning: call
+// Release. Rows left unclosed are freed by a finalizer too. The tests run with -race and
+// GODEBUG=cgocheck=2.
+//
+// # database/sql
+//
+// Importing the package registers the driver "connpool": sql.Open("connpool", dsn), where the
+// DSN is a libpq conninfo whose pool_* keys are pool options ("host=/run/postgresql
+// pool_max_size=8"). Each database/sql connection is one lease. See Driver for how
+// database/sql's idle connections interact with the pool (in short: SetMaxIdleConns(0) lets
+// the pool do the pooling; OpenDB does that for an existing Pool).
+package connpool

@@ -1,0 +1,3 @@
+module github.com/libconnpool/connpool-go
+
+go 1.19

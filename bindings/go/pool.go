@@ -1,0 +1,188 @@
+package connpool
+
+import (
+	"context"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// Pool is a pool of PostgreSQL connections (a connpool_pool). It is safe for concurrent use.
+// Create it with Open, stop it with Close.
+type Pool struct {
+	handle uintptr // connpool_pool token; valid until the finalizer frees it
+	closed atomic.Bool
+}
+
+// Open creates a pool for conninfo, a libpq connection string ("host=/run/postgresql
+// dbname=app") or URI ("postgresql://user@host/app"). No connection is opened by this call:
+// min_size connections are opened in the background (see WaitReady). A bad conninfo or a
+// rejected option fails here with an *Error naming what is wrong.
+func Open(conninfo string, opts ...Option) (*Pool, error) {
+	var o uintptr
+	if len(opts) > 0 {
+		var err error
+		if o, err = cOptionsNew(); err != nil {
+			return nil, err
+		}
+		defer cOptionsFree(o)
+		for _, opt := range opts {
+			if err := cOptionsSet(o, opt.key, opt.value); err != nil {
+				return nil, err
+			}
+		}
+	}
+	h, err := cPoolCreate(conninfo, o)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pool{handle: h}
+	// The handle is freed when the Pool becomes unreachable (Close keeps it valid for Stat).
+	// Conns hold a reference to their Pool, so that never happens while a lease is out.
+	runtime.SetFinalizer(p, (*Pool).free)
+	return p, nil
+}
+
+func (p *Pool) free() { _ = cPoolFree(p.handle) }
+
+// Close closes the pool: goroutines waiting in Acquire get ErrClosed, idle connections are
+// closed, and later acquires fail with ErrClosed. Conns still out stay usable until released;
+// their connections are then closed. Stat keeps working. Close is idempotent and finishes in
+// bounded time.
+func (p *Pool) Close() {
+	p.closed.Store(true)
+	_ = cPoolClose(p.handle)
+	runtime.KeepAlive(p)
+}
+
+// WaitReady blocks until the pool holds at least min_size open connections, for start-up code
+// that wants to fail fast. The context's deadline bounds the wait (without one, the pool's
+// acquire_timeout applies); it blocks an OS thread and is not interrupted by cancellation
+// before that deadline. Returns ErrTimeout, ErrConnectFailed (with libpq's reason) or ErrClosed.
+func (p *Pool) WaitReady(ctx context.Context) error {
+	timeout := int64(-1)
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = msUntil(dl)
+	}
+	if err := ctx.Err(); err != nil {
+		return contextError(ctx, "waiting for the pool to be ready")
+	}
+	err := cPoolWaitReady(p.handle, timeout)
+	runtime.KeepAlive(p)
+	return err
+}
+
+// Stats is a snapshot of a pool: every field of connpool_stats (README.md, "Statistics").
+// Gauges are mutually consistent (Idle + InUse == Total); counters are monotonic.
+type Stats struct {
+	// Gauges.
+	Total   int64 // open connections (idle + in use)
+	Idle    int64 // open connections ready to be handed out
+	InUse   int64 // leased, or being checked/reset by the pool
+	Opening int64 // connection attempts requested or in progress
+	Waiting int64 // acquirers waiting for a connection
+	// Configuration.
+	MaxSize     int64
+	MinSize     int64
+	MaxOverflow int64
+	// Counters since Open.
+	Created             int64         // connections opened successfully
+	Closed              int64         // connections closed, for any reason
+	Acquired            int64         // successful acquires
+	Released            int64         // releases
+	Reused              int64         // acquires served by a connection used before
+	AcquireTimeouts     int64         // acquires that ended in ErrTimeout inside the library
+	ConnectErrors       int64         // failed connection attempts
+	HealthChecks        int64         // pre-pings run
+	HealthCheckFailures int64         // pre-pings that found the connection dead
+	ClosedLifetime      int64         // closed for outliving max_lifetime
+	ClosedIdle          int64         // closed for idling longer than max_idle
+	ClosedBroken        int64         // closed because broken or in an unknown state
+	ClosedOverflow      int64         // overflow connections closed on release
+	Resets              int64         // returned connections rolled back / reset by a worker
+	AcquireWaitTotal    time.Duration // time spent in successful acquires (µs resolution)
+	AcquireWaitMax      time.Duration // longest successful acquire (µs resolution)
+	// Resilience.
+	BreakerState    int64 // circuit breaker: 0 closed, 1 open (failing fast), 2 half-open
+	BreakerOpens    int64 // times the breaker opened
+	WaitersRejected int64 // acquires refused with ErrTooManyWaiters (max_waiting)
+	Unavailable     int64 // acquires refused with ErrDatabaseUnavailable (breaker open)
+	LeaksDetected   int64 // leases held longer than leak_threshold (each reported once)
+	Canceled        int64 // asynchronous acquires cancelled while pending (context ended)
+	Sweeps          int64 // checks of all idle connections after one was found dead
+}
+
+// Circuit breaker states (Stats.BreakerState).
+const (
+	BreakerClosed   = 0
+	BreakerOpen     = 1
+	BreakerHalfOpen = 2
+)
+
+func microseconds(us int64) time.Duration { return time.Duration(us) * time.Microsecond }
+
+// Stat returns a snapshot of the pool's statistics. It works on a closed pool.
+func (p *Pool) Stat() (Stats, error) {
+	s, err := cStats(p.handle)
+	runtime.KeepAlive(p)
+	return s, err
+}
+
+// StatJSON returns the library's JSON rendering of the same snapshot (plus "name" and
+// "closed_pool").
+func (p *Pool) StatJSON() (string, error) {
+	s, err := cStatsJSON(p.handle)
+	runtime.KeepAlive(p)
+	return s, err
+}
+
+// Exec acquires a connection, runs one statement and releases the connection.
+func (p *Pool) Exec(ctx context.Context, sql string, args ...any) (Result, error) {
+	lease, err := p.acquireLease(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	c := Conn{pool: p, lease: lease} // released below: no finalizer needed
+	r, err := c.Exec(ctx, sql, args...)
+	c.Release()
+	return r, err
+}
+
+// Query acquires a connection, runs one query and releases the connection before returning:
+// the rows are already in memory (results outlive their lease), so Rows holds no lease.
+func (p *Pool) Query(ctx context.Context, sql string, args ...any) (*Rows, error) {
+	lease, err := p.acquireLease(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := Conn{pool: p, lease: lease}
+	rows, err := c.Query(ctx, sql, args...)
+	c.Release()
+	return rows, err
+}
+
+// QueryRow is Query for at most one row; errors are reported by Row.Scan.
+func (p *Pool) QueryRow(ctx context.Context, sql string, args ...any) *Row {
+	lease, err := p.acquireLease(ctx)
+	if err != nil {
+		return &Row{err: err}
+	}
+	c := Conn{pool: p, lease: lease}
+	row := c.QueryRow(ctx, sql, args...)
+	c.Release()
+	return row
+}
+
+// msUntil converts a deadline to a non-negative millisecond timeout, rounded up so that the
+// library never gives up before the deadline.
+func msUntil(deadline time.Time) int64 {
+	d := time.Until(deadline)
+	if d <= 0 {
+		return 0
+	}
+	ms := int64((d + time.Millisecond - 1) / time.Millisecond)
+	return ms
+}
+
+// Version returns the version string of the loaded libconnpool, e.g. "0.1.0".
+func Version() string { return cVersion() }
