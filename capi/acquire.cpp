@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <system_error>
 
 #include "handles.hpp"
 
@@ -46,10 +47,18 @@ CONNPOOL_API connpool_status connpool_acquire_fd(int32_t *out_fd, connpool_acqui
     if (out_fd == nullptr) return null_argument(err, "connpool_acquire_fd", "out_fd");
     *out_fd = -1;
     if (acquire == nullptr) return null_argument(err, "connpool_acquire_fd", "acquire");
-    auto ref = lookup_acquire(acquire);
-    if (!ref) return stale_handle(err, "connpool_acquire_fd", "acquire");
-    *out_fd = ref.get<AcquireObject>()->request->fd();
-    return CONNPOOL_OK;
+    return guarded(err, [&] {
+        auto ref = lookup_acquire(acquire);
+        if (!ref) return stale_handle(err, "connpool_acquire_fd", "acquire");
+        try {
+            *out_fd = ref.get<AcquireObject>()->request->fd();
+        } catch (const std::system_error &e) {
+            return fail(err, Error(CONNPOOL_ERR_NO_MEMORY,
+                                   std::string("connpool_acquire_fd: could not create an "
+                                               "eventfd: ") + e.code().message()));
+        }
+        return CONNPOOL_OK;
+    });
 }
 
 CONNPOOL_API connpool_status connpool_acquire_result(connpool_lease **out,

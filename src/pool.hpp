@@ -64,8 +64,9 @@ struct Waiter {
     std::condition_variable cv;      // blocking acquirers only
 };
 
-// An acquire that never blocks its caller: completion is signalled on an eventfd. All fields
-// but the fd are guarded by the pool's mutex.
+// An acquire that never blocks its caller: completion is signalled on an eventfd, created only
+// when someone asks for it (a request granted at once, the common case, never costs one). All
+// fields are guarded by the pool's mutex.
 class AsyncAcquire {
 public:
     explicit AsyncAcquire(std::shared_ptr<Pool> pool);
@@ -73,7 +74,9 @@ public:
     AsyncAcquire(const AsyncAcquire &) = delete;
     AsyncAcquire &operator=(const AsyncAcquire &) = delete;
 
-    int fd() const { return event_fd_; }
+    // The eventfd, readable once there is an outcome. Creates it on first use; throws
+    // std::system_error if the process is out of file descriptors.
+    int fd();
     Pool &pool() const { return *pool_; }
 
 private:
@@ -82,7 +85,8 @@ private:
     void unsignal();
 
     const std::shared_ptr<Pool> pool_;
-    const int event_fd_;
+    int event_fd_ = -1;
+    bool signaled_ = false;
     Waiter waiter_;
     TimePoint start_{};
     TimePoint deadline_{};
@@ -93,6 +97,8 @@ private:
 };
 
 class Pool : public std::enable_shared_from_this<Pool> {
+    friend class AsyncAcquire;  // its eventfd state is guarded by mutex_
+
 public:
     // Starts the background workers; min_size connections are opened asynchronously.
     static std::shared_ptr<Pool> create(PoolOptions options, std::unique_ptr<Connector> connector);

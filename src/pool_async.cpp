@@ -17,20 +17,42 @@ using detail::count;
 
 // ----- asynchronous acquire -----------------------------------------------------------------
 
-AsyncAcquire::AsyncAcquire(std::shared_ptr<Pool> pool)
-    : pool_(std::move(pool)), event_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-    if (event_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+AsyncAcquire::AsyncAcquire(std::shared_ptr<Pool> pool) : pool_(std::move(pool)) {
     waiter_.async = this;
 }
 
-AsyncAcquire::~AsyncAcquire() { ::close(event_fd_); }
+AsyncAcquire::~AsyncAcquire() {
+    if (event_fd_ >= 0) ::close(event_fd_);
+}
+
+int AsyncAcquire::fd() {
+    {
+        std::lock_guard<std::mutex> lock(pool_->mutex_);
+        if (event_fd_ >= 0) return event_fd_;
+    }
+    // Created outside the lock (a syscall); the first thread to publish it wins.
+    const int created = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (created < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+    std::lock_guard<std::mutex> lock(pool_->mutex_);
+    if (event_fd_ >= 0) {
+        ::close(created);
+    } else {
+        event_fd_ = created;
+        if (signaled_) signal();  // finished before anyone asked for the fd
+    }
+    return event_fd_;
+}
 
 void AsyncAcquire::signal() {
+    signaled_ = true;
+    if (event_fd_ < 0) return;
     const uint64_t one = 1;
     [[maybe_unused]] const ssize_t n = ::write(event_fd_, &one, sizeof one);
 }
 
 void AsyncAcquire::unsignal() {
+    signaled_ = false;
+    if (event_fd_ < 0) return;
     uint64_t value = 0;
     [[maybe_unused]] const ssize_t n = ::read(event_fd_, &value, sizeof value);
 }

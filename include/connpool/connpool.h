@@ -252,7 +252,8 @@ CONNPOOL_API connpool_status connpool_pool_acquire_async(connpool_acquire **out,
 /**
  * A file descriptor that becomes readable when the acquire has an outcome (level-triggered:
  * it stays readable). Owned by the request: do not read, write or close it. Valid until
- * connpool_acquire_free().
+ * connpool_acquire_free(). Created on the first call, so a request whose outcome was collected
+ * at once never costs one. CONNPOOL_ERR_NO_MEMORY if the process is out of file descriptors.
  */
 CONNPOOL_API connpool_status connpool_acquire_fd(int32_t *out_fd, connpool_acquire *acquire,
                                                  connpool_error **err);

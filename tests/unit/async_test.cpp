@@ -2,6 +2,7 @@
 // cancellation, FIFO together with blocking acquirers, and many waiters with no threads.
 #include <poll.h>
 
+#include <filesystem>
 #include <thread>
 #include <vector>
 
@@ -53,6 +54,30 @@ TEST_F(AsyncTest, IdleConnectionIsGrantedAtOnce) {
     EXPECT_EQ(stats_of(pool_).in_use, 1);
     EXPECT_EQ(connpool_lease_release(lease, nullptr), CONNPOOL_OK);
     EXPECT_EQ(connpool_acquire_free(request), CONNPOOL_ERR_INVALID_HANDLE);
+}
+
+int open_fds() {
+    int n = 0;
+    for (const auto &entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+        (void)entry;
+        ++n;
+    }
+    return n;
+}
+
+TEST_F(AsyncTest, ImmediateGrantCostsNoFileDescriptor) {
+    pool_ = make_fake_pool(server_, {{"min_size", "1"}, {"max_size", "1"}});
+    ASSERT_EQ(connpool_pool_wait_ready(pool_, 1000, nullptr), CONNPOOL_OK);
+    const int before = open_fds();
+    connpool_acquire *request = start(1000);
+    connpool_lease *lease = nullptr;
+    EXPECT_EQ(connpool_acquire_result(&lease, request, nullptr), CONNPOOL_OK);
+    EXPECT_EQ(open_fds(), before) << "an eventfd was created for a request granted at once";
+    EXPECT_TRUE(readable(request)) << "asked for later, the fd is already readable";
+    EXPECT_EQ(open_fds(), before + 1);
+    EXPECT_EQ(connpool_acquire_free(request), CONNPOOL_OK);
+    EXPECT_EQ(open_fds(), before);
+    EXPECT_EQ(connpool_lease_release(lease, nullptr), CONNPOOL_OK);
 }
 
 TEST_F(AsyncTest, WaitsUntilAConnectionIsReleased) {
