@@ -107,10 +107,10 @@ CONNPOOL_API connpool_status connpool_acquire_wait(connpool_acquire *acquire, in
 }
 
 CONNPOOL_API connpool_status connpool_acquire_cancel(connpool_acquire *acquire) {
-    if (acquire == nullptr) return CONNPOOL_ERR_INVALID_ARGUMENT;
+    if (acquire == nullptr) return misuse(CONNPOOL_ERR_INVALID_ARGUMENT);
     return guarded(nullptr, [&] {
         auto ref = lookup_acquire(acquire);
-        if (!ref) return CONNPOOL_ERR_INVALID_HANDLE;
+        if (!ref) return misuse(CONNPOOL_ERR_INVALID_HANDLE);
         AsyncAcquire &request = *ref.get<AcquireObject>()->request;
         if (request.pool().forked()) return CONNPOOL_ERR_FORKED;
         request.pool().cancel_async(request);
@@ -123,11 +123,11 @@ CONNPOOL_API connpool_status connpool_acquire_free(connpool_acquire *acquire) {
     return guarded(nullptr, [&] {
         {
             auto ref = lookup_acquire(acquire);
-            if (!ref) return CONNPOOL_ERR_INVALID_HANDLE;
+            if (!ref) return misuse(CONNPOOL_ERR_INVALID_HANDLE);
             if (ref.get<AcquireObject>()->request->pool().forked()) return CONNPOOL_ERR_FORKED;
         }
         auto object = retire<AcquireObject>(HandleKind::acquire, acquire);
-        if (!object) return CONNPOOL_ERR_INVALID_HANDLE;
+        if (!object) return misuse(CONNPOOL_ERR_INVALID_HANDLE);
         object->request->pool().cancel_async(*object->request);  // unlink / give back
         return CONNPOOL_OK;
     });

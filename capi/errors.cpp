@@ -1,11 +1,24 @@
 // Error objects, status names and version: the parts of the C API every other part uses.
+#include <atomic>
 #include <new>
 
 #include "handles.hpp"
 
 namespace connpool::capi {
 
+namespace {
+std::atomic<int64_t> misuse_count{0};
+}  // namespace
+
+connpool_status misuse(connpool_status status) noexcept {
+    if (status == CONNPOOL_ERR_INVALID_ARGUMENT || status == CONNPOOL_ERR_INVALID_HANDLE) {
+        misuse_count.fetch_add(1, std::memory_order_relaxed);
+    }
+    return status;
+}
+
 connpool_status fail(connpool_error **err, const Error &error) noexcept {
+    misuse(error.status);
     if (err != nullptr && *err == nullptr) {
         try {
             *err = new connpool_error{error.status, error.message, error.sqlstate};
@@ -17,7 +30,7 @@ connpool_status fail(connpool_error **err, const Error &error) noexcept {
 }
 
 connpool_status fail(connpool_error **err, connpool_status status, const char *message) noexcept {
-    if (err == nullptr || *err != nullptr) return status;
+    if (err == nullptr || *err != nullptr) return misuse(status);
     try {
         return fail(err, Error(status, message));
     } catch (...) {
@@ -27,25 +40,25 @@ connpool_status fail(connpool_error **err, connpool_status status, const char *m
 
 connpool_status null_argument(connpool_error **err, const char *function,
                               const char *name) noexcept {
-    if (err == nullptr || *err != nullptr) return CONNPOOL_ERR_INVALID_ARGUMENT;
+    if (err == nullptr || *err != nullptr) return misuse(CONNPOOL_ERR_INVALID_ARGUMENT);
     try {
         return fail(err, Error(CONNPOOL_ERR_INVALID_ARGUMENT,
                                std::string(function) + ": argument \"" + name + "\" is NULL"));
     } catch (...) {
-        return CONNPOOL_ERR_INVALID_ARGUMENT;
+        return misuse(CONNPOOL_ERR_INVALID_ARGUMENT);
     }
 }
 
 connpool_status stale_handle(connpool_error **err, const char *function,
                              const char *kind) noexcept {
-    if (err == nullptr || *err != nullptr) return CONNPOOL_ERR_INVALID_HANDLE;
+    if (err == nullptr || *err != nullptr) return misuse(CONNPOOL_ERR_INVALID_HANDLE);
     try {
         return fail(err, Error(CONNPOOL_ERR_INVALID_HANDLE,
                                std::string(function) + ": the " + kind +
                                    " handle is not valid: it was already released or freed, "
                                    "or is not a " + kind + " handle"));
     } catch (...) {
-        return CONNPOOL_ERR_INVALID_HANDLE;
+        return misuse(CONNPOOL_ERR_INVALID_HANDLE);
     }
 }
 
@@ -107,5 +120,9 @@ CONNPOOL_API const char *connpool_status_name(connpool_status status) {
 }
 
 CONNPOOL_API void connpool_string_free(char *string) { delete[] string; }
+
+CONNPOOL_API int64_t connpool_misuse_count(void) {
+    return connpool::capi::misuse_count.load(std::memory_order_relaxed);
+}
 
 }  // extern "C"

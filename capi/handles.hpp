@@ -59,6 +59,10 @@ std::unique_ptr<Object> retire(HandleKind kind, Handle *handle) {
     return std::unique_ptr<Object>(static_cast<Object *>(object));
 }
 
+// Counts `status` in connpool_misuse_count() if it is INVALID_ARGUMENT or INVALID_HANDLE, and
+// returns it. Every refusal of a bad argument or handle goes through here.
+connpool_status misuse(connpool_status status) noexcept;
+
 // Reports a failure through `err` (if the caller asked for details) and returns `status`.
 connpool_status fail(connpool_error **err, connpool_status status, const char *message) noexcept;
 connpool_status fail(connpool_error **err, const Error &error) noexcept;

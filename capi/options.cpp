@@ -31,7 +31,7 @@ CONNPOOL_API connpool_status connpool_options_set(connpool_options *options, con
 CONNPOOL_API connpool_status connpool_options_free(connpool_options *options) {
     if (options == nullptr) return CONNPOOL_OK;
     auto object = retire<OptionsObject>(HandleKind::options, options);
-    return object ? CONNPOOL_OK : CONNPOOL_ERR_INVALID_HANDLE;
+    return object ? CONNPOOL_OK : misuse(CONNPOOL_ERR_INVALID_HANDLE);
 }
 
 }  // extern "C"

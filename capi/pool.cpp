@@ -166,7 +166,7 @@ CONNPOOL_API connpool_status connpool_pool_free(connpool_pool *pool) {
         bool in_child = false;
         {
             auto ref = lookup_pool(pool);
-            if (!ref) return CONNPOOL_ERR_INVALID_HANDLE;
+            if (!ref) return misuse(CONNPOOL_ERR_INVALID_HANDLE);
             in_child = ref.get<PoolObject>()->pool->forked();
             if (!in_child) ref.get<PoolObject>()->pool->close();
         }
@@ -180,7 +180,7 @@ CONNPOOL_API connpool_status connpool_pool_free(connpool_pool *pool) {
         }
         auto object = retire<PoolObject>(HandleKind::pool, pool);
         // Leases still out hold the Pool itself; it is freed with the last of them.
-        return object ? CONNPOOL_OK : CONNPOOL_ERR_INVALID_HANDLE;
+        return object ? CONNPOOL_OK : misuse(CONNPOOL_ERR_INVALID_HANDLE);
     });
 }
 

@@ -10,7 +10,10 @@ namespace {
 template <class T, class Read>
 T with_result(const connpool_result *handle, T invalid, Read &&read) {
     auto ref = HandleRegistry::instance().lookup(token_of(handle), HandleKind::result);
-    if (!ref) return invalid;
+    if (!ref) {
+        misuse(CONNPOOL_ERR_INVALID_HANDLE);
+        return invalid;
+    }
     return read(*ref.get<ResultObject>()->result);
 }
 
@@ -93,7 +96,7 @@ CONNPOOL_API connpool_status connpool_result_free(connpool_result *result) {
     if (result == nullptr) return CONNPOOL_OK;
     try {
         return retire<ResultObject>(HandleKind::result, result) ? CONNPOOL_OK
-                                                                : CONNPOOL_ERR_INVALID_HANDLE;
+                                                                : misuse(CONNPOOL_ERR_INVALID_HANDLE);
     } catch (...) {
         return CONNPOOL_ERR_INTERNAL;
     }

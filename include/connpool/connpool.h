@@ -457,6 +457,14 @@ CONNPOOL_API connpool_status connpool_pool_stats_json(char **out_json, connpool_
 /** Frees a string the library allocated for the caller. NULL is allowed. */
 CONNPOOL_API void connpool_string_free(char *string);
 
+/**
+ * Calls refused with CONNPOOL_ERR_INVALID_ARGUMENT or CONNPOOL_ERR_INVALID_HANDLE since the
+ * library was loaded (NULLs, bad option values, double releases, stale or made-up handles...),
+ * process-wide: a handle that is not valid cannot be attributed to a pool. For monitoring
+ * misuse; never reset. Thread-safe.
+ */
+CONNPOOL_API int64_t connpool_misuse_count(void);
+
 #ifdef __cplusplus
 }
 #endif

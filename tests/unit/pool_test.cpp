@@ -475,6 +475,21 @@ TEST_F(PoolTest, WrongKindsNullsAndMadeUpHandlesAreRefused) {
     release(lease);
 }
 
+TEST_F(PoolTest, RefusedCallsAreCountedProcessWide) {
+    make({{"max_size", "1"}});
+    connpool_lease *lease = acquire();
+    release(lease);
+    const int64_t before = connpool_misuse_count();
+    EXPECT_EQ(connpool_lease_release(lease, nullptr), CONNPOOL_ERR_INVALID_HANDLE);
+    EXPECT_EQ(connpool_pool_acquire(nullptr, pool_, 0, nullptr), CONNPOOL_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(connpool_result_row_count(reinterpret_cast<connpool_result *>(uintptr_t{7})), -1);
+    EXPECT_EQ(connpool_options_free(reinterpret_cast<connpool_options *>(uintptr_t{7})),
+              CONNPOOL_ERR_INVALID_HANDLE);
+    EXPECT_EQ(connpool_misuse_count() - before, 4);
+    release(acquire());  // successful calls do not count
+    EXPECT_EQ(connpool_misuse_count() - before, 4);
+}
+
 TEST_F(PoolTest, FreedPoolHandleIsDetected) {
     make({{"max_size", "1"}});
     connpool_pool *stale = pool_;

@@ -147,6 +147,7 @@ SIGNATURES = [
     ("connpool_pool_stats", c_int32, [P(connpool_stats), c_void_p, ERR], False),
     ("connpool_pool_stats_json", c_int32, [P(c_void_p), c_void_p, ERR], False),
     ("connpool_string_free", None, [c_void_p], False),
+    ("connpool_misuse_count", c_int64, [], False),
 ]
 
 
