@@ -37,7 +37,13 @@ CONNPOOL_API connpool_status connpool_pool_acquire_async(connpool_acquire **out,
         // Publish before starting: once started, the request may be granted a connection,
         // and only a published handle can give it back (free/cancel).
         *out = publish<connpool_acquire>(HandleKind::acquire, std::move(object));
-        core->start_async(request, timeout_ms);
+        try {
+            core->start_async(request, timeout_ms);
+        } catch (...) {
+            connpool_acquire_free(*out);
+            *out = nullptr;
+            throw;
+        }
         return CONNPOOL_OK;
     });
 }
@@ -92,7 +98,15 @@ CONNPOOL_API connpool_status connpool_acquire_wait(connpool_acquire *acquire, in
         auto ref = lookup_acquire(acquire);
         if (!ref) return stale_handle(err, "connpool_acquire_wait", "acquire");
         const TimePoint deadline = deadline_after(timeout_ms < 0 ? INT64_MAX : timeout_ms);
-        pollfd p{ref.get<AcquireObject>()->request->fd(), POLLIN, 0};
+        int fd = -1;
+        try {
+            fd = ref.get<AcquireObject>()->request->fd();
+        } catch (const std::system_error &e) {
+            return fail(err, Error(CONNPOOL_ERR_NO_MEMORY,
+                                   std::string("connpool_acquire_wait: could not create an "
+                                               "eventfd: ") + e.code().message()));
+        }
+        pollfd p{fd, POLLIN, 0};
         for (;;) {
             const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
             // poll() takes an int: wait in slices of at most a minute.
@@ -124,7 +138,11 @@ CONNPOOL_API connpool_status connpool_acquire_free(connpool_acquire *acquire) {
         {
             auto ref = lookup_acquire(acquire);
             if (!ref) return misuse(CONNPOOL_ERR_INVALID_HANDLE);
-            if (ref.get<AcquireObject>()->request->pool().forked()) return CONNPOOL_ERR_FORKED;
+            AsyncAcquire &request = *ref.get<AcquireObject>()->request;
+            if (request.pool().forked()) return CONNPOOL_ERR_FORKED;
+            // Cancel first: a thread blocked in connpool_acquire_wait on this request then
+            // wakes and drops its reference, so the retire below does not wait for it.
+            request.pool().cancel_async(request);
         }
         auto object = retire<AcquireObject>(HandleKind::acquire, acquire);
         if (!object) return misuse(CONNPOOL_ERR_INVALID_HANDLE);

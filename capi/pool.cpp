@@ -174,8 +174,9 @@ CONNPOOL_API connpool_status connpool_pool_free(connpool_pool *pool) {
             // In a child after fork(): closing would end the parent's sessions and joining
             // would wait for threads that do not exist here. Drop the handle and leave the
             // pool's memory alone (a deliberate leak; the cell is not recycled because the
-            // registry's mutex may have been held by another thread at fork time).
-            HandleRegistry::instance().retire(token_of(pool), HandleKind::pool, false);
+            // registry's mutex may have been held by another thread at fork time, and no wait
+            // for references: the parent's threads that held them do not exist here).
+            HandleRegistry::instance().abandon(token_of(pool), HandleKind::pool);
             return CONNPOOL_OK;
         }
         auto object = retire<PoolObject>(HandleKind::pool, pool);

@@ -36,7 +36,7 @@ HandleRegistry::Cell *HandleRegistry::cell_for(Token token, HandleKind kind) con
     uint32_t index = static_cast<uint32_t>((token >> 32) & 0xffffff);
     if ((index >> kChunkBits) >= kMaxChunks) return nullptr;
     Cell *cell = cell_at(index);
-    if (cell == nullptr || cell->kind != kind) return nullptr;
+    if (cell == nullptr || cell->kind.load(std::memory_order_relaxed) != kind) return nullptr;
     return cell;
 }
 
@@ -53,10 +53,11 @@ uint32_t HandleRegistry::allocate_cell(HandleKind kind) {
         if (chunks_[chunk].load(std::memory_order_relaxed) == nullptr) {
             chunks_[chunk].store(new Cell[kChunkSize], std::memory_order_release);
         }
-        free_.reserve(next_index_ + 1);  // free_cell() must never need to allocate
+        // free_cell() must never need to allocate: keep room for every cell ever allocated.
+        if (free_.capacity() < next_index_ + 1) free_.reserve(2 * (next_index_ + 1));
         ++next_index_;
     }
-    cell_at(index)->kind = kind;
+    cell_at(index)->kind.store(kind, std::memory_order_relaxed);
     return index;
 }
 
@@ -77,7 +78,7 @@ HandleRegistry::Token HandleRegistry::publish(uint32_t index, void *object) {
     uint64_t word = cell->word.load(std::memory_order_relaxed);
     uint32_t generation = generation_of(word);
     cell->word.store((uint64_t{generation} << 32) | kLive, std::memory_order_release);
-    return make_token(cell->kind, index, generation);
+    return make_token(cell->kind.load(std::memory_order_relaxed), index, generation);
 }
 
 void *HandleRegistry::retire(Token token, HandleKind kind, bool recycle_cell) {
@@ -99,6 +100,17 @@ void *HandleRegistry::retire(Token token, HandleKind kind, bool recycle_cell) {
     cell->word.store(uint64_t{generation + 1u} << 32, std::memory_order_release);
     if (recycle_cell) free_cell(static_cast<uint32_t>((token >> 32) & 0xffffff));
     return object;
+}
+
+bool HandleRegistry::abandon(Token token, HandleKind kind) {
+    Cell *cell = cell_for(token, kind);
+    if (cell == nullptr) return false;
+    const uint32_t generation = static_cast<uint32_t>(token);
+    uint64_t word = cell->word.load(std::memory_order_acquire);
+    do {
+        if (generation_of(word) != generation || (word & kLive) == 0) return false;
+    } while (!cell->word.compare_exchange_weak(word, word & ~kLive, std::memory_order_acq_rel));
+    return true;
 }
 
 HandleRegistry::Ref HandleRegistry::lookup(Token token, HandleKind kind) {

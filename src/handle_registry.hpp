@@ -29,7 +29,7 @@ struct HandleCell {
     // generation (bits 63..32) | live (bit 31) | references (bits 30..0)
     std::atomic<uint64_t> word{0};
     std::atomic<void *> object{nullptr};
-    HandleKind kind{};
+    std::atomic<HandleKind> kind{};  // read by lookups of stale tokens while reallocated
 };
 }  // namespace detail
 
@@ -80,6 +80,11 @@ public:
     };
 
     Ref lookup(Token token, HandleKind kind);
+
+    // Ends the handle's life without waiting for references to drain and without touching the
+    // object: for a child process after fork(), where references held by the parent's threads
+    // will never be dropped. False if the token was not live.
+    bool abandon(Token token, HandleKind kind);
 
     // Number of cells in use (allocated and not freed); for leak checks in tests.
     size_t cells_in_use();

@@ -59,6 +59,7 @@ Pool::~Pool() {
 // ----- waiters ------------------------------------------------------------------------------
 
 void Pool::enqueue_waiter_locked(Waiter &waiter, bool first_in_line) {
+    waiter.linked = true;
     if (first_in_line) {  // a waiter whose granted connection turned out dead keeps its place
         waiter.prev = nullptr;
         waiter.next = waiters_head_;
@@ -75,6 +76,8 @@ void Pool::enqueue_waiter_locked(Waiter &waiter, bool first_in_line) {
 }
 
 void Pool::unlink_waiter_locked(Waiter &waiter) {
+    if (!waiter.linked) return;  // idempotent: a cancel may follow any outcome
+    waiter.linked = false;
     (waiter.prev != nullptr ? waiter.prev->next : waiters_head_) = waiter.next;
     (waiter.next != nullptr ? waiter.next->prev : waiters_tail_) = waiter.prev;
     waiter.prev = waiter.next = nullptr;
@@ -117,8 +120,8 @@ Error Pool::wait_failed_locked(int64_t timeout_ms, const char *what) const {
 
 // Hands `slot` to the oldest waiter, or keeps it idle. Returns it instead when it must be
 // closed (expired, or an overflow connection nobody waits for); the caller closes it unlocked.
-Slot *Pool::return_to_pool_locked(Slot *slot, TimePoint now) {
-    slot->idle_since = now;
+Slot *Pool::return_to_pool_locked(Slot *slot, TimePoint now, bool used) {
+    if (used) slot->idle_since = now;
     if (closed_) return discard_locked(slot, nullptr);
     if (now >= slot->expires_at) return discard_locked(slot, &counters_.closed_lifetime);
     if (Waiter *oldest = waiters_head_) {
@@ -242,6 +245,7 @@ void Pool::fail_waiters_fast_locked() {
 
 void Pool::link_leased_locked(Slot *slot, TimePoint now) {
     slot->leased_since = now;
+    slot->label.clear();  // a label belongs to one lease (clear() keeps the buffer: no free)
     slot->leak_reported = false;
     slot->leased_prev = nullptr;
     slot->leased_next = leased_head_;
@@ -272,15 +276,17 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
     if (timeout_ms < 0) timeout_ms = options_.acquire_timeout_ms;
     const TimePoint deadline = deadline_after(timeout_ms);
     std::unique_lock<std::mutex> lock(mutex_);
-    for (;;) {
+    for (bool retry = false;; retry = true) {
         if (closed_) {
             if (error) *error = Error(CONNPOOL_ERR_POOL_CLOSED,
                                       "pool \"" + options_.name + "\" is closed; create a new "
                                       "pool to get connections");
             return CONNPOOL_ERR_POOL_CLOSED;
         }
+        // Replacing dead connections must not stretch the wait past the deadline.
+        const bool late = retry && Clock::now() >= deadline;
         Slot *slot = nullptr;
-        if (waiters_head_ == nullptr && !idle_.empty()) {
+        if (waiters_head_ == nullptr && !idle_.empty() && !late) {
             slot = idle_.back();
             idle_.pop_back();
         } else {
@@ -289,7 +295,7 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
             Waiter me;
             enqueue_waiter_locked(me);
             schedule_opens_locked(start);
-            if (timeout_ms > 0) {
+            if (timeout_ms > 0 && !late) {
                 while (me.slot == nullptr && me.refused == CONNPOOL_OK && !closed_ &&
                        me.cv.wait_until(lock, deadline) == std::cv_status::no_timeout) {
                 }
@@ -312,7 +318,7 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
         link_leased_locked(slot, start);
         lock.unlock();
         const TimePoint now = Clock::now();
-        if (hand_out(*slot, start, now)) {
+        if (hand_out(*slot, start, now, deadline)) {
             out = slot;
             return CONNPOOL_OK;
         }
@@ -326,7 +332,7 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
     }
 }
 
-bool Pool::validate_for_handout(Slot &slot, TimePoint now) {
+bool Pool::validate_for_handout(Slot &slot, TimePoint now, TimePoint deadline) {
     if (now >= slot.expires_at) return false;
     if (!connector_->looks_alive(*slot.connection)) {
         log_->info("idle connection found closed by the server; replacing it");
@@ -334,7 +340,10 @@ bool Pool::validate_for_handout(Slot &slot, TimePoint now) {
     }
     if (options_.pre_ping && now - slot.idle_since >= Millis(options_.pre_ping_threshold_ms)) {
         count(counters_.health_checks);
-        if (!connector_->ping(*slot.connection, deadline_after(options_.health_check_timeout_ms))) {
+        // The ping has its own timeout, and never outlasts the caller's deadline either.
+        const TimePoint ping_deadline =
+            std::min(deadline_after(options_.health_check_timeout_ms), deadline);
+        if (!connector_->ping(*slot.connection, ping_deadline)) {
             count(counters_.health_check_failures);
             log_->info("pre-ping failed on a connection idle for {} ms; replacing it",
                        std::chrono::duration_cast<Millis>(now - slot.idle_since).count());
@@ -346,8 +355,8 @@ bool Pool::validate_for_handout(Slot &slot, TimePoint now) {
 
 // Called unlocked with a slot just taken for a caller: checks it and, if it is fit, makes it
 // the caller's lease. False means the caller must hand it to reject_handout_locked.
-bool Pool::hand_out(Slot &slot, TimePoint start, TimePoint now) {
-    if (!validate_for_handout(slot, now)) return false;
+bool Pool::hand_out(Slot &slot, TimePoint start, TimePoint now, TimePoint deadline) {
+    if (!validate_for_handout(slot, now, deadline)) return false;
     record_acquire(slot, start, now);
     slot.lease_owner = shared_from_this();
     return true;
@@ -394,13 +403,13 @@ void Pool::release(Slot *slot) {
             ++resetting_;
             (reset_tail_ != nullptr ? reset_tail_->next_reset : reset_head_) = slot;
             reset_tail_ = slot;
-            work_cv_.notify_one();
         } else {
             to_close = discard_locked(slot, &counters_.closed_broken);
         }
         if (to_close != nullptr) schedule_opens_locked(now);
     }
-    if (verdict == ReleaseVerdict::discard) {
+    if (verdict == ReleaseVerdict::reset) work_cv_.notify_one();  // after unlocking: no futex
+    if (verdict == ReleaseVerdict::discard) {                      // call under the lock
         log_->info("returned connection was broken, busy or in an unknown state; closed it");
     }
     delete to_close;

@@ -2,8 +2,11 @@
 // statistics. It knows nothing about PostgreSQL; a Connector does the I/O.
 //
 // Locking rule: one mutex guards the pool's state. Nothing that can block (connect, ping,
-// reset, close, logging) happens while it is held, and the acquire/release fast path neither
-// allocates nor makes a system call under it.
+// reset, close, logging) happens while it is held, and the acquire/release fast path does not
+// allocate under it. The one system call it may make there is waking a waiter: a release that
+// hands its connection to a blocked acquirer notifies that waiter's condition variable (it
+// lives on the waiter's stack, so it must be notified before unlocking), and an asynchronous
+// waiter's eventfd is written under the lock for the same reason.
 #pragma once
 
 #include <atomic>
@@ -61,6 +64,7 @@ struct Waiter {
     Slot *slot = nullptr;            // set by whoever hands it a connection
     AsyncAcquire *async = nullptr;   // null for a blocking acquirer
     connpool_status refused = CONNPOOL_OK;  // set (with no slot) when the breaker fails it fast
+    bool linked = false;                    // in the pool's waiter list
     std::condition_variable cv;      // blocking acquirers only
 };
 
@@ -94,6 +98,8 @@ private:
     connpool_status status_ = CONNPOOL_ERR_IN_PROGRESS;
     Error error_;
     bool collected_ = false;
+    bool collecting_ = false;        // a collect is validating the granted slot, unlocked
+    bool cancel_requested_ = false;  // cancel arrived during that validation
 };
 
 class Pool : public std::enable_shared_from_this<Pool> {
@@ -150,7 +156,9 @@ private:
     Error wait_failed_locked(int64_t timeout_ms, const char *what) const;
     void expire_async_waiters_locked(TimePoint now);
     void unlink_waiter_locked(Waiter &waiter);
-    Slot *return_to_pool_locked(Slot *slot, TimePoint now);
+    // `used`: the connection was just used (released, reset, opened), so its idle time restarts;
+    // false for a slot merely checked or handed back unused (sweep, cancelled grant).
+    Slot *return_to_pool_locked(Slot *slot, TimePoint now, bool used = true);
     Slot *discard_locked(Slot *slot, std::atomic<int64_t> *reason);  // reason may be null
     void schedule_opens_locked(TimePoint now);
     std::string describe_state_locked() const;
@@ -165,8 +173,8 @@ private:
     void sweep_idle(std::unique_lock<std::mutex> &lock);
     void report_leaks(std::unique_lock<std::mutex> &lock, TimePoint now);
 
-    bool validate_for_handout(Slot &slot, TimePoint now);
-    bool hand_out(Slot &slot, TimePoint start, TimePoint now);
+    bool validate_for_handout(Slot &slot, TimePoint now, TimePoint deadline);
+    bool hand_out(Slot &slot, TimePoint start, TimePoint now, TimePoint deadline);
     Slot *reject_handout_locked(Slot *slot, TimePoint now);
     void record_acquire(const Slot &slot, TimePoint start, TimePoint now);
     void worker_loop();

@@ -116,29 +116,39 @@ connpool_status Pool::collect_async(AsyncAcquire &request, Slot *&out, Error *er
                                       "connpool_acquire_result: the lease was already collected");
             return CONNPOOL_ERR_INVALID_ARGUMENT;
         }
-        if (request.status_ != CONNPOOL_OK) {
-            if (error && request.status_ != CONNPOOL_ERR_IN_PROGRESS) *error = request.error_;
-            return request.status_;
+        if (request.status_ != CONNPOOL_OK || request.collecting_) {
+            // IN_PROGRESS also while another thread is validating the grant.
+            if (error && request.status_ != CONNPOOL_ERR_IN_PROGRESS && !request.collecting_) {
+                *error = request.error_;
+            }
+            return request.collecting_ ? CONNPOOL_ERR_IN_PROGRESS : request.status_;
         }
         Slot *slot = request.waiter_.slot;  // granted; from here on ours, not cancel()'s
         request.waiter_.slot = nullptr;
+        request.collecting_ = true;
         link_leased_locked(slot, request.start_);
         lock.unlock();
         const TimePoint now = Clock::now();
-        if (hand_out(*slot, request.start_, now)) {
-            lock.lock();
-            request.collected_ = true;
+        const bool fit = hand_out(*slot, request.start_, now, request.deadline_);
+        lock.lock();
+        request.collecting_ = false;
+        if (fit) {
+            request.collected_ = true;  // a cancel that raced this has nothing left to cancel
             out = slot;
             return CONNPOOL_OK;
         }
-        lock.lock();
         Slot *dead = reject_handout_locked(slot, now);
+        const TimePoint after = Clock::now();
         request.status_ = CONNPOOL_ERR_IN_PROGRESS;
         request.unsignal();
-        if (closed_) {
+        if (request.cancel_requested_) {
+            count(counters_.canceled);
+            finish_async_locked(request, CONNPOOL_ERR_CANCELED,
+                                Error(CONNPOOL_ERR_CANCELED, "the acquire was cancelled"));
+        } else if (closed_) {
             finish_async_locked(request, CONNPOOL_ERR_POOL_CLOSED,
                                 Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name + "\" is closed"));
-        } else if (now >= request.deadline_) {
+        } else if (after >= request.deadline_) {
             count(counters_.acquire_timeouts);
             Error failed = wait_failed_locked(request.timeout_ms_, "a connection");
             const connpool_status status = failed.status;
@@ -150,7 +160,9 @@ connpool_status Pool::collect_async(AsyncAcquire &request, Slot *&out, Error *er
             request.signal();
         } else {
             enqueue_waiter_locked(request.waiter_, true);
-            schedule_opens_locked(now);
+            schedule_opens_locked(after);
+            // Its deadline is enforced by the maintenance thread: wake it if this one is first.
+            if (request.deadline_ < maintenance_wake_) maintenance_cv_.notify_one();
         }
         lock.unlock();
         delete dead;
@@ -166,9 +178,13 @@ void Pool::cancel_async(AsyncAcquire &request) {
             unlink_waiter_locked(request.waiter_);
             count(counters_.canceled);
         } else if (request.status_ == CONNPOOL_OK && request.waiter_.slot != nullptr) {
-            // Granted but never collected: give it to the next waiter or back to idle.
-            to_close = return_to_pool_locked(request.waiter_.slot, Clock::now());
+            // Granted but never collected: give it to the next waiter or back to idle (it was
+            // not used: its idle time keeps counting for pre-ping).
+            to_close = return_to_pool_locked(request.waiter_.slot, Clock::now(), false);
             request.waiter_.slot = nullptr;
+        } else if (request.collecting_) {
+            request.cancel_requested_ = true;  // honoured if the grant turns out dead
+            return;
         } else {
             return;  // already finished, or collected
         }

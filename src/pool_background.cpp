@@ -68,7 +68,9 @@ void Pool::run_open() {
         std::lock_guard<std::mutex> lock(mutex_);
         const TimePoint now = Clock::now();
         --opening_;
-        if (slot == nullptr) {
+        if (slot == nullptr && closed_) {
+            // Abandoned because the pool is closing: not a failure of the server.
+        } else if (slot == nullptr) {
             count(counters_.connect_errors);
             last_connect_error_ = std::make_shared<const std::string>(failure.message);
             backoff_ms_ = backoff_ms_ == 0 ? detail::kFirstBackoffMs : std::min(backoff_ms_ * 2, detail::kMaxBackoffMs);
@@ -218,12 +220,7 @@ void Pool::sweep_idle(std::unique_lock<std::mutex> &lock) {
     for (Slot *slot : dead) to_close.push_back(discard_locked(slot, &counters_.closed_broken));
     for (Slot *slot : checking) {
         if (slot == nullptr) continue;
-        const TimePoint idle_since = slot->idle_since;
-        if (Slot *gone = return_to_pool_locked(slot, now)) {
-            to_close.push_back(gone);
-        } else if (!idle_.empty() && idle_.back() == slot) {
-            slot->idle_since = idle_since;  // back to idle: checking is not use (a waiter that
-        }                                   // got it instead owns it now: hands off)
+        if (Slot *gone = return_to_pool_locked(slot, now, false)) to_close.push_back(gone);
     }
     schedule_opens_locked(now);
     if (to_close.empty()) return;

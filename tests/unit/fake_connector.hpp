@@ -21,6 +21,7 @@ struct FakeServer {
     std::atomic<bool> refuse_permanently{false};  // ...as an authentication failure would
     std::atomic<int> connect_delay_ms{0};    // connects take this long (watching abandon)
     std::atomic<bool> ping_fails{false};
+    std::atomic<int> ping_delay_ms{0};       // a ping answers after this long (or its deadline)
     std::atomic<bool> reset_fails{false};
     std::atomic<int> connects{0}, closes{0}, pings{0}, resets{0};
     std::atomic<int> attempts{0}, in_flight{0}, max_in_flight{0};
@@ -81,8 +82,13 @@ public:
         return std::make_unique<FakeConnection>(server_, server_->next_id++);
     }
     bool looks_alive(Connection &c) override { return !server_->is_killed(fake(c).id); }
-    bool ping(Connection &c, TimePoint) override {
+    bool ping(Connection &c, TimePoint deadline) override {
         server_->pings++;
+        const auto answer_at = Clock::now() + Millis(server_->ping_delay_ms.load());
+        while (Clock::now() < answer_at) {
+            if (Clock::now() >= deadline) return false;  // no answer in time
+            std::this_thread::sleep_for(Millis(1));
+        }
         return !server_->ping_fails.load() && !server_->is_killed(fake(c).id);
     }
     ReleaseVerdict verdict_on_release(Connection &c) override {

@@ -181,11 +181,21 @@ TEST_F(ResilienceTest, LeaseHeldPastLeakThresholdIsReportedOnce) {
 TEST_F(ResilienceTest, ChildAfterForkGetsForkedAndNeverTouchesTheParentsConnections) {
     pool_ = make_fake_pool(server_, {{"min_size", "2"}, {"max_size", "2"}});
     ASSERT_EQ(connpool_pool_wait_ready(pool_, 2000, nullptr), CONNPOOL_OK);
-    connpool_lease *held = nullptr;
+    connpool_lease *held = nullptr, *other = nullptr;
     ASSERT_EQ(try_acquire(1000, &held), CONNPOOL_OK);
+    ASSERT_EQ(try_acquire(1000, &other), CONNPOOL_OK);
+    // A parent thread blocked in acquire holds a reference on the pool handle at fork time.
+    std::thread blocked([&] {
+        connpool_lease *l = nullptr;
+        if (connpool_pool_acquire(&l, pool_, 5000, nullptr) == CONNPOOL_OK) {
+            connpool_lease_release(l, nullptr);
+        }
+    });
+    ASSERT_TRUE(eventually([&] { return stats_of(pool_).waiting == 1; }));
     const pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
+        alarm(5);  // a hang in the child is a failure, not a stuck test
         // Exit codes tell the parent which promise broke.
         connpool_lease *lease = nullptr;
         if (connpool_pool_acquire(&lease, pool_, 0, nullptr) != CONNPOOL_ERR_FORKED) _exit(10);
@@ -205,9 +215,119 @@ TEST_F(ResilienceTest, ChildAfterForkGetsForkedAndNeverTouchesTheParentsConnecti
     EXPECT_EQ(WEXITSTATUS(status), 0);
     // The parent is unaffected.
     EXPECT_EQ(connpool_lease_release(held, nullptr), CONNPOOL_OK);
+    blocked.join();
+    EXPECT_EQ(connpool_lease_release(other, nullptr), CONNPOOL_OK);
     connpool_lease *lease = nullptr;
     EXPECT_EQ(try_acquire(1000, &lease), CONNPOOL_OK);
     EXPECT_EQ(connpool_lease_release(lease, nullptr), CONNPOOL_OK);
+}
+
+// Found in review: each replaced connection used to restart the wait.
+TEST_F(ResilienceTest, ReplacingDeadConnectionsNeverStretchesTheDeadline) {
+    server_->ping_delay_ms = 60'000;  // pings never answer (a black-holed peer)
+    pool_ = make_fake_pool(server_, {{"min_size", "5"}, {"max_size", "5"},
+                                     {"pre_ping_threshold", "0"}, {"health_check_timeout", "500"}});
+    ASSERT_EQ(connpool_pool_wait_ready(pool_, 2000, nullptr), CONNPOOL_OK);
+    connpool_lease *lease = nullptr;
+    const TimePoint start = Clock::now();
+    EXPECT_EQ(try_acquire(100, &lease), CONNPOOL_ERR_TIMEOUT);
+    EXPECT_GE(elapsed_ms(start), 100);
+    EXPECT_LT(elapsed_ms(start), 300) << "the ping must not outlast the acquire's deadline";
+    EXPECT_LE(server_->pings.load(), 2);
+    connpool_acquire *request = nullptr;  // the same bound for the asynchronous path
+    ASSERT_EQ(connpool_pool_acquire_async(&request, pool_, 100, nullptr), CONNPOOL_OK);
+    const TimePoint async_start = Clock::now();
+    connpool_status s = connpool_acquire_result(&lease, request, nullptr);
+    while (s == CONNPOOL_ERR_IN_PROGRESS && elapsed_ms(async_start) < 2000) {
+        connpool_acquire_wait(request, 50, nullptr);
+        s = connpool_acquire_result(&lease, request, nullptr);
+    }
+    EXPECT_EQ(s, CONNPOOL_ERR_TIMEOUT);
+    EXPECT_LT(elapsed_ms(async_start), 300);
+    connpool_acquire_free(request);
+}
+
+TEST_F(ResilienceTest, CancelDuringValidationOfADeadGrantIsHonoured) {
+    server_->ping_delay_ms = 200;
+    server_->ping_fails = true;
+    server_->refuse = true;  // no replacement will come
+    pool_ = make_fake_pool(server_, {{"min_size", "1"}, {"max_size", "1"},
+                                     {"pre_ping_threshold", "0"}, {"breaker_threshold", "0"}});
+    server_->refuse = false;
+    ASSERT_EQ(connpool_pool_wait_ready(pool_, 2000, nullptr), CONNPOOL_OK);
+    server_->refuse = true;
+    connpool_acquire *request = nullptr;
+    ASSERT_EQ(connpool_pool_acquire_async(&request, pool_, 5000, nullptr), CONNPOOL_OK);
+    std::thread canceller([&] {
+        std::this_thread::sleep_for(Millis(50));
+        EXPECT_EQ(connpool_acquire_cancel(request), CONNPOOL_OK);
+        // A second collector while the first validates gets IN_PROGRESS, not a crash.
+        connpool_lease *other = nullptr;
+        EXPECT_EQ(connpool_acquire_result(&other, request, nullptr), CONNPOOL_ERR_IN_PROGRESS);
+    });
+    connpool_lease *lease = nullptr;
+    EXPECT_EQ(connpool_acquire_result(&lease, request, nullptr), CONNPOOL_ERR_CANCELED);
+    canceller.join();
+    EXPECT_EQ(connpool_acquire_free(request), CONNPOOL_OK);
+    EXPECT_EQ(stats_of(pool_).waiting, 0);
+}
+
+TEST_F(ResilienceTest, AsyncDeadlineHoldsAfterADeadGrantRequeuesTheRequest) {
+    pool_ = make_fake_pool(server_, {{"min_size", "1"}, {"max_size", "1"}, {"pre_ping", "off"},
+                                     {"maintenance_interval", "3000"}, {"breaker_threshold", "0"}});
+    ASSERT_EQ(connpool_pool_wait_ready(pool_, 2000, nullptr), CONNPOOL_OK);
+    server_->kill(1);
+    server_->refuse = true;
+    connpool_acquire *request = nullptr;
+    const TimePoint start = Clock::now();
+    ASSERT_EQ(connpool_pool_acquire_async(&request, pool_, 300, nullptr), CONNPOOL_OK);
+    connpool_lease *lease = nullptr;
+    EXPECT_EQ(connpool_acquire_result(&lease, request, nullptr), CONNPOOL_ERR_IN_PROGRESS);
+    EXPECT_EQ(connpool_acquire_wait(request, 5000, nullptr), CONNPOOL_OK);
+    EXPECT_LT(elapsed_ms(start), 600) << "enforced at the deadline, not at the next maintenance";
+    EXPECT_EQ(connpool_acquire_result(&lease, request, nullptr), CONNPOOL_ERR_CONNECT_FAILED);
+    connpool_acquire_free(request);
+}
+
+TEST_F(ResilienceTest, UnusedGrantKeepsItsIdleTimeForPrePing) {
+    pool_ = make_fake_pool(server_, {{"min_size", "1"}, {"max_size", "1"},
+                                     {"pre_ping_threshold", "100"}});
+    ASSERT_EQ(connpool_pool_wait_ready(pool_, 2000, nullptr), CONNPOOL_OK);
+    std::this_thread::sleep_for(Millis(150));
+    connpool_acquire *request = nullptr;
+    ASSERT_EQ(connpool_pool_acquire_async(&request, pool_, 1000, nullptr), CONNPOOL_OK);
+    EXPECT_EQ(connpool_acquire_free(request), CONNPOOL_OK);  // granted, never collected
+    connpool_lease *lease = nullptr;
+    ASSERT_EQ(try_acquire(1000, &lease), CONNPOOL_OK);
+    EXPECT_EQ(server_->pings.load(), 1) << "idle 150 ms > threshold: must be pinged";
+    EXPECT_EQ(connpool_lease_release(lease, nullptr), CONNPOOL_OK);
+}
+
+TEST_F(ResilienceTest, FreeIsNotHeldUpByAThreadWaitingOnTheRequest) {
+    pool_ = make_fake_pool(server_, {{"max_size", "1"}});
+    connpool_lease *held = nullptr;
+    ASSERT_EQ(try_acquire(1000, &held), CONNPOOL_OK);
+    connpool_acquire *request = nullptr;
+    ASSERT_EQ(connpool_pool_acquire_async(&request, pool_, 4000, nullptr), CONNPOOL_OK);
+    std::thread waiter([&] { connpool_acquire_wait(request, -1, nullptr); });
+    std::this_thread::sleep_for(Millis(50));
+    const TimePoint start = Clock::now();
+    EXPECT_EQ(connpool_acquire_free(request), CONNPOOL_OK);
+    EXPECT_LT(elapsed_ms(start), 200);
+    waiter.join();
+    EXPECT_EQ(connpool_lease_release(held, nullptr), CONNPOOL_OK);
+}
+
+TEST_F(ResilienceTest, ALabelBelongsToOneLease) {
+    pool_ = make_fake_pool(server_, {{"max_size", "1"}});
+    connpool_lease *lease = nullptr;
+    ASSERT_EQ(try_acquire(1000, &lease), CONNPOOL_OK);
+    ASSERT_EQ(connpool_lease_set_label(lease, "first-lease", nullptr), CONNPOOL_OK);
+    EXPECT_EQ(label_of(lease), "first-lease");
+    ASSERT_EQ(connpool_lease_release(lease, nullptr), CONNPOOL_OK);
+    ASSERT_EQ(try_acquire(1000, &lease), CONNPOOL_OK);
+    EXPECT_EQ(label_of(lease), "");
+    ASSERT_EQ(connpool_lease_release(lease, nullptr), CONNPOOL_OK);
 }
 
 }  // namespace

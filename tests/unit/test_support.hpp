@@ -68,6 +68,12 @@ inline FakeConnection &fake_of(connpool_lease *lease) {
     return FakeConnector::fake(*ref.get<Slot>()->connection);
 }
 
+// The label the pool holds for a lease (tests only).
+inline std::string label_of(connpool_lease *lease) {
+    auto ref = HandleRegistry::instance().lookup(capi::token_of(lease), HandleKind::lease);
+    return ref.get<Slot>()->label;
+}
+
 // Polls `condition` every millisecond for up to `limit_ms`.
 template <class Condition>
 bool eventually(Condition condition, int limit_ms = 2000) {
