@@ -6,6 +6,7 @@ import os
 import pathlib
 import sys
 import unittest
+import time
 import uuid
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -68,6 +69,16 @@ class PgTestCase(unittest.TestCase):
 
     def backends(self, app: str) -> int:
         return self.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", [app])[0][0]
+
+    def backends_after_close(self, app: str, timeout: float = 3.0) -> int:
+        """Backends left once the pool closed: a backend exits shortly after its client hangs
+        up, so poll briefly instead of sampling once."""
+        deadline = time.monotonic() + timeout
+        while True:
+            n = self.backends(app)
+            if n == 0 or time.monotonic() >= deadline:
+                return n
+            time.sleep(0.02)
 
     def table(self, columns: str) -> str:
         """A fresh table (dropped after the test)."""

@@ -108,7 +108,7 @@ class AsyncTest(PgTestCase):
             self.assertLess(elapsed, 30)
 
         self.run_async(main())
-        self.assertEqual(self.backends(app), 0)
+        self.assertEqual(self.backends_after_close(app), 0)
 
     def test_cancelling_a_waiting_task(self):
         async def main():

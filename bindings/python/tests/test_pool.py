@@ -442,7 +442,7 @@ class TimeoutAndCloseTest(PgTestCase):
         deadline = time.monotonic() + 5
         while self.backends(app) and time.monotonic() < deadline:
             time.sleep(0.05)
-        self.assertEqual(self.backends(app), 0, "no backend left behind")
+        self.assertEqual(self.backends_after_close(app), 0, "no backend left behind")
 
 
 class StatsTest(PgTestCase):
