@@ -11,6 +11,13 @@
 #include "stats_json.hpp"
 
 namespace connpool {
+namespace {
+// The slot this thread was last handed (any pool). Only ever compared, never dereferenced, so
+// a stale value is harmless.
+thread_local const Slot *last_handed_out = nullptr;
+constexpr size_t kAffinityWindow = 4;
+}  // namespace
+
 using detail::bump_max;
 using detail::count;
 using detail::random_fraction;
@@ -287,8 +294,7 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
         const bool late = retry && Clock::now() >= deadline;
         Slot *slot = nullptr;
         if (waiters_head_ == nullptr && !idle_.empty() && !late) {
-            slot = idle_.back();
-            idle_.pop_back();
+            slot = take_idle_locked();
         } else {
             const connpool_status refused = refuse_wait_locked(timeout_ms, start, error);
             if (refused != CONNPOOL_OK) return refused;
@@ -359,7 +365,27 @@ bool Pool::hand_out(Slot &slot, TimePoint start, TimePoint now, TimePoint deadli
     if (!validate_for_handout(slot, now, deadline)) return false;
     record_acquire(slot, start, now);
     slot.lease_owner = shared_from_this();
+    last_handed_out = &slot;
     return true;
+}
+
+// Thread affinity: among the most recently returned idle connections, prefer the one this
+// thread used last. Connections migrating between threads cost a lot more than the scan (the
+// scheduler loses its pairing of a client thread with its backend: at 2 clients on 2 cores,
+// bench/ measured 0.60 of the physical limit without this, ~1.0 with it).
+Slot *Pool::take_idle_locked() {
+    const size_t n = idle_.size();
+    size_t pick = n - 1;
+    for (size_t i = n; i-- > 0 && n - i <= kAffinityWindow;) {
+        if (idle_[i] == last_handed_out) {
+            pick = i;
+            break;
+        }
+    }
+    Slot *slot = idle_[pick];
+    idle_[pick] = idle_.back();
+    idle_.pop_back();
+    return slot;
 }
 
 // A slot that failed validation: take it off the leased list and count why it goes. Returns it
@@ -375,8 +401,10 @@ void Pool::record_acquire(const Slot &slot, TimePoint start, TimePoint now) {
     count(counters_.acquired);
     if (slot.used) count(counters_.reused);
     const int64_t waited = micros_between(start, now);
-    count(counters_.acquire_wait_us_total, waited);
-    bump_max(counters_.acquire_wait_us_max, waited);
+    if (waited > 0) {  // the common uncontended case skips two atomic operations
+        count(counters_.acquire_wait_us_total, waited);
+        bump_max(counters_.acquire_wait_us_max, waited);
+    }
 }
 
 void Pool::set_label(Slot &slot, std::string label) {

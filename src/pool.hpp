@@ -175,6 +175,7 @@ private:
 
     bool validate_for_handout(Slot &slot, TimePoint now, TimePoint deadline);
     bool hand_out(Slot &slot, TimePoint start, TimePoint now, TimePoint deadline);
+    Slot *take_idle_locked();
     Slot *reject_handout_locked(Slot *slot, TimePoint now);
     void record_acquire(const Slot &slot, TimePoint start, TimePoint now);
     void worker_loop();

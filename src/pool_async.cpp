@@ -69,8 +69,7 @@ void Pool::start_async(AsyncAcquire &request, int64_t timeout_ms) {
         return;
     }
     if (waiters_head_ == nullptr && !idle_.empty()) {
-        request.waiter_.slot = idle_.back();
-        idle_.pop_back();
+        request.waiter_.slot = take_idle_locked();
         request.status_ = CONNPOOL_OK;
         request.signal();
         return;

@@ -75,6 +75,33 @@ TEST_F(PoolTest, ReleasedConnectionIsReused) {
     EXPECT_EQ(s.released, 2);
 }
 
+TEST_F(PoolTest, AThreadGetsBackTheConnectionItUsedLast) {
+    make({{"min_size", "2"}, {"max_size", "2"}});
+    ASSERT_EQ(connpool_pool_wait_ready(pool_, 2000, nullptr), CONNPOOL_OK);
+    // This thread leases a, another thread leases b; a is returned first, so b ends on top of
+    // the idle stack. Without affinity this thread would now get b.
+    connpool_lease *a = acquire();
+    const int id_a = fake_of(a).id;
+    connpool_lease *b = nullptr;
+    int id_b = 0;
+    std::thread([&] {
+        b = acquire();
+        id_b = fake_of(b).id;
+    }).join();
+    ASSERT_NE(id_a, id_b);
+    release(a);
+    release(b);
+    connpool_lease *again = acquire();
+    EXPECT_EQ(fake_of(again).id, id_a) << "the connection this thread used last";
+    // A thread with no history simply gets the most recently returned idle one.
+    std::thread([&] {
+        connpool_lease *any = acquire();
+        EXPECT_EQ(fake_of(any).id, id_b);
+        release(any);
+    }).join();
+    release(again);
+}
+
 TEST_F(PoolTest, OverflowConnectionsAreClosedWhenReleased) {
     make({{"max_size", "1"}, {"max_overflow", "2"}});
     connpool_lease *a = acquire();
