@@ -281,7 +281,8 @@ void Pool::note_dead_connection_locked() {
 connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
     const TimePoint start = Clock::now();
     if (timeout_ms < 0) timeout_ms = options_.acquire_timeout_ms;
-    const TimePoint deadline = deadline_after(timeout_ms);
+    const TimePoint deadline = deadline_from(start, timeout_ms);
+    bool waited = false;  // the fast path (an idle connection at once) reads the clock once
     std::unique_lock<std::mutex> lock(mutex_);
     for (bool retry = false;; retry = true) {
         if (closed_) {
@@ -298,6 +299,7 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
         } else {
             const connpool_status refused = refuse_wait_locked(timeout_ms, start, error);
             if (refused != CONNPOOL_OK) return refused;
+            waited = true;
             Waiter me;
             enqueue_waiter_locked(me);
             schedule_opens_locked(start);
@@ -323,7 +325,8 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
         }
         link_leased_locked(slot, start);
         lock.unlock();
-        const TimePoint now = Clock::now();
+        // Thresholds compared with `now` are milliseconds: without a wait, `start` is close enough.
+        const TimePoint now = waited || retry ? Clock::now() : start;
         if (hand_out(*slot, start, now, deadline)) {
             out = slot;
             return CONNPOOL_OK;
