@@ -16,6 +16,20 @@ HandleRegistry::Ref lookup_acquire(connpool_acquire *acquire) {
     return HandleRegistry::instance().lookup(token_of(acquire), HandleKind::acquire);
 }
 
+// The request's eventfd (created on first use); running out of descriptors is reported as
+// CONNPOOL_ERR_NO_MEMORY, the closest pinned status.
+connpool_status request_fd(AsyncAcquire &request, int &fd, connpool_error **err,
+                           const char *function) {
+    try {
+        fd = request.fd();
+        return CONNPOOL_OK;
+    } catch (const std::system_error &e) {
+        return fail(err, Error(CONNPOOL_ERR_NO_MEMORY, std::string(function) +
+                                                           ": could not create an eventfd: " +
+                                                           e.code().message()));
+    }
+}
+
 }  // namespace
 
 extern "C" {
@@ -56,14 +70,11 @@ CONNPOOL_API connpool_status connpool_acquire_fd(int32_t *out_fd, connpool_acqui
     return guarded(err, [&] {
         auto ref = lookup_acquire(acquire);
         if (!ref) return stale_handle(err, "connpool_acquire_fd", "acquire");
-        try {
-            *out_fd = ref.get<AcquireObject>()->request->fd();
-        } catch (const std::system_error &e) {
-            return fail(err, Error(CONNPOOL_ERR_NO_MEMORY,
-                                   std::string("connpool_acquire_fd: could not create an "
-                                               "eventfd: ") + e.code().message()));
-        }
-        return CONNPOOL_OK;
+        int fd = -1;
+        const connpool_status status =
+            request_fd(*ref.get<AcquireObject>()->request, fd, err, "connpool_acquire_fd");
+        if (status == CONNPOOL_OK) *out_fd = fd;
+        return status;
     });
 }
 
@@ -99,13 +110,9 @@ CONNPOOL_API connpool_status connpool_acquire_wait(connpool_acquire *acquire, in
         if (!ref) return stale_handle(err, "connpool_acquire_wait", "acquire");
         const TimePoint deadline = deadline_after(timeout_ms < 0 ? INT64_MAX : timeout_ms);
         int fd = -1;
-        try {
-            fd = ref.get<AcquireObject>()->request->fd();
-        } catch (const std::system_error &e) {
-            return fail(err, Error(CONNPOOL_ERR_NO_MEMORY,
-                                   std::string("connpool_acquire_wait: could not create an "
-                                               "eventfd: ") + e.code().message()));
-        }
+        const connpool_status status =
+            request_fd(*ref.get<AcquireObject>()->request, fd, err, "connpool_acquire_wait");
+        if (status != CONNPOOL_OK) return status;
         pollfd p{fd, POLLIN, 0};
         for (;;) {
             const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
