@@ -24,9 +24,9 @@ connpool_status request_fd(AsyncAcquire &request, int &fd, connpool_error **err,
         fd = request.fd();
         return CONNPOOL_OK;
     } catch (const std::system_error &e) {
-        return fail(err, Error(CONNPOOL_ERR_NO_MEMORY, std::string(function) +
-                                                           ": could not create an eventfd: " +
-                                                           e.code().message()));
+        return fail(err, Error(CONNPOOL_ERR_NO_MEMORY,
+                               std::string(function) +
+                                   ": could not create an eventfd: " + e.code().message()));
     }
 }
 
@@ -43,7 +43,8 @@ CONNPOOL_API connpool_status connpool_pool_acquire_async(connpool_acquire **out,
     return guarded(err, [&] {
         auto ref = HandleRegistry::instance().lookup(token_of(pool), HandleKind::pool);
         if (!ref) return stale_handle(err, "connpool_pool_acquire_async", "pool");
-        if (ref.get<PoolObject>()->pool->forked()) return forked(err, "connpool_pool_acquire_async");
+        if (ref.get<PoolObject>()->pool->forked())
+            return forked(err, "connpool_pool_acquire_async");
         const std::shared_ptr<Pool> &core = ref.get<PoolObject>()->pool;
         auto object = std::make_unique<AcquireObject>();
         object->request = std::make_unique<AsyncAcquire>(core);

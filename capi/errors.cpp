@@ -56,7 +56,8 @@ connpool_status stale_handle(connpool_error **err, const char *function,
         return fail(err, Error(CONNPOOL_ERR_INVALID_HANDLE,
                                std::string(function) + ": the " + kind +
                                    " handle is not valid: it was already released or freed, "
-                                   "or is not a " + kind + " handle"));
+                                   "or is not a " +
+                                   kind + " handle"));
     } catch (...) {
         return misuse(CONNPOOL_ERR_INVALID_HANDLE);
     }
@@ -79,9 +80,13 @@ connpool_status forked(connpool_error **err, const char *function) noexcept {
 
 extern "C" {
 
-CONNPOOL_API const char *connpool_version(void) { return CONNPOOL_VERSION_STRING; }
+CONNPOOL_API const char *connpool_version(void) {
+    return CONNPOOL_VERSION_STRING;
+}
 
-CONNPOOL_API int32_t connpool_version_number(void) { return CONNPOOL_VERSION_NUMBER; }
+CONNPOOL_API int32_t connpool_version_number(void) {
+    return CONNPOOL_VERSION_NUMBER;
+}
 
 CONNPOOL_API connpool_status connpool_error_status(const connpool_error *error) {
     return error != nullptr ? error->status : CONNPOOL_ERR_INVALID_ARGUMENT;
@@ -95,31 +100,52 @@ CONNPOOL_API const char *connpool_error_sqlstate(const connpool_error *error) {
     return error != nullptr ? error->sqlstate.c_str() : "";
 }
 
-CONNPOOL_API void connpool_error_free(connpool_error *error) { delete error; }
+CONNPOOL_API void connpool_error_free(connpool_error *error) {
+    delete error;
+}
 
 CONNPOOL_API const char *connpool_status_name(connpool_status status) {
     switch (status) {
-        case CONNPOOL_OK: return "CONNPOOL_OK";
-        case CONNPOOL_ERR_INVALID_ARGUMENT: return "CONNPOOL_ERR_INVALID_ARGUMENT";
-        case CONNPOOL_ERR_INVALID_HANDLE: return "CONNPOOL_ERR_INVALID_HANDLE";
-        case CONNPOOL_ERR_NO_MEMORY: return "CONNPOOL_ERR_NO_MEMORY";
-        case CONNPOOL_ERR_TIMEOUT: return "CONNPOOL_ERR_TIMEOUT";
-        case CONNPOOL_ERR_POOL_CLOSED: return "CONNPOOL_ERR_POOL_CLOSED";
-        case CONNPOOL_ERR_CONNECT_FAILED: return "CONNPOOL_ERR_CONNECT_FAILED";
-        case CONNPOOL_ERR_QUERY_FAILED: return "CONNPOOL_ERR_QUERY_FAILED";
-        case CONNPOOL_ERR_CONNECTION_BROKEN: return "CONNPOOL_ERR_CONNECTION_BROKEN";
-        case CONNPOOL_ERR_UNKNOWN_OPTION: return "CONNPOOL_ERR_UNKNOWN_OPTION";
-        case CONNPOOL_ERR_INTERNAL: return "CONNPOOL_ERR_INTERNAL";
-        case CONNPOOL_ERR_CANCELED: return "CONNPOOL_ERR_CANCELED";
-        case CONNPOOL_ERR_IN_PROGRESS: return "CONNPOOL_ERR_IN_PROGRESS";
-        case CONNPOOL_ERR_DATABASE_UNAVAILABLE: return "CONNPOOL_ERR_DATABASE_UNAVAILABLE";
-        case CONNPOOL_ERR_TOO_MANY_WAITERS: return "CONNPOOL_ERR_TOO_MANY_WAITERS";
-        case CONNPOOL_ERR_FORKED: return "CONNPOOL_ERR_FORKED";
-        default: return "CONNPOOL_UNKNOWN_STATUS";
+        case CONNPOOL_OK:
+            return "CONNPOOL_OK";
+        case CONNPOOL_ERR_INVALID_ARGUMENT:
+            return "CONNPOOL_ERR_INVALID_ARGUMENT";
+        case CONNPOOL_ERR_INVALID_HANDLE:
+            return "CONNPOOL_ERR_INVALID_HANDLE";
+        case CONNPOOL_ERR_NO_MEMORY:
+            return "CONNPOOL_ERR_NO_MEMORY";
+        case CONNPOOL_ERR_TIMEOUT:
+            return "CONNPOOL_ERR_TIMEOUT";
+        case CONNPOOL_ERR_POOL_CLOSED:
+            return "CONNPOOL_ERR_POOL_CLOSED";
+        case CONNPOOL_ERR_CONNECT_FAILED:
+            return "CONNPOOL_ERR_CONNECT_FAILED";
+        case CONNPOOL_ERR_QUERY_FAILED:
+            return "CONNPOOL_ERR_QUERY_FAILED";
+        case CONNPOOL_ERR_CONNECTION_BROKEN:
+            return "CONNPOOL_ERR_CONNECTION_BROKEN";
+        case CONNPOOL_ERR_UNKNOWN_OPTION:
+            return "CONNPOOL_ERR_UNKNOWN_OPTION";
+        case CONNPOOL_ERR_INTERNAL:
+            return "CONNPOOL_ERR_INTERNAL";
+        case CONNPOOL_ERR_CANCELED:
+            return "CONNPOOL_ERR_CANCELED";
+        case CONNPOOL_ERR_IN_PROGRESS:
+            return "CONNPOOL_ERR_IN_PROGRESS";
+        case CONNPOOL_ERR_DATABASE_UNAVAILABLE:
+            return "CONNPOOL_ERR_DATABASE_UNAVAILABLE";
+        case CONNPOOL_ERR_TOO_MANY_WAITERS:
+            return "CONNPOOL_ERR_TOO_MANY_WAITERS";
+        case CONNPOOL_ERR_FORKED:
+            return "CONNPOOL_ERR_FORKED";
+        default:
+            return "CONNPOOL_UNKNOWN_STATUS";
     }
 }
 
-CONNPOOL_API void connpool_string_free(char *string) { delete[] string; }
+CONNPOOL_API void connpool_string_free(char *string) {
+    delete[] string;
+}
 
 CONNPOOL_API int64_t connpool_misuse_count(void) {
     return connpool::capi::misuse_count.load(std::memory_order_relaxed);

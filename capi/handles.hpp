@@ -68,7 +68,8 @@ connpool_status fail(connpool_error **err, connpool_status status, const char *m
 connpool_status fail(connpool_error **err, const Error &error) noexcept;
 
 // Standard messages for bad arguments and handles.
-connpool_status null_argument(connpool_error **err, const char *function, const char *name) noexcept;
+connpool_status null_argument(connpool_error **err, const char *function,
+                              const char *name) noexcept;
 connpool_status stale_handle(connpool_error **err, const char *function, const char *kind) noexcept;
 // A pool or lease used in a child process after fork().
 connpool_status forked(connpool_error **err, const char *function) noexcept;

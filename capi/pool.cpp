@@ -38,7 +38,8 @@ connpool_status create_pool(connpool_pool **out, std::unique_ptr<Connector> conn
     *out = nullptr;
     return guarded(err, [&] {
         PoolOptions resolved;
-        const connpool_status status = resolve_options(options, resolved, err, "connpool_pool_create");
+        const connpool_status status =
+            resolve_options(options, resolved, err, "connpool_pool_create");
         if (status != CONNPOOL_OK) return status;
         auto object = std::make_unique<PoolObject>();
         object->pool = Pool::create(std::move(resolved), std::move(connector));
@@ -104,7 +105,8 @@ CONNPOOL_API connpool_status connpool_pool_acquire(connpool_lease **out, connpoo
         const connpool_status status = core.acquire(timeout_ms, slot, err ? &error : nullptr);
         if (status != CONNPOOL_OK) return err == nullptr ? status : fail(err, error);
         // The slot's own cell: acquiring never allocates a handle.
-        *out = handle_of<connpool_lease>(HandleRegistry::instance().publish(slot->lease_cell, slot));
+        *out =
+            handle_of<connpool_lease>(HandleRegistry::instance().publish(slot->lease_cell, slot));
         return CONNPOOL_OK;
     });
 }

@@ -45,8 +45,7 @@ CONNPOOL_API int32_t connpool_result_column_count(const connpool_result *result)
 }
 
 CONNPOOL_API int64_t connpool_result_affected_rows(const connpool_result *result) {
-    return with_result(result, int64_t{-1},
-                       [](const QueryResult &r) { return r.affected_rows(); });
+    return with_result(result, int64_t{-1}, [](const QueryResult &r) { return r.affected_rows(); });
 }
 
 CONNPOOL_API const char *connpool_result_column_name(const connpool_result *result,
@@ -95,8 +94,9 @@ CONNPOOL_API int64_t connpool_result_value_length(const connpool_result *result,
 CONNPOOL_API connpool_status connpool_result_free(connpool_result *result) {
     if (result == nullptr) return CONNPOOL_OK;
     try {
-        return retire<ResultObject>(HandleKind::result, result) ? CONNPOOL_OK
-                                                                : misuse(CONNPOOL_ERR_INVALID_HANDLE);
+        return retire<ResultObject>(HandleKind::result, result)
+                   ? CONNPOOL_OK
+                   : misuse(CONNPOOL_ERR_INVALID_HANDLE);
     } catch (...) {
         return CONNPOOL_ERR_INTERNAL;
     }

@@ -15,7 +15,9 @@ inline TimePoint deadline_from(TimePoint now, int64_t ms) {
     return now + Millis(ms < room ? ms : room);
 }
 
-inline TimePoint deadline_after(int64_t ms) { return deadline_from(Clock::now(), ms); }
+inline TimePoint deadline_after(int64_t ms) {
+    return deadline_from(Clock::now(), ms);
+}
 
 inline int64_t micros_between(TimePoint from, TimePoint to) {
     return std::chrono::duration_cast<std::chrono::microseconds>(to - from).count();

@@ -13,7 +13,7 @@ namespace connpool {
 
 // One open server connection. Destroying it closes it.
 class Connection {
-public:
+  public:
     virtual ~Connection() = default;
 };
 
@@ -25,13 +25,13 @@ enum class ReleaseVerdict {
 };
 
 struct ConnectFailure {
-    std::string message;   // never contains a password
-    std::string sqlstate;  // when the server sent one (e.g. 28P01 wrong password)
+    std::string message;     // never contains a password
+    std::string sqlstate;    // when the server sent one (e.g. 28P01 wrong password)
     bool permanent = false;  // retrying soon will not help (authentication, unknown database)
 };
 
 class Connector {
-public:
+  public:
     virtual ~Connector() = default;
 
     // Opens a connection, giving up at `deadline` or soon after `abandon` becomes true.

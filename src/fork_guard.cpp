@@ -10,7 +10,9 @@ namespace {
 
 std::atomic<uint64_t> generation{0};
 
-void in_child() { generation.fetch_add(1, std::memory_order_relaxed); }
+void in_child() {
+    generation.fetch_add(1, std::memory_order_relaxed);
+}
 
 }  // namespace
 
@@ -19,6 +21,8 @@ void install_fork_guard() {
     std::call_once(once, [] { pthread_atfork(nullptr, nullptr, &in_child); });
 }
 
-uint64_t fork_generation() { return generation.load(std::memory_order_relaxed); }
+uint64_t fork_generation() {
+    return generation.load(std::memory_order_relaxed);
+}
 
 }  // namespace connpool

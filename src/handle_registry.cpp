@@ -9,7 +9,9 @@ constexpr uint64_t kLive = uint64_t{1} << 31;
 constexpr uint64_t kRefMask = kLive - 1;
 constexpr uint64_t kTag = uint64_t{1} << 63;
 
-uint32_t generation_of(uint64_t word) { return static_cast<uint32_t>(word >> 32); }
+uint32_t generation_of(uint64_t word) {
+    return static_cast<uint32_t>(word >> 32);
+}
 
 // Token layout: tag (bit 63) | kind (bits 62..56) | cell index (bits 55..32) | generation.
 uint64_t make_token(HandleKind kind, uint32_t index, uint32_t generation) {
@@ -73,7 +75,8 @@ size_t HandleRegistry::cells_in_use() {
 
 HandleRegistry::Token HandleRegistry::publish(uint32_t index, void *object) {
     // The index came from allocate_cell, so its chunk exists.
-    Cell *cell = &chunks_[index >> kChunkBits].load(std::memory_order_acquire)[index & (kChunkSize - 1)];
+    Cell *cell =
+        &chunks_[index >> kChunkBits].load(std::memory_order_acquire)[index & (kChunkSize - 1)];
     cell->object.store(object, std::memory_order_relaxed);
     uint64_t word = cell->word.load(std::memory_order_relaxed);
     uint32_t generation = generation_of(word);

@@ -34,7 +34,7 @@ struct HandleCell {
 }  // namespace detail
 
 class HandleRegistry {
-public:
+  public:
     using Token = uint64_t;
     static constexpr uint32_t kNoCell = UINT32_MAX;
 
@@ -57,7 +57,7 @@ public:
 
     // A counted reference to a live object; empty if the token is not live.
     class Ref {
-    public:
+      public:
         Ref() = default;
         Ref(Ref &&other) noexcept : cell_(other.cell_), object_(other.object_) {
             other.cell_ = nullptr;
@@ -72,7 +72,7 @@ public:
             return static_cast<T *>(object_);
         }
 
-    private:
+      private:
         friend class HandleRegistry;
         Ref(detail::HandleCell *cell, void *object) : cell_(cell), object_(object) {}
         detail::HandleCell *cell_ = nullptr;
@@ -89,7 +89,7 @@ public:
     // Number of cells in use (allocated and not freed); for leak checks in tests.
     size_t cells_in_use();
 
-private:
+  private:
     using Cell = detail::HandleCell;
     static constexpr unsigned kChunkBits = 12;
     static constexpr uint32_t kChunkSize = 1u << kChunkBits;

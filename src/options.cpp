@@ -1,7 +1,7 @@
 #include "options.hpp"
 
-#include <charconv>
 #include <fmt/format.h>
+#include <charconv>
 
 namespace connpool {
 namespace {
@@ -23,7 +23,9 @@ struct Binding {
 const std::vector<Binding> &bindings() {
     static const std::vector<Binding> table = {
         {{"name", "string", 0, 64, "pool name used in log lines and stats"},
-         nullptr, nullptr, &PoolOptions::name},
+         nullptr,
+         nullptr,
+         &PoolOptions::name},
         {{"min_size", "integer", 0, kMaxConnections, "connections kept open even when idle"},
          &PoolOptions::min_size},
         {{"max_size", "integer", 1, kMaxConnections, "connections kept at most (without overflow)"},
@@ -44,7 +46,8 @@ const std::vector<Binding> &bindings() {
          &PoolOptions::max_idle_ms},
         {{"pre_ping", "boolean", 0, 1,
           "check a connection idle longer than pre_ping_threshold before handing it out"},
-         nullptr, &PoolOptions::pre_ping},
+         nullptr,
+         &PoolOptions::pre_ping},
         {{"pre_ping_threshold", "duration_ms", 0, kDay,
           "idle time after which pre_ping runs a round trip (0 = on every acquire)"},
          &PoolOptions::pre_ping_threshold_ms},
@@ -53,7 +56,9 @@ const std::vector<Binding> &bindings() {
          &PoolOptions::health_check_timeout_ms},
         {{"reset_query", "string", 0, static_cast<int64_t>(kMaxStringLength),
           "SQL run on every returned connection before reuse, e.g. DISCARD ALL (empty = none)"},
-         nullptr, nullptr, &PoolOptions::reset_query},
+         nullptr,
+         nullptr,
+         &PoolOptions::reset_query},
         {{"maintenance_interval", "duration_ms", 10, 3'600'000,
           "how often idle/expired connections are closed and min_size is restored"},
          &PoolOptions::maintenance_interval_ms},
@@ -74,7 +79,9 @@ const std::vector<Binding> &bindings() {
         {{"log_level", "log_level", 0, 6,
           "trace, debug, info, warn, error, critical or off (default: $CONNPOOL_LOG_LEVEL, "
           "else off)"},
-         nullptr, nullptr, &PoolOptions::log_level},
+         nullptr,
+         nullptr,
+         &PoolOptions::log_level},
     };
     return table;
 }

@@ -14,7 +14,9 @@ namespace {
 // Connect attempts re-check `abandon` at least this often, so close() is never held up long.
 constexpr int kPollSliceMs = 50;
 
-PGconn *conn_of(Connection &c) { return static_cast<PgConnection &>(c).get(); }
+PGconn *conn_of(Connection &c) {
+    return static_cast<PgConnection &>(c).get();
+}
 
 int millis_until(TimePoint deadline) {
     const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
@@ -57,8 +59,7 @@ void describe_connect_failure(const char *libpq_message, ConnectFailure &failure
     failure.message = kept.empty() ? "connection failed" : kept;
     // 28xxx: invalid authorization (wrong password, no pg_hba entry, unknown role);
     // 3D000: unknown database. Retrying in 100 ms will not fix either.
-    failure.permanent =
-        failure.sqlstate.rfind("28", 0) == 0 || failure.sqlstate == "3D000";
+    failure.permanent = failure.sqlstate.rfind("28", 0) == 0 || failure.sqlstate == "3D000";
 }
 
 PgConnection::PgConnection(PGconn *conn) : conn_(conn) {
@@ -85,12 +86,11 @@ std::unique_ptr<Connection> PgConnector::connect(TimePoint deadline,
     // it are defaults the conninfo may override: TCP keepalives and a user timeout, so that a
     // silently dead peer surfaces in about a minute instead of the kernel's 2+ hours (idle) or
     // ~15 minutes (unacknowledged data). Ignored for Unix sockets.
-    const char *const keywords[] = {"keepalives",       "keepalives_idle",
-                                    "keepalives_interval", "keepalives_count",
-                                    "tcp_user_timeout", "dbname",
-                                    "fallback_application_name", nullptr};
-    const char *const values[] = {"1",     "30", "10", "3", "60000", settings_.conninfo.c_str(),
-                                  "libconnpool", nullptr};
+    const char *const keywords[] = {
+        "keepalives",       "keepalives_idle", "keepalives_interval",       "keepalives_count",
+        "tcp_user_timeout", "dbname",          "fallback_application_name", nullptr};
+    const char *const values[] = {
+        "1", "30", "10", "3", "60000", settings_.conninfo.c_str(), "libconnpool", nullptr};
     PGconn *raw = PQconnectStartParams(keywords, values, 1);
     if (raw == nullptr) {
         failure.message = "out of memory starting a connection";
@@ -115,8 +115,9 @@ std::unique_ptr<Connection> PgConnector::connect(TimePoint deadline,
             return nullptr;
         }
         if (Clock::now() >= deadline) {
-            failure.message = "could not connect within connect_timeout; check that the server "
-                              "is reachable and not overloaded";
+            failure.message =
+                "could not connect within connect_timeout; check that the server "
+                "is reachable and not overloaded";
             return nullptr;
         }
         pollfd p{PQsocket(raw), state == PGRES_POLLING_READING ? short{POLLIN} : short{POLLOUT}, 0};

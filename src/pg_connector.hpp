@@ -11,7 +11,7 @@
 namespace connpool {
 
 class PgConnection final : public Connection {
-public:
+  public:
     // Takes ownership of `conn` and routes its notices to on_notice (libpq would otherwise
     // print them on the host program's stderr).
     explicit PgConnection(PGconn *conn);
@@ -26,7 +26,7 @@ public:
     const std::string &session_user_at_connect() const { return session_user_; }
     void remember_session_user();
 
-private:
+  private:
     static void on_notice(void *self, const PGresult *notice);
     PGconn *conn_;
     bool doomed_ = false;
@@ -40,7 +40,7 @@ struct PgSettings {
 };
 
 class PgConnector final : public Connector {
-public:
+  public:
     explicit PgConnector(PgSettings settings) : settings_(std::move(settings)) {}
 
     std::unique_ptr<Connection> connect(TimePoint deadline, const std::atomic<bool> &abandon,
@@ -50,7 +50,7 @@ public:
     ReleaseVerdict verdict_on_release(Connection &connection) override;
     bool reset(Connection &connection, TimePoint deadline) override;
 
-private:
+  private:
     PgSettings settings_;
 };
 

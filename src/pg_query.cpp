@@ -24,8 +24,9 @@ QueryResult::QueryResult(PGresult *result) : result_(result) {
         case PGRES_COPY_OUT:
         case PGRES_COPY_BOTH:
             status_ = CONNPOOL_ERR_QUERY_FAILED;
-            error_message_ = "COPY is not supported by connpool_lease_exec; use the raw PGconn "
-                             "(connpool_lease_pgconn). The connection is closed when released.";
+            error_message_ =
+                "COPY is not supported by connpool_lease_exec; use the raw PGconn "
+                "(connpool_lease_pgconn). The connection is closed when released.";
             break;
         default: {
             status_ = CONNPOOL_ERR_QUERY_FAILED;

@@ -12,7 +12,7 @@
 namespace connpool {
 
 class QueryResult {
-public:
+  public:
     explicit QueryResult(PGresult *result);
     ~QueryResult() { PQclear(result_); }
     QueryResult(const QueryResult &) = delete;
@@ -29,7 +29,7 @@ public:
     }
     PGresult *get() const { return result_; }
 
-private:
+  private:
     PGresult *result_;
     connpool_status status_ = CONNPOOL_OK;
     std::string error_message_;

@@ -30,7 +30,9 @@ Slot::Slot(Pool &owner, std::unique_ptr<Connection> c, TimePoint expires)
       idle_since(created_at),
       lease_cell(HandleRegistry::instance().allocate_cell(HandleKind::lease)) {}
 
-Slot::~Slot() { HandleRegistry::instance().free_cell(lease_cell); }
+Slot::~Slot() {
+    HandleRegistry::instance().free_cell(lease_cell);
+}
 
 std::shared_ptr<Pool> Pool::create(PoolOptions options, std::unique_ptr<Connector> connector) {
     std::shared_ptr<Pool> pool(new Pool(std::move(options), std::move(connector)));
@@ -56,7 +58,9 @@ void Pool::start() {
     schedule_opens_locked(Clock::now());
 }
 
-bool Pool::forked() const { return fork_generation() != fork_generation_; }
+bool Pool::forked() const {
+    return fork_generation() != fork_generation_;
+}
 
 Pool::~Pool() {
     close();
@@ -186,8 +190,8 @@ TimePoint Pool::lifetime_deadline(TimePoint created) const {
 }
 
 std::string Pool::describe_state_locked() const {
-    std::string text = "pool \"" + options_.name + "\": " +
-                       std::to_string(total_ - static_cast<int64_t>(idle_.size())) +
+    std::string text = "pool \"" + options_.name +
+                       "\": " + std::to_string(total_ - static_cast<int64_t>(idle_.size())) +
                        " in use, " + std::to_string(idle_.size()) + " idle, " +
                        std::to_string(opening_) + " opening, " + std::to_string(waiting_) +
                        " waiting, max_size " + std::to_string(options_.max_size) +
@@ -210,10 +214,11 @@ connpool_status Pool::refuse_wait_locked(int64_t timeout_ms, TimePoint now, Erro
     if (options_.max_waiting > 0 && timeout_ms > 0 && waiting_ >= options_.max_waiting) {
         count(counters_.waiters_rejected);
         if (error) {
-            *error = Error(CONNPOOL_ERR_TOO_MANY_WAITERS,
-                           "too many waiters: " + std::to_string(waiting_) +
-                               " already wait (max_waiting " + std::to_string(options_.max_waiting) +
-                               "); shed load or raise max_waiting/max_size");
+            *error =
+                Error(CONNPOOL_ERR_TOO_MANY_WAITERS,
+                      "too many waiters: " + std::to_string(waiting_) +
+                          " already wait (max_waiting " + std::to_string(options_.max_waiting) +
+                          "); shed load or raise max_waiting/max_size");
         }
         return CONNPOOL_ERR_TOO_MANY_WAITERS;
     }
@@ -286,9 +291,10 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
     std::unique_lock<std::mutex> lock(mutex_);
     for (bool retry = false;; retry = true) {
         if (closed_) {
-            if (error) *error = Error(CONNPOOL_ERR_POOL_CLOSED,
-                                      "pool \"" + options_.name + "\" is closed; create a new "
-                                      "pool to get connections");
+            if (error)
+                *error = Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name +
+                                                             "\" is closed; create a new "
+                                                             "pool to get connections");
             return CONNPOOL_ERR_POOL_CLOSED;
         }
         // Replacing dead connections must not stretch the wait past the deadline.
@@ -440,12 +446,11 @@ void Pool::release(Slot *slot) {
         if (to_close != nullptr) schedule_opens_locked(now);
     }
     if (verdict == ReleaseVerdict::reset) work_cv_.notify_one();  // after unlocking: no futex
-    if (verdict == ReleaseVerdict::discard) {                      // call under the lock
+    if (verdict == ReleaseVerdict::discard) {                     // call under the lock
         log_->info("returned connection was broken, busy or in an unknown state; closed it");
     }
     delete to_close;
 }
-
 
 // ----- lifecycle ----------------------------------------------------------------------------
 
@@ -453,15 +458,15 @@ connpool_status Pool::wait_ready(int64_t timeout_ms, Error *error) {
     if (timeout_ms < 0) timeout_ms = options_.acquire_timeout_ms;
     const TimePoint deadline = deadline_after(timeout_ms);
     std::unique_lock<std::mutex> lock(mutex_);
-    ready_cv_.wait_until(lock, deadline,
-                         [this] { return closed_ || total_ >= options_.min_size; });
+    ready_cv_.wait_until(lock, deadline, [this] { return closed_ || total_ >= options_.min_size; });
     if (closed_) {
-        if (error) *error = Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name + "\" is closed");
+        if (error)
+            *error = Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name + "\" is closed");
         return CONNPOOL_ERR_POOL_CLOSED;
     }
     if (total_ >= options_.min_size) return CONNPOOL_OK;
-    Error failed = wait_failed_locked(
-        timeout_ms, (std::to_string(options_.min_size) + " connections").c_str());
+    Error failed = wait_failed_locked(timeout_ms,
+                                      (std::to_string(options_.min_size) + " connections").c_str());
     const connpool_status status = failed.status;
     if (error) *error = std::move(failed);
     return status;

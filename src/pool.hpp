@@ -43,17 +43,17 @@ struct Slot {
     Pool &pool;
     std::unique_ptr<Connection> connection;
     const TimePoint created_at;
-    const TimePoint expires_at;  // TimePoint::max() when max_lifetime is 0
-    TimePoint idle_since;        // when it last became idle (or was created)
-    bool used = false;           // has been leased before
-    const uint32_t lease_cell;   // handle-registry cell used for this slot's lease tokens
+    const TimePoint expires_at;         // TimePoint::max() when max_lifetime is 0
+    TimePoint idle_since;               // when it last became idle (or was created)
+    bool used = false;                  // has been leased before
+    const uint32_t lease_cell;          // handle-registry cell used for this slot's lease tokens
     std::shared_ptr<Pool> lease_owner;  // set while leased: a lease keeps its pool alive
     Slot *next_reset = nullptr;         // link in the reset queue
     Slot *leased_prev = nullptr;        // links in the list of leased slots (leak detection)
     Slot *leased_next = nullptr;
     TimePoint leased_since{};
     bool leak_reported = false;
-    std::string label;                  // set by the lease holder; guarded by the pool mutex
+    std::string label;  // set by the lease holder; guarded by the pool mutex
 };
 
 // A caller waiting for a connection, in the pool's FIFO list. Blocking acquirers keep it on
@@ -61,18 +61,18 @@ struct Slot {
 struct Waiter {
     Waiter *prev = nullptr;
     Waiter *next = nullptr;
-    Slot *slot = nullptr;            // set by whoever hands it a connection
-    AsyncAcquire *async = nullptr;   // null for a blocking acquirer
+    Slot *slot = nullptr;                   // set by whoever hands it a connection
+    AsyncAcquire *async = nullptr;          // null for a blocking acquirer
     connpool_status refused = CONNPOOL_OK;  // set (with no slot) when the breaker fails it fast
     bool linked = false;                    // in the pool's waiter list
-    std::condition_variable cv;      // blocking acquirers only
+    std::condition_variable cv;             // blocking acquirers only
 };
 
 // An acquire that never blocks its caller: completion is signalled on an eventfd, created only
 // when someone asks for it (a request granted at once, the common case, never costs one). All
 // fields are guarded by the pool's mutex.
 class AsyncAcquire {
-public:
+  public:
     explicit AsyncAcquire(std::shared_ptr<Pool> pool);
     ~AsyncAcquire();
     AsyncAcquire(const AsyncAcquire &) = delete;
@@ -83,7 +83,7 @@ public:
     int fd();
     Pool &pool() const { return *pool_; }
 
-private:
+  private:
     friend class Pool;
     void signal();
     void unsignal();
@@ -105,7 +105,7 @@ private:
 class Pool : public std::enable_shared_from_this<Pool> {
     friend class AsyncAcquire;  // its eventfd state is guarded by mutex_
 
-public:
+  public:
     // Starts the background workers; min_size connections are opened asynchronously.
     static std::shared_ptr<Pool> create(PoolOptions options, std::unique_ptr<Connector> connector);
     ~Pool();
@@ -137,13 +137,13 @@ public:
     // True in a child process after fork(): the pool must not be used there.
     bool forked() const;
 
-private:
+  private:
     struct Counters {
         std::atomic<int64_t> created{0}, closed{0}, acquired{0}, released{0}, reused{0},
             acquire_timeouts{0}, connect_errors{0}, health_checks{0}, health_check_failures{0},
             closed_lifetime{0}, closed_idle{0}, closed_broken{0}, closed_overflow{0}, resets{0},
-            acquire_wait_us_total{0}, acquire_wait_us_max{0}, breaker_opens{0},
-            waiters_rejected{0}, unavailable{0}, leaks_detected{0}, canceled{0}, sweeps{0};
+            acquire_wait_us_total{0}, acquire_wait_us_max{0}, breaker_opens{0}, waiters_rejected{0},
+            unavailable{0}, leaks_detected{0}, canceled{0}, sweeps{0};
     };
 
     Pool(PoolOptions options, std::unique_ptr<Connector> connector);
@@ -193,11 +193,11 @@ private:
     Waiter *waiters_head_ = nullptr;
     Waiter *waiters_tail_ = nullptr;
     int64_t waiting_ = 0;
-    int64_t async_waiting_ = 0;               // of those, asynchronous ones
-    TimePoint maintenance_wake_{};            // when the maintenance thread wakes next
-    int64_t total_ = 0;          // open connections, idle or not
-    int64_t opening_ = 0;        // requested or in-progress connects
-    int64_t open_requests_ = 0;  // of those, not yet picked up by a worker
+    int64_t async_waiting_ = 0;     // of those, asynchronous ones
+    TimePoint maintenance_wake_{};  // when the maintenance thread wakes next
+    int64_t total_ = 0;             // open connections, idle or not
+    int64_t opening_ = 0;           // requested or in-progress connects
+    int64_t open_requests_ = 0;     // of those, not yet picked up by a worker
     int64_t resetting_ = 0;
     Slot *reset_head_ = nullptr;
     Slot *reset_tail_ = nullptr;
@@ -208,7 +208,7 @@ private:
     enum class Breaker { closed = 0, open = 1, half_open = 2 };
     Breaker breaker_ = Breaker::closed;
     int64_t consecutive_failures_ = 0;
-    bool probe_wanted_ = false;   // a refused acquirer wants the breaker probed
+    bool probe_wanted_ = false;  // a refused acquirer wants the breaker probed
     bool sweep_requested_ = false;
     Slot *leased_head_ = nullptr;
     std::shared_ptr<const std::string> last_connect_error_;

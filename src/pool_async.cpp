@@ -64,8 +64,9 @@ void Pool::start_async(AsyncAcquire &request, int64_t timeout_ms) {
     request.timeout_ms_ = timeout_ms;
     std::lock_guard<std::mutex> lock(mutex_);
     if (closed_) {
-        finish_async_locked(request, CONNPOOL_ERR_POOL_CLOSED,
-                            Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name + "\" is closed"));
+        finish_async_locked(
+            request, CONNPOOL_ERR_POOL_CLOSED,
+            Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name + "\" is closed"));
         return;
     }
     if (waiters_head_ == nullptr && !idle_.empty()) {
@@ -111,8 +112,9 @@ connpool_status Pool::collect_async(AsyncAcquire &request, Slot *&out, Error *er
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
         if (request.collected_) {
-            if (error) *error = Error(CONNPOOL_ERR_INVALID_ARGUMENT,
-                                      "connpool_acquire_result: the lease was already collected");
+            if (error)
+                *error = Error(CONNPOOL_ERR_INVALID_ARGUMENT,
+                               "connpool_acquire_result: the lease was already collected");
             return CONNPOOL_ERR_INVALID_ARGUMENT;
         }
         if (request.status_ != CONNPOOL_OK || request.collecting_) {
@@ -145,8 +147,9 @@ connpool_status Pool::collect_async(AsyncAcquire &request, Slot *&out, Error *er
             finish_async_locked(request, CONNPOOL_ERR_CANCELED,
                                 Error(CONNPOOL_ERR_CANCELED, "the acquire was cancelled"));
         } else if (closed_) {
-            finish_async_locked(request, CONNPOOL_ERR_POOL_CLOSED,
-                                Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name + "\" is closed"));
+            finish_async_locked(
+                request, CONNPOOL_ERR_POOL_CLOSED,
+                Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name + "\" is closed"));
         } else if (after >= request.deadline_) {
             count(counters_.acquire_timeouts);
             Error failed = wait_failed_locked(request.timeout_ms_, "a connection");

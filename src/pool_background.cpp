@@ -48,8 +48,8 @@ void Pool::run_open() {
     ConnectFailure failure;
     std::unique_ptr<Connection> connection;
     try {
-        connection = connector_->connect(deadline_after(options_.connect_timeout_ms), stopping_,
-                                         failure);
+        connection =
+            connector_->connect(deadline_after(options_.connect_timeout_ms), stopping_, failure);
     } catch (const std::exception &e) {
         failure.message = std::string("unexpected error while connecting: ") + e.what();
     }
@@ -73,14 +73,16 @@ void Pool::run_open() {
         } else if (slot == nullptr) {
             count(counters_.connect_errors);
             last_connect_error_ = std::make_shared<const std::string>(failure.message);
-            backoff_ms_ = backoff_ms_ == 0 ? detail::kFirstBackoffMs : std::min(backoff_ms_ * 2, detail::kMaxBackoffMs);
+            backoff_ms_ = backoff_ms_ == 0 ? detail::kFirstBackoffMs
+                                           : std::min(backoff_ms_ * 2, detail::kMaxBackoffMs);
             // +-20% jitter so that many pools do not retry in lockstep.
             backoff_ms = static_cast<int64_t>(static_cast<double>(backoff_ms_) *
                                               (0.8 + 0.4 * random_fraction()));
             backoff_until_ = now + Millis(backoff_ms);
             ++consecutive_failures_;
-            const bool trip = options_.breaker_threshold > 0 &&
-                              (failure.permanent || consecutive_failures_ >= options_.breaker_threshold);
+            const bool trip =
+                options_.breaker_threshold > 0 &&
+                (failure.permanent || consecutive_failures_ >= options_.breaker_threshold);
             if (breaker_ == Breaker::half_open) {
                 breaker_ = Breaker::open;  // the probe failed
             } else if (breaker_ == Breaker::closed && trip) {
@@ -109,8 +111,9 @@ void Pool::run_open() {
         log_->warn("could not open a connection (retrying in {} ms while needed): {}", backoff_ms,
                    failure.message);
         if (breaker_opened) {
-            log_->error("circuit breaker opened: acquires fail fast with "
-                        "CONNPOOL_ERR_DATABASE_UNAVAILABLE until a connect succeeds");
+            log_->error(
+                "circuit breaker opened: acquires fail fast with "
+                "CONNPOOL_ERR_DATABASE_UNAVAILABLE until a connect succeeds");
         }
     } else if (slot != nullptr) {
         log_->debug("opened a connection");
@@ -122,8 +125,7 @@ void Pool::run_open() {
 void Pool::run_reset(Slot *slot) {
     bool ok = false;
     try {
-        ok = connector_->reset(*slot->connection,
-                               deadline_after(options_.health_check_timeout_ms));
+        ok = connector_->reset(*slot->connection, deadline_after(options_.health_check_timeout_ms));
     } catch (const std::exception &) {
         ok = false;
     }
@@ -245,10 +247,11 @@ void Pool::report_leaks(std::unique_lock<std::mutex> &lock, TimePoint now) {
     if (leaks.empty()) return;
     lock.unlock();
     for (const auto &[held_ms, label] : leaks) {
-        log_->warn("possible leak: a lease{} has been held for {} ms (leak_threshold {} ms); "
-                   "release leases when done",
-                   label.empty() ? "" : " labelled \"" + label + "\"", held_ms,
-                   options_.leak_threshold_ms);
+        log_->warn(
+            "possible leak: a lease{} has been held for {} ms (leak_threshold {} ms); "
+            "release leases when done",
+            label.empty() ? "" : " labelled \"" + label + "\"", held_ms,
+            options_.leak_threshold_ms);
     }
     lock.lock();
 }

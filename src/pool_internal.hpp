@@ -16,9 +16,9 @@ constexpr int64_t kMaxBackoffMs = 5'000;
 
 // A uniformly random fraction in [0, 1), per thread; used for jitter off the hot path.
 inline double random_fraction() {
-    thread_local std::minstd_rand engine(static_cast<unsigned>(
-        std::hash<std::thread::id>()(std::this_thread::get_id()) ^
-        static_cast<size_t>(Clock::now().time_since_epoch().count())));
+    thread_local std::minstd_rand engine(
+        static_cast<unsigned>(std::hash<std::thread::id>()(std::this_thread::get_id()) ^
+                              static_cast<size_t>(Clock::now().time_since_epoch().count())));
     return std::uniform_real_distribution<double>(0.0, 1.0)(engine);
 }
 

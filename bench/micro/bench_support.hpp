@@ -19,20 +19,20 @@
 #include <utility>
 #include <vector>
 
-#include "connpool/connpool.h"
 #include "connector.hpp"
+#include "connpool/connpool.h"
 #include "handles.hpp"
 #include "pool.hpp"
 
 namespace connpool::bench {
 
 class BenchConnection final : public Connection {
-public:
+  public:
     uint64_t id = 0;
 };
 
 class BenchConnector final : public Connector {
-public:
+  public:
     std::unique_ptr<Connection> connect(TimePoint, const std::atomic<bool> &,
                                         ConnectFailure &) override {
         auto c = std::make_unique<BenchConnection>();
@@ -64,9 +64,8 @@ inline connpool_pool *make_pool(std::unique_ptr<Connector> connector, int64_t si
         return nullptr;
     };
     if (connpool_options_new(&opts, &err) != CONNPOOL_OK) return failed("options_new");
-    Options all = {{"max_size", std::to_string(size)},
-                   {"min_size", std::to_string(size)},
-                   {"name", "bench"}};
+    Options all = {
+        {"max_size", std::to_string(size)}, {"min_size", std::to_string(size)}, {"name", "bench"}};
     all.insert(all.end(), extra.begin(), extra.end());
     for (const auto &[key, value] : all) {
         if (connpool_options_set(opts, key.c_str(), value.c_str(), &err) != CONNPOOL_OK) {

@@ -16,8 +16,8 @@
 namespace connpool::bench {
 namespace {
 
-connpool_pool *g_pool = nullptr;       // shared by the threads of the running benchmark
-std::shared_ptr<Pool> g_core;          // its core, for BM_Cycle_Core
+connpool_pool *g_pool = nullptr;  // shared by the threads of the running benchmark
+std::shared_ptr<Pool> g_core;     // its core, for BM_Cycle_Core
 std::string g_setup_error;
 
 void setup_bench_pool(const benchmark::State &state) {

@@ -80,7 +80,8 @@ void BM_Overload(benchmark::State &state) {
                         return;
                     }
                     const TimePoint t1 = Clock::now();
-                    if (hold_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(hold_us));
+                    if (hold_us > 0)
+                        std::this_thread::sleep_for(std::chrono::microseconds(hold_us));
                     const TimePoint t2 = Clock::now();
                     connpool_lease_release(lease, nullptr);
                     if (t0 >= measure_from && t2 <= measure_until) {
@@ -122,7 +123,8 @@ void BM_Overload(benchmark::State &state) {
     const double ops_per_sec = static_cast<double>(ops) / window_s;
     const double mean_hold_us = static_cast<double>(hold_ns) / static_cast<double>(ops) / 1000.0;
     // Little's law: cycle time = clients / throughput = wait + hold (+ release, negligible).
-    const double fair_us = std::max(static_cast<double>(clients) / ops_per_sec * 1e6 - mean_hold_us, 1e-3);
+    const double fair_us =
+        std::max(static_cast<double>(clients) / ops_per_sec * 1e6 - mean_hold_us, 1e-3);
     const double p99 = percentile_us(waits, 0.99);
     const double max_us = static_cast<double>(waits.back()) / 1000.0;
 

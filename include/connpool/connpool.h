@@ -362,8 +362,7 @@ CONNPOOL_API int32_t connpool_result_column_count(const connpool_result *result)
 CONNPOOL_API int64_t connpool_result_affected_rows(const connpool_result *result);
 
 /** Name of column `column` (0-based); NULL if out of range or for a bad handle. */
-CONNPOOL_API const char *connpool_result_column_name(const connpool_result *result,
-                                                     int32_t column);
+CONNPOOL_API const char *connpool_result_column_name(const connpool_result *result, int32_t column);
 
 /** Type OID of column `column` (e.g. 23 for int4, 25 for text); 0 if out of range/bad handle. */
 CONNPOOL_API uint32_t connpool_result_column_type(const connpool_result *result, int32_t column);

@@ -18,7 +18,7 @@
 namespace connpool::faults {
 
 class FaultProxy {
-public:
+  public:
     enum class Mode {
         pass,    // forward everything
         delay,   // forward, sleeping delay_ms before each chunk
@@ -46,7 +46,7 @@ public:
         mode_ = mode;
     }
 
-private:
+  private:
     void listen_on(int port) {
         listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         const int one = 1;

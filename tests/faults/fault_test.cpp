@@ -39,9 +39,10 @@ int tcp_port() {
 }
 
 class FaultTest : public RealPoolTest {
-protected:
+  protected:
     void SetUp() override {
-        if (std::getenv("CONNPOOL_TEST_PG_DIR") == nullptr || std::getenv("CONNPOOL_TEST_CONNINFO")) {
+        if (std::getenv("CONNPOOL_TEST_PG_DIR") == nullptr ||
+            std::getenv("CONNPOOL_TEST_CONNINFO")) {
             GTEST_SKIP() << "fault tests restart their server: they need the throwaway one that "
                             "ctest starts, not CONNPOOL_TEST_CONNINFO";
         }
@@ -165,7 +166,8 @@ TEST_F(FaultTest, FiveHundredWaitersDuringAnOutageCauseATrickleOfAttempts) {
     make({{"max_size", "4"}, {"max_concurrent_connects", "2"}, {"breaker_threshold", "0"}});
     server("halt");
     std::vector<connpool_acquire *> waiters(500);
-    for (auto &w : waiters) ASSERT_EQ(connpool_pool_acquire_async(&w, pool_, 1600, nullptr), CONNPOOL_OK);
+    for (auto &w : waiters)
+        ASSERT_EQ(connpool_pool_acquire_async(&w, pool_, 1600, nullptr), CONNPOOL_OK);
     for (auto *w : waiters) EXPECT_EQ(connpool_acquire_wait(w, 10000, nullptr), CONNPOOL_OK);
     // Backoff steps in 1.6 s (~0, 100, 300, 700, 1500 ms), at most 2 attempts each.
     EXPECT_LE(stats().connect_errors, 12);
@@ -199,8 +201,8 @@ TEST_F(FaultTest, PreAuthDelayIsCutByConnectTimeout) {
 TEST_F(FaultTest, SilentResetAndRefusingPeersFailWithinBounds) {
     FaultProxy proxy(tcp_port());
     make({{"max_size", "1"}, {"connect_timeout", "300"}, {"breaker_threshold", "0"}}, via(proxy));
-    for (FaultProxy::Mode mode : {FaultProxy::Mode::silent, FaultProxy::Mode::reset,
-                                  FaultProxy::Mode::refuse}) {
+    for (FaultProxy::Mode mode :
+         {FaultProxy::Mode::silent, FaultProxy::Mode::reset, FaultProxy::Mode::refuse}) {
         proxy.set_mode(mode);
         std::this_thread::sleep_for(std::chrono::milliseconds(30));
         connpool_lease *lease = nullptr;
@@ -221,8 +223,11 @@ TEST_F(FaultTest, SilentResetAndRefusingPeersFailWithinBounds) {
 
 TEST_F(FaultTest, SlowLinkStillWorksAndStalledIdleConnectionFailsItsPing) {
     FaultProxy proxy(tcp_port());
-    make({{"max_size", "1"}, {"pre_ping_threshold", "0"}, {"health_check_timeout", "300"},
-          {"connect_timeout", "300"}, {"breaker_threshold", "0"}},
+    make({{"max_size", "1"},
+          {"pre_ping_threshold", "0"},
+          {"health_check_timeout", "300"},
+          {"connect_timeout", "300"},
+          {"breaker_threshold", "0"}},
          via(proxy));
     proxy.set_mode(FaultProxy::Mode::delay, 20);
     connpool_lease *lease = acquire();

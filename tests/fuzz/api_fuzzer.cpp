@@ -81,11 +81,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                     connpool_lease *stale = released[arg % released.size()];
                     check(connpool_lease_release(stale, nullptr) == CONNPOOL_ERR_INVALID_HANDLE);
                     void *raw = nullptr;
-                    check(connpool_lease_pgconn(&raw, stale, nullptr) == CONNPOOL_ERR_INVALID_HANDLE);
+                    check(connpool_lease_pgconn(&raw, stale, nullptr) ==
+                          CONNPOOL_ERR_INVALID_HANDLE);
                 }
                 break;
             case 3: {  // made-up or wrong-kind handles
-                const uintptr_t bogus = (uintptr_t{arg} << 56) | (uintptr_t{arg} * 0x9e3779b97f4a7c15ull >> 8);
+                const uintptr_t bogus =
+                    (uintptr_t{arg} << 56) | (uintptr_t{arg} * 0x9e3779b97f4a7c15ull >> 8);
                 connpool_lease *out = nullptr;
                 const connpool_status s = connpool_pool_acquire(
                     &out, reinterpret_cast<connpool_pool *>(bogus), 0, nullptr);
@@ -107,7 +109,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             }
             case 5: {  // start an async acquire
                 connpool_acquire *r = nullptr;
-                check(connpool_pool_acquire_async(&r, pool, arg % 2 ? 0 : 1000, nullptr) == CONNPOOL_OK);
+                check(connpool_pool_acquire_async(&r, pool, arg % 2 ? 0 : 1000, nullptr) ==
+                      CONNPOOL_OK);
                 requests.push_back(r);
                 break;
             }
@@ -134,10 +137,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             default: {  // timeouts of every sign and size: no overflow, cancel always works
                 const int64_t timeouts[] = {INT64_MAX, INT64_MIN, -1, 1};
                 connpool_acquire *r = nullptr;
-                check(connpool_pool_acquire_async(&r, pool, timeouts[arg % 4], nullptr) == CONNPOOL_OK);
+                check(connpool_pool_acquire_async(&r, pool, timeouts[arg % 4], nullptr) ==
+                      CONNPOOL_OK);
                 connpool_lease *lease = nullptr;
                 const connpool_status s = connpool_acquire_result(&lease, r, nullptr);
-                check(s == CONNPOOL_OK || s == CONNPOOL_ERR_IN_PROGRESS || s == CONNPOOL_ERR_TIMEOUT);
+                check(s == CONNPOOL_OK || s == CONNPOOL_ERR_IN_PROGRESS ||
+                      s == CONNPOOL_ERR_TIMEOUT);
                 if (s == CONNPOOL_OK) leases.push_back(lease), ++acquired;
                 check(connpool_acquire_cancel(r) == CONNPOOL_OK);
                 check(connpool_acquire_free(r) == CONNPOOL_OK);

@@ -6,9 +6,9 @@
 #include <string>
 #include <string_view>
 
-#include "connpool/connpool.h"
-#include "conninfo.hpp"
 #include "connector.hpp"
+#include "conninfo.hpp"
+#include "connpool/connpool.h"
 #include "options.hpp"
 #include "pg_connector.hpp"
 
@@ -20,7 +20,9 @@ void check(bool ok) {
     if (!ok) __builtin_trap();
 }
 
-bool contains_secret(std::string_view text) { return text.find(kSecret) != std::string_view::npos; }
+bool contains_secret(std::string_view text) {
+    return text.find(kSecret) != std::string_view::npos;
+}
 
 }  // namespace
 
@@ -48,10 +50,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     // 2. Conninfo with a planted password, in the middle of arbitrary text and as a URI.
     const std::string half_a = input.substr(0, size / 2), half_b = input.substr(size / 2);
-    for (const std::string &conninfo :
-         {half_a + " password=" + std::string(kSecret) + " " + half_b,
-          "postgresql://u:" + std::string(kSecret) + "@" + input,
-          half_a + " password='" + std::string(kSecret) + half_b}) {
+    for (const std::string &conninfo : {half_a + " password=" + std::string(kSecret) + " " + half_b,
+                                        "postgresql://u:" + std::string(kSecret) + "@" + input,
+                                        half_a + " password='" + std::string(kSecret) + half_b}) {
         if (conninfo.find('\0') != std::string::npos) continue;
         connpool::ParsedConninfo parsed;
         const connpool::Error e = connpool::parse_conninfo(conninfo.c_str(), parsed);

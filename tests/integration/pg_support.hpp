@@ -44,7 +44,7 @@ inline std::string conninfo_for(const std::string &app) {
 }
 
 class Error {
-public:
+  public:
     ~Error() { connpool_error_free(e_); }
     connpool_error **out() {
         connpool_error_free(e_);
@@ -54,13 +54,13 @@ public:
     std::string message() const { return connpool_error_message(e_); }
     std::string sqlstate() const { return connpool_error_sqlstate(e_); }
 
-private:
+  private:
     connpool_error *e_ = nullptr;
 };
 
 // The test's own connection, outside the pool, for inspecting and sabotaging the server.
 class Admin {
-public:
+  public:
     Admin() : conn_(PQconnectdb(base_conninfo().c_str())) {
         EXPECT_EQ(PQstatus(conn_), CONNECTION_OK) << PQerrorMessage(conn_);
     }
@@ -78,18 +78,20 @@ public:
         PQclear(r);
     }
     int backends(const std::string &app) {
-        return std::stoi(scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = '" +
-                                app + "'"));
+        return std::stoi(
+            scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = '" + app + "'"));
     }
     void terminate(const std::string &pid) {
         EXPECT_EQ(scalar("SELECT pg_terminate_backend(" + pid + ")"), "t");
         // Wait until the backend is really gone.
-        for (int i = 0; i < 500 && scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = " + pid) != "0"; ++i) {
+        for (int i = 0;
+             i < 500 && scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = " + pid) != "0";
+             ++i) {
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
     }
 
-private:
+  private:
     PGconn *conn_;
 };
 
@@ -106,7 +108,7 @@ inline int open_fds() {
 // A test that builds one pool (pool_) over the real server and checks, when it ends, that the
 // pool's backends are gone (by application_name) and no file descriptor leaked.
 class RealPoolTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         ASSERT_FALSE(base_conninfo().empty())
             << "no server: run through ctest (fixture) or set CONNPOOL_TEST_CONNINFO";
@@ -131,7 +133,8 @@ protected:
         if (conninfo.empty()) conninfo = conninfo_for(app_);
         connpool_options *opts = nullptr;
         EXPECT_EQ(connpool_options_new(&opts, nullptr), CONNPOOL_OK);
-        for (const auto &[k, v] : options) EXPECT_EQ(connpool_options_set(opts, k, v, nullptr), CONNPOOL_OK) << k;
+        for (const auto &[k, v] : options)
+            EXPECT_EQ(connpool_options_set(opts, k, v, nullptr), CONNPOOL_OK) << k;
         Error error;
         EXPECT_EQ(connpool_pool_create(&pool_, conninfo.c_str(), opts, error.out()), CONNPOOL_OK)
             << error.message();
@@ -151,7 +154,8 @@ protected:
         std::vector<const char *> p(params);
         connpool_result *r = nullptr;
         Error error;
-        EXPECT_EQ(connpool_lease_exec(&r, lease, sql, static_cast<int32_t>(p.size()), p.data(), error.out()),
+        EXPECT_EQ(connpool_lease_exec(&r, lease, sql, static_cast<int32_t>(p.size()), p.data(),
+                                      error.out()),
                   CONNPOOL_OK)
             << sql << ": " << error.message();
         std::string value;

@@ -29,11 +29,12 @@ TEST_F(PgTest, QueryWithParametersNullsNamesAndTypes) {
     const char *params[] = {"42", nullptr, "héllo"};
     connpool_result *r = nullptr;
     Error error;
-    ASSERT_EQ(connpool_lease_exec(&r, lease,
-                                  "SELECT $1::int AS answer, $2::text AS nothing, $3::text AS word, "
-                                  "''::text AS empty FROM generate_series(1, 3)",
-                                  3, params, error.out()),
-              CONNPOOL_OK)
+    ASSERT_EQ(
+        connpool_lease_exec(&r, lease,
+                            "SELECT $1::int AS answer, $2::text AS nothing, $3::text AS word, "
+                            "''::text AS empty FROM generate_series(1, 3)",
+                            3, params, error.out()),
+        CONNPOOL_OK)
         << error.message();
     EXPECT_EQ(connpool_result_status(r), CONNPOOL_OK);
     EXPECT_EQ(connpool_result_row_count(r), 3);
@@ -50,8 +51,8 @@ TEST_F(PgTest, QueryWithParametersNullsNamesAndTypes) {
     EXPECT_EQ(connpool_result_is_null(r, 0, 3), 0);  // '' is not NULL
     EXPECT_STREQ(connpool_result_value(r, 0, 2), "héllo");
     EXPECT_EQ(connpool_result_value_length(r, 0, 2), 6);
-    EXPECT_EQ(connpool_result_value(r, 3, 0), nullptr);   // row out of range
-    EXPECT_EQ(connpool_result_is_null(r, 0, -1), -1);     // column out of range
+    EXPECT_EQ(connpool_result_value(r, 3, 0), nullptr);  // row out of range
+    EXPECT_EQ(connpool_result_is_null(r, 0, -1), -1);    // column out of range
     EXPECT_EQ(connpool_result_affected_rows(r), 3);
     EXPECT_STREQ(connpool_result_sqlstate(r), "");
     EXPECT_EQ(connpool_result_free(r), CONNPOOL_OK);
@@ -95,7 +96,8 @@ TEST_F(PgTest, OpenTransactionIsRolledBackOnRelease) {
     // A failed transaction is rolled back too.
     scalar(b, "BEGIN");
     connpool_result *r = nullptr;
-    EXPECT_EQ(connpool_lease_exec(&r, b, "SELECT 1/0", 0, nullptr, nullptr), CONNPOOL_ERR_QUERY_FAILED);
+    EXPECT_EQ(connpool_lease_exec(&r, b, "SELECT 1/0", 0, nullptr, nullptr),
+              CONNPOOL_ERR_QUERY_FAILED);
     connpool_result_free(r);
     ASSERT_EQ(connpool_lease_release(b, nullptr), CONNPOOL_OK);
     connpool_lease *c = acquire();
@@ -115,12 +117,14 @@ TEST_F(PgTest, QueryErrorCarriesSqlstateAndLeavesConnectionUsable) {
     ASSERT_NE(r, nullptr);
     EXPECT_EQ(connpool_result_status(r), CONNPOOL_ERR_QUERY_FAILED);
     EXPECT_STREQ(connpool_result_sqlstate(r), "22012");
-    EXPECT_NE(std::string(connpool_result_error_message(r)).find("division by zero"), std::string::npos);
+    EXPECT_NE(std::string(connpool_result_error_message(r)).find("division by zero"),
+              std::string::npos);
     EXPECT_EQ(error.sqlstate(), "22012");
     EXPECT_NE(error.message().find("division by zero"), std::string::npos);
     connpool_result_free(r);
-    EXPECT_EQ(connpool_lease_exec(&r, lease, "SELECT * FROM no_such_table", 0, nullptr, error.out()),
-              CONNPOOL_ERR_QUERY_FAILED);
+    EXPECT_EQ(
+        connpool_lease_exec(&r, lease, "SELECT * FROM no_such_table", 0, nullptr, error.out()),
+        CONNPOOL_ERR_QUERY_FAILED);
     EXPECT_EQ(error.sqlstate(), "42P01");
     connpool_result_free(r);
     EXPECT_EQ(scalar(lease, "SELECT 'still fine'"), "still fine");
@@ -178,7 +182,8 @@ TEST_F(PgTest, ManyThreadsOnASmallPoolKeepExactCounts) {
                 const std::string expected = std::to_string(t * kCycles + i);
                 const char *params[] = {expected.c_str()};
                 connpool_result *r = nullptr;
-                if (connpool_lease_exec(&r, lease, "SELECT $1::int", 1, params, nullptr) != CONNPOOL_OK ||
+                if (connpool_lease_exec(&r, lease, "SELECT $1::int", 1, params, nullptr) !=
+                        CONNPOOL_OK ||
                     expected != connpool_result_value(r, 0, 0)) {
                     failures++;
                 }
@@ -202,7 +207,8 @@ TEST_F(PgTest, ManyThreadsOnASmallPoolKeepExactCounts) {
     const connpool_stats s = stats();
     EXPECT_EQ(s.acquired, kThreads * kCycles);
     EXPECT_EQ(s.released, kThreads * kCycles);
-    EXPECT_LE(s.acquired - s.reused, s.created);  // fresh acquires; a connection may open for demand that left
+    EXPECT_LE(s.acquired - s.reused,
+              s.created);  // fresh acquires; a connection may open for demand that left
     EXPECT_LE(s.created, 4);
     EXPECT_EQ(s.in_use, 0);
     EXPECT_EQ(s.idle, s.total);
@@ -226,7 +232,8 @@ TEST_F(PgTest, UnreachableServerTimesOutWithTheConnectError) {
     Error error;
     const auto start = Clock::now();
     EXPECT_EQ(connpool_pool_acquire(&lease, pool_, 500, error.out()), CONNPOOL_ERR_CONNECT_FAILED);
-    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+    const auto waited =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
     EXPECT_GE(waited, 500);
     EXPECT_LT(waited, 1500);
     EXPECT_NE(error.message().find("last connect error"), std::string::npos) << error.message();
@@ -248,7 +255,8 @@ TEST_F(PgTest, WrongPasswordIsReportedWithoutThePassword) {
     const auto start = Clock::now();
     EXPECT_EQ(connpool_pool_acquire(&lease, pool_, 5000, error.out()),
               CONNPOOL_ERR_DATABASE_UNAVAILABLE);
-    EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count(), 1000);
+    EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count(),
+              1000);
     EXPECT_NE(error.message().find("password authentication failed"), std::string::npos)
         << error.message();
     EXPECT_EQ(error.message().find("LOCATION"), std::string::npos) << error.message();
@@ -275,8 +283,7 @@ TEST_F(PgTest, RightPasswordOverTcpWorks) {
 TEST_F(PgTest, MalformedConninfoNeverEchoesThePassword) {
     const std::string secret = "Pa55-w0rd-plugh";
     for (const std::string &bad : {"host=localhost password=" + secret + " bogus_key=1",
-                                   "host=localhost password='" + secret,
-                                   "host=localhost " + secret,
+                                   "host=localhost password='" + secret, "host=localhost " + secret,
                                    "postgresql://u:" + secret + "@[bad"}) {
         connpool_pool *pool = nullptr;
         Error error;
@@ -316,8 +323,9 @@ TEST_F(PgTest, ResetQueryRunsOnEveryReturn) {
 TEST_F(PgTest, ChangedSessionAuthorizationIsNeverReused) {
     make({{"max_size", "1"}});
     connpool_lease *a = acquire();
-    scalar(a, "DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cp_guard_role') "
-              "THEN CREATE ROLE cp_guard_role; END IF; END$$");
+    scalar(a,
+           "DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cp_guard_role') "
+           "THEN CREATE ROLE cp_guard_role; END IF; END$$");
     const std::string pid = scalar(a, "SELECT pg_backend_pid()");
     scalar(a, "SET SESSION AUTHORIZATION cp_guard_role");
     EXPECT_EQ(scalar(a, "SELECT session_user"), "cp_guard_role");

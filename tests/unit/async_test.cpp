@@ -19,7 +19,7 @@ bool readable(connpool_acquire *request, int timeout_ms = 0) {
 }
 
 class AsyncTest : public ::testing::Test {
-protected:
+  protected:
     void TearDown() override {
         if (pool_ != nullptr) {
             EXPECT_EQ(connpool_pool_free(pool_), CONNPOOL_OK);
@@ -261,8 +261,10 @@ TEST_F(AsyncTest, AThousandWaitersNeedNoThreads) {
 TEST_F(AsyncTest, BadHandlesAndArguments) {
     pool_ = make_fake_pool(server_, {{"max_size", "1"}});
     connpool_acquire *request = nullptr;
-    EXPECT_EQ(connpool_pool_acquire_async(&request, nullptr, 0, nullptr), CONNPOOL_ERR_INVALID_ARGUMENT);
-    EXPECT_EQ(connpool_pool_acquire_async(nullptr, pool_, 0, nullptr), CONNPOOL_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(connpool_pool_acquire_async(&request, nullptr, 0, nullptr),
+              CONNPOOL_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(connpool_pool_acquire_async(nullptr, pool_, 0, nullptr),
+              CONNPOOL_ERR_INVALID_ARGUMENT);
     auto *bogus = reinterpret_cast<connpool_acquire *>(uintptr_t{0xdeadbeef});
     int32_t fd = 0;
     EXPECT_EQ(connpool_acquire_fd(&fd, bogus, nullptr), CONNPOOL_ERR_INVALID_HANDLE);

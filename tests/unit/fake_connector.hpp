@@ -17,11 +17,11 @@ namespace connpool::testing {
 enum class FakeState { idle, in_transaction, busy, broken };
 
 struct FakeServer {
-    std::atomic<bool> refuse{false};         // connects fail
+    std::atomic<bool> refuse{false};              // connects fail
     std::atomic<bool> refuse_permanently{false};  // ...as an authentication failure would
-    std::atomic<int> connect_delay_ms{0};    // connects take this long (watching abandon)
+    std::atomic<int> connect_delay_ms{0};         // connects take this long (watching abandon)
     std::atomic<bool> ping_fails{false};
-    std::atomic<int> ping_delay_ms{0};       // a ping answers after this long (or its deadline)
+    std::atomic<int> ping_delay_ms{0};  // a ping answers after this long (or its deadline)
     std::atomic<bool> reset_fails{false};
     std::atomic<int> connects{0}, closes{0}, pings{0}, resets{0};
     std::atomic<int> attempts{0}, in_flight{0}, max_in_flight{0};
@@ -41,18 +41,19 @@ struct FakeServer {
 };
 
 class FakeConnection final : public Connection {
-public:
-    FakeConnection(std::shared_ptr<FakeServer> server, int id) : id(id), server_(std::move(server)) {}
+  public:
+    FakeConnection(std::shared_ptr<FakeServer> server, int id)
+        : id(id), server_(std::move(server)) {}
     ~FakeConnection() override { server_->closes++; }
     const int id;
     FakeState state = FakeState::idle;
 
-private:
+  private:
     std::shared_ptr<FakeServer> server_;
 };
 
 class FakeConnector final : public Connector {
-public:
+  public:
     explicit FakeConnector(std::shared_ptr<FakeServer> server) : server_(std::move(server)) {}
 
     std::unique_ptr<Connection> connect(TimePoint deadline, const std::atomic<bool> &abandon,
@@ -60,7 +61,8 @@ public:
         server_->attempts++;
         const int now_in_flight = ++server_->in_flight;
         int seen = server_->max_in_flight.load();
-        while (now_in_flight > seen && !server_->max_in_flight.compare_exchange_weak(seen, now_in_flight)) {
+        while (now_in_flight > seen &&
+               !server_->max_in_flight.compare_exchange_weak(seen, now_in_flight)) {
         }
         struct Leave {
             FakeServer &s;
@@ -93,9 +95,12 @@ public:
     }
     ReleaseVerdict verdict_on_release(Connection &c) override {
         switch (fake(c).state) {
-            case FakeState::idle: return ReleaseVerdict::reuse;
-            case FakeState::in_transaction: return ReleaseVerdict::reset;
-            default: return ReleaseVerdict::discard;
+            case FakeState::idle:
+                return ReleaseVerdict::reuse;
+            case FakeState::in_transaction:
+                return ReleaseVerdict::reset;
+            default:
+                return ReleaseVerdict::discard;
         }
     }
     bool reset(Connection &c, TimePoint) override {
@@ -107,7 +112,7 @@ public:
 
     static FakeConnection &fake(Connection &c) { return static_cast<FakeConnection &>(c); }
 
-private:
+  private:
     std::unique_ptr<Connection> fail(ConnectFailure &failure, const char *why) {
         failure.message = why;
         return nullptr;

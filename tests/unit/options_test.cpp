@@ -6,7 +6,7 @@ namespace connpool::testing {
 namespace {
 
 class OptionsTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override { ASSERT_EQ(connpool_options_new(&opts_, nullptr), CONNPOOL_OK); }
     void TearDown() override { EXPECT_EQ(connpool_options_free(opts_), CONNPOOL_OK); }
     connpool_status set(const char *key, const char *value) {
@@ -68,7 +68,8 @@ TEST_F(OptionsTest, HugeValuesAreRefusedAndNotEchoedInFull) {
 }
 
 TEST_F(OptionsTest, NullArgumentsAreReportedByName) {
-    EXPECT_EQ(connpool_options_set(opts_, nullptr, "1", error_.out()), CONNPOOL_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(connpool_options_set(opts_, nullptr, "1", error_.out()),
+              CONNPOOL_ERR_INVALID_ARGUMENT);
     EXPECT_NE(error_.message().find("\"key\""), std::string::npos);
     EXPECT_EQ(connpool_options_set(opts_, "max_size", nullptr, error_.out()),
               CONNPOOL_ERR_INVALID_ARGUMENT);

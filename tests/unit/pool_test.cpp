@@ -10,7 +10,7 @@ namespace connpool::testing {
 namespace {
 
 class PoolTest : public ::testing::Test {
-protected:
+  protected:
     void TearDown() override {
         if (pool_ != nullptr) {
             EXPECT_EQ(connpool_pool_free(pool_), CONNPOOL_OK);
@@ -300,7 +300,9 @@ TEST_F(PoolTest, ConnectFailuresBackOffInsteadOfStorming) {
 }
 
 TEST_F(PoolTest, ExpiredConnectionsAreClosedAndMinSizeRestored) {
-    make({{"min_size", "2"}, {"max_size", "2"}, {"max_lifetime", "100"},
+    make({{"min_size", "2"},
+          {"max_size", "2"},
+          {"max_lifetime", "100"},
           {"maintenance_interval", "10"}});
     ASSERT_EQ(connpool_pool_wait_ready(pool_, 2000, nullptr), CONNPOOL_OK);
     EXPECT_TRUE(eventually([&] {
@@ -322,7 +324,8 @@ TEST_F(PoolTest, LeasedConnectionPastItsLifetimeIsClosedOnRelease) {
 }
 
 TEST_F(PoolTest, IdleConnectionsAboveMinSizeAreClosedAfterMaxIdle) {
-    make({{"min_size", "1"}, {"max_size", "3"}, {"max_idle", "80"}, {"maintenance_interval", "10"}});
+    make(
+        {{"min_size", "1"}, {"max_size", "3"}, {"max_idle", "80"}, {"maintenance_interval", "10"}});
     connpool_lease *a = acquire(), *b = acquire(), *c = acquire();
     release(a);
     release(b);
@@ -366,7 +369,8 @@ TEST_F(PoolTest, StatsStayConsistentUnderConcurrentLoad) {
     const connpool_stats s = stats_of(pool_);
     EXPECT_EQ(s.acquired, kThreads * kCycles);
     EXPECT_EQ(s.released, kThreads * kCycles);
-    EXPECT_LE(s.acquired - s.reused, s.created);  // fresh acquires; a connection may open for demand that left
+    EXPECT_LE(s.acquired - s.reused,
+              s.created);  // fresh acquires; a connection may open for demand that left
     EXPECT_LE(s.created, 4);
     EXPECT_EQ(s.in_use, 0);
     EXPECT_GE(s.acquire_wait_us_total, s.acquire_wait_us_max);
@@ -388,7 +392,8 @@ TEST_F(PoolTest, FreeWakesWaitersAndLeasesOutlivePool) {
     EXPECT_EQ(connpool_pool_free(pool_), CONNPOOL_OK);
     EXPECT_LT(elapsed_ms(start), 1000);
     waiter.join();
-    EXPECT_TRUE(waiter_status == CONNPOOL_ERR_POOL_CLOSED || waiter_status == CONNPOOL_ERR_INVALID_HANDLE)
+    EXPECT_TRUE(waiter_status == CONNPOOL_ERR_POOL_CLOSED ||
+                waiter_status == CONNPOOL_ERR_INVALID_HANDLE)
         << connpool_status_name(waiter_status);
     EXPECT_LT(waited_ms.load(), 1000);
     // The handle is gone; the lease still works and its release closes the connection.
@@ -479,8 +484,9 @@ TEST_F(PoolTest, WrongKindsNullsAndMadeUpHandlesAreRefused) {
               CONNPOOL_ERR_INVALID_HANDLE);
     // Made-up values, including an ordinary address.
     int local = 0;
-    for (uintptr_t bogus : {uintptr_t{1}, uintptr_t{0xdeadbeef}, reinterpret_cast<uintptr_t>(&local),
-                            ~uintptr_t{0}, uintptr_t{1} << 63}) {
+    for (uintptr_t bogus :
+         {uintptr_t{1}, uintptr_t{0xdeadbeef}, reinterpret_cast<uintptr_t>(&local), ~uintptr_t{0},
+          uintptr_t{1} << 63}) {
         EXPECT_EQ(connpool_pool_acquire(&out, reinterpret_cast<connpool_pool *>(bogus), 0, nullptr),
                   CONNPOOL_ERR_INVALID_HANDLE);
         EXPECT_EQ(connpool_lease_release(reinterpret_cast<connpool_lease *>(bogus), nullptr),
@@ -558,10 +564,10 @@ TEST_F(PoolTest, StatsJsonHasEveryFieldAndEscapesTheName) {
     ASSERT_EQ(connpool_pool_stats_json(&json, pool_, nullptr), CONNPOOL_OK);
     const std::string text = json;
     connpool_string_free(json);
-    for (const char *key : {"\"total\": 1", "\"idle\": 1", "\"in_use\": 0", "\"max_size\": 3",
-                            "\"acquired\": 1", "\"released\": 1", "\"created\": 1",
-                            "\"acquire_wait_us_max\"", "\"closed_pool\": false",
-                            "\"name\": \"we\\\"ird\\\\name\""}) {
+    for (const char *key :
+         {"\"total\": 1", "\"idle\": 1", "\"in_use\": 0", "\"max_size\": 3", "\"acquired\": 1",
+          "\"released\": 1", "\"created\": 1", "\"acquire_wait_us_max\"", "\"closed_pool\": false",
+          "\"name\": \"we\\\"ird\\\\name\""}) {
         EXPECT_NE(text.find(key), std::string::npos) << key << " not in " << text;
     }
 }

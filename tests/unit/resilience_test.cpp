@@ -12,14 +12,15 @@ namespace connpool::testing {
 namespace {
 
 class ResilienceTest : public ::testing::Test {
-protected:
+  protected:
     void TearDown() override {
         if (pool_ != nullptr) {
             EXPECT_EQ(connpool_pool_free(pool_), CONNPOOL_OK);
         }
         EXPECT_TRUE(eventually([&] { return server_->open_connections() == 0; }));
     }
-    connpool_status try_acquire(int64_t timeout_ms, connpool_lease **out, ErrorBox *error = nullptr) {
+    connpool_status try_acquire(int64_t timeout_ms, connpool_lease **out,
+                                ErrorBox *error = nullptr) {
         return connpool_pool_acquire(out, pool_, timeout_ms, error ? error->out() : nullptr);
     }
     std::shared_ptr<FakeServer> server_ = std::make_shared<FakeServer>();
@@ -48,12 +49,14 @@ TEST_F(ResilienceTest, BreakerOpensAfterConsecutiveFailuresAndWaitersFailFast) {
     EXPECT_GE(stats_of(pool_).unavailable, 2);
     // The server comes back: the background probe closes the breaker without anyone waiting.
     server_->refuse = false;
-    EXPECT_TRUE(eventually([&] {
-        connpool_lease *l = nullptr;
-        if (try_acquire(0, &l) != CONNPOOL_OK) return false;
-        connpool_lease_release(l, nullptr);
-        return true;
-    }, 8000));
+    EXPECT_TRUE(eventually(
+        [&] {
+            connpool_lease *l = nullptr;
+            if (try_acquire(0, &l) != CONNPOOL_OK) return false;
+            connpool_lease_release(l, nullptr);
+            return true;
+        },
+        8000));
     s = stats_of(pool_);
     EXPECT_EQ(s.breaker_state, 0);
     EXPECT_EQ(s.breaker_opens, 1);
@@ -62,7 +65,9 @@ TEST_F(ResilienceTest, BreakerOpensAfterConsecutiveFailuresAndWaitersFailFast) {
 
 TEST_F(ResilienceTest, HalfOpenBreakerProbesOneConnectionAtATime) {
     server_->refuse = true;
-    pool_ = make_fake_pool(server_, {{"min_size", "4"}, {"max_size", "4"}, {"breaker_threshold", "1"},
+    pool_ = make_fake_pool(server_, {{"min_size", "4"},
+                                     {"max_size", "4"},
+                                     {"breaker_threshold", "1"},
                                      {"max_concurrent_connects", "4"}});
     ASSERT_TRUE(eventually([&] { return stats_of(pool_).breaker_state != 0; }));
     server_->connect_delay_ms = 30;
@@ -87,17 +92,20 @@ TEST_F(ResilienceTest, AuthenticationFailureOpensTheBreakerAtOnceAndHealsWhenFix
     EXPECT_NE(error.message().find("password authentication failed"), std::string::npos);
     EXPECT_EQ(server_->attempts.load(), 1);
     server_->refuse_permanently = false;  // the password was rotated on the server's side
-    EXPECT_TRUE(eventually([&] {
-        connpool_lease *l = nullptr;
-        if (try_acquire(0, &l) != CONNPOOL_OK) return false;
-        connpool_lease_release(l, nullptr);
-        return true;
-    }, 8000));
+    EXPECT_TRUE(eventually(
+        [&] {
+            connpool_lease *l = nullptr;
+            if (try_acquire(0, &l) != CONNPOOL_OK) return false;
+            connpool_lease_release(l, nullptr);
+            return true;
+        },
+        8000));
 }
 
 TEST_F(ResilienceTest, AnOutageCostsATrickleOfAttemptsNotAStorm) {
     server_->refuse = true;
-    pool_ = make_fake_pool(server_, {{"max_size", "4"}, {"max_concurrent_connects", "2"},
+    pool_ = make_fake_pool(server_, {{"max_size", "4"},
+                                     {"max_concurrent_connects", "2"},
                                      {"breaker_threshold", "0"}});  // keep everyone waiting
     std::vector<connpool_acquire *> waiters(500);
     for (auto &w : waiters) {
@@ -159,8 +167,8 @@ TEST_F(ResilienceTest, OneDeadIdleConnectionTriggersASweepOfTheOthers) {
 }
 
 TEST_F(ResilienceTest, LeaseHeldPastLeakThresholdIsReportedOnce) {
-    pool_ = make_fake_pool(server_, {{"max_size", "2"}, {"leak_threshold", "60"},
-                                     {"maintenance_interval", "1000"}});
+    pool_ = make_fake_pool(
+        server_, {{"max_size", "2"}, {"leak_threshold", "60"}, {"maintenance_interval", "1000"}});
     connpool_lease *leaky = nullptr, *quick = nullptr;
     ASSERT_EQ(try_acquire(1000, &leaky), CONNPOOL_OK);
     EXPECT_EQ(connpool_lease_set_label(leaky, "report-job", nullptr), CONNPOOL_OK);
@@ -168,11 +176,13 @@ TEST_F(ResilienceTest, LeaseHeldPastLeakThresholdIsReportedOnce) {
     EXPECT_EQ(connpool_lease_release(quick, nullptr), CONNPOOL_OK);
     const TimePoint since = Clock::now();
     EXPECT_TRUE(eventually([&] { return stats_of(pool_).leaks_detected == 1; }, 1000));
-    EXPECT_LT(elapsed_ms(since), 200) << "reported within ~2x leak_threshold, not at the 1 s interval";
+    EXPECT_LT(elapsed_ms(since), 200)
+        << "reported within ~2x leak_threshold, not at the 1 s interval";
     std::this_thread::sleep_for(Millis(200));
     EXPECT_EQ(stats_of(pool_).leaks_detected, 1) << "reported once";
     const std::string long_label(300, 'x');
-    EXPECT_EQ(connpool_lease_set_label(leaky, long_label.c_str(), nullptr), CONNPOOL_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(connpool_lease_set_label(leaky, long_label.c_str(), nullptr),
+              CONNPOOL_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(connpool_lease_set_label(leaky, nullptr, nullptr), CONNPOOL_OK);
     EXPECT_EQ(connpool_lease_release(leaky, nullptr), CONNPOOL_OK);
     EXPECT_EQ(connpool_lease_set_label(leaky, "x", nullptr), CONNPOOL_ERR_INVALID_HANDLE);
@@ -225,8 +235,10 @@ TEST_F(ResilienceTest, ChildAfterForkGetsForkedAndNeverTouchesTheParentsConnecti
 // Found in review: each replaced connection used to restart the wait.
 TEST_F(ResilienceTest, ReplacingDeadConnectionsNeverStretchesTheDeadline) {
     server_->ping_delay_ms = 60'000;  // pings never answer (a black-holed peer)
-    pool_ = make_fake_pool(server_, {{"min_size", "5"}, {"max_size", "5"},
-                                     {"pre_ping_threshold", "0"}, {"health_check_timeout", "500"}});
+    pool_ = make_fake_pool(server_, {{"min_size", "5"},
+                                     {"max_size", "5"},
+                                     {"pre_ping_threshold", "0"},
+                                     {"health_check_timeout", "500"}});
     ASSERT_EQ(connpool_pool_wait_ready(pool_, 2000, nullptr), CONNPOOL_OK);
     connpool_lease *lease = nullptr;
     const TimePoint start = Clock::now();
@@ -251,8 +263,10 @@ TEST_F(ResilienceTest, CancelDuringValidationOfADeadGrantIsHonoured) {
     server_->ping_delay_ms = 200;
     server_->ping_fails = true;
     server_->refuse = true;  // no replacement will come
-    pool_ = make_fake_pool(server_, {{"min_size", "1"}, {"max_size", "1"},
-                                     {"pre_ping_threshold", "0"}, {"breaker_threshold", "0"}});
+    pool_ = make_fake_pool(server_, {{"min_size", "1"},
+                                     {"max_size", "1"},
+                                     {"pre_ping_threshold", "0"},
+                                     {"breaker_threshold", "0"}});
     server_->refuse = false;
     ASSERT_EQ(connpool_pool_wait_ready(pool_, 2000, nullptr), CONNPOOL_OK);
     server_->refuse = true;
@@ -273,8 +287,11 @@ TEST_F(ResilienceTest, CancelDuringValidationOfADeadGrantIsHonoured) {
 }
 
 TEST_F(ResilienceTest, AsyncDeadlineHoldsAfterADeadGrantRequeuesTheRequest) {
-    pool_ = make_fake_pool(server_, {{"min_size", "1"}, {"max_size", "1"}, {"pre_ping", "off"},
-                                     {"maintenance_interval", "3000"}, {"breaker_threshold", "0"}});
+    pool_ = make_fake_pool(server_, {{"min_size", "1"},
+                                     {"max_size", "1"},
+                                     {"pre_ping", "off"},
+                                     {"maintenance_interval", "3000"},
+                                     {"breaker_threshold", "0"}});
     ASSERT_EQ(connpool_pool_wait_ready(pool_, 2000, nullptr), CONNPOOL_OK);
     server_->kill(1);
     server_->refuse = true;
@@ -290,8 +307,8 @@ TEST_F(ResilienceTest, AsyncDeadlineHoldsAfterADeadGrantRequeuesTheRequest) {
 }
 
 TEST_F(ResilienceTest, UnusedGrantKeepsItsIdleTimeForPrePing) {
-    pool_ = make_fake_pool(server_, {{"min_size", "1"}, {"max_size", "1"},
-                                     {"pre_ping_threshold", "100"}});
+    pool_ = make_fake_pool(server_,
+                           {{"min_size", "1"}, {"max_size", "1"}, {"pre_ping_threshold", "100"}});
     ASSERT_EQ(connpool_pool_wait_ready(pool_, 2000, nullptr), CONNPOOL_OK);
     std::this_thread::sleep_for(Millis(150));
     connpool_acquire *request = nullptr;

@@ -18,7 +18,7 @@ using Option = std::pair<const char *, const char *>;
 
 // Owns an error object for one call; `.out()` hands the C API its `connpool_error **`.
 class ErrorBox {
-public:
+  public:
     ~ErrorBox() { connpool_error_free(error_); }
     connpool_error **out() {
         connpool_error_free(error_);
@@ -28,7 +28,7 @@ public:
     std::string message() const { return connpool_error_message(error_); }
     connpool_status status() const { return connpool_error_status(error_); }
 
-private:
+  private:
     connpool_error *error_ = nullptr;
 };
 
