@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <charconv>
+#include <vector>
 
 namespace connpool {
 namespace {
@@ -11,6 +12,15 @@ constexpr int64_t kMaxConnections = 10'000;
 constexpr size_t kMaxStringLength = 4096;
 
 const char *const kLevelNames[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+
+// Describes one option for its error messages.
+struct OptionInfo {
+    const char *key;
+    const char *type;  // "integer", "duration_ms", "boolean", "string", "log_level"
+    int64_t min;
+    int64_t max;
+    const char *description;
+};
 
 // Field accessors keep the table and the struct in one place.
 struct Binding {
@@ -122,15 +132,6 @@ std::string quoted(std::string_view text) {
 }
 
 }  // namespace
-
-const std::vector<OptionInfo> &option_table() {
-    static const std::vector<OptionInfo> infos = [] {
-        std::vector<OptionInfo> out;
-        for (const Binding &b : bindings()) out.push_back(b.info);
-        return out;
-    }();
-    return infos;
-}
 
 bool parse_log_level(std::string_view text, int &level_out) {
     for (int i = 0; i < 7; ++i) {

@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "error.hpp"
 
@@ -37,17 +36,6 @@ struct PoolOptions {
     // Checks rules that involve several options (e.g. min_size <= max_size).
     Error validate() const;
 };
-
-// Describes one option for docs and messages.
-struct OptionInfo {
-    const char *key;
-    const char *type;  // "integer", "duration_ms", "boolean", "string", "log_level"
-    int64_t min;
-    int64_t max;
-    const char *description;
-};
-
-const std::vector<OptionInfo> &option_table();
 
 // Parses a log level name ("trace".."critical", "off"); returns false if unknown.
 bool parse_log_level(std::string_view text, int &level_out);

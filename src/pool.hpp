@@ -131,8 +131,6 @@ class Pool : public std::enable_shared_from_this<Pool> {
 
     connpool_stats stats() const;
     std::string stats_json() const;
-    const PoolOptions &options() const { return options_; }
-    Connector &connector() { return *connector_; }
     spdlog::logger &log() { return *log_; }
     // True in a child process after fork(): the pool must not be used there.
     bool forked() const;

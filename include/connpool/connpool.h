@@ -294,10 +294,11 @@ CONNPOOL_API connpool_status connpool_acquire_cancel(connpool_acquire *acquire);
 CONNPOOL_API connpool_status connpool_acquire_free(connpool_acquire *acquire);
 
 /**
- * Returns a lease to its pool. Never blocks on the network: a connection left in a transaction
+ * Returns a lease to its pool. Never waits for the server: a connection left in a transaction
  * is rolled back (and the reset_query run) by a background worker before reuse; a broken or busy
- * one is closed. Calling it again, or on any released lease, gives CONNPOOL_ERR_INVALID_HANDLE.
- * NULL gives CONNPOOL_ERR_INVALID_ARGUMENT.
+ * one is closed (libpq sends its Terminate message without waiting for an answer). Calling it
+ * again, or on any released lease, gives CONNPOOL_ERR_INVALID_HANDLE. NULL gives
+ * CONNPOOL_ERR_INVALID_ARGUMENT.
  */
 CONNPOOL_API connpool_status connpool_lease_release(connpool_lease *lease, connpool_error **err);
 
