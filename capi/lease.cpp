@@ -1,6 +1,7 @@
 // connpool_lease_*: release, raw PGconn, exec.
 #include <cstring>
 
+#include "fork_guard.hpp"
 #include "handles.hpp"
 #include "pg_connector.hpp"
 
@@ -27,7 +28,8 @@ CONNPOOL_API connpool_status connpool_lease_release(connpool_lease *lease, connp
     if (lease == nullptr) return null_argument(err, "connpool_lease_release", "lease");
     return guarded(err, [&] {
         // Exactly one release wins; a second one (or one racing it) finds the token stale.
-        {
+        // A process that never forked cannot hold a forked pool's lease: skip the lookup.
+        if (fork_generation() != 0) {
             auto ref = lookup_lease(lease);
             if (!ref) return stale_handle(err, "connpool_lease_release", "lease");
             if (ref.get<Slot>()->pool.forked()) return forked(err, "connpool_lease_release");

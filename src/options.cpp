@@ -79,6 +79,10 @@ const std::vector<Binding> &bindings() {
           "threads allowed to wait in acquire at once; beyond it acquire fails at once with "
           "CONNPOOL_ERR_TOO_MANY_WAITERS (0 = unlimited)"},
          &PoolOptions::max_waiting},
+        {{"overtake_window_us", "integer", 0, 1'000'000,
+          "microseconds a waiting thread lets running threads take connections released meanwhile "
+          "before every release is handed to it (0 = strict first come, first served)"},
+         &PoolOptions::overtake_window_us},
         {{"leak_threshold", "duration_ms", 0, 30 * kDay,
           "a lease held longer than this is reported once in the log and counted (0 = off)"},
          &PoolOptions::leak_threshold_ms},

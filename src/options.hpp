@@ -25,10 +25,11 @@ struct PoolOptions {
     std::string reset_query;  // empty = none
     int64_t maintenance_interval_ms = 1'000;
     int64_t max_concurrent_connects = 2;
-    std::string log_level;          // empty = from CONNPOOL_LOG_LEVEL, else "off"
-    int64_t max_waiting = 0;        // 0 = unlimited
-    int64_t leak_threshold_ms = 0;  // 0 = no leak reports
-    int64_t breaker_threshold = 5;  // consecutive connect failures that open it; 0 = never
+    std::string log_level;             // empty = from CONNPOOL_LOG_LEVEL, else "off"
+    int64_t max_waiting = 0;           // 0 = unlimited
+    int64_t overtake_window_us = 200;  // see "Fairness" in pool.hpp; 0 = strict FIFO
+    int64_t leak_threshold_ms = 0;     // 0 = no leak reports
+    int64_t breaker_threshold = 5;     // consecutive connect failures that open it; 0 = never
 
     // Sets one option from its string form; on failure leaves the struct unchanged and
     // returns an error naming the key and the accepted values.

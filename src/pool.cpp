@@ -35,9 +35,24 @@ Slot::~Slot() {
 }
 
 std::shared_ptr<Pool> Pool::create(PoolOptions options, std::unique_ptr<Connector> connector) {
-    std::shared_ptr<Pool> pool(new Pool(std::move(options), std::move(connector)));
+    std::shared_ptr<Pool> pool(new Pool(std::move(options), std::move(connector)), &Pool::orphan);
     pool->start();
     return pool;
+}
+
+void Pool::orphan(Pool *pool) {
+    pool->close();
+    bool free_now;
+    {
+        std::lock_guard<std::mutex> lock(pool->mutex_);
+        pool->orphaned_ = true;
+        free_now = pool->holds_ == 0;
+    }
+    if (free_now) delete pool;  // otherwise the release of the last lease does it
+}
+
+bool Pool::drop_hold_locked() {
+    return --holds_ == 0 && orphaned_;
 }
 
 Pool::Pool(PoolOptions options, std::unique_ptr<Connector> connector)
@@ -88,6 +103,23 @@ void Pool::enqueue_waiter_locked(Waiter &waiter, bool first_in_line) {
 
 void Pool::unlink_waiter_locked(Waiter &waiter) {
     if (!waiter.linked) return;  // idempotent: a cancel may follow any outcome
+    const bool was_head = waiters_head_ == &waiter;
+    detach_waiter_locked(waiter);
+    if (was_head) serve_idle_to_head_locked();
+}
+
+// Connections released during the old head's overtaking window may sit idle while the new
+// head waits for hand-off: give them to it now.
+void Pool::serve_idle_to_head_locked() {
+    while (!idle_.empty() && waiters_head_ != nullptr && waiters_head_->wants_handoff) {
+        Waiter &head = *waiters_head_;
+        detach_waiter_locked(head);
+        head.slot = take_idle_locked();
+        wake_locked(head);
+    }
+}
+
+void Pool::detach_waiter_locked(Waiter &waiter) {
     waiter.linked = false;
     (waiter.prev != nullptr ? waiter.prev->next : waiters_head_) = waiter.next;
     (waiter.next != nullptr ? waiter.next->prev : waiters_tail_) = waiter.prev;
@@ -131,11 +163,16 @@ Error Pool::wait_failed_locked(int64_t timeout_ms, const char *what) const {
 
 // Hands `slot` to the oldest waiter, or keeps it idle. Returns it instead when it must be
 // closed (expired, or an overflow connection nobody waits for); the caller closes it unlocked.
-Slot *Pool::return_to_pool_locked(Slot *slot, TimePoint now, bool used) {
+Slot *Pool::return_to_pool_locked(Slot *slot, TimePoint now, bool used, bool overtakable) {
     if (used) slot->idle_since = now;
     if (closed_) return discard_locked(slot, nullptr);
     if (now >= slot->expires_at) return discard_locked(slot, &counters_.closed_lifetime);
-    if (Waiter *oldest = waiters_head_) {
+    Waiter *oldest = waiters_head_;
+    // A lease returned within the oldest waiter's overtaking window goes idle (the waiter takes
+    // one when its window ends); new, reset or unused connections and overflow ones (which
+    // would otherwise be closed) are handed over at once.
+    if (oldest != nullptr &&
+        (!overtakable || oldest->wants_handoff || total_ > options_.max_size)) {
         unlink_waiter_locked(*oldest);
         oldest->slot = slot;
         wake_locked(*oldest);
@@ -158,7 +195,9 @@ Slot *Pool::discard_locked(Slot *slot, std::atomic<int64_t> *reason) {
 void Pool::schedule_opens_locked(TimePoint now) {
     if (closed_) return;
     const int64_t coming = total_ + opening_;
-    int64_t want = std::max(options_.min_size - coming, waiting_ - opening_ - resetting_);
+    // Idle connections are there for waiters still in their overtaking window.
+    const int64_t covered = opening_ + resetting_ + static_cast<int64_t>(idle_.size());
+    int64_t want = std::max(options_.min_size - coming, waiting_ - covered);
     if (probe_wanted_) want = std::max<int64_t>(want, 1 - opening_);
     want = std::min(want, options_.max_size + options_.max_overflow - coming);
     if (want <= 0) return;
@@ -256,6 +295,9 @@ void Pool::fail_waiters_fast_locked() {
 // ----- leases out ---------------------------------------------------------------------------
 
 void Pool::link_leased_locked(Slot *slot, TimePoint now) {
+    ++holds_;
+    ++acquired_;
+    if (slot->used) ++reused_;
     slot->leased_since = now;
     slot->label.clear();  // a label belongs to one lease (clear() keeps the buffer: no free)
     slot->leak_reported = false;
@@ -284,10 +326,17 @@ void Pool::note_dead_connection_locked() {
 // ----- acquire / release --------------------------------------------------------------------
 
 connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
-    const TimePoint start = Clock::now();
     if (timeout_ms < 0) timeout_ms = options_.acquire_timeout_ms;
-    const TimePoint deadline = deadline_from(start, timeout_ms);
-    bool waited = false;  // the fast path (an idle connection at once) reads the clock once
+    // The fast path (an idle connection at once) reads only the coarse clock; the precise one
+    // is read when the caller has to wait (deadline, wait time) or a connection turned out dead.
+    bool timed = false;
+    TimePoint start{}, deadline{};
+    auto start_timing = [&] {
+        if (timed) return;
+        timed = true;
+        start = Clock::now();
+        deadline = deadline_from(start, timeout_ms);
+    };
     std::unique_lock<std::mutex> lock(mutex_);
     for (bool retry = false;; retry = true) {
         if (closed_) {
@@ -300,17 +349,40 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
         // Replacing dead connections must not stretch the wait past the deadline.
         const bool late = retry && Clock::now() >= deadline;
         Slot *slot = nullptr;
-        if (waiters_head_ == nullptr && !idle_.empty() && !late) {
+        if (!late && may_take_idle_locked()) {
             slot = take_idle_locked();
         } else {
+            start_timing();
             const connpool_status refused = refuse_wait_locked(timeout_ms, start, error);
             if (refused != CONNPOOL_OK) return refused;
-            waited = true;
             Waiter me;
+            // Behind a waiter already asking for hand-off, releases will not go idle: an
+            // overtaking window would only cost a wake-up.
+            me.wants_handoff = options_.overtake_window_us == 0 ||
+                               (waiters_head_ != nullptr && waiters_head_->wants_handoff);
             enqueue_waiter_locked(me);
             schedule_opens_locked(start);
             if (timeout_ms > 0 && !late) {
-                while (me.slot == nullptr && me.refused == CONNPOOL_OK && !closed_ &&
+                auto pending = [&] {
+                    return me.slot == nullptr && me.refused == CONNPOOL_OK && !closed_;
+                };
+                // First the overtaking window: releases leave their connection idle...
+                const TimePoint window_end =
+                    std::min(Clock::now() + std::chrono::microseconds(options_.overtake_window_us),
+                             deadline);
+                while (!me.wants_handoff && pending() &&
+                       me.cv.wait_until(lock, window_end) == std::cv_status::no_timeout) {
+                }
+                // ...then take one of those, or have the next release hand one over.
+                if (pending() && !me.wants_handoff) {
+                    if (!idle_.empty()) {
+                        me.slot = take_idle_locked();  // before unlinking: that may serve
+                        unlink_waiter_locked(me);      // the next waiter from idle_
+                    } else {
+                        me.wants_handoff = true;
+                    }
+                }
+                while (pending() &&
                        me.cv.wait_until(lock, deadline) == std::cv_status::no_timeout) {
                 }
             }
@@ -329,15 +401,17 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
                 return status;
             }
         }
-        link_leased_locked(slot, start);
+        // Thresholds compared with `now` are milliseconds: without a wait, coarse is enough.
+        const TimePoint now = timed ? Clock::now() : coarse_now();
+        link_leased_locked(slot, now);
         lock.unlock();
-        // Thresholds compared with `now` are milliseconds: without a wait, `start` is close enough.
-        const TimePoint now = waited || retry ? Clock::now() : start;
-        if (hand_out(*slot, start, now, deadline)) {
+        if (hand_out(*slot, timed ? start : now, now, timed ? deadline : TimePoint::max(),
+                     timeout_ms)) {
             out = slot;
             return CONNPOOL_OK;
         }
         // Dead or expired: close it and try again within the same deadline.
+        start_timing();
         lock.lock();
         Slot *dead = reject_handout_locked(slot, now);
         schedule_opens_locked(now);
@@ -347,17 +421,25 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
     }
 }
 
-bool Pool::validate_for_handout(Slot &slot, TimePoint now, TimePoint deadline) {
+bool Pool::validate_for_handout(Slot &slot, TimePoint now, TimePoint deadline, int64_t timeout_ms) {
     if (now >= slot.expires_at) return false;
     if (!connector_->looks_alive(*slot.connection)) {
         log_->info("idle connection found closed by the server; replacing it");
         return false;
     }
-    if (options_.pre_ping && now - slot.idle_since >= Millis(options_.pre_ping_threshold_ms)) {
+    // Threshold 0 means every time: `now` may come from the coarse clock and lag idle_since.
+    if (options_.pre_ping && (options_.pre_ping_threshold_ms == 0 ||
+                              now - slot.idle_since >= Millis(options_.pre_ping_threshold_ms))) {
         count(counters_.health_checks);
-        // The ping has its own timeout, and never outlasts the caller's deadline either.
-        const TimePoint ping_deadline =
-            std::min(deadline_after(options_.health_check_timeout_ms), deadline);
+        // The ping has its own timeout, and never outlasts the caller's deadline either (a
+        // caller who would not wait at all still lets an idle connection be checked).
+        const TimePoint ping_start = Clock::now();
+        TimePoint ping_deadline = deadline_from(ping_start, options_.health_check_timeout_ms);
+        if (timeout_ms > 0) {
+            ping_deadline = std::min(ping_deadline, deadline != TimePoint::max()
+                                                        ? deadline
+                                                        : deadline_from(ping_start, timeout_ms));
+        }
         if (!connector_->ping(*slot.connection, ping_deadline)) {
             count(counters_.health_check_failures);
             log_->info("pre-ping failed on a connection idle for {} ms; replacing it",
@@ -370,10 +452,11 @@ bool Pool::validate_for_handout(Slot &slot, TimePoint now, TimePoint deadline) {
 
 // Called unlocked with a slot just taken for a caller: checks it and, if it is fit, makes it
 // the caller's lease. False means the caller must hand it to reject_handout_locked.
-bool Pool::hand_out(Slot &slot, TimePoint start, TimePoint now, TimePoint deadline) {
-    if (!validate_for_handout(slot, now, deadline)) return false;
-    record_acquire(slot, start, now);
-    slot.lease_owner = shared_from_this();
+// `deadline` is TimePoint::max() when the caller has not computed it (it did not wait).
+bool Pool::hand_out(Slot &slot, TimePoint start, TimePoint now, TimePoint deadline,
+                    int64_t timeout_ms) {
+    if (!validate_for_handout(slot, now, deadline, timeout_ms)) return false;
+    record_wait(start, now);
     last_handed_out = &slot;
     return true;
 }
@@ -382,6 +465,10 @@ bool Pool::hand_out(Slot &slot, TimePoint start, TimePoint now, TimePoint deadli
 // thread used last. Connections migrating between threads cost a lot more than the scan (the
 // scheduler loses its pairing of a client thread with its backend: at 2 clients on 2 cores,
 // bench/ measured 0.60 of the physical limit without this, ~1.0 with it).
+bool Pool::may_take_idle_locked() const {
+    return !idle_.empty() && (waiters_head_ == nullptr || !waiters_head_->wants_handoff);
+}
+
 Slot *Pool::take_idle_locked() {
     const size_t n = idle_.size();
     size_t pick = n - 1;
@@ -401,14 +488,15 @@ Slot *Pool::take_idle_locked() {
 // for the caller to close unlocked.
 Slot *Pool::reject_handout_locked(Slot *slot, TimePoint now) {
     unlink_leased_locked(slot);
+    --holds_;  // the caller still holds the pool
+    --acquired_;
+    if (slot->used) --reused_;
     if (now >= slot->expires_at) return discard_locked(slot, &counters_.closed_lifetime);
     note_dead_connection_locked();
     return discard_locked(slot, &counters_.closed_broken);
 }
 
-void Pool::record_acquire(const Slot &slot, TimePoint start, TimePoint now) {
-    count(counters_.acquired);
-    if (slot.used) count(counters_.reused);
+void Pool::record_wait(TimePoint start, TimePoint now) {
     const int64_t waited = micros_between(start, now);
     if (waited > 0) {  // the common uncontended case skips two atomic operations
         count(counters_.acquire_wait_us_total, waited);
@@ -422,20 +510,21 @@ void Pool::set_label(Slot &slot, std::string label) {
 }
 
 void Pool::release(Slot *slot) {
-    // Hold the pool until we are done: this may be the last lease of a freed pool.
-    const std::shared_ptr<Pool> keep = std::move(slot->lease_owner);
     const ReleaseVerdict verdict = connector_->verdict_on_release(*slot->connection);
     slot->used = true;
-    count(counters_.released);
+    // Only the rare paths touch the pool after unlocking; they keep their hold until done.
+    const bool work_after_unlock = verdict != ReleaseVerdict::reuse;
     Slot *to_close = nullptr;
+    bool free_pool = false;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        const TimePoint now = Clock::now();
+        const TimePoint now = coarse_now();
+        ++released_;
         unlink_leased_locked(slot);
         if (closed_) {
             to_close = discard_locked(slot, nullptr);
         } else if (verdict == ReleaseVerdict::reuse) {
-            to_close = return_to_pool_locked(slot, now);
+            to_close = return_to_pool_locked(slot, now, true, true);
         } else if (verdict == ReleaseVerdict::reset) {
             ++resetting_;
             (reset_tail_ != nullptr ? reset_tail_->next_reset : reset_head_) = slot;
@@ -444,12 +533,18 @@ void Pool::release(Slot *slot) {
             to_close = discard_locked(slot, &counters_.closed_broken);
         }
         if (to_close != nullptr) schedule_opens_locked(now);
+        if (!work_after_unlock) free_pool = drop_hold_locked();
     }
-    if (verdict == ReleaseVerdict::reset) work_cv_.notify_one();  // after unlocking: no futex
-    if (verdict == ReleaseVerdict::discard) {                     // call under the lock
-        log_->info("returned connection was broken, busy or in an unknown state; closed it");
+    if (work_after_unlock) {
+        if (verdict == ReleaseVerdict::reset) work_cv_.notify_one();  // unlocked: no futex
+        if (verdict == ReleaseVerdict::discard) {                     // call under the lock
+            log_->info("returned connection was broken, busy or in an unknown state; closed it");
+        }
+        std::lock_guard<std::mutex> lock(mutex_);
+        free_pool = drop_hold_locked();
     }
     delete to_close;
+    if (free_pool) delete this;  // the pool's last hold: nothing may touch it after this
 }
 
 // ----- lifecycle ----------------------------------------------------------------------------
@@ -525,6 +620,9 @@ connpool_stats Pool::stats() const {
         s.opening = opening_;
         s.waiting = waiting_;
         s.breaker_state = static_cast<int64_t>(breaker_);
+        s.acquired = acquired_;
+        s.released = released_;
+        s.reused = reused_;
     }
     s.max_size = options_.max_size;
     s.min_size = options_.min_size;
@@ -532,9 +630,6 @@ connpool_stats Pool::stats() const {
     auto get = [](const std::atomic<int64_t> &c) { return c.load(std::memory_order_relaxed); };
     s.created = get(counters_.created);
     s.closed = get(counters_.closed);
-    s.acquired = get(counters_.acquired);
-    s.released = get(counters_.released);
-    s.reused = get(counters_.reused);
     s.acquire_timeouts = get(counters_.acquire_timeouts);
     s.connect_errors = get(counters_.connect_errors);
     s.health_checks = get(counters_.health_checks);

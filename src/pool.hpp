@@ -7,6 +7,21 @@
 // hands its connection to a blocked acquirer notifies that waiter's condition variable (it
 // lives on the waiter's stack, so it must be notified before unlocking), and an asynchronous
 // waiter's eventfd is written under the lock for the same reason.
+//
+// Fairness: waiters are served first come, first served, with a bounded exception. A blocking
+// waiter first sleeps for at most the overtake_window_us option (200 µs); a connection released
+// during that window goes back to the idle stack, where a running thread may take it (no
+// context switch: the thread that just released usually takes its own connection again). When
+// its window ends the waiter takes an idle connection itself or, if none, asks for hand-off:
+// from then on every release hands it the connection. So no waiter is overtaken for longer
+// than the window, and a burst of 8 threads on 4 connections does not convoy through a sleep
+// and a wake-up per cycle. Waiters queued behind one that asks for hand-off skip the window
+// (it would only cost them a wake-up: releases will not go idle), so a long queue under
+// sustained overload is plain FIFO hand-off. Asynchronous waiters always ask for hand-off.
+//
+// Lifetime: the Pool is owned by shared_ptrs (the C handle, asynchronous requests) whose
+// deleter (Pool::orphan) closes it and frees it once no lease is out: leases do not hold a
+// reference each, which would cost two contended atomic operations per cycle.
 #pragma once
 
 #include <atomic>
@@ -43,13 +58,12 @@ struct Slot {
     Pool &pool;
     std::unique_ptr<Connection> connection;
     const TimePoint created_at;
-    const TimePoint expires_at;         // TimePoint::max() when max_lifetime is 0
-    TimePoint idle_since;               // when it last became idle (or was created)
-    bool used = false;                  // has been leased before
-    const uint32_t lease_cell;          // handle-registry cell used for this slot's lease tokens
-    std::shared_ptr<Pool> lease_owner;  // set while leased: a lease keeps its pool alive
-    Slot *next_reset = nullptr;         // link in the reset queue
-    Slot *leased_prev = nullptr;        // links in the list of leased slots (leak detection)
+    const TimePoint expires_at;   // TimePoint::max() when max_lifetime is 0
+    TimePoint idle_since;         // when it last became idle (or was created)
+    bool used = false;            // has been leased before
+    const uint32_t lease_cell;    // handle-registry cell used for this slot's lease tokens
+    Slot *next_reset = nullptr;   // link in the reset queue
+    Slot *leased_prev = nullptr;  // links in the list of leased slots (leak detection)
     Slot *leased_next = nullptr;
     TimePoint leased_since{};
     bool leak_reported = false;
@@ -65,7 +79,9 @@ struct Waiter {
     AsyncAcquire *async = nullptr;          // null for a blocking acquirer
     connpool_status refused = CONNPOOL_OK;  // set (with no slot) when the breaker fails it fast
     bool linked = false;                    // in the pool's waiter list
-    std::condition_variable cv;             // blocking acquirers only
+    bool wants_handoff = false;  // releases hand it their connection (async: always; blocking:
+                                 // once its overtaking window has passed)
+    std::condition_variable cv;  // blocking acquirers only
 };
 
 // An acquire that never blocks its caller: completion is signalled on an eventfd, created only
@@ -102,11 +118,12 @@ class AsyncAcquire {
     bool cancel_requested_ = false;  // cancel arrived during that validation
 };
 
-class Pool : public std::enable_shared_from_this<Pool> {
+class Pool {
     friend class AsyncAcquire;  // its eventfd state is guarded by mutex_
 
   public:
-    // Starts the background workers; min_size connections are opened asynchronously.
+    // Starts the background workers; min_size connections are opened asynchronously. When the
+    // last shared_ptr goes, the pool is closed, and freed with the last outstanding lease.
     static std::shared_ptr<Pool> create(PoolOptions options, std::unique_ptr<Connector> connector);
     ~Pool();
     Pool(const Pool &) = delete;
@@ -137,15 +154,20 @@ class Pool : public std::enable_shared_from_this<Pool> {
 
   private:
     struct Counters {
-        std::atomic<int64_t> created{0}, closed{0}, acquired{0}, released{0}, reused{0},
-            acquire_timeouts{0}, connect_errors{0}, health_checks{0}, health_check_failures{0},
-            closed_lifetime{0}, closed_idle{0}, closed_broken{0}, closed_overflow{0}, resets{0},
-            acquire_wait_us_total{0}, acquire_wait_us_max{0}, breaker_opens{0}, waiters_rejected{0},
-            unavailable{0}, leaks_detected{0}, canceled{0}, sweeps{0};
+        std::atomic<int64_t> created{0}, closed{0}, acquire_timeouts{0}, connect_errors{0},
+            health_checks{0}, health_check_failures{0}, closed_lifetime{0}, closed_idle{0},
+            closed_broken{0}, closed_overflow{0}, resets{0}, acquire_wait_us_total{0},
+            acquire_wait_us_max{0}, breaker_opens{0}, waiters_rejected{0}, unavailable{0},
+            leaks_detected{0}, canceled{0}, sweeps{0};
     };
 
     Pool(PoolOptions options, std::unique_ptr<Connector> connector);
     void start();
+    // The shared_ptr deleter: closes the pool; frees it now or with the last lease.
+    static void orphan(Pool *pool);
+    // Ends one hold on the pool (a lease, or a release finishing); true if the caller must
+    // now delete the pool (orphaned and nothing else holds it).
+    bool drop_hold_locked();
 
     // All *_locked functions require mutex_.
     void enqueue_waiter_locked(Waiter &waiter, bool first_in_line = false);
@@ -154,9 +176,14 @@ class Pool : public std::enable_shared_from_this<Pool> {
     Error wait_failed_locked(int64_t timeout_ms, const char *what) const;
     void expire_async_waiters_locked(TimePoint now);
     void unlink_waiter_locked(Waiter &waiter);
+    void detach_waiter_locked(Waiter &waiter);  // list removal only
+    void serve_idle_to_head_locked();
     // `used`: the connection was just used (released, reset, opened), so its idle time restarts;
     // false for a slot merely checked or handed back unused (sweep, cancelled grant).
-    Slot *return_to_pool_locked(Slot *slot, TimePoint now, bool used = true);
+    // `overtakable`: a release by a running thread, which a waiter in its overtaking window
+    // leaves idle.
+    Slot *return_to_pool_locked(Slot *slot, TimePoint now, bool used = true,
+                                bool overtakable = false);
     Slot *discard_locked(Slot *slot, std::atomic<int64_t> *reason);  // reason may be null
     void schedule_opens_locked(TimePoint now);
     std::string describe_state_locked() const;
@@ -165,17 +192,21 @@ class Pool : public std::enable_shared_from_this<Pool> {
     connpool_status refuse_wait_locked(int64_t timeout_ms, TimePoint now, Error *error);
     Error unavailable_error_locked() const;
     void fail_waiters_fast_locked();
+    // A slot becomes a lease: counts the acquire and holds the pool (see drop_hold_locked).
     void link_leased_locked(Slot *slot, TimePoint now);
     void unlink_leased_locked(Slot *slot);
     void note_dead_connection_locked();
     void sweep_idle(std::unique_lock<std::mutex> &lock);
     void report_leaks(std::unique_lock<std::mutex> &lock, TimePoint now);
 
-    bool validate_for_handout(Slot &slot, TimePoint now, TimePoint deadline);
-    bool hand_out(Slot &slot, TimePoint start, TimePoint now, TimePoint deadline);
+    bool validate_for_handout(Slot &slot, TimePoint now, TimePoint deadline, int64_t timeout_ms);
+    bool hand_out(Slot &slot, TimePoint start, TimePoint now, TimePoint deadline,
+                  int64_t timeout_ms);
+    // An idle connection may be taken by a newcomer: nobody waits for hand-off.
+    bool may_take_idle_locked() const;
     Slot *take_idle_locked();
     Slot *reject_handout_locked(Slot *slot, TimePoint now);
-    void record_acquire(const Slot &slot, TimePoint start, TimePoint now);
+    void record_wait(TimePoint start, TimePoint now);
     void worker_loop();
     void maintenance_loop();
     void run_open();
@@ -209,6 +240,9 @@ class Pool : public std::enable_shared_from_this<Pool> {
     bool probe_wanted_ = false;  // a refused acquirer wants the breaker probed
     bool sweep_requested_ = false;
     Slot *leased_head_ = nullptr;
+    int64_t holds_ = 0;      // leases out + releases still running (they keep the pool alive)
+    bool orphaned_ = false;  // no shared_ptr left: the last hold frees the pool
+    int64_t acquired_ = 0, reused_ = 0, released_ = 0;  // counters kept under the lock
     std::shared_ptr<const std::string> last_connect_error_;
     std::condition_variable work_cv_;
     std::condition_variable maintenance_cv_;

@@ -19,6 +19,7 @@ using detail::count;
 
 AsyncAcquire::AsyncAcquire(std::shared_ptr<Pool> pool) : pool_(std::move(pool)) {
     waiter_.async = this;
+    waiter_.wants_handoff = true;  // nothing would wake it when an overtaking window ends
 }
 
 AsyncAcquire::~AsyncAcquire() {
@@ -69,7 +70,7 @@ void Pool::start_async(AsyncAcquire &request, int64_t timeout_ms) {
             Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name + "\" is closed"));
         return;
     }
-    if (waiters_head_ == nullptr && !idle_.empty()) {
+    if (may_take_idle_locked()) {
         request.waiter_.slot = take_idle_locked();
         request.status_ = CONNPOOL_OK;
         request.signal();
@@ -130,7 +131,8 @@ connpool_status Pool::collect_async(AsyncAcquire &request, Slot *&out, Error *er
         link_leased_locked(slot, request.start_);
         lock.unlock();
         const TimePoint now = Clock::now();
-        const bool fit = hand_out(*slot, request.start_, now, request.deadline_);
+        const bool fit =
+            hand_out(*slot, request.start_, now, request.deadline_, request.timeout_ms_);
         lock.lock();
         request.collecting_ = false;
         if (fit) {
@@ -155,9 +157,8 @@ connpool_status Pool::collect_async(AsyncAcquire &request, Slot *&out, Error *er
             Error failed = wait_failed_locked(request.timeout_ms_, "a connection");
             const connpool_status status = failed.status;
             finish_async_locked(request, status, std::move(failed));
-        } else if (!idle_.empty() && waiters_head_ == nullptr) {
-            request.waiter_.slot = idle_.back();  // another idle one: try it at once
-            idle_.pop_back();
+        } else if (may_take_idle_locked()) {
+            request.waiter_.slot = take_idle_locked();  // another idle one: try it at once
             request.status_ = CONNPOOL_OK;
             request.signal();
         } else {

@@ -179,6 +179,98 @@ TEST_F(PoolTest, WaitersAreServedFirstComeFirstServed) {
     EXPECT_EQ(stats_of(pool_).total, 1);
 }
 
+// Bounded overtaking (src/pool.hpp, "Fairness"): during a waiter's window a running thread may
+// take a connection released meanwhile; when the window ends the waiter gets it even though
+// nobody releases again. (A 1 s window so that the test can act inside it on a loaded machine.)
+TEST_F(PoolTest, RunningThreadsMayOvertakeAWaiterOnlyWithinItsWindow) {
+    make({{"max_size", "1"}, {"overtake_window_us", "1000000"}});
+    connpool_lease *held = acquire();
+    std::atomic<int64_t> waited_ms{-1};
+    std::atomic<bool> done{false};
+    std::thread waiter([&] {
+        const TimePoint start = Clock::now();
+        connpool_lease *lease = nullptr;
+        EXPECT_EQ(connpool_pool_acquire(&lease, pool_, 20'000, nullptr), CONNPOOL_OK);
+        waited_ms = elapsed_ms(start);
+        while (!done) std::this_thread::sleep_for(Millis(1));
+        release(lease);
+    });
+    ASSERT_TRUE(eventually([&] { return stats_of(pool_).waiting == 1; }));
+    release(held);
+    connpool_lease *again = nullptr;  // inside the window: this thread may take it back
+    EXPECT_EQ(connpool_pool_acquire(&again, pool_, 0, nullptr), CONNPOOL_OK);
+    release(again);
+    // Nobody else releases: the waiter takes the idle connection when its window ends.
+    ASSERT_TRUE(eventually([&] { return waited_ms >= 0; }, 10'000));
+    EXPECT_GE(waited_ms.load(), 900);
+    EXPECT_LT(waited_ms.load(), 10'000) << "the waiter must not sit out its timeout";
+    EXPECT_EQ(stats_of(pool_).in_use, 1);
+    done = true;
+    waiter.join();
+    EXPECT_EQ(stats_of(pool_).acquired, 3);
+}
+
+TEST_F(PoolTest, WithoutAnOvertakeWindowEveryReleaseGoesToTheOldestWaiter) {
+    make({{"max_size", "1"}, {"overtake_window_us", "0"}});
+    connpool_lease *held = acquire();
+    std::atomic<bool> got{false}, done{false};
+    std::thread waiter([&] {
+        connpool_lease *lease = nullptr;
+        EXPECT_EQ(connpool_pool_acquire(&lease, pool_, 20'000, nullptr), CONNPOOL_OK);
+        got = true;
+        while (!done) std::this_thread::sleep_for(Millis(1));
+        release(lease);
+    });
+    ASSERT_TRUE(eventually([&] { return stats_of(pool_).waiting == 1; }));
+    release(held);
+    connpool_lease *again = nullptr;  // handed over at release: nothing left to take
+    EXPECT_EQ(connpool_pool_acquire(&again, pool_, 0, nullptr), CONNPOOL_ERR_TIMEOUT);
+    EXPECT_TRUE(eventually([&] { return got.load(); }));
+    done = true;
+    waiter.join();
+}
+
+// With the default (short) window a thread cycling in a tight loop can never keep a waiter
+// out: after the window every release is handed over.
+TEST_F(PoolTest, AThreadCyclingInALoopCannotStarveAWaiter) {
+    make({{"max_size", "1"}});
+    std::atomic<bool> stop{false};
+    std::atomic<int64_t> cycles{0};
+    std::thread busy([&] {
+        while (!stop) {
+            connpool_lease *lease = nullptr;
+            if (connpool_pool_acquire(&lease, pool_, 20'000, nullptr) != CONNPOOL_OK) break;
+            connpool_lease_release(lease, nullptr);
+            ++cycles;
+        }
+    });
+    ASSERT_TRUE(eventually([&] { return cycles >= 1000; }));
+    for (int i = 0; i < 20; ++i) {
+        const TimePoint start = Clock::now();
+        connpool_lease *lease = nullptr;
+        ASSERT_EQ(connpool_pool_acquire(&lease, pool_, 20'000, nullptr), CONNPOOL_OK);
+        EXPECT_LT(elapsed_ms(start), 2'000);
+        release(lease);
+    }
+    stop = true;
+    busy.join();
+}
+
+// A caller that will not wait (timeout 0) still lets a stale idle connection be pre-pinged:
+// the ping is bounded by health_check_timeout, not by the caller's zero wait.
+TEST_F(PoolTest, PrePingAlsoRunsForACallerThatWillNotWait) {
+    make({{"max_size", "1"}, {"pre_ping_threshold", "0"}});
+    release(acquire());
+    server_->ping_delay_ms = 5;
+    connpool_lease *lease = nullptr;
+    EXPECT_EQ(connpool_pool_acquire(&lease, pool_, 0, nullptr), CONNPOOL_OK);
+    release(lease);
+    const connpool_stats s = stats_of(pool_);
+    EXPECT_EQ(s.health_checks, 2);
+    EXPECT_EQ(s.health_check_failures, 0);
+    EXPECT_EQ(s.created, 1);
+}
+
 TEST_F(PoolTest, ConnectionLeftInATransactionIsResetBeforeReuse) {
     make({{"max_size", "1"}});
     connpool_lease *a = acquire();
