@@ -33,6 +33,17 @@ inline TimePoint coarse_now() {
         std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
 }
 
+// How far coarse_now() may lag the precise clock (the kernel's tick, typically 1-4 ms).
+inline Clock::duration coarse_lag() {
+    static const Clock::duration lag = [] {
+        timespec res{};
+        clock_getres(CLOCK_MONOTONIC_COARSE, &res);
+        return std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(res.tv_sec) +
+                                                           std::chrono::nanoseconds(res.tv_nsec));
+    }();
+    return lag;
+}
+
 inline int64_t micros_between(TimePoint from, TimePoint to) {
     return std::chrono::duration_cast<std::chrono::microseconds>(to - from).count();
 }

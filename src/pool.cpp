@@ -328,14 +328,16 @@ void Pool::note_dead_connection_locked() {
 connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
     if (timeout_ms < 0) timeout_ms = options_.acquire_timeout_ms;
     // The fast path (an idle connection at once) reads only the coarse clock; the precise one
-    // is read when the caller has to wait (deadline, wait time) or a connection turned out dead.
-    bool timed = false;
+    // is read once the caller has to wait (deadline, wait time). A start taken from the coarse
+    // clock is kept if a dead connection sends the caller to wait: its deadline must not move
+    // (and must not come early either: the coarse clock lags by up to one tick).
+    bool begun = false, precise = false;
     TimePoint start{}, deadline{};
-    auto start_timing = [&] {
-        if (timed) return;
-        timed = true;
-        start = Clock::now();
-        deadline = deadline_from(start, timeout_ms);
+    auto begin = [&](TimePoint at) {
+        if (begun) return;
+        begun = true;
+        start = at;
+        deadline = deadline_from(precise ? at : at + coarse_lag(), timeout_ms);
     };
     std::unique_lock<std::mutex> lock(mutex_);
     for (bool retry = false;; retry = true) {
@@ -352,7 +354,8 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
         if (!late && may_take_idle_locked()) {
             slot = take_idle_locked();
         } else {
-            start_timing();
+            precise = true;
+            begin(Clock::now());
             const connpool_status refused = refuse_wait_locked(timeout_ms, start, error);
             if (refused != CONNPOOL_OK) return refused;
             Waiter me;
@@ -402,16 +405,15 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
             }
         }
         // Thresholds compared with `now` are milliseconds: without a wait, coarse is enough.
-        const TimePoint now = timed ? Clock::now() : coarse_now();
+        const TimePoint now = precise ? Clock::now() : coarse_now();
+        begin(now);
         link_leased_locked(slot, now);
         lock.unlock();
-        if (hand_out(*slot, timed ? start : now, now, timed ? deadline : TimePoint::max(),
-                     timeout_ms)) {
+        if (hand_out(*slot, start, now, deadline, timeout_ms)) {
             out = slot;
             return CONNPOOL_OK;
         }
         // Dead or expired: close it and try again within the same deadline.
-        start_timing();
         lock.lock();
         Slot *dead = reject_handout_locked(slot, now);
         schedule_opens_locked(now);
@@ -433,13 +435,8 @@ bool Pool::validate_for_handout(Slot &slot, TimePoint now, TimePoint deadline, i
         count(counters_.health_checks);
         // The ping has its own timeout, and never outlasts the caller's deadline either (a
         // caller who would not wait at all still lets an idle connection be checked).
-        const TimePoint ping_start = Clock::now();
-        TimePoint ping_deadline = deadline_from(ping_start, options_.health_check_timeout_ms);
-        if (timeout_ms > 0) {
-            ping_deadline = std::min(ping_deadline, deadline != TimePoint::max()
-                                                        ? deadline
-                                                        : deadline_from(ping_start, timeout_ms));
-        }
+        TimePoint ping_deadline = deadline_after(options_.health_check_timeout_ms);
+        if (timeout_ms > 0) ping_deadline = std::min(ping_deadline, deadline);
         if (!connector_->ping(*slot.connection, ping_deadline)) {
             count(counters_.health_check_failures);
             log_->info("pre-ping failed on a connection idle for {} ms; replacing it",
@@ -452,7 +449,6 @@ bool Pool::validate_for_handout(Slot &slot, TimePoint now, TimePoint deadline, i
 
 // Called unlocked with a slot just taken for a caller: checks it and, if it is fit, makes it
 // the caller's lease. False means the caller must hand it to reject_handout_locked.
-// `deadline` is TimePoint::max() when the caller has not computed it (it did not wait).
 bool Pool::hand_out(Slot &slot, TimePoint start, TimePoint now, TimePoint deadline,
                     int64_t timeout_ms) {
     if (!validate_for_handout(slot, now, deadline, timeout_ms)) return false;
