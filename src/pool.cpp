@@ -359,10 +359,14 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
             const connpool_status refused = refuse_wait_locked(timeout_ms, start, error);
             if (refused != CONNPOOL_OK) return refused;
             Waiter me;
-            // Behind a waiter already asking for hand-off, releases will not go idle: an
-            // overtaking window would only cost a wake-up.
+            // Behind a waiter already asking for hand-off, releases will not go idle, so a
+            // window would only cost a wake-up; unless connections are held so briefly that
+            // hand-offs (a sleep and a wake-up each) would be most of a cycle's cost. Every
+            // 16th waiter takes a window anyway, to keep measuring that (see below).
+            const bool behind_handoff = waiters_head_ != nullptr && waiters_head_->wants_handoff;
             me.wants_handoff = options_.overtake_window_us == 0 ||
-                               (waiters_head_ != nullptr && waiters_head_->wants_handoff);
+                               (behind_handoff && !brief_holds_ && ++window_skips_ % 16 != 0);
+            me.released_before = released_;
             enqueue_waiter_locked(me);
             schedule_opens_locked(start);
             if (timeout_ms > 0 && !late) {
@@ -378,6 +382,9 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
                 }
                 // ...then take one of those, or have the next release hand one over.
                 if (pending() && !me.wants_handoff) {
+                    // Holds are brief if each connection went round many times in the window.
+                    brief_holds_ = released_ - me.released_before >=
+                                   kBriefHoldCycles * std::max<int64_t>(total_, 1);
                     if (!idle_.empty()) {
                         me.slot = take_idle_locked();  // before unlinking: that may serve
                         unlink_waiter_locked(me);      // the next waiter from idle_

@@ -79,6 +79,7 @@ struct Waiter {
     AsyncAcquire *async = nullptr;          // null for a blocking acquirer
     connpool_status refused = CONNPOOL_OK;  // set (with no slot) when the breaker fails it fast
     bool linked = false;                    // in the pool's waiter list
+    int64_t released_before = 0;            // the pool's release count when the window began
     bool wants_handoff = false;  // releases hand it their connection (async: always; blocking:
                                  // once its overtaking window has passed)
     std::condition_variable cv;  // blocking acquirers only
@@ -243,6 +244,11 @@ class Pool {
     int64_t holds_ = 0;      // leases out + releases still running (they keep the pool alive)
     bool orphaned_ = false;  // no shared_ptr left: the last hold frees the pool
     int64_t acquired_ = 0, reused_ = 0, released_ = 0;  // counters kept under the lock
+    // Overtaking windows behind a hand-off waiter pay off only when connections are held
+    // briefly (more than kBriefHoldCycles cycles per connection in a window): see acquire().
+    static constexpr int64_t kBriefHoldCycles = 25;
+    bool brief_holds_ = false;
+    uint64_t window_skips_ = 0;
     std::shared_ptr<const std::string> last_connect_error_;
     std::condition_variable work_cv_;
     std::condition_variable maintenance_cv_;

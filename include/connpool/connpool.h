@@ -219,8 +219,10 @@ typedef struct connpool_lease connpool_lease;
 /**
  * Borrows a connection. `timeout_ms`: 0 = do not wait (CONNPOOL_ERR_TIMEOUT at once if none is
  * idle, though the pool may start opening one), positive = wait at most that long, negative =
- * the pool's acquire_timeout option. Waiters are served first come, first served. An idle
- * connection that turns out to be dead is replaced transparently within the timeout.
+ * the pool's acquire_timeout option. Waiters are served first come, first served, except that
+ * for its first overtake_window_us (default 200 µs) a waiter lets running threads take
+ * connections released meanwhile (0 = strict FIFO). An idle connection that turns out to be
+ * dead is replaced transparently within the timeout.
  *
  * Errors: CONNPOOL_ERR_TIMEOUT (the message gives the pool's state),
  * CONNPOOL_ERR_CONNECT_FAILED (the wait ended while the latest connect attempt had failed: server
