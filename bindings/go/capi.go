@@ -14,8 +14,8 @@ package connpool
 /*
 #cgo LDFLAGS: -lconnpool
 #include <connpool/connpool.h>
-#include <dlfcn.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,33 +146,100 @@ typedef struct {
     int64_t affected;
     connpool_status st;
     int32_t ncols;
+    int32_t fd;      // CONNPOOL_ERR_IN_PROGRESS: the lease's socket (owned by the library)
+    int32_t events;  // CONNPOOL_ERR_IN_PROGRESS: CONNPOOL_WAIT_* bits
 } cpgo_exec_ret;
+
+// Builds the parameter array from buf/offs (see cpgo_exec); NULL on allocation failure.
+static const char **cpgo_params(const char *buf, int32_t n, const int64_t *offs, const char **small) {
+    const char **params = small;
+    if (n > 16) {
+        params = (const char **)malloc((size_t)n * sizeof *params);
+        if (params == NULL) return NULL;
+    }
+    for (int32_t i = 0; i < n; i++) params[i] = offs[i] < 0 ? NULL : buf + offs[i];
+    return params;
+}
+
+static void cpgo_fill(cpgo_exec_ret *r, connpool_result *res) {
+    r->res = (uintptr_t)res;
+    if (res != NULL) {
+        r->nrows = connpool_result_row_count(res);
+        r->ncols = connpool_result_column_count(res);
+        r->affected = connpool_result_affected_rows(res);
+    }
+}
 
 // buf holds the SQL text, NUL-terminated, then each non-NULL parameter, NUL-terminated;
 // offs[i] is parameter i's offset in buf, or -1 for SQL NULL. Both are Go memory, used only
 // during this call (libpq copies the parameters into its send buffer).
 static cpgo_exec_ret cpgo_exec(uintptr_t lease, const char *buf, int32_t n, const int64_t *offs) {
-    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0};
+    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0, -1, 0};
     const char *small[16];
-    const char **params = small;
-    if (n > 16) {
-        params = (const char **)malloc((size_t)n * sizeof *params);
-        if (params == NULL) {
-            r.st = CONNPOOL_ERR_NO_MEMORY;
-            return r;
-        }
+    const char **params = cpgo_params(buf, n, offs, small);
+    if (params == NULL) {
+        r.st = CONNPOOL_ERR_NO_MEMORY;
+        return r;
     }
-    for (int32_t i = 0; i < n; i++) params[i] = offs[i] < 0 ? NULL : buf + offs[i];
     connpool_result *res = NULL;
     r.st = connpool_lease_exec(&res, (connpool_lease *)lease, buf, n, n > 0 ? params : NULL, &r.err);
     if (params != small) free(params);
-    r.res = (uintptr_t)res;
-    if (res != NULL) {
-        r.nrows = connpool_result_row_count(res);
-        r.ncols = connpool_result_column_count(res);
-        r.affected = connpool_result_affected_rows(res);
-    }
+    cpgo_fill(&r, res);
     return r;
+}
+
+// Sends a statement without waiting (same buf/offs as cpgo_exec). CONNPOOL_OK: it is pending,
+// fd/events say what to wait for before cpgo_collect.
+static cpgo_exec_ret cpgo_send(uintptr_t lease, const char *buf, int32_t n, const int64_t *offs) {
+    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0, -1, 0};
+    const char *small[16];
+    const char **params = cpgo_params(buf, n, offs, small);
+    if (params == NULL) {
+        r.st = CONNPOOL_ERR_NO_MEMORY;
+        return r;
+    }
+    r.st = connpool_lease_send((connpool_lease *)lease, buf, n, n > 0 ? params : NULL, &r.err);
+    if (params != small) free(params);
+    if (r.st == CONNPOOL_OK) connpool_lease_socket(&r.fd, &r.events, (connpool_lease *)lease, NULL);
+    return r;
+}
+
+// Collects the pending statement: CONNPOOL_ERR_IN_PROGRESS (with fd/events) or the outcome.
+static cpgo_exec_ret cpgo_collect(uintptr_t lease) {
+    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0, -1, 0};
+    connpool_result *res = NULL;
+    r.st = connpool_lease_collect(&res, (connpool_lease *)lease, &r.err);
+    if (r.st == CONNPOOL_ERR_IN_PROGRESS) {
+        connpool_lease_socket(&r.fd, &r.events, (connpool_lease *)lease, NULL);
+        return r;
+    }
+    cpgo_fill(&r, res);
+    return r;
+}
+
+// Blocks this OS thread until the lease's socket is ready for `events` (fallback when the
+// netpoller cannot be used).
+static void cpgo_wait_socket(int32_t fd, int32_t events) {
+    struct pollfd p;
+    p.fd = fd;
+    p.events = (short)(((events & CONNPOOL_WAIT_READ) ? POLLIN : 0) | ((events & CONNPOOL_WAIT_WRITE) ? POLLOUT : 0));
+    p.revents = 0;
+    poll(&p, 1, -1);
+}
+
+static int32_t cpgo_dup(int32_t fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 0); }
+
+static cpgo_status cpgo_lease_cancel(uintptr_t l) {
+    cpgo_status r = {0, NULL};
+    r.st = connpool_lease_cancel((connpool_lease *)l, &r.err);
+    return r;
+}
+
+// CONNPOOL_TRANSACTION_*; -1 for a bad lease.
+static int32_t cpgo_tx_status(uintptr_t l) {
+    int32_t tx = -1;
+    if (connpool_lease_transaction_status(&tx, (connpool_lease *)l, NULL) != CONNPOOL_OK) return -1;
+    return tx;
 }
 
 typedef struct { const char *p; int64_t len; } cpgo_cell;  // p == NULL: SQL NULL
@@ -228,54 +295,6 @@ static cpgo_json_ret cpgo_stats_json(uintptr_t p) {
     return r;
 }
 
-// ---- libpq, for what the C ABI leaves to it ------------------------------------------------
-// connpool_lease_pgconn hands out the lease's PGconn for callers that use libpq themselves.
-// libconnpool.so already links libpq, so its symbols are resolved here at run time (no -lpq and
-// no libpq headers needed to build this package). Used for statement cancellation
-// (PQgetCancel/PQcancel) and for the transaction status checked before COMMIT.
-
-typedef void *(*cpgo_getcancel_fn)(const void *);
-typedef int (*cpgo_cancel_fn)(void *, char *, int);
-typedef void (*cpgo_freecancel_fn)(void *);
-typedef int (*cpgo_txstatus_fn)(const void *);
-
-static cpgo_getcancel_fn cpgo_PQgetCancel;
-static cpgo_cancel_fn cpgo_PQcancel;
-static cpgo_freecancel_fn cpgo_PQfreeCancel;
-static cpgo_txstatus_fn cpgo_PQtransactionStatus;
-
-static void cpgo_init(void) {
-    cpgo_PQgetCancel = (cpgo_getcancel_fn)dlsym(RTLD_DEFAULT, "PQgetCancel");
-    cpgo_PQcancel = (cpgo_cancel_fn)dlsym(RTLD_DEFAULT, "PQcancel");
-    cpgo_PQfreeCancel = (cpgo_freecancel_fn)dlsym(RTLD_DEFAULT, "PQfreeCancel");
-    cpgo_PQtransactionStatus = (cpgo_txstatus_fn)dlsym(RTLD_DEFAULT, "PQtransactionStatus");
-}
-
-static void *cpgo_pgconn(uintptr_t lease) {
-    void *conn = NULL;
-    if (connpool_lease_pgconn(&conn, (connpool_lease *)lease, NULL) != CONNPOOL_OK) return NULL;
-    return conn;
-}
-
-// PQTRANS_IDLE 0, ACTIVE 1, INTRANS 2, INERROR 3, UNKNOWN 4; -1: not available.
-static int cpgo_tx_status(uintptr_t lease) {
-    if (cpgo_PQtransactionStatus == NULL) return -1;
-    void *conn = cpgo_pgconn(lease);
-    return conn == NULL ? -1 : cpgo_PQtransactionStatus(conn);
-}
-
-static uintptr_t cpgo_get_cancel(uintptr_t lease) {
-    if (cpgo_PQgetCancel == NULL || cpgo_PQcancel == NULL || cpgo_PQfreeCancel == NULL) return 0;
-    void *conn = cpgo_pgconn(lease);
-    return conn == NULL ? 0 : (uintptr_t)cpgo_PQgetCancel(conn);
-}
-
-static int cpgo_cancel(uintptr_t cancel) {
-    char buf[256];
-    return cpgo_PQcancel((void *)cancel, buf, (int)sizeof buf);
-}
-
-static void cpgo_free_cancel(uintptr_t cancel) { cpgo_PQfreeCancel((void *)cancel); }
 */
 import "C"
 
@@ -283,8 +302,6 @@ import (
 	"os"
 	"unsafe"
 )
-
-func init() { C.cpgo_init() }
 
 // takeError converts a status and its optional error object into a Go error and frees the
 // object. It returns nil for CONNPOOL_OK.
@@ -521,9 +538,9 @@ func cStatsJSON(p uintptr) (string, error) {
 	return s, nil
 }
 
-// ---- libpq helpers -------------------------------------------------------------------------
+// ---- asynchronous statements ---------------------------------------------------------------
 
-// Transaction states reported by libpq's PQtransactionStatus.
+// Transaction states (CONNPOOL_TRANSACTION_*).
 const (
 	txIdle    = 0
 	txActive  = 1
@@ -532,17 +549,60 @@ const (
 	txUnknown = 4
 )
 
-// cTxStatus is PQtransactionStatus of the lease's connection, or -1 if not available.
+// cTxStatus is the lease's transaction state, or -1 for a bad lease.
 func cTxStatus(lease uintptr) int { return int(C.cpgo_tx_status(C.uintptr_t(lease))) }
 
-// cGetCancel returns a PGcancel object for the lease's connection (0 if unavailable).
-func cGetCancel(lease uintptr) uintptr { return uintptr(C.cpgo_get_cancel(C.uintptr_t(lease))) }
+// waitEvents says what a pending statement waits for (CONNPOOL_WAIT_* bits) on fd.
+type waitEvents struct {
+	fd     int
+	events int
+}
 
-// cCancel asks the server to cancel the statement running on the connection (blocks on the
-// network for one short round trip).
-func cCancel(c uintptr) bool { return C.cpgo_cancel(C.uintptr_t(c)) == 1 }
+func (w waitEvents) write() bool { return w.events&C.CONNPOOL_WAIT_WRITE != 0 }
 
-func cFreeCancel(c uintptr) { C.cpgo_free_cancel(C.uintptr_t(c)) }
+// cSend starts a statement (buf/offs as for cExec) without waiting for the server.
+func cSend(lease uintptr, buf []byte, offs []int64) (waitEvents, error) {
+	var offp *C.int64_t
+	if len(offs) > 0 {
+		offp = (*C.int64_t)(unsafe.Pointer(&offs[0]))
+	}
+	r := C.cpgo_send(C.uintptr_t(lease), (*C.char)(unsafe.Pointer(&buf[0])), C.int32_t(len(offs)), offp)
+	if r.st != C.CONNPOOL_OK {
+		return waitEvents{fd: -1}, takeError(r.st, r.err)
+	}
+	return waitEvents{fd: int(r.fd), events: int(r.events)}, nil
+}
+
+// cCollect advances the pending statement: done is false while it waits (then w says for what).
+// On CONNPOOL_ERR_QUERY_FAILED the result is freed here and a *PgError returned.
+func cCollect(lease uintptr) (r execResult, w waitEvents, done bool, err error) {
+	c := C.cpgo_collect(C.uintptr_t(lease))
+	if c.st == C.CONNPOOL_ERR_IN_PROGRESS {
+		return execResult{}, waitEvents{fd: int(c.fd), events: int(c.events)}, false, nil
+	}
+	if c.st != C.CONNPOOL_OK {
+		if c.res != 0 {
+			C.cpgo_result_free(c.res)
+		}
+		return execResult{}, waitEvents{}, true, takeError(c.st, c.err)
+	}
+	return execResult{res: uintptr(c.res), nrows: int64(c.nrows), ncols: int(c.ncols), affected: int64(c.affected)},
+		waitEvents{}, true, nil
+}
+
+// cWaitSocket blocks this OS thread until w's events (fallback without the netpoller).
+func cWaitSocket(w waitEvents) { C.cpgo_wait_socket(C.int32_t(w.fd), C.int32_t(w.events)) }
+
+// cDup duplicates fd (close-on-exec): the copy can be handed to os.NewFile and closed without
+// closing libpq's socket. -1 on failure.
+func cDup(fd int) int { return int(C.cpgo_dup(C.int32_t(fd))) }
+
+// cLeaseCancel asks the server to cancel the lease's running statement (a short blocking
+// exchange); safe while another goroutine collects the statement.
+func cLeaseCancel(lease uintptr) error {
+	r := C.cpgo_lease_cancel(C.uintptr_t(lease))
+	return takeError(r.st, r.err)
+}
 
 func cVersion() string { return C.GoString(C.connpool_version()) }
 
