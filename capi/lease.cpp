@@ -167,6 +167,17 @@ CONNPOOL_API connpool_status connpool_lease_socket(int32_t *out_fd, int32_t *out
     });
 }
 
+CONNPOOL_API connpool_status connpool_lease_connection_id(uint64_t *out_id, connpool_lease *lease,
+                                                          connpool_error **err) {
+    static const char *const kFunction = "connpool_lease_connection_id";
+    if (out_id == nullptr) return null_argument(err, kFunction, "out_id");
+    *out_id = 0;
+    return with_connection(kFunction, lease, err, [&](PgConnection &pg) {
+        *out_id = pg.id();
+        return CONNPOOL_OK;
+    });
+}
+
 CONNPOOL_API connpool_status connpool_lease_collect(connpool_result **out, connpool_lease *lease,
                                                     connpool_error **err) {
     static const char *const kFunction = "connpool_lease_collect";

@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -28,6 +29,11 @@ bool wait_socket(int fd, short events, TimePoint deadline) {
     pollfd p{fd, events, 0};
     const int rc = poll(&p, 1, millis_until(deadline));
     return rc >= 0 || errno == EINTR;
+}
+
+uint64_t next_connection_id() {
+    static std::atomic<uint64_t> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -62,7 +68,8 @@ void describe_connect_failure(const char *libpq_message, ConnectFailure &failure
     failure.permanent = failure.sqlstate.rfind("28", 0) == 0 || failure.sqlstate == "3D000";
 }
 
-PgConnection::PgConnection(PGconn *conn, StatementCacheConfig cache) : conn_(conn), cache_(cache) {
+PgConnection::PgConnection(PGconn *conn, StatementCacheConfig cache)
+    : conn_(conn), id_(next_connection_id()), cache_(cache) {
     PQsetNoticeReceiver(conn_, &PgConnection::on_notice, this);
 }
 

@@ -59,6 +59,8 @@ class PgConnection final : public Connection {
     // exchange on a new socket). False with `message` filled if the request failed.
     bool cancel(std::string &message) const;
 
+    // Unique within the process, never reused: lets callers cache per-connection state.
+    uint64_t id() const { return id_; }
     StatementCache &cache() { return cache_; }
     StatementState &statement() { return statement_; }
     // The caller took the raw PGconn (connpool_lease_pgconn): the cache is distrusted before
@@ -73,6 +75,7 @@ class PgConnection final : public Connection {
   private:
     static void on_notice(void *self, const PGresult *notice);
     PGconn *conn_;
+    const uint64_t id_;
     PGcancel *cancel_ = nullptr;
     bool doomed_ = false;
     bool raw_used_ = false;

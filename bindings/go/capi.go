@@ -16,6 +16,7 @@ package connpool
 #include <connpool/connpool.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +149,7 @@ typedef struct {
     int32_t ncols;
     int32_t fd;      // CONNPOOL_ERR_IN_PROGRESS: the lease's socket (owned by the library)
     int32_t events;  // CONNPOOL_ERR_IN_PROGRESS: CONNPOOL_WAIT_* bits
+    uint64_t conn;   // cpgo_send: connpool_lease_connection_id
 } cpgo_exec_ret;
 
 // Builds the parameter array from buf/offs (see cpgo_exec); NULL on allocation failure.
@@ -174,7 +176,7 @@ static void cpgo_fill(cpgo_exec_ret *r, connpool_result *res) {
 // offs[i] is parameter i's offset in buf, or -1 for SQL NULL. Both are Go memory, used only
 // during this call (libpq copies the parameters into its send buffer).
 static cpgo_exec_ret cpgo_exec(uintptr_t lease, const char *buf, int32_t n, const int64_t *offs) {
-    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0, -1, 0};
+    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0, -1, 0, 0};
     const char *small[16];
     const char **params = cpgo_params(buf, n, offs, small);
     if (params == NULL) {
@@ -191,7 +193,7 @@ static cpgo_exec_ret cpgo_exec(uintptr_t lease, const char *buf, int32_t n, cons
 // Sends a statement without waiting (same buf/offs as cpgo_exec). CONNPOOL_OK: it is pending,
 // fd/events say what to wait for before cpgo_collect.
 static cpgo_exec_ret cpgo_send(uintptr_t lease, const char *buf, int32_t n, const int64_t *offs) {
-    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0, -1, 0};
+    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0, -1, 0, 0};
     const char *small[16];
     const char **params = cpgo_params(buf, n, offs, small);
     if (params == NULL) {
@@ -200,13 +202,16 @@ static cpgo_exec_ret cpgo_send(uintptr_t lease, const char *buf, int32_t n, cons
     }
     r.st = connpool_lease_send((connpool_lease *)lease, buf, n, n > 0 ? params : NULL, &r.err);
     if (params != small) free(params);
-    if (r.st == CONNPOOL_OK) connpool_lease_socket(&r.fd, &r.events, (connpool_lease *)lease, NULL);
+    if (r.st == CONNPOOL_OK) {
+        connpool_lease_socket(&r.fd, &r.events, (connpool_lease *)lease, NULL);
+        connpool_lease_connection_id(&r.conn, (connpool_lease *)lease, NULL);
+    }
     return r;
 }
 
 // Collects the pending statement: CONNPOOL_ERR_IN_PROGRESS (with fd/events) or the outcome.
 static cpgo_exec_ret cpgo_collect(uintptr_t lease) {
-    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0, -1, 0};
+    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0, -1, 0, 0};
     connpool_result *res = NULL;
     r.st = connpool_lease_collect(&res, (connpool_lease *)lease, &r.err);
     if (r.st == CONNPOOL_ERR_IN_PROGRESS) {
@@ -227,7 +232,25 @@ static void cpgo_wait_socket(int32_t fd, int32_t events) {
     poll(&p, 1, -1);
 }
 
-static int32_t cpgo_dup(int32_t fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 0); }
+typedef struct { int32_t fd; uint64_t dev; uint64_t ino; } cpgo_dup_ret;
+
+// A close-on-exec duplicate of fd and the identity (device, inode) of the socket behind it.
+static cpgo_dup_ret cpgo_dup(int32_t fd) {
+    cpgo_dup_ret r = {-1, 0, 0};
+    struct stat st;
+    r.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (r.fd >= 0 && fstat(r.fd, &st) == 0) {
+        r.dev = (uint64_t)st.st_dev;
+        r.ino = (uint64_t)st.st_ino;
+    }
+    return r;
+}
+
+// Whether descriptor fd still refers to the socket (dev, ino).
+static int cpgo_same_socket(int32_t fd, uint64_t dev, uint64_t ino) {
+    struct stat st;
+    return fstat(fd, &st) == 0 && (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino;
+}
 
 static cpgo_status cpgo_lease_cancel(uintptr_t l) {
     cpgo_status r = {0, NULL};
@@ -552,10 +575,12 @@ const (
 // cTxStatus is the lease's transaction state, or -1 for a bad lease.
 func cTxStatus(lease uintptr) int { return int(C.cpgo_tx_status(C.uintptr_t(lease))) }
 
-// waitEvents says what a pending statement waits for (CONNPOOL_WAIT_* bits) on fd.
+// waitEvents says what a pending statement waits for (CONNPOOL_WAIT_* bits) on fd, the socket
+// of connection conn (connpool_lease_connection_id; set by cSend only).
 type waitEvents struct {
 	fd     int
 	events int
+	conn   uint64
 }
 
 func (w waitEvents) write() bool { return w.events&C.CONNPOOL_WAIT_WRITE != 0 }
@@ -570,7 +595,7 @@ func cSend(lease uintptr, buf []byte, offs []int64) (waitEvents, error) {
 	if r.st != C.CONNPOOL_OK {
 		return waitEvents{fd: -1}, takeError(r.st, r.err)
 	}
-	return waitEvents{fd: int(r.fd), events: int(r.events)}, nil
+	return waitEvents{fd: int(r.fd), events: int(r.events), conn: uint64(r.conn)}, nil
 }
 
 // cCollect advances the pending statement: done is false while it waits (then w says for what).
@@ -594,8 +619,16 @@ func cCollect(lease uintptr) (r execResult, w waitEvents, done bool, err error) 
 func cWaitSocket(w waitEvents) { C.cpgo_wait_socket(C.int32_t(w.fd), C.int32_t(w.events)) }
 
 // cDup duplicates fd (close-on-exec): the copy can be handed to os.NewFile and closed without
-// closing libpq's socket. -1 on failure.
-func cDup(fd int) int { return int(C.cpgo_dup(C.int32_t(fd))) }
+// closing libpq's socket. Returns -1 on failure, and the socket's identity.
+func cDup(fd int) (dup int, dev, ino uint64) {
+	r := C.cpgo_dup(C.int32_t(fd))
+	return int(r.fd), uint64(r.dev), uint64(r.ino)
+}
+
+// cSameSocket reports whether fd still refers to the socket (dev, ino).
+func cSameSocket(fd int, dev, ino uint64) bool {
+	return C.cpgo_same_socket(C.int32_t(fd), C.uint64_t(dev), C.uint64_t(ino)) == 1
+}
 
 // cLeaseCancel asks the server to cancel the lease's running statement (a short blocking
 // exchange); safe while another goroutine collects the statement.

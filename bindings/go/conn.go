@@ -21,12 +21,12 @@ type Conn struct {
 	pool     *Pool   // keeps the pool (and its handle) alive while the lease is out
 	lease    uintptr // connpool_lease token
 	released atomic.Bool
-	broken   bool // the connection died during a call: database/sql must drop it
-	pending  bool // a statement was abandoned mid-flight: the lease cannot run another
-	poll     *pollFile
-	enc      *encoder // parameter buffers, from encoders while the lease is held
-	tracked  bool     // has a finalizer
-	label    string   // as set by SetLabel, for the leak warning
+	broken   bool      // the connection died during a call: database/sql must drop it
+	pending  bool      // a statement was abandoned mid-flight: the lease cannot run another
+	poll     *pollFile // the connection's netpoller registration (owned by the pool)
+	enc      *encoder  // parameter buffers, from encoders while the lease is held
+	tracked  bool      // has a finalizer
+	label    string    // as set by SetLabel, for the leak warning
 }
 
 var encoders = sync.Pool{New: func() any { return new(encoder) }}
@@ -55,11 +55,11 @@ func (c *Conn) finalize() {
 // again returns an error matching ErrInvalidHandle (the library detects the stale lease).
 func (c *Conn) Release() error {
 	first := c.released.CompareAndSwap(false, true)
-	if first {
-		c.poll.close() // before the release: the duplicate must not outlive the connection
-		c.poll = nil
-	}
+	c.poll = nil // the pool keeps the registration for the connection's next lease
 	err := cLeaseRelease(c.lease)
+	if first && c.pool.closed.Load() {
+		c.pool.polls.sweep() // the released connection was closed
+	}
 	if first {
 		if c.enc != nil {
 			c.enc.reset()
@@ -179,13 +179,15 @@ var cancelStatement = cLeaseCancel
 // before it is abandoned.
 var cancelGrace = 250 * time.Millisecond
 
-// pollFile is a duplicate of the lease's socket registered with Go's netpoller. It is made on
-// the lease's first statement and closed before the lease is released (closing it never
-// closes libpq's own descriptor).
+// pollFile is a duplicate of a connection's socket registered with Go's netpoller (closing it
+// never closes libpq's own descriptor). The pool keeps one per connection (pollFiles), so a
+// connection is registered once, not once per lease.
 type pollFile struct {
-	fd   int // the libpq socket it duplicates
-	file *os.File
-	rc   syscall.RawConn
+	conn     uint64 // connpool_lease_connection_id
+	fd       int    // the libpq socket it duplicates
+	dev, ino uint64 // identity of that socket
+	file     *os.File
+	rc       syscall.RawConn
 }
 
 func (p *pollFile) close() {
@@ -194,15 +196,29 @@ func (p *pollFile) close() {
 	}
 }
 
-// pollerFor returns the netpoller registration for the socket w.fd, or nil if it cannot be
-// made (then the caller waits in C).
-func (c *Conn) pollerFor(w waitEvents) *pollFile {
-	if c.poll != nil && c.poll.fd == w.fd {
-		return c.poll
+// pollFiles maps libpq socket descriptors to their pollFile. A connection's entry is used by
+// one goroutine at a time (the lease holder). Entries of connections the library closed are
+// swept whenever a new connection is registered (and on the pool's finalizer): a descriptor
+// that no longer refers to the same socket means the connection is gone.
+type pollFiles struct {
+	mu sync.Mutex
+	m  map[int]*pollFile
+}
+
+// get returns the registration for the socket described by w, making it if needed; nil if it
+// cannot be made (the caller then waits in C).
+func (ps *pollFiles) get(w waitEvents) *pollFile {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if p := ps.m[w.fd]; p != nil && p.conn == w.conn {
+		return p
 	}
-	c.poll.close()
-	c.poll = nil
-	dup := cDup(w.fd)
+	ps.sweepLocked()
+	if p := ps.m[w.fd]; p != nil { // same descriptor number, another connection
+		p.close()
+		delete(ps.m, w.fd)
+	}
+	dup, dev, ino := cDup(w.fd)
 	if dup < 0 {
 		return nil
 	}
@@ -212,7 +228,54 @@ func (c *Conn) pollerFor(w waitEvents) *pollFile {
 		f.Close()
 		return nil
 	}
-	c.poll = &pollFile{fd: w.fd, file: f, rc: rc}
+	p := &pollFile{conn: w.conn, fd: w.fd, dev: dev, ino: ino, file: f, rc: rc}
+	if ps.m == nil {
+		ps.m = make(map[int]*pollFile)
+	}
+	ps.m[w.fd] = p
+	return p
+}
+
+// drop closes and forgets p (a statement was abandoned on it, leaving a deadline set).
+func (ps *pollFiles) drop(p *pollFile) {
+	ps.mu.Lock()
+	if ps.m[p.fd] == p {
+		delete(ps.m, p.fd)
+	}
+	ps.mu.Unlock()
+	p.close()
+}
+
+func (ps *pollFiles) sweepLocked() {
+	for fd, p := range ps.m {
+		if !cSameSocket(fd, p.dev, p.ino) {
+			p.close()
+			delete(ps.m, fd)
+		}
+	}
+}
+
+func (ps *pollFiles) sweep() {
+	ps.mu.Lock()
+	ps.sweepLocked()
+	ps.mu.Unlock()
+}
+
+func (ps *pollFiles) closeAll() {
+	ps.mu.Lock()
+	for fd, p := range ps.m {
+		p.close()
+		delete(ps.m, fd)
+	}
+	ps.mu.Unlock()
+}
+
+// pollerFor returns the netpoller registration for the lease's socket, or nil.
+func (c *Conn) pollerFor(w waitEvents) *pollFile {
+	if c.poll != nil && c.poll.conn == w.conn {
+		return c.poll
+	}
+	c.poll = c.pool.polls.get(w)
 	return c.poll
 }
 
@@ -275,6 +338,8 @@ func (c *Conn) execAsync(ctx context.Context) (execResult, error) {
 		// statement stays pending in the library, which closes the connection on release.
 		c.pending = true
 		c.broken = true
+		c.pool.polls.drop(p)
+		c.poll = nil
 		if ctx.Err() != nil {
 			return execResult{}, &ctxError{ctxErr: ctx.Err(), status: StatusConnectionBroken,
 				msg: "statement abandoned: the server did not answer the cancel request in time; " +

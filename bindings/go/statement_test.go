@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -168,4 +169,44 @@ func TestManyGoroutinesGetTheirOwnAnswers(t *testing.T) {
 	if s.ClosedBroken != 0 || s.InUse != 0 {
 		t.Errorf("after the run: %+v", s)
 	}
+}
+
+// The pool keeps one netpoller registration (a duplicate descriptor) per connection; those of
+// closed connections are swept, so replacing connections over and over leaks no descriptor.
+func TestSocketRegistrationsOfClosedConnectionsAreSwept(t *testing.T) {
+	p := newPool(t, connpool.WithMaxSize(2))
+	ctx := ctxTimeout(t, 30*time.Second)
+	var n int
+	if err := p.QueryRow(ctx, "SELECT 1").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	before := openFds(t)
+	for i := 0; i < 20; i++ {
+		c, err := p.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The backend ends itself: the connection is closed on release.
+		_, err = c.Exec(ctx, "SELECT pg_terminate_backend(pg_backend_pid())")
+		if !errors.Is(err, connpool.ErrConnectionBroken) {
+			t.Fatalf("got %v, want ErrConnectionBroken", err)
+		}
+		c.Release()
+		if err := p.QueryRow(ctx, "SELECT 1").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := openFds(t)
+	t.Logf("open descriptors: %d before, %d after replacing 20 connections", before, after)
+	if after > before+4 {
+		t.Errorf("descriptors leak: %d -> %d", before, after)
+	}
+}
+
+func openFds(t testing.TB) int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	return len(entries)
 }

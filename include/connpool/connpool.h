@@ -385,6 +385,15 @@ CONNPOOL_API connpool_status connpool_lease_socket(int32_t *out_fd, int32_t *out
                                                    connpool_lease *lease, connpool_error **err);
 
 /**
+ * A number identifying the lease's server connection: unique within the process and never
+ * reused, the same for every lease that gets this connection. For callers that keep state per
+ * connection (e.g. a poller registration for the socket of connpool_lease_socket). Errors:
+ * CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT.
+ */
+CONNPOOL_API connpool_status connpool_lease_connection_id(uint64_t *out_id, connpool_lease *lease,
+                                                          connpool_error **err);
+
+/**
  * Advances the pending statement without blocking: CONNPOOL_ERR_IN_PROGRESS (`*out` NULL)
  * while its outcome is not complete (wait on connpool_lease_socket again), then exactly the
  * outcomes of connpool_lease_exec (CONNPOOL_OK or CONNPOOL_ERR_QUERY_FAILED with `*out` set,

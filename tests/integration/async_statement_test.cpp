@@ -157,10 +157,21 @@ TEST_F(AsyncStatementTest, BackendTerminatedWhilePendingIsBrokenAndClosedOnRelea
 TEST_F(AsyncStatementTest, CancelStopsTheStatementAndTheLeaseStaysUsable) {
     make({{"max_size", "1"}});
     connpool_lease *lease = acquire();
+    const std::string pid = backend_pid(lease);
     Error error;
     ASSERT_EQ(connpool_lease_send(lease, "SELECT pg_sleep(30)", 0, nullptr, error.out()),
               CONNPOOL_OK);
     const auto start = Clock::now();
+    {
+        // A cancel that reaches the backend before it starts the statement is ignored: wait
+        // until it runs.
+        Admin admin;
+        for (int i = 0; i < 1000 && admin.scalar("SELECT state FROM pg_stat_activity WHERE pid = " +
+                                                 pid) != "active";
+             ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    }
     // From another thread, as the header allows.
     std::thread canceller([&] { EXPECT_EQ(connpool_lease_cancel(lease, nullptr), CONNPOOL_OK); });
     connpool_result *r = nullptr;
