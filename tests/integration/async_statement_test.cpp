@@ -216,6 +216,14 @@ TEST_F(AsyncStatementTest, MisuseIsAClearErrorNeverACrash) {
     make({{"max_size", "1"}});
     connpool_lease *lease = acquire();
     const std::string pid = backend_pid(lease);
+    uint64_t id = 0, same = 0;
+    ASSERT_EQ(connpool_lease_connection_id(&id, lease, nullptr), CONNPOOL_OK);
+    EXPECT_NE(id, 0u);
+    EXPECT_EQ(connpool_lease_release(lease, nullptr), CONNPOOL_OK);
+    lease = acquire();  // the same connection, the same id
+    ASSERT_EQ(connpool_lease_connection_id(&same, lease, nullptr), CONNPOOL_OK);
+    EXPECT_EQ(same, id);
+    EXPECT_EQ(connpool_lease_connection_id(nullptr, lease, nullptr), CONNPOOL_ERR_INVALID_ARGUMENT);
     Error error;
     connpool_result *r = nullptr;
     // Collect without send.
@@ -267,6 +275,9 @@ TEST_F(AsyncStatementTest, MisuseIsAClearErrorNeverACrash) {
     EXPECT_EQ(stats().closed_broken, 1);
     lease = acquire();
     EXPECT_NE(backend_pid(lease), pid);
+    uint64_t fresh = 0;
+    ASSERT_EQ(connpool_lease_connection_id(&fresh, lease, nullptr), CONNPOOL_OK);
+    EXPECT_NE(fresh, id) << "a new connection gets a new id";
     EXPECT_EQ(scalar(lease, "SELECT 'clean'"), "clean");
     EXPECT_EQ(connpool_lease_release(lease, nullptr), CONNPOOL_OK);
 }
