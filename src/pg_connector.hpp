@@ -23,6 +23,7 @@ struct StatementState {
     bool want_write = false;  // libpq still holds unsent output (PQflush returned 1)
     bool retryable = false;   // executes a cached prepared statement: may be re-run unprepared
     bool retried = false;
+    bool fresh = false;          // sent, not collected yet: nothing of the answer has been read
     std::vector<Expect> expect;  // results still to come, in order
     size_t next = 0;
     std::string name;                   // prepared statement executed ("" = unprepared)
@@ -59,6 +60,10 @@ class PgConnection final : public Connection {
     // exchange on a new socket). False with `message` filled if the request failed.
     bool cancel(std::string &message) const;
 
+    // When a statement last ended with the socket read empty (looks_alive trusts that for a
+    // moment instead of polling again).
+    TimePoint last_drained() const { return last_drained_; }
+    void drained(TimePoint when) { last_drained_ = when; }
     // Unique within the process, never reused: lets callers cache per-connection state.
     uint64_t id() const { return id_; }
     StatementCache &cache() { return cache_; }
@@ -80,6 +85,7 @@ class PgConnection final : public Connection {
     bool doomed_ = false;
     bool raw_used_ = false;
     bool poisoned_ = false;
+    TimePoint last_drained_{};
     std::string session_user_;
     StatementCache cache_;
     StatementState statement_;

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 namespace connpool {
@@ -256,6 +257,7 @@ connpool_status send_statement(PgConnection &pg, const char *sql, int32_t n_para
     if (flushed < 0) return broken(pg, error);
     st.want_write = flushed == 1;
     st.active = true;
+    st.fresh = true;
     return CONNPOOL_OK;
 }
 
@@ -273,6 +275,13 @@ connpool_status collect_statement(PgConnection &pg, std::unique_ptr<QueryResult>
         error = Error(CONNPOOL_ERR_INVALID_ARGUMENT,
                       "no statement is pending on this lease (connpool_lease_send starts one)");
         return CONNPOOL_ERR_INVALID_ARGUMENT;
+    }
+    if (std::exchange(st.fresh, false) && !st.want_write) {
+        // Called right after the send (an event loop checks once before it waits): the
+        // answer is rarely there yet, and one poll is cheaper than a read that finds nothing
+        // plus the drain check below.
+        pollfd p{PQsocket(conn), POLLIN, 0};
+        if (poll(&p, 1, 0) == 0) return CONNPOOL_ERR_IN_PROGRESS;
     }
     for (;;) {
         if (st.want_write) {
@@ -352,6 +361,9 @@ connpool_status collect_statement(PgConnection &pg, std::unique_ptr<QueryResult>
             }
         }
         st.active = false;
+        // Every result was read and libpq is idle: nothing is left in the socket that the
+        // server sent before its ReadyForQuery.
+        if (!pg.poisoned()) pg.drained(Clock::now());
         out = std::make_unique<QueryResult>(result);
         if (out->status() != CONNPOOL_OK) {
             error = Error(out->status(), out->error_message(), out->sqlstate());
@@ -365,15 +377,16 @@ connpool_status run_query(PgConnection &pg, const char *sql, int32_t n_params,
                           Error &error) {
     connpool_status status = send_statement(pg, sql, n_params, params, error);
     if (status != CONNPOOL_OK) return status;
+    pg.statement().fresh = false;  // wait first: nothing can have arrived yet
     for (;;) {
-        status = collect_statement(pg, out, error);
-        if (status != CONNPOOL_ERR_IN_PROGRESS) return status;
         const int32_t events = statement_wait_events(pg);
         pollfd p{PQsocket(pg.get()),
                  static_cast<short>(((events & kWaitRead) != 0 ? POLLIN : 0) |
                                     ((events & kWaitWrite) != 0 ? POLLOUT : 0)),
                  0};
         if (poll(&p, 1, -1) < 0 && errno != EINTR) return broken(pg, error);
+        status = collect_statement(pg, out, error);
+        if (status != CONNPOOL_ERR_IN_PROGRESS) return status;
     }
 }
 
