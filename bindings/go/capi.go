@@ -222,6 +222,36 @@ static cpgo_exec_ret cpgo_collect(uintptr_t lease) {
     return r;
 }
 
+// cpgo_collect, and for a finished query with rows whose first row fits: copies that row into
+// arena (values back to back; lens[c] is the length, -1 for NULL) and the column types into
+// types, then frees the result (r.res is 0, r.st CONNPOOL_OK, r.nrows/ncols set). The three
+// buffers are Go memory without pointers, written only during this call. A row that does not
+// fit leaves the result to the caller as cpgo_collect does.
+static cpgo_exec_ret cpgo_collect_row(uintptr_t lease, char *arena, int64_t arena_cap, int64_t *lens,
+                                      uint32_t *types, int32_t max_cols) {
+    cpgo_exec_ret r = cpgo_collect(lease);
+    if (r.st != CONNPOOL_OK || r.res == 0 || r.nrows <= 0 || r.ncols > max_cols) return r;
+    const connpool_result *res = (const connpool_result *)r.res;
+    int64_t used = 0;
+    for (int32_t c = 0; c < r.ncols; c++) {
+        int32_t null = connpool_result_is_null(res, 0, c);
+        if (null < 0) return r;
+        if (null) {
+            lens[c] = -1;
+        } else {
+            int64_t len = connpool_result_value_length(res, 0, c);
+            if (len < 0 || used + len > arena_cap) return r;
+            memcpy(arena + used, connpool_result_value(res, 0, c), (size_t)len);
+            lens[c] = len;
+            used += len;
+        }
+        types[c] = connpool_result_column_type(res, c);
+    }
+    connpool_result_free((connpool_result *)r.res);
+    r.res = 0;
+    return r;
+}
+
 // Blocks this OS thread until the lease's socket is ready for `events` (fallback when the
 // netpoller cannot be used).
 static void cpgo_wait_socket(int32_t fd, int32_t events) {
@@ -613,6 +643,38 @@ func cCollect(lease uintptr) (r execResult, w waitEvents, done bool, err error) 
 	}
 	return execResult{res: uintptr(c.res), nrows: int64(c.nrows), ncols: int(c.ncols), affected: int64(c.affected)},
 		waitEvents{}, true, nil
+}
+
+// rowBuf receives the first row of a QueryRow inside the final collect (cCollectRow), which
+// saves the separate calls that read the row, its types and free the result.
+type rowBuf struct {
+	arena []byte
+	lens  []int64
+	types []uint32
+}
+
+const rowBufCols = 32
+
+func newRowBuf() *rowBuf {
+	return &rowBuf{arena: make([]byte, 4096), lens: make([]int64, rowBufCols), types: make([]uint32, rowBufCols)}
+}
+
+// cCollectRow is cCollect that also copies a fitting first row into b: then r.res is 0 and
+// copied is true (the result is already freed).
+func cCollectRow(lease uintptr, b *rowBuf) (r execResult, w waitEvents, done, copied bool, err error) {
+	c := C.cpgo_collect_row(C.uintptr_t(lease), (*C.char)(unsafe.Pointer(&b.arena[0])), C.int64_t(len(b.arena)),
+		(*C.int64_t)(unsafe.Pointer(&b.lens[0])), (*C.uint32_t)(unsafe.Pointer(&b.types[0])), C.int32_t(len(b.lens)))
+	if c.st == C.CONNPOOL_ERR_IN_PROGRESS {
+		return execResult{}, waitEvents{fd: int(c.fd), events: int(c.events)}, false, false, nil
+	}
+	if c.st != C.CONNPOOL_OK {
+		if c.res != 0 {
+			C.cpgo_result_free(c.res)
+		}
+		return execResult{}, waitEvents{}, true, false, takeError(c.st, c.err)
+	}
+	r = execResult{res: uintptr(c.res), nrows: int64(c.nrows), ncols: int(c.ncols), affected: int64(c.affected)}
+	return r, waitEvents{}, true, c.res == 0 && c.nrows > 0, nil
 }
 
 // cWaitSocket blocks this OS thread until w's events (fallback without the netpoller).

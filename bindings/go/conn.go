@@ -24,6 +24,7 @@ type Conn struct {
 	broken   bool      // the connection died during a call: database/sql must drop it
 	pending  bool      // a statement was abandoned mid-flight: the lease cannot run another
 	poll     *pollFile // the connection's netpoller registration (owned by the pool)
+	wantRow  bool      // QueryRow: the final collect copies the first row into enc.row
 	enc      *encoder  // parameter buffers, from encoders while the lease is held
 	tracked  bool      // has a finalizer
 	label    string    // as set by SetLabel, for the leak warning
@@ -122,9 +123,14 @@ func (c *Conn) Query(ctx context.Context, sql string, args ...any) (*Rows, error
 // QueryRow runs a query expected to return at most one row; Row.Scan reports the errors,
 // and ErrNoRows when there is no row.
 func (c *Conn) QueryRow(ctx context.Context, sql string, args ...any) *Row {
+	c.wantRow = true
 	r, err := c.exec(ctx, sql, args)
+	c.wantRow = false
 	if err != nil {
 		return &Row{err: err}
+	}
+	if r.res == 0 && r.nrows > 0 { // copied by the final collect
+		return rowFromBuf(c.enc.row, r.ncols)
 	}
 	return rowFromResult(r)
 }
@@ -314,7 +320,14 @@ func (c *Conn) execAsync(ctx context.Context) (execResult, error) {
 		done bool
 	)
 	wait := func(uintptr) bool {
-		r, w, done, err = cCollect(c.lease)
+		if c.wantRow {
+			if c.enc.row == nil {
+				c.enc.row = newRowBuf()
+			}
+			r, w, done, _, err = cCollectRow(c.lease, c.enc.row)
+		} else {
+			r, w, done, err = cCollect(c.lease)
+		}
 		return done
 	}
 	var pollErr error

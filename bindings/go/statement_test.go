@@ -210,3 +210,34 @@ func openFds(t testing.TB) int {
 	}
 	return len(entries)
 }
+
+// QueryRow copies a small first row inside the final collect and falls back to reading the
+// result for a large one or one with many columns: both give the same values.
+func TestQueryRowSmallAndLargeRows(t *testing.T) {
+	p := newPool(t, connpool.WithMaxSize(1))
+	ctx := ctxTimeout(t, 10*time.Second)
+	var a, b string
+	var c *string
+	if err := p.QueryRow(ctx, "SELECT 'x', '', NULL::text").Scan(&a, &b, &c); err != nil || a != "x" || b != "" || c != nil {
+		t.Fatalf("small row: %q %q %v %v", a, b, c, err)
+	}
+	if err := p.QueryRow(ctx, "SELECT repeat('y', 10000), 'z'").Scan(&a, &b); err != nil || len(a) != 10000 || b != "z" {
+		t.Fatalf("large row: %d %q %v", len(a), b, err)
+	}
+	cols := make([]string, 40)
+	dest := make([]any, 40)
+	sql := "SELECT "
+	for i := range cols {
+		if i > 0 {
+			sql += ", "
+		}
+		sql += fmt.Sprintf("'%d'", i)
+		dest[i] = &cols[i]
+	}
+	if err := p.QueryRow(ctx, sql).Scan(dest...); err != nil || cols[39] != "39" {
+		t.Fatalf("40 columns: %v %v", cols, err)
+	}
+	if err := p.QueryRow(ctx, "SELECT 1 WHERE false").Scan(&a); !errors.Is(err, connpool.ErrNoRows) {
+		t.Fatalf("no row: %v", err)
+	}
+}
