@@ -149,7 +149,8 @@ typedef struct {
     int32_t ncols;
     int32_t fd;      // CONNPOOL_ERR_IN_PROGRESS: the lease's socket (owned by the library)
     int32_t events;  // CONNPOOL_ERR_IN_PROGRESS: CONNPOOL_WAIT_* bits
-    uint64_t conn;   // cpgo_send: connpool_lease_connection_id
+    uint64_t conn;     // cpgo_send: connpool_lease_connection_id
+    int32_t released;  // cpgo_collect_row_release: the lease was released
 } cpgo_exec_ret;
 
 // Builds the parameter array from buf/offs (see cpgo_exec); NULL on allocation failure.
@@ -176,7 +177,7 @@ static void cpgo_fill(cpgo_exec_ret *r, connpool_result *res) {
 // offs[i] is parameter i's offset in buf, or -1 for SQL NULL. Both are Go memory, used only
 // during this call (libpq copies the parameters into its send buffer).
 static cpgo_exec_ret cpgo_exec(uintptr_t lease, const char *buf, int32_t n, const int64_t *offs) {
-    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0, -1, 0, 0};
+    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0, -1, 0, 0, 0};
     const char *small[16];
     const char **params = cpgo_params(buf, n, offs, small);
     if (params == NULL) {
@@ -193,7 +194,7 @@ static cpgo_exec_ret cpgo_exec(uintptr_t lease, const char *buf, int32_t n, cons
 // Sends a statement without waiting (same buf/offs as cpgo_exec). CONNPOOL_OK: it is pending,
 // fd/events say what to wait for before cpgo_collect.
 static cpgo_exec_ret cpgo_send(uintptr_t lease, const char *buf, int32_t n, const int64_t *offs) {
-    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0, -1, 0, 0};
+    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0, -1, 0, 0, 0};
     const char *small[16];
     const char **params = cpgo_params(buf, n, offs, small);
     if (params == NULL) {
@@ -211,7 +212,7 @@ static cpgo_exec_ret cpgo_send(uintptr_t lease, const char *buf, int32_t n, cons
 
 // Collects the pending statement: CONNPOOL_ERR_IN_PROGRESS (with fd/events) or the outcome.
 static cpgo_exec_ret cpgo_collect(uintptr_t lease) {
-    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0, -1, 0, 0};
+    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0, -1, 0, 0, 0};
     connpool_result *res = NULL;
     r.st = connpool_lease_collect(&res, (connpool_lease *)lease, &r.err);
     if (r.st == CONNPOOL_ERR_IN_PROGRESS) {
@@ -249,6 +250,18 @@ static cpgo_exec_ret cpgo_collect_row(uintptr_t lease, char *arena, int64_t aren
     }
     connpool_result_free((connpool_result *)r.res);
     r.res = 0;
+    return r;
+}
+
+// cpgo_collect_row, then, once the statement is done, releases the lease (Pool.QueryRow with
+// a context that cannot be cancelled: the lease is not used again). `released` tells.
+static cpgo_exec_ret cpgo_collect_row_release(uintptr_t lease, char *arena, int64_t arena_cap,
+                                              int64_t *lens, uint32_t *types, int32_t max_cols) {
+    cpgo_exec_ret r = cpgo_collect_row(lease, arena, arena_cap, lens, types, max_cols);
+    if (r.st != CONNPOOL_ERR_IN_PROGRESS) {
+        // Done: results outlive their lease, so nothing left needs it.
+        r.released = connpool_lease_release((connpool_lease *)lease, NULL) == CONNPOOL_OK;
+    }
     return r;
 }
 
@@ -675,6 +688,25 @@ func cCollectRow(lease uintptr, b *rowBuf) (r execResult, w waitEvents, done, co
 	}
 	r = execResult{res: uintptr(c.res), nrows: int64(c.nrows), ncols: int(c.ncols), affected: int64(c.affected)}
 	return r, waitEvents{}, true, c.res == 0 && c.nrows > 0, nil
+}
+
+// cCollectRowRelease is cCollectRow that also releases the lease once the statement is done
+// (released reports it; the result, when one is returned, outlives the lease).
+func cCollectRowRelease(lease uintptr, b *rowBuf) (r execResult, w waitEvents, done, copied, released bool, err error) {
+	c := C.cpgo_collect_row_release(C.uintptr_t(lease), (*C.char)(unsafe.Pointer(&b.arena[0])), C.int64_t(len(b.arena)),
+		(*C.int64_t)(unsafe.Pointer(&b.lens[0])), (*C.uint32_t)(unsafe.Pointer(&b.types[0])), C.int32_t(len(b.lens)))
+	released = c.released != 0
+	if c.st == C.CONNPOOL_ERR_IN_PROGRESS {
+		return execResult{}, waitEvents{fd: int(c.fd), events: int(c.events)}, false, false, released, nil
+	}
+	if c.st != C.CONNPOOL_OK {
+		if c.res != 0 {
+			C.cpgo_result_free(c.res)
+		}
+		return execResult{}, waitEvents{}, true, false, released, takeError(c.st, c.err)
+	}
+	r = execResult{res: uintptr(c.res), nrows: int64(c.nrows), ncols: int(c.ncols), affected: int64(c.affected)}
+	return r, waitEvents{}, true, c.res == 0 && c.nrows > 0, released, nil
 }
 
 // cWaitSocket blocks this OS thread until w's events (fallback without the netpoller).

@@ -25,9 +25,11 @@ type Conn struct {
 	pending  bool      // a statement was abandoned mid-flight: the lease cannot run another
 	poll     *pollFile // the connection's netpoller registration (owned by the pool)
 	wantRow  bool      // QueryRow: the final collect copies the first row into enc.row
-	enc      *encoder  // parameter buffers, from encoders while the lease is held
-	tracked  bool      // has a finalizer
-	label    string    // as set by SetLabel, for the leak warning
+	// Pool.QueryRow: the lease may be released by the final collect (releasedInCollect).
+	releaseAfter, releasedInCollect bool
+	enc                             *encoder // parameter buffers, from encoders while the lease is held
+	tracked                         bool     // has a finalizer
+	label                           string   // as set by SetLabel, for the leak warning
 }
 
 var encoders = sync.Pool{New: func() any { return new(encoder) }}
@@ -57,7 +59,10 @@ func (c *Conn) finalize() {
 func (c *Conn) Release() error {
 	first := c.released.CompareAndSwap(false, true)
 	c.poll = nil // the pool keeps the registration for the connection's next lease
-	err := cLeaseRelease(c.lease)
+	var err error
+	if !(first && c.releasedInCollect) {
+		err = cLeaseRelease(c.lease)
+	}
 	if first && c.pool.closed.Load() {
 		c.pool.polls.sweep() // the released connection was closed
 	}
@@ -319,8 +324,20 @@ func (c *Conn) execAsync(ctx context.Context) (execResult, error) {
 		r    execResult
 		done bool
 	)
+	// Pool.QueryRow without a cancellable context: the final collect also releases the lease
+	// (no watcher can still use it).
+	releaseInCollect := c.releaseAfter && stop == nil
 	wait := func(uintptr) bool {
-		if c.wantRow {
+		if releaseInCollect {
+			if c.enc.row == nil {
+				c.enc.row = newRowBuf()
+			}
+			var released bool
+			r, w, done, _, released, err = cCollectRowRelease(c.lease, c.enc.row)
+			if released {
+				c.releasedInCollect = true
+			}
+		} else if c.wantRow {
 			if c.enc.row == nil {
 				c.enc.row = newRowBuf()
 			}

@@ -172,7 +172,7 @@ func (p *Pool) QueryRow(ctx context.Context, sql string, args ...any) *Row {
 	if err != nil {
 		return &Row{err: err}
 	}
-	c := Conn{pool: p, lease: lease}
+	c := Conn{pool: p, lease: lease, releaseAfter: true}
 	row := c.QueryRow(ctx, sql, args...)
 	c.Release()
 	return row
