@@ -210,6 +210,26 @@ static cpgo_exec_ret cpgo_send(uintptr_t lease, const char *buf, int32_t n, cons
     return r;
 }
 
+// cpgo_acquire_start, then, when a lease was granted at once, cpgo_send of buf/offs on it:
+// acquire and send in one cgo call.
+typedef struct {
+    cpgo_acq acq;
+    cpgo_exec_ret send;  // valid when sent
+    int32_t sent;
+} cpgo_acq_send;
+
+static cpgo_acq_send cpgo_acquire_send(uintptr_t p, int64_t timeout_ms, const char *buf, int32_t n,
+                                       const int64_t *offs) {
+    cpgo_acq_send r;
+    memset(&r, 0, sizeof r);
+    r.acq = cpgo_acquire_start(p, timeout_ms);
+    if (r.acq.st == CONNPOOL_OK && r.acq.lease != 0) {
+        r.send = cpgo_send(r.acq.lease, buf, n, offs);
+        r.sent = 1;
+    }
+    return r;
+}
+
 // Collects the pending statement: CONNPOOL_ERR_IN_PROGRESS (with fd/events) or the outcome.
 static cpgo_exec_ret cpgo_collect(uintptr_t lease) {
     cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0, -1, 0, 0, 0};
@@ -445,6 +465,40 @@ func cAcquireStart(p uintptr, timeoutMs int64) (lease, req uintptr, fd int, err 
 		return 0, uintptr(r.req), int(r.fd), nil
 	}
 	return uintptr(r.lease), 0, -1, takeError(r.st, r.err)
+}
+
+// acquireSend is the outcome of cAcquireSend: a pending acquire (req, fd), or a lease on which
+// the statement was sent (sent; sendErr or wait), or err.
+type acquireSend struct {
+	lease, req uintptr
+	fd         int
+	err        error
+	sent       bool
+	sendErr    error
+	wait       waitEvents
+}
+
+// cAcquireSend starts an acquire and, if a connection was idle, sends the statement (buf/offs
+// as for cExec) on it in the same cgo call.
+func cAcquireSend(p uintptr, timeoutMs int64, buf []byte, offs []int64) acquireSend {
+	var offp *C.int64_t
+	if len(offs) > 0 {
+		offp = (*C.int64_t)(unsafe.Pointer(&offs[0]))
+	}
+	r := C.cpgo_acquire_send(C.uintptr_t(p), C.int64_t(timeoutMs), (*C.char)(unsafe.Pointer(&buf[0])), C.int32_t(len(offs)), offp)
+	if r.acq.st == C.CONNPOOL_ERR_IN_PROGRESS {
+		return acquireSend{req: uintptr(r.acq.req), fd: int(r.acq.fd)}
+	}
+	a := acquireSend{lease: uintptr(r.acq.lease), fd: -1, err: takeError(r.acq.st, r.acq.err)}
+	if r.sent != 0 {
+		a.sent = true
+		if r.send.st != C.CONNPOOL_OK {
+			a.sendErr = takeError(r.send.st, r.send.err)
+		} else {
+			a.wait = waitEvents{fd: int(r.send.fd), events: int(r.send.events), conn: uint64(r.send.conn)}
+		}
+	}
+	return a
 }
 
 // cAcquireCollect returns (lease, done, err): done is false while the acquire is in progress.

@@ -134,6 +134,10 @@ func (c *Conn) QueryRow(ctx context.Context, sql string, args ...any) *Row {
 	if err != nil {
 		return &Row{err: err}
 	}
+	return c.rowOf(r)
+}
+
+func (c *Conn) rowOf(r execResult) *Row {
 	if r.res == 0 && r.nrows > 0 { // copied by the final collect
 		return rowFromBuf(c.enc.row, r.ncols)
 	}
@@ -295,6 +299,12 @@ func (c *Conn) execAsync(ctx context.Context) (execResult, error) {
 	if err != nil {
 		return execResult{}, err
 	}
+	return c.waitStatement(ctx, w)
+}
+
+// waitStatement waits for the statement sent on the lease (w: what it waits for) and collects it.
+func (c *Conn) waitStatement(ctx context.Context, w waitEvents) (execResult, error) {
+	var err error
 	p := c.pollerFor(w)
 	if p == nil { // no netpoller registration: wait in C, cancellable from a watcher
 		return c.collectBlocking(ctx, w)

@@ -168,6 +168,9 @@ func (p *Pool) Query(ctx context.Context, sql string, args ...any) (*Rows, error
 
 // QueryRow is Query for at most one row; errors are reported by Row.Scan.
 func (p *Pool) QueryRow(ctx context.Context, sql string, args ...any) *Row {
+	if usePoller {
+		return p.queryRow(ctx, sql, args)
+	}
 	lease, err := p.acquireLease(ctx)
 	if err != nil {
 		return &Row{err: err}
