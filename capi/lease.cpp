@@ -1,4 +1,4 @@
-// connpool_lease_*: release, raw PGconn, exec.
+// connpool_lease_*: release, raw PGconn, exec, and the asynchronous statement API.
 #include <cstring>
 
 #include "fork_guard.hpp"
@@ -15,9 +15,55 @@ HandleRegistry::Ref lookup_lease(connpool_lease *lease) {
 }
 
 // The libpq connection behind a lease; nullptr for pools over another connector (tests).
-PGconn *pgconn_of(Slot &slot) {
-    auto *pg = dynamic_cast<PgConnection *>(slot.connection.get());
-    return pg != nullptr ? pg->get() : nullptr;
+PgConnection *pg_of(Slot &slot) {
+    return dynamic_cast<PgConnection *>(slot.connection.get());
+}
+
+// Checks the statement arguments shared by exec and send.
+connpool_status check_statement(const char *function, const char *sql, int32_t n_params,
+                                const char *const *params, connpool_error **err) {
+    if (sql == nullptr) return null_argument(err, function, "sql");
+    if (n_params < 0 || n_params > 65535) {
+        return fail(
+            err, CONNPOOL_ERR_INVALID_ARGUMENT,
+            (std::string(function) + ": n_params must be from 0 to 65535 (PostgreSQL's limit)")
+                .c_str());
+    }
+    if (n_params > 0 && params == nullptr) return null_argument(err, function, "params");
+    return CONNPOOL_OK;
+}
+
+// Looks the lease up and runs `body(PgConnection &)` on its connection: the common prologue of
+// every call that talks to the lease's server connection.
+template <class Body>
+connpool_status with_connection(const char *function, connpool_lease *lease, connpool_error **err,
+                                Body &&body) {
+    if (lease == nullptr) return null_argument(err, function, "lease");
+    return guarded(err, [&] {
+        auto ref = lookup_lease(lease);
+        if (!ref) return stale_handle(err, function, "lease");
+        if (ref.get<Slot>()->pool.forked()) return forked(err, function);
+        PgConnection *pg = pg_of(*ref.get<Slot>());
+        if (pg == nullptr) {
+            return fail(
+                err, CONNPOOL_ERR_INVALID_ARGUMENT,
+                (std::string(function) + ": this pool's connections are not libpq connections")
+                    .c_str());
+        }
+        return body(*pg);
+    });
+}
+
+// Publishes a statement's result and reports its status.
+connpool_status deliver(connpool_result **out, connpool_status status,
+                        std::unique_ptr<QueryResult> result, const Error &error,
+                        connpool_error **err) {
+    if (result) {
+        auto object = std::make_unique<ResultObject>();
+        object->result = std::move(result);
+        *out = publish<connpool_result>(HandleKind::result, std::move(object));
+    }
+    return status == CONNPOOL_OK ? status : fail(err, error);
 }
 
 }  // namespace
@@ -68,7 +114,12 @@ CONNPOOL_API connpool_status connpool_lease_pgconn(void **out_pgconn, connpool_l
         auto ref = lookup_lease(lease);
         if (!ref) return stale_handle(err, "connpool_lease_pgconn", "lease");
         if (ref.get<Slot>()->pool.forked()) return forked(err, "connpool_lease_pgconn");
-        *out_pgconn = pgconn_of(*ref.get<Slot>());
+        PgConnection *pg = pg_of(*ref.get<Slot>());
+        if (pg != nullptr) {
+            // The caller may DEALLOCATE, DISCARD or PREPARE behind the statement cache's back.
+            pg->mark_raw_use();
+            *out_pgconn = pg->get();
+        }
         return CONNPOOL_OK;
     });
 }
@@ -80,30 +131,87 @@ CONNPOOL_API connpool_status connpool_lease_exec(connpool_result **out, connpool
     if (out == nullptr) return null_argument(err, kFunction, "out");
     *out = nullptr;
     if (lease == nullptr) return null_argument(err, kFunction, "lease");
-    if (sql == nullptr) return null_argument(err, kFunction, "sql");
-    if (n_params < 0 || n_params > 65535) {
-        return fail(err, CONNPOOL_ERR_INVALID_ARGUMENT,
-                    "connpool_lease_exec: n_params must be from 0 to 65535 (PostgreSQL's limit)");
-    }
-    if (n_params > 0 && params == nullptr) return null_argument(err, kFunction, "params");
-    return guarded(err, [&] {
-        auto ref = lookup_lease(lease);
-        if (!ref) return stale_handle(err, kFunction, "lease");
-        if (ref.get<Slot>()->pool.forked()) return forked(err, kFunction);
-        PGconn *conn = pgconn_of(*ref.get<Slot>());
-        if (conn == nullptr) {
-            return fail(err, CONNPOOL_ERR_INVALID_ARGUMENT,
-                        "connpool_lease_exec: this pool's connections are not libpq connections");
-        }
+    const connpool_status checked = check_statement(kFunction, sql, n_params, params, err);
+    if (checked != CONNPOOL_OK) return checked;
+    return with_connection(kFunction, lease, err, [&](PgConnection &pg) {
         std::unique_ptr<QueryResult> result;
         Error error;
-        const connpool_status status = run_query(conn, sql, n_params, params, result, error);
-        if (result) {
-            auto object = std::make_unique<ResultObject>();
-            object->result = std::move(result);
-            *out = publish<connpool_result>(HandleKind::result, std::move(object));
-        }
+        const connpool_status status = run_query(pg, sql, n_params, params, result, error);
+        return deliver(out, status, std::move(result), error, err);
+    });
+}
+
+CONNPOOL_API connpool_status connpool_lease_send(connpool_lease *lease, const char *sql,
+                                                 int32_t n_params, const char *const *params,
+                                                 connpool_error **err) {
+    static const char *const kFunction = "connpool_lease_send";
+    if (lease == nullptr) return null_argument(err, kFunction, "lease");
+    const connpool_status checked = check_statement(kFunction, sql, n_params, params, err);
+    if (checked != CONNPOOL_OK) return checked;
+    return with_connection(kFunction, lease, err, [&](PgConnection &pg) {
+        Error error;
+        const connpool_status status = send_statement(pg, sql, n_params, params, error);
         return status == CONNPOOL_OK ? status : fail(err, error);
+    });
+}
+
+CONNPOOL_API connpool_status connpool_lease_socket(int32_t *out_fd, int32_t *out_events,
+                                                   connpool_lease *lease, connpool_error **err) {
+    static const char *const kFunction = "connpool_lease_socket";
+    if (out_fd == nullptr) return null_argument(err, kFunction, "out_fd");
+    *out_fd = -1;
+    if (out_events == nullptr) return null_argument(err, kFunction, "out_events");
+    *out_events = 0;
+    return with_connection(kFunction, lease, err, [&](PgConnection &pg) {
+        *out_fd = PQsocket(pg.get());
+        *out_events = statement_wait_events(pg);
+        return CONNPOOL_OK;
+    });
+}
+
+CONNPOOL_API connpool_status connpool_lease_connection_id(uint64_t *out_id, connpool_lease *lease,
+                                                          connpool_error **err) {
+    static const char *const kFunction = "connpool_lease_connection_id";
+    if (out_id == nullptr) return null_argument(err, kFunction, "out_id");
+    *out_id = 0;
+    return with_connection(kFunction, lease, err, [&](PgConnection &pg) {
+        *out_id = pg.id();
+        return CONNPOOL_OK;
+    });
+}
+
+CONNPOOL_API connpool_status connpool_lease_collect(connpool_result **out, connpool_lease *lease,
+                                                    connpool_error **err) {
+    static const char *const kFunction = "connpool_lease_collect";
+    if (out == nullptr) return null_argument(err, kFunction, "out");
+    *out = nullptr;
+    return with_connection(kFunction, lease, err, [&](PgConnection &pg) {
+        std::unique_ptr<QueryResult> result;
+        Error error;
+        const connpool_status status = collect_statement(pg, result, error);
+        if (status == CONNPOOL_ERR_IN_PROGRESS) return status;
+        return deliver(out, status, std::move(result), error, err);
+    });
+}
+
+CONNPOOL_API connpool_status connpool_lease_cancel(connpool_lease *lease, connpool_error **err) {
+    return with_connection("connpool_lease_cancel", lease, err, [&](PgConnection &pg) {
+        std::string message;
+        if (pg.cancel(message)) return CONNPOOL_OK;
+        return fail(err, CONNPOOL_ERR_CONNECTION_BROKEN,
+                    ("connpool_lease_cancel: the cancel request failed: " + message).c_str());
+    });
+}
+
+CONNPOOL_API connpool_status connpool_lease_transaction_status(int32_t *out_status,
+                                                               connpool_lease *lease,
+                                                               connpool_error **err) {
+    static const char *const kFunction = "connpool_lease_transaction_status";
+    if (out_status == nullptr) return null_argument(err, kFunction, "out_status");
+    *out_status = CONNPOOL_TRANSACTION_UNKNOWN;
+    return with_connection(kFunction, lease, err, [&](PgConnection &pg) {
+        *out_status = static_cast<int32_t>(PQtransactionStatus(pg.get()));
+        return CONNPOOL_OK;
     });
 }
 

@@ -66,7 +66,10 @@ CONNPOOL_API connpool_status connpool_pool_create(connpool_pool **out, const cha
         connpool_status status = resolve_options(options, resolved, err, "connpool_pool_create");
         if (status != CONNPOOL_OK) return status;
         auto connector = std::make_unique<PgConnector>(
-            PgSettings{conninfo, parsed.password, resolved.reset_query});
+            PgSettings{conninfo,
+                       parsed.password,
+                       resolved.reset_query,
+                       {resolved.statement_cache_size, resolved.prepare_threshold}});
         status = create_pool(out, std::move(connector), options, err);
         if (status == CONNPOOL_OK) {
             auto ref = lookup_pool(*out);

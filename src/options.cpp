@@ -90,6 +90,15 @@ const std::vector<Binding> &bindings() {
           "consecutive connect failures after which acquires fail fast with "
           "CONNPOOL_ERR_DATABASE_UNAVAILABLE (authentication failures open it at once; 0 = never)"},
          &PoolOptions::breaker_threshold},
+        {{"statement_cache_size", "integer", 0, 10'000,
+          "prepared statements kept per connection by connpool_lease_exec/_send, least recently "
+          "used evicted (0 = no prepared statements, e.g. behind PgBouncer < 1.21 in transaction "
+          "mode)"},
+         &PoolOptions::statement_cache_size},
+        {{"prepare_threshold", "integer", 0, 1'000'000,
+          "executions of a statement text on a connection before it is prepared there (0 = "
+          "prepare on the first execution)"},
+         &PoolOptions::prepare_threshold},
         {{"log_level", "log_level", 0, 6,
           "trace, debug, info, warn, error, critical or off (default: $CONNPOOL_LOG_LEVEL, "
           "else off)"},

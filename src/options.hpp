@@ -30,6 +30,11 @@ struct PoolOptions {
     int64_t overtake_window_us = 200;  // see "Fairness" in pool.hpp; 0 = strict FIFO
     int64_t leak_threshold_ms = 0;     // 0 = no leak reports
     int64_t breaker_threshold = 5;     // consecutive connect failures that open it; 0 = never
+    // Per-connection prepared-statement cache used by connpool_lease_exec/_send: statements
+    // kept prepared per connection (0 disables the cache), and how many unprepared executions
+    // of a statement text come before it is prepared (0 = prepare on the first).
+    int64_t statement_cache_size = 100;
+    int64_t prepare_threshold = 5;
 
     // Sets one option from its string form; on failure leaves the struct unchanged and
     // returns an error naming the key and the accepted values.

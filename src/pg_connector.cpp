@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -13,6 +14,9 @@ namespace {
 
 // Connect attempts re-check `abandon` at least this often, so close() is never held up long.
 constexpr int kPollSliceMs = 50;
+
+// looks_alive skips its poll for a connection whose statement ended less than this ago.
+constexpr auto kFreshWindow = std::chrono::milliseconds(1);
 
 PGconn *conn_of(Connection &c) {
     return static_cast<PgConnection &>(c).get();
@@ -28,6 +32,11 @@ bool wait_socket(int fd, short events, TimePoint deadline) {
     pollfd p{fd, events, 0};
     const int rc = poll(&p, 1, millis_until(deadline));
     return rc >= 0 || errno == EINTR;
+}
+
+uint64_t next_connection_id() {
+    static std::atomic<uint64_t> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -62,8 +71,32 @@ void describe_connect_failure(const char *libpq_message, ConnectFailure &failure
     failure.permanent = failure.sqlstate.rfind("28", 0) == 0 || failure.sqlstate == "3D000";
 }
 
-PgConnection::PgConnection(PGconn *conn) : conn_(conn) {
+PgConnection::PgConnection(PGconn *conn, StatementCacheConfig cache)
+    : conn_(conn), id_(next_connection_id()), cache_(cache) {
     PQsetNoticeReceiver(conn_, &PgConnection::on_notice, this);
+}
+
+PgConnection::~PgConnection() {
+    statement_.clear_results();
+    if (cancel_ != nullptr) PQfreeCancel(cancel_);
+    PQfinish(conn_);
+}
+
+void PgConnection::connected() {
+    if (cancel_ == nullptr) cancel_ = PQgetCancel(conn_);
+}
+
+bool PgConnection::cancel(std::string &message) const {
+    if (cancel_ == nullptr) {
+        message = "no cancel key for this connection";
+        return false;
+    }
+    char buffer[256] = {};
+    if (PQcancel(cancel_, buffer, sizeof buffer) == 1) return true;
+    message = buffer;
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
+        message.pop_back();
+    return false;
 }
 
 void PgConnection::on_notice(void *self, const PGresult *notice) {
@@ -96,7 +129,7 @@ std::unique_ptr<Connection> PgConnector::connect(TimePoint deadline,
         failure.message = "out of memory starting a connection";
         return nullptr;
     }
-    auto connection = std::make_unique<PgConnection>(raw);
+    auto connection = std::make_unique<PgConnection>(raw, settings_.statement_cache);
     // Verbose errors carry the SQLSTATE ("FATAL:  28P01: ..."), the only way libpq exposes it
     // for a failed connection; it tells authentication failures from transient ones.
     PQsetErrorVerbosity(raw, PQERRORS_VERBOSE);
@@ -108,6 +141,7 @@ std::unique_ptr<Connection> PgConnector::connect(TimePoint deadline,
         if (state == PGRES_POLLING_OK) {
             PQsetErrorVerbosity(raw, PQERRORS_DEFAULT);
             connection->remember_session_user();
+            connection->connected();
             return connection;
         }
         if (abandon.load(std::memory_order_relaxed)) {
@@ -137,6 +171,11 @@ bool PgConnector::looks_alive(Connection &connection) {
         PQtransactionStatus(conn) != PQTRANS_IDLE) {
         return false;
     }
+    // A connection whose last statement ended moments ago (its answer read, nothing more
+    // buffered) is not polled again: at high throughput that poll would be one more system
+    // call per acquire, for a window in which a server-side close is as likely to happen
+    // after the check as before it.
+    if (Clock::now() - pg.last_drained() < kFreshWindow) return true;
     // Anything readable on an idle connection is most likely the server saying goodbye (a
     // FATAL "terminating connection due to administrator command") or EOF. Read and parse it:
     // PQconsumeInput only buffers bytes, PQisBusy parses them (FATAL reaches on_notice).
@@ -162,6 +201,9 @@ ReleaseVerdict PgConnector::verdict_on_release(Connection &connection) {
     const char *user = PQparameterStatus(conn, "session_authorization");
     if (user == nullptr || pg.session_user_at_connect() != user) return ReleaseVerdict::discard;
     if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF || PQisBusy(conn)) return ReleaseVerdict::discard;
+    // A statement sent with connpool_lease_send and never collected: its outcome would reach
+    // the next lease holder.
+    if (pg.statement().active || pg.poisoned()) return ReleaseVerdict::discard;
     switch (PQtransactionStatus(conn)) {
         case PQTRANS_IDLE:
             return settings_.reset_query.empty() ? ReleaseVerdict::reuse : ReleaseVerdict::reset;
@@ -174,19 +216,26 @@ ReleaseVerdict PgConnector::verdict_on_release(Connection &connection) {
 }
 
 bool PgConnector::reset(Connection &connection, TimePoint deadline) {
-    PGconn *conn = conn_of(connection);
+    auto &pg = static_cast<PgConnection &>(connection);
+    PGconn *conn = pg.get();
+    // (Prepared statements survive ROLLBACK: they are not transactional.)
     if (PQtransactionStatus(conn) != PQTRANS_IDLE &&
         !exec_with_deadline(conn, "ROLLBACK", deadline)) {
         return false;
     }
-    if (!settings_.reset_query.empty() &&
-        !exec_with_deadline(conn, settings_.reset_query.c_str(), deadline)) {
-        return false;
+    if (!settings_.reset_query.empty()) {
+        // Whatever the reset query did, the statement cache no longer trusts its entries:
+        // DISCARD ALL / DEALLOCATE ALL dropped them; anything else might have.
+        bool dropped = false;
+        const bool ok = exec_with_deadline(conn, settings_.reset_query.c_str(), deadline, &dropped);
+        pg.cache().forget_all(dropped);
+        if (!ok) return false;
     }
     return PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE;
 }
 
-bool exec_with_deadline(PGconn *conn, const char *sql, TimePoint deadline) {
+bool exec_with_deadline(PGconn *conn, const char *sql, TimePoint deadline,
+                        bool *dropped_statements) {
     if (PQsendQuery(conn, sql) == 0) return false;
     bool ok = true;
     for (;;) {
@@ -198,6 +247,11 @@ bool exec_with_deadline(PGconn *conn, const char *sql, TimePoint deadline) {
         PGresult *result = PQgetResult(conn);
         if (result == nullptr) break;
         const ExecStatusType status = PQresultStatus(result);
+        if (dropped_statements != nullptr && status == PGRES_COMMAND_OK &&
+            (std::strcmp(PQcmdStatus(result), "DISCARD ALL") == 0 ||
+             std::strcmp(PQcmdStatus(result), "DEALLOCATE ALL") == 0)) {
+            *dropped_statements = true;
+        }
         if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK &&
             status != PGRES_EMPTY_QUERY) {
             ok = false;

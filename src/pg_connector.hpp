@@ -2,20 +2,48 @@
 // pings, and putting returned connections back in a clean state.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <libpq-fe.h>
 
 #include "connector.hpp"
+#include "statement_cache.hpp"
 
 namespace connpool {
+
+// One statement sent by connpool_lease_exec/_send and not yet fully collected (pg_query.cpp
+// drives it). Buffers are reused from statement to statement.
+struct StatementState {
+    enum class Expect : uint8_t { deallocate, prepare, execute, sync };
+    bool active = false;      // sent, outcome not yet collected
+    bool pipeline = false;    // libpq pipeline mode entered for this statement
+    bool want_write = false;  // libpq still holds unsent output (PQflush returned 1)
+    bool retryable = false;   // executes a cached prepared statement: may be re-run unprepared
+    bool retried = false;
+    bool fresh = false;          // sent, not collected yet: nothing of the answer has been read
+    std::vector<Expect> expect;  // results still to come, in order
+    size_t next = 0;
+    std::string name;                   // prepared statement executed ("" = unprepared)
+    std::string retry_text;             // SQL, NUL, each non-NULL parameter, NUL (retryable only)
+    std::vector<int64_t> retry_offs;    // parameter offsets in retry_text, -1 = SQL NULL
+    PGresult *result = nullptr;         // the statement's own result
+    PGresult *prepare_error = nullptr;  // the Parse step failed: this is the outcome
+    void clear_results() {
+        PQclear(result);
+        PQclear(prepare_error);
+        result = prepare_error = nullptr;
+    }
+};
 
 class PgConnection final : public Connection {
   public:
     // Takes ownership of `conn` and routes its notices to on_notice (libpq would otherwise
     // print them on the host program's stderr).
-    explicit PgConnection(PGconn *conn);
-    ~PgConnection() override { PQfinish(conn_); }
+    explicit PgConnection(PGconn *conn, StatementCacheConfig cache = {});
+    ~PgConnection() override;
     PgConnection(const PgConnection &) = delete;
     PgConnection &operator=(const PgConnection &) = delete;
     PGconn *get() const { return conn_; }
@@ -25,18 +53,49 @@ class PgConnection final : public Connection {
     // session_authorization when the connection was opened (the session guard compares it).
     const std::string &session_user_at_connect() const { return session_user_; }
     void remember_session_user();
+    // Called once the connection is established: prepares the cancel object, so that
+    // cancel() is safe from any thread while another one uses the connection.
+    void connected();
+    // Asks the server to cancel what runs on this connection (PQcancel: a short blocking
+    // exchange on a new socket). False with `message` filled if the request failed.
+    bool cancel(std::string &message) const;
+
+    // When a statement last ended with the socket read empty (looks_alive trusts that for a
+    // moment instead of polling again).
+    TimePoint last_drained() const { return last_drained_; }
+    void drained(TimePoint when) { last_drained_ = when; }
+    // Unique within the process, never reused: lets callers cache per-connection state.
+    uint64_t id() const { return id_; }
+    StatementCache &cache() { return cache_; }
+    StatementState &statement() { return statement_; }
+    // The caller took the raw PGconn (connpool_lease_pgconn): the cache is distrusted before
+    // its next use.
+    void mark_raw_use() { raw_used_ = true; }
+    bool take_raw_use() { return std::exchange(raw_used_, false); }
+    // Left in a state the pool must not reuse (a send that failed half-way, COPY, a pipeline
+    // that could not be closed).
+    void poison() { poisoned_ = true; }
+    bool poisoned() const { return poisoned_; }
 
   private:
     static void on_notice(void *self, const PGresult *notice);
     PGconn *conn_;
+    const uint64_t id_;
+    PGcancel *cancel_ = nullptr;
     bool doomed_ = false;
+    bool raw_used_ = false;
+    bool poisoned_ = false;
+    TimePoint last_drained_{};
     std::string session_user_;
+    StatementCache cache_;
+    StatementState statement_;
 };
 
 struct PgSettings {
     std::string conninfo;
     std::string password;     // only to scrub it from libpq's messages
     std::string reset_query;  // "" = none
+    StatementCacheConfig statement_cache{};
 };
 
 class PgConnector final : public Connector {
@@ -60,6 +119,8 @@ void describe_connect_failure(const char *libpq_message, ConnectFailure &failure
 
 // Runs `sql` (no parameters) and drains every result, giving up at `deadline`. True if the
 // connection ends idle and no result reported an error. Does not block past the deadline.
-bool exec_with_deadline(PGconn *conn, const char *sql, TimePoint deadline);
+// `dropped_statements` (optional) is set when a command reported DISCARD ALL or DEALLOCATE ALL.
+bool exec_with_deadline(PGconn *conn, const char *sql, TimePoint deadline,
+                        bool *dropped_statements = nullptr);
 
 }  // namespace connpool

@@ -1,7 +1,12 @@
 #include "pg_query.hpp"
 
+#include <poll.h>
+
+#include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 namespace connpool {
 namespace {
@@ -41,23 +46,348 @@ QueryResult::QueryResult(PGresult *result) : result_(result) {
     if (*tuples != '\0' && std::from_chars(tuples, end, n).ptr == end) affected_rows_ = n;
 }
 
-connpool_status run_query(PGconn *conn, const char *sql, int32_t n_params,
+namespace {
+
+using Expect = StatementState::Expect;
+
+// The connection failed: reports it (with the SQLSTATE the server gave, e.g. 57P01 when the
+// backend was terminated), abandons the statement and marks the connection for closing.
+connpool_status broken(PgConnection &pg, Error &error, const PGresult *last = nullptr) {
+    PGconn *conn = pg.get();
+    std::string sqlstate;
+    if (last != nullptr) sqlstate = trimmed(PQresultErrorField(last, PG_DIAG_SQLSTATE));
+    // libpq parses what arrived before the socket failed into results (a FATAL error message
+    // first): take them, without blocking, for their SQLSTATE.
+    for (int i = 0; i < 16 && PQstatus(conn) == CONNECTION_BAD; ++i) {
+        PGresult *r = PQgetResult(conn);
+        if (r == nullptr) break;
+        if (sqlstate.empty()) sqlstate = trimmed(PQresultErrorField(r, PG_DIAG_SQLSTATE));
+        PQclear(r);
+    }
+    error = Error(CONNPOOL_ERR_CONNECTION_BROKEN,
+                  "connection lost: " + trimmed(PQerrorMessage(conn)) +
+                      "; release the lease (the pool replaces the connection) and retry",
+                  sqlstate);
+    StatementState &st = pg.statement();
+    st.clear_results();
+    st.active = false;
+    pg.poison();
+    return CONNPOOL_ERR_CONNECTION_BROKEN;
+}
+
+bool has_sqlstate(const PGresult *r, const char *state) {
+    const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    return s != nullptr && std::strcmp(s, state) == 0;
+}
+
+// The server refused to run a cached prepared statement because its result type changed
+// (ALTER TABLE...): SQLSTATE 0A000 raised by the plan cache. The message may be translated;
+// the source function is not.
+bool is_stale_plan(const PGresult *r) {
+    if (!has_sqlstate(r, "0A000")) return false;
+    const char *function = PQresultErrorField(r, PG_DIAG_SOURCE_FUNCTION);
+    const char *message = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    return (function != nullptr && std::strcmp(function, "RevalidateCachedQuery") == 0) ||
+           (message != nullptr &&
+            std::strstr(message, "cached plan must not change result type") != nullptr);
+}
+
+bool is_error(const PGresult *r) {
+    const ExecStatusType status = PQresultStatus(r);
+    return status == PGRES_BAD_RESPONSE || status == PGRES_NONFATAL_ERROR ||
+           status == PGRES_FATAL_ERROR || status == PGRES_PIPELINE_ABORTED;
+}
+
+bool is_copy(const PGresult *r) {
+    const ExecStatusType status = PQresultStatus(r);
+    return status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH;
+}
+
+// Keeps what a retry needs: the caller's buffers are not guaranteed to outlive the send.
+void keep_for_retry(StatementState &st, const char *sql, int32_t n_params,
+                    const char *const *params) {
+    st.retry_text.assign(sql);
+    st.retry_text.push_back('\0');
+    st.retry_offs.clear();
+    for (int32_t i = 0; i < n_params; ++i) {
+        if (params[i] == nullptr) {
+            st.retry_offs.push_back(-1);
+            continue;
+        }
+        st.retry_offs.push_back(static_cast<int64_t>(st.retry_text.size()));
+        st.retry_text.append(params[i]);
+        st.retry_text.push_back('\0');
+    }
+}
+
+// Re-sends the kept statement unprepared (after 26000 / a stale plan).
+bool send_retry(PgConnection &pg) {
+    StatementState &st = pg.statement();
+    const char *small[16];
+    std::vector<const char *> large;
+    const char **params = small;
+    const size_t n = st.retry_offs.size();
+    if (n > 16) {
+        large.resize(n);
+        params = large.data();
+    }
+    for (size_t i = 0; i < n; ++i) {
+        params[i] = st.retry_offs[i] < 0 ? nullptr : st.retry_text.data() + st.retry_offs[i];
+    }
+    st.expect.clear();
+    st.next = 0;
+    st.expect.push_back(Expect::execute);
+    st.retried = true;
+    st.retryable = false;
+    if (PQsetnonblocking(pg.get(), 1) != 0 ||
+        PQsendQueryParams(pg.get(), st.retry_text.c_str(), static_cast<int>(n), nullptr,
+                          n > 0 ? params : nullptr, nullptr, nullptr, 0) == 0) {
+        return false;
+    }
+    const int flushed = PQflush(pg.get());
+    st.want_write = flushed == 1;
+    return flushed >= 0;
+}
+
+// Takes one result (or the end of one command's results, `r` == nullptr) in pipeline order.
+// False on protocol confusion.
+bool take_result(PgConnection &pg, PGresult *r) {
+    StatementState &st = pg.statement();
+    const Expect expect = st.expect[st.next];
+    if (expect == Expect::sync) {
+        if (r == nullptr || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            return false;
+        }
+        PQclear(r);
+        ++st.next;
+        return true;
+    }
+    if (r == nullptr) {  // this command's results are complete
+        ++st.next;
+        return true;
+    }
+    switch (expect) {
+        case Expect::deallocate:  // failures are harmless here (own sync, idle session)
+            PQclear(r);
+            break;
+        case Expect::prepare:
+            if (is_error(r) && st.prepare_error == nullptr) {
+                st.prepare_error = r;
+                pg.cache().forget(st.name, false);
+            } else {
+                PQclear(r);
+            }
+            break;
+        default:
+            if (st.result == nullptr) {
+                st.result = r;
+            } else {
+                PQclear(r);
+            }
+            break;
+    }
+    return true;
+}
+
+}  // namespace
+
+connpool_status send_statement(PgConnection &pg, const char *sql, int32_t n_params,
+                               const char *const *params, Error &error) {
+    PGconn *conn = pg.get();
+    StatementState &st = pg.statement();
+    if (st.active) {
+        error = Error(CONNPOOL_ERR_INVALID_ARGUMENT,
+                      "a statement sent with connpool_lease_send is still pending on this lease; "
+                      "collect it with connpool_lease_collect first");
+        return CONNPOOL_ERR_INVALID_ARGUMENT;
+    }
+    StatementCache &cache = pg.cache();
+    if (pg.take_raw_use()) cache.forget_all(false);
+    st.clear_results();
+    st.expect.clear();
+    st.next = 0;
+    st.pipeline = st.want_write = st.retryable = st.retried = false;
+    st.name.clear();
+
+    const StatementCache::Use use = cache.use(sql, n_params);
+    if (use.name != nullptr) st.name = *use.name;
+    std::vector<std::string> &deallocate = cache.pending_deallocations();
+    // DEALLOCATE only outside a transaction block: each in its own implicit transaction, so
+    // one that fails (the statement was already gone) affects nothing else.
+    const bool send_deallocations =
+        !deallocate.empty() && PQtransactionStatus(conn) == PQTRANS_IDLE;
+    bool ok = PQsetnonblocking(conn, 1) == 0;
+    if (ok && (send_deallocations || use.prepare)) {
+        ok = PQenterPipelineMode(conn) == 1;
+        st.pipeline = ok;
+    }
+    if (ok && send_deallocations) {
+        std::string command;
+        for (const std::string &name : deallocate) {
+            command = "DEALLOCATE " + name;
+            ok = ok && PQsendQueryParams(conn, command.c_str(), 0, nullptr, nullptr, nullptr,
+                                         nullptr, 0) == 1;
+            ok = ok && PQpipelineSync(conn) == 1;
+            st.expect.push_back(Expect::deallocate);
+            st.expect.push_back(Expect::sync);
+        }
+        deallocate.clear();
+    }
+    if (ok && use.prepare) {
+        ok = PQsendPrepare(conn, st.name.c_str(), sql, n_params, nullptr) == 1;
+        st.expect.push_back(Expect::prepare);
+    }
+    if (ok && use.name != nullptr) {
+        ok = PQsendQueryPrepared(conn, st.name.c_str(), n_params, params, nullptr, nullptr, 0) == 1;
+        if (!use.prepare) {
+            st.retryable = true;
+            keep_for_retry(st, sql, n_params, params);
+        }
+    } else if (ok) {
+        ok = PQsendQueryParams(conn, sql, n_params, nullptr, params, nullptr, nullptr, 0) == 1;
+    }
+    st.expect.push_back(Expect::execute);
+    if (ok && st.pipeline) {
+        ok = PQpipelineSync(conn) == 1;
+        st.expect.push_back(Expect::sync);
+    }
+    const int flushed = ok ? PQflush(conn) : -1;
+    // Half a pipeline may be on the wire: broken() marks the connection as not reusable.
+    if (flushed < 0) return broken(pg, error);
+    st.want_write = flushed == 1;
+    st.active = true;
+    st.fresh = true;
+    return CONNPOOL_OK;
+}
+
+int32_t statement_wait_events(PgConnection &pg) {
+    const StatementState &st = pg.statement();
+    if (!st.active) return 0;
+    return st.want_write ? kWaitRead | kWaitWrite : kWaitRead;
+}
+
+connpool_status collect_statement(PgConnection &pg, std::unique_ptr<QueryResult> &out,
+                                  Error &error) {
+    PGconn *conn = pg.get();
+    StatementState &st = pg.statement();
+    if (!st.active) {
+        error = Error(CONNPOOL_ERR_INVALID_ARGUMENT,
+                      "no statement is pending on this lease (connpool_lease_send starts one)");
+        return CONNPOOL_ERR_INVALID_ARGUMENT;
+    }
+    if (std::exchange(st.fresh, false) && !st.want_write) {
+        // Called right after the send (an event loop checks once before it waits): the
+        // answer is rarely there yet, and one poll is cheaper than a read that finds nothing
+        // plus the drain check below.
+        pollfd p{PQsocket(conn), POLLIN, 0};
+        if (poll(&p, 1, 0) == 0) return CONNPOOL_ERR_IN_PROGRESS;
+    }
+    for (;;) {
+        if (st.want_write) {
+            const int flushed = PQflush(conn);
+            if (flushed < 0) return broken(pg, error);
+            st.want_write = flushed == 1;
+        }
+        if (PQconsumeInput(conn) == 0) return broken(pg, error, st.result);
+        while (st.next < st.expect.size() && !PQisBusy(conn)) {
+            PGresult *r = PQgetResult(conn);
+            if (r != nullptr && is_copy(r)) {
+                // COPY cannot go on through this API: report it and let release close the
+                // connection.
+                st.clear_results();
+                st.result = r;
+                st.next = st.expect.size();
+                pg.poison();
+                break;
+            }
+            if (!take_result(pg, r)) {
+                error = Error(CONNPOOL_ERR_CONNECTION_BROKEN,
+                              "unexpected protocol state; release the lease (the pool closes "
+                              "this connection)");
+                st.clear_results();
+                st.active = false;
+                pg.poison();
+                return CONNPOOL_ERR_CONNECTION_BROKEN;
+            }
+        }
+        if (st.next < st.expect.size()) {
+            if (PQstatus(conn) == CONNECTION_BAD) return broken(pg, error, st.result);
+            if (st.want_write) return CONNPOOL_ERR_IN_PROGRESS;
+            // Drain the socket before reporting "wait": a caller on an edge-triggered poller
+            // (Go's netpoller) would otherwise never hear of bytes that already arrived.
+            pollfd p{PQsocket(conn), POLLIN, 0};
+            if (poll(&p, 1, 0) > 0) continue;
+            return CONNPOOL_ERR_IN_PROGRESS;
+        }
+        // Every expected result is in.
+        if (st.pipeline && !pg.poisoned()) {
+            if (PQexitPipelineMode(conn) != 1) pg.poison();
+            st.pipeline = false;
+        }
+        if (!pg.poisoned()) PQsetnonblocking(conn, 0);
+        if (PQstatus(conn) == CONNECTION_BAD) {
+            return broken(pg, error, st.prepare_error != nullptr ? st.prepare_error : st.result);
+        }
+        PGresult *result = st.result;
+        if (st.prepare_error != nullptr) {
+            PQclear(st.result);  // PIPELINE_ABORTED
+            result = st.prepare_error;
+        }
+        st.result = st.prepare_error = nullptr;
+        if (result == nullptr) return broken(pg, error);
+        if (st.retryable && !st.retried && is_error(result)) {
+            const bool missing = has_sqlstate(result, "26000");
+            const bool stale = !missing && is_stale_plan(result);
+            if (missing) {
+                // Someone dropped prepared statements behind the cache's back (DEALLOCATE
+                // through the raw PGconn...): trust none of them any more.
+                pg.cache().forget_all(true);
+            } else if (stale) {
+                pg.cache().forget(st.name, true);
+            }
+            if ((missing || stale) && PQtransactionStatus(conn) == PQTRANS_IDLE) {
+                PQclear(result);
+                if (!send_retry(pg)) return broken(pg, error);
+                continue;
+            }
+        }
+        if (PQresultStatus(result) == PGRES_COMMAND_OK) {
+            const char *tag = PQcmdStatus(result);
+            if (std::strcmp(tag, "DISCARD ALL") == 0 || std::strcmp(tag, "DEALLOCATE ALL") == 0) {
+                pg.cache().forget_all(true);
+            } else if (std::strcmp(tag, "DEALLOCATE") == 0) {
+                pg.cache().forget_all(false);
+            }
+        }
+        st.active = false;
+        // Every result was read and libpq is idle: nothing is left in the socket that the
+        // server sent before its ReadyForQuery.
+        if (!pg.poisoned()) pg.drained(Clock::now());
+        out = std::make_unique<QueryResult>(result);
+        if (out->status() != CONNPOOL_OK) {
+            error = Error(out->status(), out->error_message(), out->sqlstate());
+        }
+        return out->status();
+    }
+}
+
+connpool_status run_query(PgConnection &pg, const char *sql, int32_t n_params,
                           const char *const *params, std::unique_ptr<QueryResult> &out,
                           Error &error) {
-    PGresult *raw = PQexecParams(conn, sql, n_params, nullptr, params, nullptr, nullptr, 0);
-    if (raw == nullptr || PQstatus(conn) == CONNECTION_BAD) {
-        error = Error(CONNPOOL_ERR_CONNECTION_BROKEN,
-                      "connection lost: " + trimmed(PQerrorMessage(conn)) +
-                          "; release the lease (the pool replaces the connection) and retry",
-                      raw != nullptr ? trimmed(PQresultErrorField(raw, PG_DIAG_SQLSTATE)) : "");
-        PQclear(raw);
-        return CONNPOOL_ERR_CONNECTION_BROKEN;
+    connpool_status status = send_statement(pg, sql, n_params, params, error);
+    if (status != CONNPOOL_OK) return status;
+    pg.statement().fresh = false;  // wait first: nothing can have arrived yet
+    for (;;) {
+        const int32_t events = statement_wait_events(pg);
+        pollfd p{PQsocket(pg.get()),
+                 static_cast<short>(((events & kWaitRead) != 0 ? POLLIN : 0) |
+                                    ((events & kWaitWrite) != 0 ? POLLOUT : 0)),
+                 0};
+        if (poll(&p, 1, -1) < 0 && errno != EINTR) return broken(pg, error);
+        status = collect_statement(pg, out, error);
+        if (status != CONNPOOL_ERR_IN_PROGRESS) return status;
     }
-    out = std::make_unique<QueryResult>(raw);
-    if (out->status() != CONNPOOL_OK) {
-        error = Error(out->status(), out->error_message(), out->sqlstate());
-    }
-    return out->status();
 }
 
 }  // namespace connpool

@@ -43,14 +43,66 @@ func (p *Pool) acquireLease(ctx context.Context) (uintptr, error) {
 	}
 	runtime.KeepAlive(p)
 	if err != nil {
-		if hasDeadline && errors.Is(err, ErrTimeout) {
-			// The library timed out at the context's deadline: say so in both vocabularies.
-			return 0, &ctxError{ctxErr: context.DeadlineExceeded, status: StatusTimeout,
-				msg: strings.TrimPrefix(err.Error(), "connpool: ")}
-		}
-		return 0, err
+		return 0, acquireError(err, hasDeadline)
 	}
 	return lease, nil
+}
+
+func acquireError(err error, hasDeadline bool) error {
+	if hasDeadline && errors.Is(err, ErrTimeout) {
+		// The library timed out at the context's deadline: say so in both vocabularies.
+		return &ctxError{ctxErr: context.DeadlineExceeded, status: StatusTimeout,
+			msg: strings.TrimPrefix(err.Error(), "connpool: ")}
+	}
+	return err
+}
+
+// queryRow is Pool.QueryRow on the netpoller path: when a connection is idle, the acquire and
+// the send of the statement are one cgo call, and the final collect releases the lease.
+func (p *Pool) queryRow(ctx context.Context, sql string, args []any) *Row {
+	if ctx.Err() != nil {
+		return &Row{err: contextError(ctx, "acquire")}
+	}
+	enc := encoders.Get().(*encoder)
+	if err := enc.encode(sql, args); err != nil {
+		enc.reset()
+		encoders.Put(enc)
+		return &Row{err: err}
+	}
+	timeout := int64(-1) // the pool's acquire_timeout
+	dl, hasDeadline := ctx.Deadline()
+	if hasDeadline {
+		timeout = msUntil(dl)
+	}
+	a := cAcquireSend(p.handle, timeout, enc.buf, enc.offs)
+	lease, err := a.lease, a.err
+	if a.req != 0 {
+		lease, err = p.waitAcquire(ctx, a.req, a.fd)
+	}
+	runtime.KeepAlive(p)
+	if err != nil {
+		enc.reset()
+		encoders.Put(enc)
+		return &Row{err: acquireError(err, hasDeadline)}
+	}
+	c := Conn{pool: p, lease: lease, releaseAfter: true, enc: enc}
+	var row *Row
+	if !a.sent { // the acquire had to wait: send now
+		row = c.QueryRow(ctx, sql, args...)
+	} else if a.sendErr != nil {
+		row = &Row{err: a.sendErr}
+	} else {
+		c.wantRow = true
+		r, err := c.waitStatement(ctx, a.wait)
+		c.wantRow = false
+		if err != nil {
+			row = &Row{err: err}
+		} else {
+			row = c.rowOf(r)
+		}
+	}
+	c.Release()
+	return row
 }
 
 // waitAcquire waits for a pending request, then frees it (which hands back a connection that

@@ -107,3 +107,86 @@ func waitWaiting(t *testing.T, p *Pool, n int64) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// Statements without the netpoller (usePoller off): the blocking path, cancellable.
+func TestStatementBlockingFallback(t *testing.T) {
+	ci := os.Getenv("CONNPOOL_TEST_CONNINFO")
+	if dir := os.Getenv("CONNPOOL_TEST_PG_DIR"); ci == "" && dir != "" {
+		b, err := os.ReadFile(filepath.Join(dir, "conninfo"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ci = strings.TrimSpace(string(b))
+	}
+	if ci == "" {
+		t.Skip("no PostgreSQL: set CONNPOOL_TEST_PG_DIR or CONNPOOL_TEST_CONNINFO")
+	}
+	usePoller = false
+	defer func() { usePoller = true }()
+	p, err := Open(ci, WithMaxSize(1), WithName("go-stmt-fallback"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var n int
+	if err := p.QueryRow(context.Background(), "SELECT $1::int", 7).Scan(&n); err != nil || n != 7 {
+		t.Fatalf("got %d, %v", n, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err = p.Exec(ctx, "SELECT pg_sleep(10)")
+	var pg *PgError
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &pg) || pg.Code != "57014" {
+		t.Fatalf("got %v, want DeadlineExceeded and SQLSTATE 57014", err)
+	}
+}
+
+// A statement whose cancel is not answered within cancelGrace is abandoned: the call returns,
+// the Conn refuses further statements, and the connection is closed on release, never reused.
+func TestStatementAbandonedAfterCancelGrace(t *testing.T) {
+	ci := os.Getenv("CONNPOOL_TEST_CONNINFO")
+	if dir := os.Getenv("CONNPOOL_TEST_PG_DIR"); ci == "" && dir != "" {
+		b, err := os.ReadFile(filepath.Join(dir, "conninfo"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ci = strings.TrimSpace(string(b))
+	}
+	if ci == "" {
+		t.Skip("no PostgreSQL: set CONNPOOL_TEST_PG_DIR or CONNPOOL_TEST_CONNINFO")
+	}
+	// A server that never answers the cancel request.
+	saved := cancelStatement
+	cancelStatement = func(uintptr) error { return nil }
+	defer func() { cancelStatement = saved }()
+	p, err := Open(ci, WithMaxSize(1), WithName("go-stmt-abandon"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := p.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = c.Exec(ctx, "SELECT pg_sleep(5)")
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("abandon took %v", took)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrConnectionBroken) {
+		t.Fatalf("got %v, want DeadlineExceeded and ErrConnectionBroken", err)
+	}
+	if _, err := c.Exec(context.Background(), "SELECT 1"); !errors.Is(err, ErrConnectionBroken) {
+		t.Fatalf("after abandoning: %v", err)
+	}
+	c.Release()
+	var n int
+	if err := p.QueryRow(context.Background(), "SELECT 1").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("fresh connection: %d, %v", n, err)
+	}
+	if s, _ := p.Stat(); s.ClosedBroken != 1 || s.Created != 2 {
+		t.Errorf("the abandoned connection was not closed: %+v", s)
+	}
+}

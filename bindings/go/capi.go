@@ -14,8 +14,9 @@ package connpool
 /*
 #cgo LDFLAGS: -lconnpool
 #include <connpool/connpool.h>
-#include <dlfcn.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,33 +147,185 @@ typedef struct {
     int64_t affected;
     connpool_status st;
     int32_t ncols;
+    int32_t fd;      // CONNPOOL_ERR_IN_PROGRESS: the lease's socket (owned by the library)
+    int32_t events;  // CONNPOOL_ERR_IN_PROGRESS: CONNPOOL_WAIT_* bits
+    uint64_t conn;     // cpgo_send: connpool_lease_connection_id
+    int32_t released;  // cpgo_collect_row_release: the lease was released
 } cpgo_exec_ret;
+
+// Builds the parameter array from buf/offs (see cpgo_exec); NULL on allocation failure.
+static const char **cpgo_params(const char *buf, int32_t n, const int64_t *offs, const char **small) {
+    const char **params = small;
+    if (n > 16) {
+        params = (const char **)malloc((size_t)n * sizeof *params);
+        if (params == NULL) return NULL;
+    }
+    for (int32_t i = 0; i < n; i++) params[i] = offs[i] < 0 ? NULL : buf + offs[i];
+    return params;
+}
+
+static void cpgo_fill(cpgo_exec_ret *r, connpool_result *res) {
+    r->res = (uintptr_t)res;
+    if (res != NULL) {
+        r->nrows = connpool_result_row_count(res);
+        r->ncols = connpool_result_column_count(res);
+        r->affected = connpool_result_affected_rows(res);
+    }
+}
 
 // buf holds the SQL text, NUL-terminated, then each non-NULL parameter, NUL-terminated;
 // offs[i] is parameter i's offset in buf, or -1 for SQL NULL. Both are Go memory, used only
 // during this call (libpq copies the parameters into its send buffer).
 static cpgo_exec_ret cpgo_exec(uintptr_t lease, const char *buf, int32_t n, const int64_t *offs) {
-    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0};
+    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0, -1, 0, 0, 0};
     const char *small[16];
-    const char **params = small;
-    if (n > 16) {
-        params = (const char **)malloc((size_t)n * sizeof *params);
-        if (params == NULL) {
-            r.st = CONNPOOL_ERR_NO_MEMORY;
-            return r;
-        }
+    const char **params = cpgo_params(buf, n, offs, small);
+    if (params == NULL) {
+        r.st = CONNPOOL_ERR_NO_MEMORY;
+        return r;
     }
-    for (int32_t i = 0; i < n; i++) params[i] = offs[i] < 0 ? NULL : buf + offs[i];
     connpool_result *res = NULL;
     r.st = connpool_lease_exec(&res, (connpool_lease *)lease, buf, n, n > 0 ? params : NULL, &r.err);
     if (params != small) free(params);
-    r.res = (uintptr_t)res;
-    if (res != NULL) {
-        r.nrows = connpool_result_row_count(res);
-        r.ncols = connpool_result_column_count(res);
-        r.affected = connpool_result_affected_rows(res);
+    cpgo_fill(&r, res);
+    return r;
+}
+
+// Sends a statement without waiting (same buf/offs as cpgo_exec). CONNPOOL_OK: it is pending,
+// fd/events say what to wait for before cpgo_collect.
+static cpgo_exec_ret cpgo_send(uintptr_t lease, const char *buf, int32_t n, const int64_t *offs) {
+    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0, -1, 0, 0, 0};
+    const char *small[16];
+    const char **params = cpgo_params(buf, n, offs, small);
+    if (params == NULL) {
+        r.st = CONNPOOL_ERR_NO_MEMORY;
+        return r;
+    }
+    r.st = connpool_lease_send((connpool_lease *)lease, buf, n, n > 0 ? params : NULL, &r.err);
+    if (params != small) free(params);
+    if (r.st == CONNPOOL_OK) {
+        connpool_lease_socket(&r.fd, &r.events, (connpool_lease *)lease, NULL);
+        connpool_lease_connection_id(&r.conn, (connpool_lease *)lease, NULL);
     }
     return r;
+}
+
+// cpgo_acquire_start, then, when a lease was granted at once, cpgo_send of buf/offs on it:
+// acquire and send in one cgo call.
+typedef struct {
+    cpgo_acq acq;
+    cpgo_exec_ret send;  // valid when sent
+    int32_t sent;
+} cpgo_acq_send;
+
+static cpgo_acq_send cpgo_acquire_send(uintptr_t p, int64_t timeout_ms, const char *buf, int32_t n,
+                                       const int64_t *offs) {
+    cpgo_acq_send r;
+    memset(&r, 0, sizeof r);
+    r.acq = cpgo_acquire_start(p, timeout_ms);
+    if (r.acq.st == CONNPOOL_OK && r.acq.lease != 0) {
+        r.send = cpgo_send(r.acq.lease, buf, n, offs);
+        r.sent = 1;
+    }
+    return r;
+}
+
+// Collects the pending statement: CONNPOOL_ERR_IN_PROGRESS (with fd/events) or the outcome.
+static cpgo_exec_ret cpgo_collect(uintptr_t lease) {
+    cpgo_exec_ret r = {0, NULL, 0, -1, 0, 0, -1, 0, 0, 0};
+    connpool_result *res = NULL;
+    r.st = connpool_lease_collect(&res, (connpool_lease *)lease, &r.err);
+    if (r.st == CONNPOOL_ERR_IN_PROGRESS) {
+        connpool_lease_socket(&r.fd, &r.events, (connpool_lease *)lease, NULL);
+        return r;
+    }
+    cpgo_fill(&r, res);
+    return r;
+}
+
+// cpgo_collect, and for a finished query with rows whose first row fits: copies that row into
+// arena (values back to back; lens[c] is the length, -1 for NULL) and the column types into
+// types, then frees the result (r.res is 0, r.st CONNPOOL_OK, r.nrows/ncols set). The three
+// buffers are Go memory without pointers, written only during this call. A row that does not
+// fit leaves the result to the caller as cpgo_collect does.
+static cpgo_exec_ret cpgo_collect_row(uintptr_t lease, char *arena, int64_t arena_cap, int64_t *lens,
+                                      uint32_t *types, int32_t max_cols) {
+    cpgo_exec_ret r = cpgo_collect(lease);
+    if (r.st != CONNPOOL_OK || r.res == 0 || r.nrows <= 0 || r.ncols > max_cols) return r;
+    const connpool_result *res = (const connpool_result *)r.res;
+    int64_t used = 0;
+    for (int32_t c = 0; c < r.ncols; c++) {
+        int32_t null = connpool_result_is_null(res, 0, c);
+        if (null < 0) return r;
+        if (null) {
+            lens[c] = -1;
+        } else {
+            int64_t len = connpool_result_value_length(res, 0, c);
+            if (len < 0 || used + len > arena_cap) return r;
+            memcpy(arena + used, connpool_result_value(res, 0, c), (size_t)len);
+            lens[c] = len;
+            used += len;
+        }
+        types[c] = connpool_result_column_type(res, c);
+    }
+    connpool_result_free((connpool_result *)r.res);
+    r.res = 0;
+    return r;
+}
+
+// cpgo_collect_row, then, once the statement is done, releases the lease (Pool.QueryRow with
+// a context that cannot be cancelled: the lease is not used again). `released` tells.
+static cpgo_exec_ret cpgo_collect_row_release(uintptr_t lease, char *arena, int64_t arena_cap,
+                                              int64_t *lens, uint32_t *types, int32_t max_cols) {
+    cpgo_exec_ret r = cpgo_collect_row(lease, arena, arena_cap, lens, types, max_cols);
+    if (r.st != CONNPOOL_ERR_IN_PROGRESS) {
+        // Done: results outlive their lease, so nothing left needs it.
+        r.released = connpool_lease_release((connpool_lease *)lease, NULL) == CONNPOOL_OK;
+    }
+    return r;
+}
+
+// Blocks this OS thread until the lease's socket is ready for `events` (fallback when the
+// netpoller cannot be used).
+static void cpgo_wait_socket(int32_t fd, int32_t events) {
+    struct pollfd p;
+    p.fd = fd;
+    p.events = (short)(((events & CONNPOOL_WAIT_READ) ? POLLIN : 0) | ((events & CONNPOOL_WAIT_WRITE) ? POLLOUT : 0));
+    p.revents = 0;
+    poll(&p, 1, -1);
+}
+
+typedef struct { int32_t fd; uint64_t dev; uint64_t ino; } cpgo_dup_ret;
+
+// A close-on-exec duplicate of fd and the identity (device, inode) of the socket behind it.
+static cpgo_dup_ret cpgo_dup(int32_t fd) {
+    cpgo_dup_ret r = {-1, 0, 0};
+    struct stat st;
+    r.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (r.fd >= 0 && fstat(r.fd, &st) == 0) {
+        r.dev = (uint64_t)st.st_dev;
+        r.ino = (uint64_t)st.st_ino;
+    }
+    return r;
+}
+
+// Whether descriptor fd still refers to the socket (dev, ino).
+static int cpgo_same_socket(int32_t fd, uint64_t dev, uint64_t ino) {
+    struct stat st;
+    return fstat(fd, &st) == 0 && (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino;
+}
+
+static cpgo_status cpgo_lease_cancel(uintptr_t l) {
+    cpgo_status r = {0, NULL};
+    r.st = connpool_lease_cancel((connpool_lease *)l, &r.err);
+    return r;
+}
+
+// CONNPOOL_TRANSACTION_*; -1 for a bad lease.
+static int32_t cpgo_tx_status(uintptr_t l) {
+    int32_t tx = -1;
+    if (connpool_lease_transaction_status(&tx, (connpool_lease *)l, NULL) != CONNPOOL_OK) return -1;
+    return tx;
 }
 
 typedef struct { const char *p; int64_t len; } cpgo_cell;  // p == NULL: SQL NULL
@@ -228,54 +381,6 @@ static cpgo_json_ret cpgo_stats_json(uintptr_t p) {
     return r;
 }
 
-// ---- libpq, for what the C ABI leaves to it ------------------------------------------------
-// connpool_lease_pgconn hands out the lease's PGconn for callers that use libpq themselves.
-// libconnpool.so already links libpq, so its symbols are resolved here at run time (no -lpq and
-// no libpq headers needed to build this package). Used for statement cancellation
-// (PQgetCancel/PQcancel) and for the transaction status checked before COMMIT.
-
-typedef void *(*cpgo_getcancel_fn)(const void *);
-typedef int (*cpgo_cancel_fn)(void *, char *, int);
-typedef void (*cpgo_freecancel_fn)(void *);
-typedef int (*cpgo_txstatus_fn)(const void *);
-
-static cpgo_getcancel_fn cpgo_PQgetCancel;
-static cpgo_cancel_fn cpgo_PQcancel;
-static cpgo_freecancel_fn cpgo_PQfreeCancel;
-static cpgo_txstatus_fn cpgo_PQtransactionStatus;
-
-static void cpgo_init(void) {
-    cpgo_PQgetCancel = (cpgo_getcancel_fn)dlsym(RTLD_DEFAULT, "PQgetCancel");
-    cpgo_PQcancel = (cpgo_cancel_fn)dlsym(RTLD_DEFAULT, "PQcancel");
-    cpgo_PQfreeCancel = (cpgo_freecancel_fn)dlsym(RTLD_DEFAULT, "PQfreeCancel");
-    cpgo_PQtransactionStatus = (cpgo_txstatus_fn)dlsym(RTLD_DEFAULT, "PQtransactionStatus");
-}
-
-static void *cpgo_pgconn(uintptr_t lease) {
-    void *conn = NULL;
-    if (connpool_lease_pgconn(&conn, (connpool_lease *)lease, NULL) != CONNPOOL_OK) return NULL;
-    return conn;
-}
-
-// PQTRANS_IDLE 0, ACTIVE 1, INTRANS 2, INERROR 3, UNKNOWN 4; -1: not available.
-static int cpgo_tx_status(uintptr_t lease) {
-    if (cpgo_PQtransactionStatus == NULL) return -1;
-    void *conn = cpgo_pgconn(lease);
-    return conn == NULL ? -1 : cpgo_PQtransactionStatus(conn);
-}
-
-static uintptr_t cpgo_get_cancel(uintptr_t lease) {
-    if (cpgo_PQgetCancel == NULL || cpgo_PQcancel == NULL || cpgo_PQfreeCancel == NULL) return 0;
-    void *conn = cpgo_pgconn(lease);
-    return conn == NULL ? 0 : (uintptr_t)cpgo_PQgetCancel(conn);
-}
-
-static int cpgo_cancel(uintptr_t cancel) {
-    char buf[256];
-    return cpgo_PQcancel((void *)cancel, buf, (int)sizeof buf);
-}
-
-static void cpgo_free_cancel(uintptr_t cancel) { cpgo_PQfreeCancel((void *)cancel); }
 */
 import "C"
 
@@ -283,8 +388,6 @@ import (
 	"os"
 	"unsafe"
 )
-
-func init() { C.cpgo_init() }
 
 // takeError converts a status and its optional error object into a Go error and frees the
 // object. It returns nil for CONNPOOL_OK.
@@ -362,6 +465,40 @@ func cAcquireStart(p uintptr, timeoutMs int64) (lease, req uintptr, fd int, err 
 		return 0, uintptr(r.req), int(r.fd), nil
 	}
 	return uintptr(r.lease), 0, -1, takeError(r.st, r.err)
+}
+
+// acquireSend is the outcome of cAcquireSend: a pending acquire (req, fd), or a lease on which
+// the statement was sent (sent; sendErr or wait), or err.
+type acquireSend struct {
+	lease, req uintptr
+	fd         int
+	err        error
+	sent       bool
+	sendErr    error
+	wait       waitEvents
+}
+
+// cAcquireSend starts an acquire and, if a connection was idle, sends the statement (buf/offs
+// as for cExec) on it in the same cgo call.
+func cAcquireSend(p uintptr, timeoutMs int64, buf []byte, offs []int64) acquireSend {
+	var offp *C.int64_t
+	if len(offs) > 0 {
+		offp = (*C.int64_t)(unsafe.Pointer(&offs[0]))
+	}
+	r := C.cpgo_acquire_send(C.uintptr_t(p), C.int64_t(timeoutMs), (*C.char)(unsafe.Pointer(&buf[0])), C.int32_t(len(offs)), offp)
+	if r.acq.st == C.CONNPOOL_ERR_IN_PROGRESS {
+		return acquireSend{req: uintptr(r.acq.req), fd: int(r.acq.fd)}
+	}
+	a := acquireSend{lease: uintptr(r.acq.lease), fd: -1, err: takeError(r.acq.st, r.acq.err)}
+	if r.sent != 0 {
+		a.sent = true
+		if r.send.st != C.CONNPOOL_OK {
+			a.sendErr = takeError(r.send.st, r.send.err)
+		} else {
+			a.wait = waitEvents{fd: int(r.send.fd), events: int(r.send.events), conn: uint64(r.send.conn)}
+		}
+	}
+	return a
 }
 
 // cAcquireCollect returns (lease, done, err): done is false while the acquire is in progress.
@@ -521,9 +658,9 @@ func cStatsJSON(p uintptr) (string, error) {
 	return s, nil
 }
 
-// ---- libpq helpers -------------------------------------------------------------------------
+// ---- asynchronous statements ---------------------------------------------------------------
 
-// Transaction states reported by libpq's PQtransactionStatus.
+// Transaction states (CONNPOOL_TRANSACTION_*).
 const (
 	txIdle    = 0
 	txActive  = 1
@@ -532,17 +669,121 @@ const (
 	txUnknown = 4
 )
 
-// cTxStatus is PQtransactionStatus of the lease's connection, or -1 if not available.
+// cTxStatus is the lease's transaction state, or -1 for a bad lease.
 func cTxStatus(lease uintptr) int { return int(C.cpgo_tx_status(C.uintptr_t(lease))) }
 
-// cGetCancel returns a PGcancel object for the lease's connection (0 if unavailable).
-func cGetCancel(lease uintptr) uintptr { return uintptr(C.cpgo_get_cancel(C.uintptr_t(lease))) }
+// waitEvents says what a pending statement waits for (CONNPOOL_WAIT_* bits) on fd, the socket
+// of connection conn (connpool_lease_connection_id; set by cSend only).
+type waitEvents struct {
+	fd     int
+	events int
+	conn   uint64
+}
 
-// cCancel asks the server to cancel the statement running on the connection (blocks on the
-// network for one short round trip).
-func cCancel(c uintptr) bool { return C.cpgo_cancel(C.uintptr_t(c)) == 1 }
+func (w waitEvents) write() bool { return w.events&C.CONNPOOL_WAIT_WRITE != 0 }
 
-func cFreeCancel(c uintptr) { C.cpgo_free_cancel(C.uintptr_t(c)) }
+// cSend starts a statement (buf/offs as for cExec) without waiting for the server.
+func cSend(lease uintptr, buf []byte, offs []int64) (waitEvents, error) {
+	var offp *C.int64_t
+	if len(offs) > 0 {
+		offp = (*C.int64_t)(unsafe.Pointer(&offs[0]))
+	}
+	r := C.cpgo_send(C.uintptr_t(lease), (*C.char)(unsafe.Pointer(&buf[0])), C.int32_t(len(offs)), offp)
+	if r.st != C.CONNPOOL_OK {
+		return waitEvents{fd: -1}, takeError(r.st, r.err)
+	}
+	return waitEvents{fd: int(r.fd), events: int(r.events), conn: uint64(r.conn)}, nil
+}
+
+// cCollect advances the pending statement: done is false while it waits (then w says for what).
+// On CONNPOOL_ERR_QUERY_FAILED the result is freed here and a *PgError returned.
+func cCollect(lease uintptr) (r execResult, w waitEvents, done bool, err error) {
+	c := C.cpgo_collect(C.uintptr_t(lease))
+	if c.st == C.CONNPOOL_ERR_IN_PROGRESS {
+		return execResult{}, waitEvents{fd: int(c.fd), events: int(c.events)}, false, nil
+	}
+	if c.st != C.CONNPOOL_OK {
+		if c.res != 0 {
+			C.cpgo_result_free(c.res)
+		}
+		return execResult{}, waitEvents{}, true, takeError(c.st, c.err)
+	}
+	return execResult{res: uintptr(c.res), nrows: int64(c.nrows), ncols: int(c.ncols), affected: int64(c.affected)},
+		waitEvents{}, true, nil
+}
+
+// rowBuf receives the first row of a QueryRow inside the final collect (cCollectRow), which
+// saves the separate calls that read the row, its types and free the result.
+type rowBuf struct {
+	arena []byte
+	lens  []int64
+	types []uint32
+}
+
+const rowBufCols = 32
+
+func newRowBuf() *rowBuf {
+	return &rowBuf{arena: make([]byte, 4096), lens: make([]int64, rowBufCols), types: make([]uint32, rowBufCols)}
+}
+
+// cCollectRow is cCollect that also copies a fitting first row into b: then r.res is 0 and
+// copied is true (the result is already freed).
+func cCollectRow(lease uintptr, b *rowBuf) (r execResult, w waitEvents, done, copied bool, err error) {
+	c := C.cpgo_collect_row(C.uintptr_t(lease), (*C.char)(unsafe.Pointer(&b.arena[0])), C.int64_t(len(b.arena)),
+		(*C.int64_t)(unsafe.Pointer(&b.lens[0])), (*C.uint32_t)(unsafe.Pointer(&b.types[0])), C.int32_t(len(b.lens)))
+	if c.st == C.CONNPOOL_ERR_IN_PROGRESS {
+		return execResult{}, waitEvents{fd: int(c.fd), events: int(c.events)}, false, false, nil
+	}
+	if c.st != C.CONNPOOL_OK {
+		if c.res != 0 {
+			C.cpgo_result_free(c.res)
+		}
+		return execResult{}, waitEvents{}, true, false, takeError(c.st, c.err)
+	}
+	r = execResult{res: uintptr(c.res), nrows: int64(c.nrows), ncols: int(c.ncols), affected: int64(c.affected)}
+	return r, waitEvents{}, true, c.res == 0 && c.nrows > 0, nil
+}
+
+// cCollectRowRelease is cCollectRow that also releases the lease once the statement is done
+// (released reports it; the result, when one is returned, outlives the lease).
+func cCollectRowRelease(lease uintptr, b *rowBuf) (r execResult, w waitEvents, done, copied, released bool, err error) {
+	c := C.cpgo_collect_row_release(C.uintptr_t(lease), (*C.char)(unsafe.Pointer(&b.arena[0])), C.int64_t(len(b.arena)),
+		(*C.int64_t)(unsafe.Pointer(&b.lens[0])), (*C.uint32_t)(unsafe.Pointer(&b.types[0])), C.int32_t(len(b.lens)))
+	released = c.released != 0
+	if c.st == C.CONNPOOL_ERR_IN_PROGRESS {
+		return execResult{}, waitEvents{fd: int(c.fd), events: int(c.events)}, false, false, released, nil
+	}
+	if c.st != C.CONNPOOL_OK {
+		if c.res != 0 {
+			C.cpgo_result_free(c.res)
+		}
+		return execResult{}, waitEvents{}, true, false, released, takeError(c.st, c.err)
+	}
+	r = execResult{res: uintptr(c.res), nrows: int64(c.nrows), ncols: int(c.ncols), affected: int64(c.affected)}
+	return r, waitEvents{}, true, c.res == 0 && c.nrows > 0, released, nil
+}
+
+// cWaitSocket blocks this OS thread until w's events (fallback without the netpoller).
+func cWaitSocket(w waitEvents) { C.cpgo_wait_socket(C.int32_t(w.fd), C.int32_t(w.events)) }
+
+// cDup duplicates fd (close-on-exec): the copy can be handed to os.NewFile and closed without
+// closing libpq's socket. Returns -1 on failure, and the socket's identity.
+func cDup(fd int) (dup int, dev, ino uint64) {
+	r := C.cpgo_dup(C.int32_t(fd))
+	return int(r.fd), uint64(r.dev), uint64(r.ino)
+}
+
+// cSameSocket reports whether fd still refers to the socket (dev, ino).
+func cSameSocket(fd int, dev, ino uint64) bool {
+	return C.cpgo_same_socket(C.int32_t(fd), C.uint64_t(dev), C.uint64_t(ino)) == 1
+}
+
+// cLeaseCancel asks the server to cancel the lease's running statement (a short blocking
+// exchange); safe while another goroutine collects the statement.
+func cLeaseCancel(lease uintptr) error {
+	r := C.cpgo_lease_cancel(C.uintptr_t(lease))
+	return takeError(r.st, r.err)
+}
 
 func cVersion() string { return C.GoString(C.connpool_version()) }
 

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"log"
+	"os"
 	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 )
 
 // Conn is a connection borrowed from a Pool (a lease). Use it from one goroutine at a time
@@ -18,11 +21,15 @@ type Conn struct {
 	pool     *Pool   // keeps the pool (and its handle) alive while the lease is out
 	lease    uintptr // connpool_lease token
 	released atomic.Bool
-	broken   bool     // the connection died during a call: database/sql must drop it
-	cancel   uintptr  // PGcancel for statement cancellation, created on first need
-	enc      *encoder // parameter buffers, from encoders while the lease is held
-	tracked  bool     // has a finalizer
-	label    string   // as set by SetLabel, for the leak warning
+	broken   bool      // the connection died during a call: database/sql must drop it
+	pending  bool      // a statement was abandoned mid-flight: the lease cannot run another
+	poll     *pollFile // the connection's netpoller registration (owned by the pool)
+	wantRow  bool      // QueryRow: the final collect copies the first row into enc.row
+	// Pool.QueryRow: the lease may be released by the final collect (releasedInCollect).
+	releaseAfter, releasedInCollect bool
+	enc                             *encoder // parameter buffers, from encoders while the lease is held
+	tracked                         bool     // has a finalizer
+	label                           string   // as set by SetLabel, for the leak warning
 }
 
 var encoders = sync.Pool{New: func() any { return new(encoder) }}
@@ -51,12 +58,15 @@ func (c *Conn) finalize() {
 // again returns an error matching ErrInvalidHandle (the library detects the stale lease).
 func (c *Conn) Release() error {
 	first := c.released.CompareAndSwap(false, true)
-	err := cLeaseRelease(c.lease)
+	c.poll = nil // the pool keeps the registration for the connection's next lease
+	var err error
+	if !(first && c.releasedInCollect) {
+		err = cLeaseRelease(c.lease)
+	}
+	if first && c.pool.closed.Load() {
+		c.pool.polls.sweep() // the released connection was closed
+	}
 	if first {
-		if c.cancel != 0 {
-			cFreeCancel(c.cancel)
-			c.cancel = 0
-		}
 		if c.enc != nil {
 			c.enc.reset()
 			encoders.Put(c.enc)
@@ -118,20 +128,39 @@ func (c *Conn) Query(ctx context.Context, sql string, args ...any) (*Rows, error
 // QueryRow runs a query expected to return at most one row; Row.Scan reports the errors,
 // and ErrNoRows when there is no row.
 func (c *Conn) QueryRow(ctx context.Context, sql string, args ...any) *Row {
+	c.wantRow = true
 	r, err := c.exec(ctx, sql, args)
+	c.wantRow = false
 	if err != nil {
 		return &Row{err: err}
+	}
+	return c.rowOf(r)
+}
+
+func (c *Conn) rowOf(r execResult) *Row {
+	if r.res == 0 && r.nrows > 0 { // copied by the final collect
+		return rowFromBuf(c.enc.row, r.ncols)
 	}
 	return rowFromResult(r)
 }
 
 // exec runs the statement. The context is checked before the statement is sent; if it can be
-// cancelled, cancelling it while the statement runs sends a cancel request to the server
-// (PQcancel), and the statement fails with an error matching both the context's error and a
-// *PgError with SQLSTATE 57014 (query_canceled).
+// cancelled, cancelling it while the statement runs sends a cancel request to the server,
+// and the statement fails with an error matching both the context's error and a *PgError with
+// SQLSTATE 57014 (query_canceled). Should the server not answer within cancelGrace of the
+// request, the statement is abandoned: the error then matches the context's error and
+// ErrConnectionBroken, and the connection is closed (never reused) when released.
+//
+// The statement is sent with the library's asynchronous API and the goroutine waits on the
+// connection's socket through Go's netpoller, so statements in flight hold no OS thread.
 func (c *Conn) exec(ctx context.Context, sql string, args []any) (execResult, error) {
 	if ctx.Err() != nil {
 		return execResult{}, contextError(ctx, "statement not sent")
+	}
+	if c.pending {
+		return execResult{}, &Error{Status: StatusConnectionBroken,
+			Message: "an earlier statement on this connection was abandoned when its context " +
+				"ended; release the connection (the pool closes it)"}
 	}
 	if c.enc == nil {
 		c.enc = encoders.Get().(*encoder)
@@ -143,10 +172,12 @@ func (c *Conn) exec(ctx context.Context, sql string, args []any) (execResult, er
 		r   execResult
 		err error
 	)
-	if ctx.Done() == nil {
+	if usePoller {
+		r, err = c.execAsync(ctx)
+	} else if ctx.Done() == nil {
 		r, err = cExec(c.lease, c.enc.buf, c.enc.offs)
 	} else {
-		r, err = c.execCancellable(ctx)
+		r, err = c.execBlockingCancellable(ctx)
 	}
 	runtime.KeepAlive(c)
 	if err != nil && errors.Is(err, ErrConnectionBroken) {
@@ -155,20 +186,261 @@ func (c *Conn) exec(ctx context.Context, sql string, args []any) (execResult, er
 	return r, err
 }
 
-func (c *Conn) execCancellable(ctx context.Context) (execResult, error) {
-	if c.cancel == 0 {
-		c.cancel = cGetCancel(c.lease)
-		if c.cancel == 0 { // libpq's cancel API is not available: run uncancellable
-			return cExec(c.lease, c.enc.buf, c.enc.offs)
+// cancelStatement sends the server-side cancel (a variable so that tests can play a server
+// that never answers it).
+var cancelStatement = cLeaseCancel
+
+// cancelGrace is how long a statement may take to end after its cancel request was sent
+// before it is abandoned.
+var cancelGrace = 250 * time.Millisecond
+
+// pollFile is a duplicate of a connection's socket registered with Go's netpoller (closing it
+// never closes libpq's own descriptor). The pool keeps one per connection (pollFiles), so a
+// connection is registered once, not once per lease.
+type pollFile struct {
+	conn     uint64 // connpool_lease_connection_id
+	fd       int    // the libpq socket it duplicates
+	dev, ino uint64 // identity of that socket
+	file     *os.File
+	rc       syscall.RawConn
+}
+
+func (p *pollFile) close() {
+	if p != nil {
+		p.file.Close()
+	}
+}
+
+// pollFiles maps libpq socket descriptors to their pollFile. A connection's entry is used by
+// one goroutine at a time (the lease holder). Entries of connections the library closed are
+// swept whenever a new connection is registered (and on the pool's finalizer): a descriptor
+// that no longer refers to the same socket means the connection is gone.
+type pollFiles struct {
+	mu sync.Mutex
+	m  map[int]*pollFile
+}
+
+// get returns the registration for the socket described by w, making it if needed; nil if it
+// cannot be made (the caller then waits in C).
+func (ps *pollFiles) get(w waitEvents) *pollFile {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if p := ps.m[w.fd]; p != nil && p.conn == w.conn {
+		return p
+	}
+	ps.sweepLocked()
+	if p := ps.m[w.fd]; p != nil { // same descriptor number, another connection
+		p.close()
+		delete(ps.m, w.fd)
+	}
+	dup, dev, ino := cDup(w.fd)
+	if dup < 0 {
+		return nil
+	}
+	f := os.NewFile(uintptr(dup), "connpool-socket")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil
+	}
+	p := &pollFile{conn: w.conn, fd: w.fd, dev: dev, ino: ino, file: f, rc: rc}
+	if ps.m == nil {
+		ps.m = make(map[int]*pollFile)
+	}
+	ps.m[w.fd] = p
+	return p
+}
+
+// drop closes and forgets p (a statement was abandoned on it, leaving a deadline set).
+func (ps *pollFiles) drop(p *pollFile) {
+	ps.mu.Lock()
+	if ps.m[p.fd] == p {
+		delete(ps.m, p.fd)
+	}
+	ps.mu.Unlock()
+	p.close()
+}
+
+func (ps *pollFiles) sweepLocked() {
+	for fd, p := range ps.m {
+		if !cSameSocket(fd, p.dev, p.ino) {
+			p.close()
+			delete(ps.m, fd)
 		}
 	}
+}
+
+func (ps *pollFiles) sweep() {
+	ps.mu.Lock()
+	ps.sweepLocked()
+	ps.mu.Unlock()
+}
+
+func (ps *pollFiles) closeAll() {
+	ps.mu.Lock()
+	for fd, p := range ps.m {
+		p.close()
+		delete(ps.m, fd)
+	}
+	ps.mu.Unlock()
+}
+
+// pollerFor returns the netpoller registration for the lease's socket, or nil.
+func (c *Conn) pollerFor(w waitEvents) *pollFile {
+	if c.poll != nil && c.poll.conn == w.conn {
+		return c.poll
+	}
+	c.poll = c.pool.polls.get(w)
+	return c.poll
+}
+
+func (c *Conn) execAsync(ctx context.Context) (execResult, error) {
+	w, err := cSend(c.lease, c.enc.buf, c.enc.offs)
+	if err != nil {
+		return execResult{}, err
+	}
+	return c.waitStatement(ctx, w)
+}
+
+// waitStatement waits for the statement sent on the lease (w: what it waits for) and collects it.
+func (c *Conn) waitStatement(ctx context.Context, w waitEvents) (execResult, error) {
+	var err error
+	p := c.pollerFor(w)
+	if p == nil { // no netpoller registration: wait in C, cancellable from a watcher
+		return c.collectBlocking(ctx, w)
+	}
+	var (
+		stop      chan struct{}
+		finished  chan bool
+		cancelled atomic.Bool
+	)
+	if done := ctx.Done(); done != nil {
+		stop = make(chan struct{})
+		finished = make(chan bool, 1)
+		go func() {
+			select {
+			case <-done:
+				cancelled.Store(true)
+				_ = cancelStatement(c.lease)
+				// Bound the wait for the server's answer to the cancel.
+				p.file.SetDeadline(time.Now().Add(cancelGrace))
+				finished <- true
+			case <-stop:
+				finished <- false
+			}
+		}()
+	}
+	var (
+		r    execResult
+		done bool
+	)
+	// Pool.QueryRow without a cancellable context: the final collect also releases the lease
+	// (no watcher can still use it).
+	releaseInCollect := c.releaseAfter && stop == nil
+	wait := func(uintptr) bool {
+		if releaseInCollect {
+			if c.enc.row == nil {
+				c.enc.row = newRowBuf()
+			}
+			var released bool
+			r, w, done, _, released, err = cCollectRowRelease(c.lease, c.enc.row)
+			if released {
+				c.releasedInCollect = true
+			}
+		} else if c.wantRow {
+			if c.enc.row == nil {
+				c.enc.row = newRowBuf()
+			}
+			r, w, done, _, err = cCollectRow(c.lease, c.enc.row)
+		} else {
+			r, w, done, err = cCollect(c.lease)
+		}
+		return done
+	}
+	var pollErr error
+	for !done && pollErr == nil {
+		if w.write() {
+			pollErr = p.rc.Write(wait)
+		} else {
+			pollErr = p.rc.Read(wait)
+		}
+	}
+	if stop != nil {
+		close(stop)
+		// Wait for the watcher, so that no cancel request for this statement can still be on
+		// its way when the next statement starts.
+		if <-finished {
+			p.file.SetDeadline(time.Time{})
+		}
+	}
+	if !done {
+		// Abandoned (the grace after the cancel request passed, or the netpoller failed): the
+		// statement stays pending in the library, which closes the connection on release.
+		c.pending = true
+		c.broken = true
+		c.pool.polls.drop(p)
+		c.poll = nil
+		if ctx.Err() != nil {
+			return execResult{}, &ctxError{ctxErr: ctx.Err(), status: StatusConnectionBroken,
+				msg: "statement abandoned: the server did not answer the cancel request in time; " +
+					"the connection is closed when released"}
+		}
+		return execResult{}, &Error{Status: StatusConnectionBroken,
+			Message: "waiting for the statement failed: " + pollErr.Error()}
+	}
+	if cancelled.Load() && err != nil {
+		var pg *PgError
+		if errors.As(err, &pg) && pg.Code == "57014" {
+			return r, &canceledError{pg: pg, ctxErr: ctx.Err()}
+		}
+	}
+	return r, err
+}
+
+// collectBlocking finishes a sent statement by waiting in C (an OS thread per statement), for
+// when the socket cannot be registered with the netpoller.
+func (c *Conn) collectBlocking(ctx context.Context, w waitEvents) (execResult, error) {
+	var stop chan struct{}
+	finished := make(chan bool, 1)
+	if done := ctx.Done(); done != nil {
+		stop = make(chan struct{})
+		go func() {
+			select {
+			case <-done:
+				_ = cLeaseCancel(c.lease)
+				finished <- true
+			case <-stop:
+				finished <- false
+			}
+		}()
+	}
+	for {
+		r, next, done, err := cCollect(c.lease)
+		if done {
+			cancelled := false
+			if stop != nil {
+				close(stop)
+				cancelled = <-finished
+			}
+			var pg *PgError
+			if cancelled && err != nil && errors.As(err, &pg) && pg.Code == "57014" {
+				return r, &canceledError{pg: pg, ctxErr: ctx.Err()}
+			}
+			return r, err
+		}
+		w = next
+		cWaitSocket(w)
+	}
+}
+
+// execBlockingCancellable is the blocking path (usePoller off) with a cancel watcher.
+func (c *Conn) execBlockingCancellable(ctx context.Context) (execResult, error) {
 	stop := make(chan struct{})
 	finished := make(chan bool, 1)
-	cancelObj := c.cancel
 	go func() {
 		select {
 		case <-ctx.Done():
-			cCancel(cancelObj)
+			_ = cLeaseCancel(c.lease)
 			finished <- true
 		case <-stop:
 			finished <- false
@@ -176,8 +448,6 @@ func (c *Conn) execCancellable(ctx context.Context) (execResult, error) {
 	}()
 	r, err := cExec(c.lease, c.enc.buf, c.enc.offs)
 	close(stop)
-	// Wait for the watcher, so that no cancel request for this statement can still be on
-	// its way when the next statement starts.
 	if cancelled := <-finished; cancelled && err != nil {
 		var pg *PgError
 		if errors.As(err, &pg) && pg.Code == "57014" {

@@ -22,11 +22,18 @@
 // context cancels the request at once. Errors match both vocabularies: errors.Is(err,
 // ErrTimeout) and errors.Is(err, context.DeadlineExceeded); context.Canceled and ErrCanceled.
 //
-// Statements run through connpool_lease_exec, a blocking libpq round trip on the calling
-// goroutine's OS thread. The context is checked before a statement is sent, and cancelling it
-// while the statement runs sends a cancel request to the server (libpq's PQcancel, resolved at
-// run time from the libpq that libconnpool.so loads): the statement then fails with an error
-// that matches the context's error and is a *PgError with SQLSTATE 57014.
+// Statements are sent with the library's asynchronous statement API and the goroutine parks
+// on the connection's socket through the netpoller, so statements in flight hold no OS
+// thread either. The context is checked before a statement is sent, and cancelling it while
+// the statement runs sends a cancel request to the server (connpool_lease_cancel): the
+// statement then fails with an error that matches the context's error and is a *PgError with
+// SQLSTATE 57014. If the server does not answer the cancel within 250 ms the statement is
+// abandoned: the error matches the context's error and ErrConnectionBroken, and the connection
+// is closed when released.
+//
+// The library prepares statements per connection (statement_cache_size, prepare_threshold;
+// WithStatementCacheSize, WithPrepareThreshold): repeated statement texts skip the server's
+// parse and plan.
 //
 // # Parameters
 //

@@ -17,6 +17,7 @@ import (
 type encoder struct {
 	buf  []byte
 	offs []int64
+	row  *rowBuf // QueryRow's first row, copied in the final collect
 }
 
 const maxParams = 65535 // PostgreSQL's protocol limit

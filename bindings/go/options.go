@@ -108,6 +108,15 @@ func WithLeakThreshold(d time.Duration) Option { return durationOption("leak_thr
 // keeps probing (authentication failures open it at once; default 5; 0 = never).
 func WithBreakerThreshold(n int) Option { return intOption("breaker_threshold", n) }
 
+// WithStatementCacheSize: "statement_cache_size", prepared statements kept per connection,
+// least recently used evicted (default 100; 0 disables preparing, e.g. behind PgBouncer older
+// than 1.21 in transaction mode).
+func WithStatementCacheSize(n int) Option { return intOption("statement_cache_size", n) }
+
+// WithPrepareThreshold: "prepare_threshold", executions of a statement text on a connection
+// before it is prepared there (default 5; 0 = prepare on the first execution).
+func WithPrepareThreshold(n int) Option { return intOption("prepare_threshold", n) }
+
 // WithLogLevel: "log_level", one of trace, debug, info, warn, error, critical, off (default:
 // $CONNPOOL_LOG_LEVEL, else off). The library logs to stderr.
 func WithLogLevel(level string) Option { return Option{"log_level", level} }

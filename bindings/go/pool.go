@@ -12,6 +12,7 @@ import (
 type Pool struct {
 	handle uintptr // connpool_pool token; valid until the finalizer frees it
 	closed atomic.Bool
+	polls  pollFiles // netpoller registrations of the connections' sockets
 }
 
 // Open creates a pool for conninfo, a libpq connection string ("host=/run/postgresql
@@ -43,7 +44,10 @@ func Open(conninfo string, opts ...Option) (*Pool, error) {
 	return p, nil
 }
 
-func (p *Pool) free() { _ = cPoolFree(p.handle) }
+func (p *Pool) free() {
+	p.polls.closeAll()
+	_ = cPoolFree(p.handle)
+}
 
 // Close closes the pool: goroutines waiting in Acquire get ErrClosed, idle connections are
 // closed, and later acquires fail with ErrClosed. Conns still out stay usable until released;
@@ -52,6 +56,7 @@ func (p *Pool) free() { _ = cPoolFree(p.handle) }
 func (p *Pool) Close() {
 	p.closed.Store(true)
 	_ = cPoolClose(p.handle)
+	p.polls.sweep() // the idle connections are closed now
 	runtime.KeepAlive(p)
 }
 
@@ -163,11 +168,14 @@ func (p *Pool) Query(ctx context.Context, sql string, args ...any) (*Rows, error
 
 // QueryRow is Query for at most one row; errors are reported by Row.Scan.
 func (p *Pool) QueryRow(ctx context.Context, sql string, args ...any) *Row {
+	if usePoller {
+		return p.queryRow(ctx, sql, args)
+	}
 	lease, err := p.acquireLease(ctx)
 	if err != nil {
 		return &Row{err: err}
 	}
-	c := Conn{pool: p, lease: lease}
+	c := Conn{pool: p, lease: lease, releaseAfter: true}
 	row := c.QueryRow(ctx, sql, args...)
 	c.Release()
 	return row

@@ -192,6 +192,31 @@ func rowFromResult(r execResult) *Row {
 	return row
 }
 
+// rowFromBuf makes a Row from the first row the final collect copied into b.
+func rowFromBuf(b *rowBuf, ncols int) *Row {
+	row := &Row{found: true, vals: make([][]byte, ncols), nulls: make([]bool, ncols),
+		types: make([]uint32, ncols)}
+	copy(row.types, b.types[:ncols])
+	total := 0
+	for _, n := range b.lens[:ncols] {
+		if n > 0 {
+			total += int(n)
+		}
+	}
+	arena := make([]byte, total)
+	copy(arena, b.arena[:total])
+	at := 0
+	for i, n := range b.lens[:ncols] {
+		if n < 0 {
+			row.nulls[i] = true
+			continue
+		}
+		row.vals[i] = arena[at : at+int(n) : at+int(n)]
+		at += int(n)
+	}
+	return row
+}
+
 // Scan copies the row into dest (as Rows.Scan). ErrNoRows (sql.ErrNoRows) if the query
 // returned no row; the query's own error if it failed.
 func (r *Row) Scan(dest ...any) error {

@@ -95,7 +95,7 @@ typedef int32_t connpool_status;
 #define CONNPOOL_ERR_INTERNAL 10
 /** An asynchronous acquire was cancelled (connpool_acquire_cancel / connpool_acquire_free). */
 #define CONNPOOL_ERR_CANCELED 11
-/** An asynchronous acquire has not finished yet: wait for its fd, then ask again. */
+/** An asynchronous acquire or statement has not finished yet: wait for its fd, then ask again. */
 #define CONNPOOL_ERR_IN_PROGRESS 12
 /** The circuit breaker is open after repeated connect failures: failing fast (message carries
  *  the last connect error). Retries continue in the background; the pool heals by itself. */
@@ -314,7 +314,10 @@ CONNPOOL_API connpool_status connpool_lease_set_label(connpool_lease *lease, con
 /**
  * The lease's libpq connection (`PGconn *`), for callers that use libpq themselves. It belongs
  * to the pool: do not PQfinish it and do not use it after release. Leave the connection idle
- * (no result pending) before releasing; otherwise it is closed rather than reused.
+ * (no result pending) before releasing; otherwise it is closed rather than reused. Taking it
+ * makes the connection's prepared-statement cache forget its entries before the next statement
+ * (the caller might have deallocated them); prepared statement names starting with
+ * "_connpool_" are reserved for that cache.
  */
 CONNPOOL_API connpool_status connpool_lease_pgconn(void **out_pgconn, connpool_lease *lease,
                                                    connpool_error **err);
@@ -331,6 +334,13 @@ typedef struct connpool_result connpool_result;
  * as $1..$n (`params[i]` NULL means SQL NULL; `params` may be NULL when `n_params` is 0). The
  * server infers parameter types. Results are in text format.
  *
+ * Statements go through the connection's prepared-statement cache (pool options
+ * statement_cache_size and prepare_threshold): a statement text executed more than
+ * prepare_threshold times on a connection is prepared there and then executed by name. A cached
+ * statement the server no longer knows (SQLSTATE 26000) or whose result type changed (0A000) is
+ * dropped from the cache and, outside a transaction block, run again unprepared; inside one the
+ * error is returned.
+ *
  * Returns CONNPOOL_OK with `*out` set, or:
  *  - CONNPOOL_ERR_QUERY_FAILED: the server rejected the statement. `*out` is still set, to a
  *    result whose status is CONNPOOL_ERR_QUERY_FAILED and which carries the message and
@@ -342,6 +352,83 @@ typedef struct connpool_result connpool_result;
 CONNPOOL_API connpool_status connpool_lease_exec(connpool_result **out, connpool_lease *lease,
                                                  const char *sql, int32_t n_params,
                                                  const char *const *params, connpool_error **err);
+
+/* Asynchronous statements: send, wait on the connection's socket, collect. One statement at a
+ * time per lease; while one is pending, connpool_lease_exec and connpool_lease_send refuse with
+ * CONNPOOL_ERR_INVALID_ARGUMENT. Releasing a lease with a statement pending closes its
+ * connection (it is never handed to anyone else with a result in flight). */
+
+/** Bits of the `out_events` of connpool_lease_socket. */
+#define CONNPOOL_WAIT_READ 1
+#define CONNPOOL_WAIT_WRITE 2
+
+/**
+ * Sends one statement (same arguments, parameters and statement cache as connpool_lease_exec)
+ * without waiting for the server; `params` may be freed when this returns. Then wait for
+ * connpool_lease_socket's events and call connpool_lease_collect.
+ *
+ * Errors: CONNPOOL_ERR_INVALID_ARGUMENT (bad arguments, or a statement is already pending),
+ * CONNPOOL_ERR_CONNECTION_BROKEN (release the lease), CONNPOOL_ERR_INVALID_HANDLE.
+ */
+CONNPOOL_API connpool_status connpool_lease_send(connpool_lease *lease, const char *sql,
+                                                 int32_t n_params, const char *const *params,
+                                                 connpool_error **err);
+
+/**
+ * The socket of the lease's connection (`*out_fd`; owned by the library: do not read, write or
+ * close it, and do not keep it past release) and what the pending statement waits for:
+ * `*out_events` is CONNPOOL_WAIT_READ, plus CONNPOOL_WAIT_WRITE while part of the statement is
+ * still unsent, or 0 when no statement is pending. Wait until the socket is ready for any of
+ * those events (level- or edge-triggered: connpool_lease_collect reads everything that arrived
+ * before it returns CONNPOOL_ERR_IN_PROGRESS), then collect. The socket stays the same for the
+ * whole lease. Errors: CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT.
+ */
+CONNPOOL_API connpool_status connpool_lease_socket(int32_t *out_fd, int32_t *out_events,
+                                                   connpool_lease *lease, connpool_error **err);
+
+/**
+ * A number identifying the lease's server connection: unique within the process and never
+ * reused, the same for every lease that gets this connection. For callers that keep state per
+ * connection (e.g. a poller registration for the socket of connpool_lease_socket). Errors:
+ * CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT.
+ */
+CONNPOOL_API connpool_status connpool_lease_connection_id(uint64_t *out_id, connpool_lease *lease,
+                                                          connpool_error **err);
+
+/**
+ * Advances the pending statement without blocking: CONNPOOL_ERR_IN_PROGRESS (`*out` NULL)
+ * while its outcome is not complete (wait on connpool_lease_socket again), then exactly the
+ * outcomes of connpool_lease_exec (CONNPOOL_OK or CONNPOOL_ERR_QUERY_FAILED with `*out` set,
+ * CONNPOOL_ERR_CONNECTION_BROKEN), after which the lease is free for the next statement.
+ * CONNPOOL_ERR_INVALID_ARGUMENT if no statement is pending.
+ */
+CONNPOOL_API connpool_status connpool_lease_collect(connpool_result **out, connpool_lease *lease,
+                                                    connpool_error **err);
+
+/**
+ * Asks the server to cancel the statement running on the lease's connection (a short blocking
+ * exchange on a separate connection, like libpq's PQcancel). Unlike other lease calls it may be
+ * made from another thread while one thread runs or collects a statement on the lease. The
+ * statement then usually fails with SQLSTATE 57014 (query_canceled); if it had already
+ * finished, nothing happens. Errors: CONNPOOL_ERR_CONNECTION_BROKEN (the request could not be
+ * delivered), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT.
+ */
+CONNPOOL_API connpool_status connpool_lease_cancel(connpool_lease *lease, connpool_error **err);
+
+/** Values of connpool_lease_transaction_status (libpq's PQTRANS_* values). */
+#define CONNPOOL_TRANSACTION_IDLE 0    /**< no transaction block open */
+#define CONNPOOL_TRANSACTION_ACTIVE 1  /**< a statement is in progress */
+#define CONNPOOL_TRANSACTION_INTRANS 2 /**< inside a transaction block */
+#define CONNPOOL_TRANSACTION_INERROR 3 /**< inside a failed transaction block (only ROLLBACK) */
+#define CONNPOOL_TRANSACTION_UNKNOWN 4 /**< the connection is broken */
+
+/**
+ * The transaction state of the lease's connection (one of CONNPOOL_TRANSACTION_*), read without
+ * I/O. Errors: CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT.
+ */
+CONNPOOL_API connpool_status connpool_lease_transaction_status(int32_t *out_status,
+                                                               connpool_lease *lease,
+                                                               connpool_error **err);
 
 /** CONNPOOL_OK or CONNPOOL_ERR_QUERY_FAILED; CONNPOOL_ERR_INVALID_HANDLE for a bad handle. */
 CONNPOOL_API connpool_status connpool_result_status(const connpool_result *result);

@@ -83,6 +83,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                     void *raw = nullptr;
                     check(connpool_lease_pgconn(&raw, stale, nullptr) ==
                           CONNPOOL_ERR_INVALID_HANDLE);
+                    check(connpool_lease_send(stale, "SELECT 1", 0, nullptr, nullptr) ==
+                          CONNPOOL_ERR_INVALID_HANDLE);
+                    connpool_result *res = nullptr;
+                    check(connpool_lease_collect(&res, stale, nullptr) ==
+                          CONNPOOL_ERR_INVALID_HANDLE);
+                    check(res == nullptr);
+                    check(connpool_lease_cancel(stale, nullptr) == CONNPOOL_ERR_INVALID_HANDLE);
                 }
                 break;
             case 3: {  // made-up or wrong-kind handles
@@ -128,10 +135,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                     }
                 }
                 break;
-            case 7:  // labels on live and stale leases
+            case 7:  // labels; statements on a pool whose connections are not libpq ones
                 if (!leases.empty()) {
-                    check(connpool_lease_set_label(leases[arg % leases.size()], "fuzz", nullptr) ==
-                          CONNPOOL_OK);
+                    connpool_lease *lease = leases[arg % leases.size()];
+                    check(connpool_lease_set_label(lease, "fuzz", nullptr) == CONNPOOL_OK);
+                    check(connpool_lease_send(lease, "SELECT 1", 0, nullptr, nullptr) ==
+                          CONNPOOL_ERR_INVALID_ARGUMENT);
+                    int32_t fd = 0, events = 0, tx = 0;
+                    check(connpool_lease_socket(&fd, &events, lease, nullptr) ==
+                          CONNPOOL_ERR_INVALID_ARGUMENT);
+                    check(connpool_lease_transaction_status(&tx, lease, nullptr) ==
+                          CONNPOOL_ERR_INVALID_ARGUMENT);
                 }
                 break;
             default: {  // timeouts of every sign and size: no overflow, cancel always works

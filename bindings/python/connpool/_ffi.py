@@ -30,6 +30,7 @@ c_char_p = ctypes.c_char_p
 c_int32 = ctypes.c_int32
 c_int64 = ctypes.c_int64
 c_uint32 = ctypes.c_uint32
+c_uint64 = ctypes.c_uint64
 P = ctypes.POINTER
 
 #: The header's CONNPOOL_VERSION_MAJOR this binding was written against.
@@ -131,6 +132,12 @@ SIGNATURES = [
     ("connpool_lease_pgconn", c_int32, [P(c_void_p), c_void_p, ERR], False),
     # queries
     ("connpool_lease_exec", c_int32, [P(c_void_p), c_void_p, c_char_p, c_int32, P(c_char_p), ERR], True),
+    ("connpool_lease_send", c_int32, [c_void_p, c_char_p, c_int32, P(c_char_p), ERR], False),
+    ("connpool_lease_socket", c_int32, [P(c_int32), P(c_int32), c_void_p, ERR], False),
+    ("connpool_lease_connection_id", c_int32, [P(c_uint64), c_void_p, ERR], False),
+    ("connpool_lease_collect", c_int32, [P(c_void_p), c_void_p, ERR], False),
+    ("connpool_lease_cancel", c_int32, [c_void_p, ERR], True),
+    ("connpool_lease_transaction_status", c_int32, [P(c_int32), c_void_p, ERR], False),
     ("connpool_result_status", c_int32, [c_void_p], False),
     ("connpool_result_error_message", c_char_p, [c_void_p], False),
     ("connpool_result_sqlstate", c_char_p, [c_void_p], False),

@@ -1,0 +1,91 @@
+#include "statement_cache.hpp"
+
+#include <fmt/format.h>
+
+namespace connpool {
+namespace {
+
+// Names waiting for DEALLOCATE beyond this many (a session that never goes idle) are dropped:
+// the statements then stay on the server until the connection closes.
+constexpr size_t kMaxPendingDeallocations = 1000;
+
+}  // namespace
+
+void StatementCache::erase(List &list, List::iterator it) {
+    index_.erase(Key{it->sql, it->n_params});
+    list.erase(it);
+}
+
+StatementCache::Use StatementCache::use(std::string_view sql, int32_t n_params) {
+    if (!enabled()) return {};
+    const auto found = index_.find(Key{sql, n_params});
+    if (found != index_.end()) {
+        auto [list, it] = found->second;
+        if (list == &prepared_) {
+            if (it != prepared_.begin()) prepared_.splice(prepared_.begin(), prepared_, it);
+            return {&it->name, false};
+        }
+        if (++it->uses <= config_.prepare_threshold) {
+            if (it != counting_.begin()) counting_.splice(counting_.begin(), counting_, it);
+            return {};
+        }
+        // Promote: from now on this text runs as a named prepared statement.
+        prepared_.splice(prepared_.begin(), counting_, it);
+        found->second.first = &prepared_;
+        it->name = fmt::format("_connpool_{}", next_name_++);
+        evict_beyond_capacity();
+        return {&it->name, true};
+    }
+    const bool prepare_now = config_.prepare_threshold == 0;
+    List &list = prepare_now ? prepared_ : counting_;
+    list.push_front(Entry{std::string(sql), n_params, {}, 1});
+    index_.emplace(Key{list.front().sql, n_params}, std::make_pair(&list, list.begin()));
+    if (prepare_now) {
+        list.front().name = fmt::format("_connpool_{}", next_name_++);
+        evict_beyond_capacity();
+        return {&prepared_.front().name, true};
+    }
+    // Counting entries are bounded too (by the same size), so one-off texts cannot pile up.
+    if (counting_.size() > static_cast<size_t>(config_.capacity)) {
+        erase(counting_, std::prev(counting_.end()));
+    }
+    return {};
+}
+
+void StatementCache::evict_beyond_capacity() {
+    while (prepared_.size() > static_cast<size_t>(config_.capacity)) {
+        auto last = std::prev(prepared_.end());
+        if (to_deallocate_.size() < kMaxPendingDeallocations) {
+            to_deallocate_.push_back(std::move(last->name));
+        }
+        erase(prepared_, last);
+    }
+}
+
+void StatementCache::forget(const std::string &name, bool exists_on_server) {
+    for (auto it = prepared_.begin(); it != prepared_.end(); ++it) {
+        if (it->name != name) continue;
+        if (exists_on_server && to_deallocate_.size() < kMaxPendingDeallocations) {
+            to_deallocate_.push_back(it->name);
+        }
+        erase(prepared_, it);
+        return;
+    }
+}
+
+void StatementCache::forget_all(bool server_dropped) {
+    if (server_dropped) {
+        to_deallocate_.clear();
+    } else {
+        for (Entry &e : prepared_) {
+            if (to_deallocate_.size() < kMaxPendingDeallocations) {
+                to_deallocate_.push_back(std::move(e.name));
+            }
+        }
+    }
+    index_.clear();
+    prepared_.clear();
+    counting_.clear();
+}
+
+}  // namespace connpool
