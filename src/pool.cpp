@@ -295,6 +295,7 @@ void Pool::fail_waiters_fast_locked() {
 // ----- leases out ---------------------------------------------------------------------------
 
 void Pool::link_leased_locked(Slot *slot, TimePoint now) {
+    slot->sweep_epoch = sweep_epoch_;
     ++holds_;
     ++acquired_;
     if (slot->used) ++reused_;
@@ -317,8 +318,9 @@ void Pool::unlink_leased_locked(Slot *slot) {
 // A dead idle connection usually means the server restarted: the other idle ones are likely
 // dead too. Have the maintenance thread check them all cheaply, once, instead of letting each
 // cost an acquirer a failed validation.
-void Pool::note_dead_connection_locked() {
-    if (idle_.empty() || sweep_requested_) return;
+void Pool::note_dead_connection_locked(const Slot &dead) {
+    // Taken before the latest sweep began: that sweep has already checked the others.
+    if (idle_.empty() || sweep_requested_ || dead.sweep_epoch != sweep_epoch_) return;
     sweep_requested_ = true;
     maintenance_cv_.notify_one();
 }
@@ -327,17 +329,22 @@ void Pool::note_dead_connection_locked() {
 
 connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
     if (timeout_ms < 0) timeout_ms = options_.acquire_timeout_ms;
-    // The fast path (an idle connection at once) reads only the coarse clock; the precise one
-    // is read once the caller has to wait (deadline, wait time). A start taken from the coarse
-    // clock is kept if a dead connection sends the caller to wait: its deadline must not move
-    // (and must not come early either: the coarse clock lags by up to one tick).
-    bool begun = false, precise = false;
-    TimePoint start{}, deadline{};
-    auto begin = [&](TimePoint at) {
-        if (begun) return;
-        begun = true;
-        start = at;
-        deadline = deadline_from(precise ? at : at + coarse_lag(), timeout_ms);
+    // The fast path (an idle connection at once) reads only the coarse clock, which may lag
+    // by several ms: fine for timestamps compared in ms, not for a deadline. The precise clock
+    // is read, and the deadline fixed, when something slow begins: a wait, a pre-ping (which
+    // sets `deadline` through hand_out) or the replacement of a dead connection. Once fixed,
+    // the deadline never moves.
+    TimePoint start{}, deadline = TimePoint::max();
+    bool precise = false;  // `start` and `deadline` come from the precise clock
+    auto begin = [&] {
+        if (precise) return;
+        precise = true;
+        if (deadline == TimePoint::max()) {
+            start = Clock::now();
+            deadline = deadline_from(start, timeout_ms);
+        } else {
+            start = deadline - Millis(timeout_ms);  // hand_out fixed it before a ping
+        }
     };
     std::unique_lock<std::mutex> lock(mutex_);
     for (bool retry = false;; retry = true) {
@@ -354,8 +361,7 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
         if (!late && may_take_idle_locked()) {
             slot = take_idle_locked();
         } else {
-            precise = true;
-            begin(Clock::now());
+            begin();
             const connpool_status refused = refuse_wait_locked(timeout_ms, start, error);
             if (refused != CONNPOOL_OK) return refused;
             Waiter me;
@@ -413,7 +419,7 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
         }
         // Thresholds compared with `now` are milliseconds: without a wait, coarse is enough.
         const TimePoint now = precise ? Clock::now() : coarse_now();
-        begin(now);
+        if (!precise) start = now;
         link_leased_locked(slot, now);
         lock.unlock();
         if (hand_out(*slot, start, now, deadline, timeout_ms)) {
@@ -421,6 +427,7 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
             return CONNPOOL_OK;
         }
         // Dead or expired: close it and try again within the same deadline.
+        begin();
         lock.lock();
         Slot *dead = reject_handout_locked(slot, now);
         schedule_opens_locked(now);
@@ -430,7 +437,8 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
     }
 }
 
-bool Pool::validate_for_handout(Slot &slot, TimePoint now, TimePoint deadline, int64_t timeout_ms) {
+bool Pool::validate_for_handout(Slot &slot, TimePoint now, TimePoint &deadline,
+                                int64_t timeout_ms) {
     if (now >= slot.expires_at) return false;
     if (!connector_->looks_alive(*slot.connection)) {
         log_->info("idle connection found closed by the server; replacing it");
@@ -442,7 +450,9 @@ bool Pool::validate_for_handout(Slot &slot, TimePoint now, TimePoint deadline, i
         count(counters_.health_checks);
         // The ping has its own timeout, and never outlasts the caller's deadline either (a
         // caller who would not wait at all still lets an idle connection be checked).
-        TimePoint ping_deadline = deadline_after(options_.health_check_timeout_ms);
+        const TimePoint ping_start = Clock::now();
+        if (deadline == TimePoint::max()) deadline = deadline_from(ping_start, timeout_ms);
+        TimePoint ping_deadline = deadline_from(ping_start, options_.health_check_timeout_ms);
         if (timeout_ms > 0) ping_deadline = std::min(ping_deadline, deadline);
         if (!connector_->ping(*slot.connection, ping_deadline)) {
             count(counters_.health_check_failures);
@@ -456,7 +466,7 @@ bool Pool::validate_for_handout(Slot &slot, TimePoint now, TimePoint deadline, i
 
 // Called unlocked with a slot just taken for a caller: checks it and, if it is fit, makes it
 // the caller's lease. False means the caller must hand it to reject_handout_locked.
-bool Pool::hand_out(Slot &slot, TimePoint start, TimePoint now, TimePoint deadline,
+bool Pool::hand_out(Slot &slot, TimePoint start, TimePoint now, TimePoint &deadline,
                     int64_t timeout_ms) {
     if (!validate_for_handout(slot, now, deadline, timeout_ms)) return false;
     record_wait(start, now);
@@ -495,7 +505,7 @@ Slot *Pool::reject_handout_locked(Slot *slot, TimePoint now) {
     --acquired_;
     if (slot->used) --reused_;
     if (now >= slot->expires_at) return discard_locked(slot, &counters_.closed_lifetime);
-    note_dead_connection_locked();
+    note_dead_connection_locked(*slot);
     return discard_locked(slot, &counters_.closed_broken);
 }
 

@@ -67,7 +67,8 @@ struct Slot {
     Slot *leased_next = nullptr;
     TimePoint leased_since{};
     bool leak_reported = false;
-    std::string label;  // set by the lease holder; guarded by the pool mutex
+    uint64_t sweep_epoch = 0;  // the pool's sweep_epoch_ when it was last handed out
+    std::string label;         // set by the lease holder; guarded by the pool mutex
 };
 
 // A caller waiting for a connection, in the pool's FIFO list. Blocking acquirers keep it on
@@ -196,12 +197,14 @@ class Pool {
     // A slot becomes a lease: counts the acquire and holds the pool (see drop_hold_locked).
     void link_leased_locked(Slot *slot, TimePoint now);
     void unlink_leased_locked(Slot *slot);
-    void note_dead_connection_locked();
+    void note_dead_connection_locked(const Slot &dead);
     void sweep_idle(std::unique_lock<std::mutex> &lock);
     void report_leaks(std::unique_lock<std::mutex> &lock, TimePoint now);
 
-    bool validate_for_handout(Slot &slot, TimePoint now, TimePoint deadline, int64_t timeout_ms);
-    bool hand_out(Slot &slot, TimePoint start, TimePoint now, TimePoint deadline,
+    // `deadline` may be TimePoint::max() (not fixed yet): a pre-ping fixes it from the precise
+    // clock.
+    bool validate_for_handout(Slot &slot, TimePoint now, TimePoint &deadline, int64_t timeout_ms);
+    bool hand_out(Slot &slot, TimePoint start, TimePoint now, TimePoint &deadline,
                   int64_t timeout_ms);
     // An idle connection may be taken by a newcomer: nobody waits for hand-off.
     bool may_take_idle_locked() const;
@@ -240,6 +243,7 @@ class Pool {
     int64_t consecutive_failures_ = 0;
     bool probe_wanted_ = false;  // a refused acquirer wants the breaker probed
     bool sweep_requested_ = false;
+    uint64_t sweep_epoch_ = 0;  // sweeps started (under the lock)
     Slot *leased_head_ = nullptr;
     int64_t holds_ = 0;      // leases out + releases still running (they keep the pool alive)
     bool orphaned_ = false;  // no shared_ptr left: the last hold frees the pool

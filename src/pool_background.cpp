@@ -205,6 +205,7 @@ void Pool::maintenance_loop() {
 // taken out while checked (counted as in use), so the gauges stay consistent.
 void Pool::sweep_idle(std::unique_lock<std::mutex> &lock) {
     sweep_requested_ = false;
+    ++sweep_epoch_;
     count(counters_.sweeps);
     std::vector<Slot *> checking(idle_.begin(), idle_.end());
     idle_.clear();  // keeps its reserved capacity
