@@ -150,6 +150,8 @@ def run_binding(args, script: str, clients_list: list[int], env: dict) -> list[d
             cmd += ["--pool-size", str(pool_size_for(group[0]))]
         if "--library" in help_text and args.library:
             cmd += ["--library", args.library]
+        elif "--lib-dir" in help_text and args.library:  # the library under test, not a stale one
+            cmd += ["--lib-dir", str(pathlib.Path(args.library).parent)]
         if out.exists():
             out.unlink()
         budget = args.seconds * len(group) * 8 + 600  # first run may build or install things
