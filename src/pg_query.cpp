@@ -202,6 +202,12 @@ connpool_status send_statement(PgConnection &pg, const char *sql, int32_t n_para
                       "collect it with connpool_lease_collect first");
         return CONNPOOL_ERR_INVALID_ARGUMENT;
     }
+    if (pg.poisoned()) {  // e.g. stuck in pipeline mode: a statement could wait forever
+        error = Error(CONNPOOL_ERR_CONNECTION_BROKEN,
+                      "the connection was left in an unusable state; release the lease (the pool "
+                      "replaces the connection) and retry");
+        return CONNPOOL_ERR_CONNECTION_BROKEN;
+    }
     StatementCache &cache = pg.cache();
     if (pg.take_raw_use()) cache.forget_all(false);
     st.clear_results();
@@ -341,12 +347,13 @@ connpool_status collect_statement(PgConnection &pg, std::unique_ptr<QueryResult>
             const bool stale = !missing && is_stale_plan(result);
             if (missing) {
                 // Someone dropped prepared statements behind the cache's back (DEALLOCATE
-                // through the raw PGconn...): trust none of them any more.
-                pg.cache().forget_all(true);
+                // through the raw PGconn...): trust none of them any more, and deallocate the
+                // others (those already gone fail harmlessly) rather than leave them behind.
+                pg.cache().forget_all(false);
             } else if (stale) {
                 pg.cache().forget(st.name, true);
             }
-            if ((missing || stale) && PQtransactionStatus(conn) == PQTRANS_IDLE) {
+            if ((missing || stale) && !pg.poisoned() && PQtransactionStatus(conn) == PQTRANS_IDLE) {
                 PQclear(result);
                 if (!send_retry(pg)) return broken(pg, error);
                 continue;

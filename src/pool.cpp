@@ -329,6 +329,8 @@ void Pool::note_dead_connection_locked(const Slot &dead) {
 
 connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
     if (timeout_ms < 0) timeout_ms = options_.acquire_timeout_ms;
+    // ~100 years is forever; the cap keeps deadline arithmetic in range for any int64.
+    timeout_ms = std::min<int64_t>(timeout_ms, 3'153'600'000'000);
     // The fast path (an idle connection at once) reads only the coarse clock, which may lag
     // by several ms: fine for timestamps compared in ms, not for a deadline. The precise clock
     // is read, and the deadline fixed, when something slow begins: a wait, a pre-ping (which
@@ -444,9 +446,13 @@ bool Pool::validate_for_handout(Slot &slot, TimePoint now, TimePoint &deadline,
         log_->info("idle connection found closed by the server; replacing it");
         return false;
     }
-    // Threshold 0 means every time: `now` may come from the coarse clock and lag idle_since.
-    if (options_.pre_ping && (options_.pre_ping_threshold_ms == 0 ||
-                              now - slot.idle_since >= Millis(options_.pre_ping_threshold_ms))) {
+    // `now` may come from the coarse clock, which lags by up to ~8 ms: thresholds that short
+    // are compared with the precise clock (0 means every time).
+    const bool short_threshold = options_.pre_ping_threshold_ms < 50;
+    const TimePoint idle_now = short_threshold && options_.pre_ping ? Clock::now() : now;
+    if (options_.pre_ping &&
+        (options_.pre_ping_threshold_ms == 0 ||
+         idle_now - slot.idle_since >= Millis(options_.pre_ping_threshold_ms))) {
         count(counters_.health_checks);
         // The ping has its own timeout, and never outlasts the caller's deadline either (a
         // caller who would not wait at all still lets an idle connection be checked).

@@ -1,9 +1,19 @@
 #include "statement_cache.hpp"
 
+#include <atomic>
+
 #include <fmt/format.h>
 
 namespace connpool {
 namespace {
+
+// Unique in the process, not just per connection: behind a proxy that shares server sessions
+// (PgBouncer in transaction mode before 1.21) another connection's "_connpool_0" must never
+// be executed in place of ours; a foreign name fails with 26000, which the cache handles.
+std::string next_statement_name() {
+    static std::atomic<uint64_t> next{0};
+    return fmt::format("_connpool_{}", next.fetch_add(1, std::memory_order_relaxed));
+}
 
 // Names waiting for DEALLOCATE beyond this many (a session that never goes idle) are dropped:
 // the statements then stay on the server until the connection closes.
@@ -32,7 +42,7 @@ StatementCache::Use StatementCache::use(std::string_view sql, int32_t n_params) 
         // Promote: from now on this text runs as a named prepared statement.
         prepared_.splice(prepared_.begin(), counting_, it);
         found->second.first = &prepared_;
-        it->name = fmt::format("_connpool_{}", next_name_++);
+        it->name = next_statement_name();
         evict_beyond_capacity();
         return {&it->name, true};
     }
@@ -41,7 +51,7 @@ StatementCache::Use StatementCache::use(std::string_view sql, int32_t n_params) 
     list.push_front(Entry{std::string(sql), n_params, {}, 1});
     index_.emplace(Key{list.front().sql, n_params}, std::make_pair(&list, list.begin()));
     if (prepare_now) {
-        list.front().name = fmt::format("_connpool_{}", next_name_++);
+        list.front().name = next_statement_name();
         evict_beyond_capacity();
         return {&prepared_.front().name, true};
     }

@@ -75,7 +75,6 @@ class StatementCache {
     // Keys point into the entries' own strings (list nodes never move).
     std::unordered_map<Key, std::pair<List *, List::iterator>, KeyHash> index_;
     std::vector<std::string> to_deallocate_;
-    uint64_t next_name_ = 0;
 };
 
 }  // namespace connpool

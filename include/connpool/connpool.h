@@ -410,8 +410,12 @@ CONNPOOL_API connpool_status connpool_lease_collect(connpool_result **out, connp
  * exchange on a separate connection, like libpq's PQcancel). Unlike other lease calls it may be
  * made from another thread while one thread runs or collects a statement on the lease. The
  * statement then usually fails with SQLSTATE 57014 (query_canceled); if it had already
- * finished, nothing happens. Errors: CONNPOOL_ERR_CONNECTION_BROKEN (the request could not be
- * delivered), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT.
+ * finished, nothing happens, unless the lease has meanwhile started its next statement, which
+ * the request may then cancel (inherent to PostgreSQL's cancel protocol). libpq 15's PQcancel
+ * has no timeout: against an unreachable server this call can take the TCP connect timeout,
+ * and connpool_lease_release waits for a cancel in progress on the same lease.
+ * Errors: CONNPOOL_ERR_CONNECTION_BROKEN (the request could not be delivered),
+ * CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT.
  */
 CONNPOOL_API connpool_status connpool_lease_cancel(connpool_lease *lease, connpool_error **err);
 

@@ -77,6 +77,35 @@ TEST_F(StatementCacheTest, PreparesAfterThresholdOnThatBackend) {
     EXPECT_EQ(connpool_lease_release(lease, nullptr), CONNPOOL_OK);
 }
 
+// Names are unique in the process, not per connection: behind a proxy that shares server
+// sessions, another connection's statement of the same name must never run in place of ours.
+TEST_F(StatementCacheTest, StatementNamesDifferAcrossConnections) {
+    make({{"max_size", "2"}, {"prepare_threshold", "0"}});
+    connpool_lease *a = acquire();
+    connpool_lease *b = acquire();
+    const std::string names =
+        "SELECT string_agg(name, ',') FROM pg_prepared_statements WHERE name LIKE "
+        "'\\_connpool\\_%' "
+        "AND statement NOT LIKE '%pg_prepared_statements%'";
+    EXPECT_EQ(scalar(a, "SELECT 11"), "11");
+    EXPECT_EQ(scalar(b, "SELECT 11"), "11");
+    void *raw_a = nullptr, *raw_b = nullptr;
+    ASSERT_EQ(connpool_lease_pgconn(&raw_a, a, nullptr), CONNPOOL_OK);
+    ASSERT_EQ(connpool_lease_pgconn(&raw_b, b, nullptr), CONNPOOL_OK);
+    auto name_on = [&](void *raw) {
+        PGresult *r = PQexec(static_cast<PGconn *>(raw), names.c_str());
+        std::string n = PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : "?";
+        PQclear(r);
+        return n;
+    };
+    const std::string name_a = name_on(raw_a), name_b = name_on(raw_b);
+    EXPECT_FALSE(name_a.empty());
+    EXPECT_FALSE(name_b.empty());
+    EXPECT_NE(name_a, name_b);
+    EXPECT_EQ(connpool_lease_release(a, nullptr), CONNPOOL_OK);
+    EXPECT_EQ(connpool_lease_release(b, nullptr), CONNPOOL_OK);
+}
+
 TEST_F(StatementCacheTest, EvictionKeepsAtMostCacheSize) {
     make({{"max_size", "1"}, {"prepare_threshold", "0"}, {"statement_cache_size", "3"}});
     connpool_lease *lease = acquire();
