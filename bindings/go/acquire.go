@@ -32,6 +32,9 @@ func (p *Pool) acquireLease(ctx context.Context) (uintptr, error) {
 	if ctx.Err() != nil {
 		return 0, contextError(ctx, "acquire")
 	}
+	if err := p.gate.enter(ctx); err != nil {
+		return 0, err
+	}
 	timeout := int64(-1) // the pool's acquire_timeout
 	dl, hasDeadline := ctx.Deadline()
 	if hasDeadline {
@@ -43,6 +46,7 @@ func (p *Pool) acquireLease(ctx context.Context) (uintptr, error) {
 	}
 	runtime.KeepAlive(p)
 	if err != nil {
+		p.gate.leave()
 		return 0, acquireError(err, hasDeadline)
 	}
 	return lease, nil
@@ -69,6 +73,11 @@ func (p *Pool) queryRow(ctx context.Context, sql string, args []any) *Row {
 		encoders.Put(enc)
 		return &Row{err: err}
 	}
+	if err := p.gate.enter(ctx); err != nil {
+		enc.reset()
+		encoders.Put(enc)
+		return &Row{err: err}
+	}
 	timeout := int64(-1) // the pool's acquire_timeout
 	dl, hasDeadline := ctx.Deadline()
 	if hasDeadline {
@@ -81,6 +90,7 @@ func (p *Pool) queryRow(ctx context.Context, sql string, args []any) *Row {
 	}
 	runtime.KeepAlive(p)
 	if err != nil {
+		p.gate.leave()
 		enc.reset()
 		encoders.Put(enc)
 		return &Row{err: acquireError(err, hasDeadline)}

@@ -12,7 +12,14 @@ import (
 
 // The blocking fallback of Acquire (no pollable fd: connpool_acquire_wait on an OS thread,
 // cancelled from a watcher goroutine) must behave like the netpoller path.
-func TestAcquireBlockingFallback(t *testing.T) {
+func TestAcquireBlockingFallback(t *testing.T) { checkLibraryWaiting(t, false) }
+
+// Waiting inside the library on the netpoller (what goroutines do without the gate, and with
+// it while a connection is being opened) behaves the same.
+func TestAcquireWaitingInTheLibrary(t *testing.T) { checkLibraryWaiting(t, true) }
+
+// checkLibraryWaiting runs with the gate off, so that the waits happen inside the library.
+func checkLibraryWaiting(t *testing.T, poller bool) {
 	ci := os.Getenv("CONNPOOL_TEST_CONNINFO")
 	if dir := os.Getenv("CONNPOOL_TEST_PG_DIR"); ci == "" && dir != "" {
 		b, err := os.ReadFile(filepath.Join(dir, "conninfo"))
@@ -24,8 +31,8 @@ func TestAcquireBlockingFallback(t *testing.T) {
 	if ci == "" {
 		t.Skip("no PostgreSQL: set CONNPOOL_TEST_PG_DIR or CONNPOOL_TEST_CONNINFO")
 	}
-	usePoller = false
-	defer func() { usePoller = true }()
+	usePoller, useGate = poller, false
+	defer func() { usePoller, useGate = true, true }()
 
 	p, err := Open(ci, WithMaxSize(1), WithName("go-fallback"))
 	if err != nil {

@@ -67,6 +67,7 @@ func (c *Conn) Release() error {
 		c.pool.polls.sweep() // the released connection was closed
 	}
 	if first {
+		c.pool.gate.leave() // after the library has the connection back
 		if c.enc != nil {
 			c.enc.reset()
 			encoders.Put(c.enc)

@@ -13,6 +13,7 @@ type Pool struct {
 	handle uintptr // connpool_pool token; valid until the finalizer frees it
 	closed atomic.Bool
 	polls  pollFiles // netpoller registrations of the connections' sockets
+	gate   *gate     // where goroutines wait when every connection is busy (gate.go)
 }
 
 // Open creates a pool for conninfo, a libpq connection string ("host=/run/postgresql
@@ -37,7 +38,12 @@ func Open(conninfo string, opts ...Option) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pool{handle: h}
+	s, err := cStats(h)
+	if err != nil {
+		_ = cPoolFree(h)
+		return nil, err
+	}
+	p := &Pool{handle: h, gate: newGate(s.MaxSize+s.MaxOverflow, opts)}
 	// The handle is freed when the Pool becomes unreachable (Close keeps it valid for Stat).
 	// Conns hold a reference to their Pool, so that never happens while a lease is out.
 	runtime.SetFinalizer(p, (*Pool).free)
@@ -55,6 +61,7 @@ func (p *Pool) free() {
 // bounded time.
 func (p *Pool) Close() {
 	p.closed.Store(true)
+	p.gate.close()
 	_ = cPoolClose(p.handle)
 	p.polls.sweep() // the idle connections are closed now
 	runtime.KeepAlive(p)
@@ -130,6 +137,11 @@ func microseconds(us int64) time.Duration { return time.Duration(us) * time.Micr
 func (p *Pool) Stat() (Stats, error) {
 	s, err := cStats(p.handle)
 	runtime.KeepAlive(p)
+	// Goroutines waiting (or refused) in the gate count as the library's would.
+	s.Waiting += p.gate.waiting.Load()
+	s.AcquireTimeouts += p.gate.timeouts.Load()
+	s.Canceled += p.gate.canceled.Load()
+	s.WaitersRejected += p.gate.rejected.Load()
 	return s, err
 }
 

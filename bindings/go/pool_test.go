@@ -723,3 +723,21 @@ func TestTooManyWaitersAndUnreachableServer(t *testing.T) {
 		t.Errorf("the message does not carry libpq's reason: %v", err)
 	}
 }
+
+// Without a context deadline, the pool's acquire_timeout bounds the wait, also when the
+// goroutine waits in the binding's gate (every connection busy) rather than in the library.
+func TestAcquireTimeoutOptionBoundsAWaitWithoutDeadline(t *testing.T) {
+	p, _ := holdOnly(t, connpool.WithAcquireTimeout(150*time.Millisecond))
+	start := time.Now()
+	_, err := p.Acquire(context.Background())
+	took := time.Since(start)
+	if !errors.Is(err, connpool.ErrTimeout) {
+		t.Fatalf("got %v, want ErrTimeout", err)
+	}
+	if took < 140*time.Millisecond || took > 2*time.Second {
+		t.Errorf("waited %v, want about 150ms", took)
+	}
+	if s := mustStat(t, p); s.AcquireTimeouts != 1 || s.Waiting != 0 {
+		t.Errorf("stats after the timeout: %+v", s)
+	}
+}

@@ -1,0 +1,121 @@
+package connpool
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// gate lets at most max_size+max_overflow goroutines into the library's acquire at once; the
+// others wait here, on a channel. When every connection is busy, a release then hands its
+// place to the next goroutine in-process, where a wait inside the library costs an
+// asynchronous request per acquire (an eventfd, a netpoller registration, a goroutine for the
+// context: about eight system calls) and a hand-off through the eventfd. Measured with 32
+// goroutines on 8 connections (bench/go): 0.46x of pgxpool without the gate, 1.4x with it.
+//
+// The gate keeps the library's waiting rules: acquire_timeout for contexts without a
+// deadline, max_waiting, ErrClosed on Close; Stat adds its waiters and refusals to the
+// library's figures. Goroutines that got a place still wait inside the library when a
+// connection is being opened or replaced (and get its errors, e.g. ErrConnectFailed).
+type gate struct {
+	on         bool // useGate when the pool was opened
+	places     chan struct{}
+	closed     chan struct{}
+	closeOnce  sync.Once
+	timeout    time.Duration // acquire_timeout (default 30 s, as in src/options.hpp)
+	maxWaiting int64         // max_waiting (0 = unlimited)
+
+	waiting, timeouts, canceled, rejected atomic.Int64
+}
+
+// useGate can be turned off by tests that exercise the library's own waiting.
+var useGate = true
+
+func newGate(capacity int64, opts []Option) *gate {
+	g := &gate{
+		on:      useGate,
+		places:  make(chan struct{}, capacity),
+		closed:  make(chan struct{}),
+		timeout: 30 * time.Second,
+	}
+	// The library accepted these values already, so they parse (integers).
+	for _, o := range opts {
+		n, err := strconv.ParseInt(o.value, 10, 64)
+		if err != nil {
+			continue
+		}
+		switch o.key {
+		case "acquire_timeout":
+			g.timeout = time.Duration(n) * time.Millisecond
+		case "max_waiting":
+			g.maxWaiting = n
+		}
+	}
+	return g
+}
+
+// enter takes a place, waiting if needed; leave gives it back (once per successful enter).
+func (g *gate) enter(ctx context.Context) error {
+	if !g.on {
+		return nil
+	}
+	select {
+	case g.places <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case <-g.closed:
+		return &Error{Status: StatusPoolClosed, Message: "the pool is closed"}
+	default:
+	}
+	if g.maxWaiting > 0 && g.waiting.Load() >= g.maxWaiting {
+		g.rejected.Add(1)
+		return &Error{Status: StatusTooManyWaiters, Message: fmt.Sprintf(
+			"too many waiters: %d already wait (max_waiting %d); shed load or raise max_waiting/max_size",
+			g.waiting.Load(), g.maxWaiting)}
+	}
+	g.waiting.Add(1)
+	defer g.waiting.Add(-1)
+	var expired <-chan time.Time
+	if _, ok := ctx.Deadline(); !ok {
+		if g.timeout <= 0 {
+			g.timeouts.Add(1)
+			return &Error{Status: StatusTimeout, Message: "no connection free and acquire_timeout is 0"}
+		}
+		t := time.NewTimer(g.timeout)
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case g.places <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		if ctx.Err() == context.DeadlineExceeded {
+			g.timeouts.Add(1)
+		} else {
+			g.canceled.Add(1)
+		}
+		return contextError(ctx, "acquire")
+	case <-expired:
+		g.timeouts.Add(1)
+		return &Error{Status: StatusTimeout, Message: fmt.Sprintf(
+			"timed out after %v waiting for a connection (all %d in use); raise max_size or the "+
+				"timeout, or release connections sooner", g.timeout, cap(g.places))}
+	case <-g.closed:
+		return &Error{Status: StatusPoolClosed, Message: "the pool was closed"}
+	}
+}
+
+func (g *gate) leave() {
+	if g.on {
+		<-g.places
+	}
+}
+
+func (g *gate) close() {
+	g.closeOnce.Do(func() { close(g.closed) })
+}
