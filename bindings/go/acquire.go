@@ -17,8 +17,9 @@ import (
 // ErrCanceled), ErrClosed, ErrConnectFailed (the latest connect attempt failed; the message
 // carries libpq's reason), ErrDatabaseUnavailable, ErrTooManyWaiters.
 //
-// Waiting costs no OS thread: the wait uses the library's asynchronous acquire, and the
-// goroutine is parked on the request's eventfd through Go's netpoller. A context that can be
+// Waiting costs no OS thread: while every connection is busy the goroutine waits in the
+// binding's gate (gate.go), and inside the library it uses the asynchronous acquire, parked
+// on the request's eventfd through Go's netpoller. A context that can be
 // cancelled adds one short-lived goroutine while (and only while) the acquire has to wait.
 func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 	lease, err := p.acquireLease(ctx)

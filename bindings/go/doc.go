@@ -16,9 +16,13 @@
 //
 // # Acquire and contexts
 //
-// Acquire uses the library's asynchronous acquire: when no connection is idle, the goroutine
-// parks on the request's eventfd through Go's netpoller, so a thousand waiting goroutines cost
-// no OS threads. The context's deadline becomes the library's acquire timeout; cancelling the
+// When every connection is busy, Acquire waits in the binding: at most max_size+max_overflow
+// goroutines are inside the library's acquire at once, the others wait on a channel, and a
+// release lets the next one in (a hand-off inside the Go scheduler). Goroutines inside the
+// library that must wait (a connection being opened) use its asynchronous acquire, parked on
+// the request's eventfd through Go's netpoller. Either way a thousand waiting goroutines cost
+// no OS threads. Without a context deadline the pool's acquire_timeout bounds the wait;
+// max_waiting applies too, and Stat counts these waiters. The context's deadline becomes the library's acquire timeout; cancelling the
 // context cancels the request at once. Errors match both vocabularies: errors.Is(err,
 // ErrTimeout) and errors.Is(err, context.DeadlineExceeded); context.Canceled and ErrCanceled.
 //
