@@ -20,17 +20,7 @@ func TestAcquireWaitingInTheLibrary(t *testing.T) { checkLibraryWaiting(t, true)
 
 // checkLibraryWaiting runs with the gate off, so that the waits happen inside the library.
 func checkLibraryWaiting(t *testing.T, poller bool) {
-	ci := os.Getenv("CONNPOOL_TEST_CONNINFO")
-	if dir := os.Getenv("CONNPOOL_TEST_PG_DIR"); ci == "" && dir != "" {
-		b, err := os.ReadFile(filepath.Join(dir, "conninfo"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ci = strings.TrimSpace(string(b))
-	}
-	if ci == "" {
-		t.Skip("no PostgreSQL: set CONNPOOL_TEST_PG_DIR or CONNPOOL_TEST_CONNINFO")
-	}
+	ci := testConninfo(t)
 	usePoller, useGate = poller, false
 	defer func() { usePoller, useGate = true, true }()
 
@@ -117,17 +107,7 @@ func waitWaiting(t *testing.T, p *Pool, n int64) {
 
 // Statements without the netpoller (usePoller off): the blocking path, cancellable.
 func TestStatementBlockingFallback(t *testing.T) {
-	ci := os.Getenv("CONNPOOL_TEST_CONNINFO")
-	if dir := os.Getenv("CONNPOOL_TEST_PG_DIR"); ci == "" && dir != "" {
-		b, err := os.ReadFile(filepath.Join(dir, "conninfo"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ci = strings.TrimSpace(string(b))
-	}
-	if ci == "" {
-		t.Skip("no PostgreSQL: set CONNPOOL_TEST_PG_DIR or CONNPOOL_TEST_CONNINFO")
-	}
+	ci := testConninfo(t)
 	usePoller = false
 	defer func() { usePoller = true }()
 	p, err := Open(ci, WithMaxSize(1), WithName("go-stmt-fallback"))
@@ -151,17 +131,7 @@ func TestStatementBlockingFallback(t *testing.T) {
 // A statement whose cancel is not answered within cancelGrace is abandoned: the call returns,
 // the Conn refuses further statements, and the connection is closed on release, never reused.
 func TestStatementAbandonedAfterCancelGrace(t *testing.T) {
-	ci := os.Getenv("CONNPOOL_TEST_CONNINFO")
-	if dir := os.Getenv("CONNPOOL_TEST_PG_DIR"); ci == "" && dir != "" {
-		b, err := os.ReadFile(filepath.Join(dir, "conninfo"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ci = strings.TrimSpace(string(b))
-	}
-	if ci == "" {
-		t.Skip("no PostgreSQL: set CONNPOOL_TEST_PG_DIR or CONNPOOL_TEST_CONNINFO")
-	}
+	ci := testConninfo(t)
 	// A server that never answers the cancel request.
 	saved := cancelStatement
 	cancelStatement = func(uintptr) error { return nil }
@@ -196,4 +166,22 @@ func TestStatementAbandonedAfterCancelGrace(t *testing.T) {
 	if s, _ := p.Stat(); s.ClosedBroken != 1 || s.Created != 2 {
 		t.Errorf("the abandoned connection was not closed: %+v", s)
 	}
+}
+
+// testConninfo is the fixture's conninfo (as in helpers_test.go, which these in-package tests
+// cannot call); skips the test without a server.
+func testConninfo(t *testing.T) string {
+	t.Helper()
+	ci := os.Getenv("CONNPOOL_TEST_CONNINFO")
+	if dir := os.Getenv("CONNPOOL_TEST_PG_DIR"); ci == "" && dir != "" {
+		b, err := os.ReadFile(filepath.Join(dir, "conninfo"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ci = strings.TrimSpace(string(b))
+	}
+	if ci == "" {
+		t.Skip("no PostgreSQL: set CONNPOOL_TEST_PG_DIR or CONNPOOL_TEST_CONNINFO")
+	}
+	return ci
 }
