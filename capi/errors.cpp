@@ -138,6 +138,8 @@ CONNPOOL_API const char *connpool_status_name(connpool_status status) {
             return "CONNPOOL_ERR_TOO_MANY_WAITERS";
         case CONNPOOL_ERR_FORKED:
             return "CONNPOOL_ERR_FORKED";
+        case CONNPOOL_ERR_WOULD_BLOCK:
+            return "CONNPOOL_ERR_WOULD_BLOCK";
         default:
             return "CONNPOOL_UNKNOWN_STATUS";
     }

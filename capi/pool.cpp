@@ -114,6 +114,27 @@ CONNPOOL_API connpool_status connpool_pool_acquire(connpool_lease **out, connpoo
     });
 }
 
+CONNPOOL_API connpool_status connpool_pool_try_acquire(connpool_lease **out, connpool_pool *pool,
+                                                       connpool_error **err) {
+    if (out == nullptr) return null_argument(err, "connpool_pool_try_acquire", "out");
+    *out = nullptr;
+    if (pool == nullptr) return null_argument(err, "connpool_pool_try_acquire", "pool");
+    return guarded(err, [&] {
+        auto ref = lookup_pool(pool);
+        if (!ref) return stale_handle(err, "connpool_pool_try_acquire", "pool");
+        if (ref.get<PoolObject>()->pool->forked()) return forked(err, "connpool_pool_try_acquire");
+        Slot *slot = nullptr;
+        Error error;
+        const connpool_status status =
+            ref.get<PoolObject>()->pool->try_acquire(slot, err ? &error : nullptr);
+        if (status == CONNPOOL_ERR_WOULD_BLOCK) return status;
+        if (status != CONNPOOL_OK) return err == nullptr ? status : fail(err, error);
+        *out =
+            handle_of<connpool_lease>(HandleRegistry::instance().publish(slot->lease_cell, slot));
+        return CONNPOOL_OK;
+    });
+}
+
 CONNPOOL_API connpool_status connpool_pool_stats(connpool_stats *out, connpool_pool *pool,
                                                  connpool_error **err) {
     if (out == nullptr) return null_argument(err, "connpool_pool_stats", "out");

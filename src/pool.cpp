@@ -327,7 +327,7 @@ void Pool::note_dead_connection_locked(const Slot &dead) {
 
 // ----- acquire / release --------------------------------------------------------------------
 
-connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
+connpool_status Pool::acquire_slot(int64_t timeout_ms, bool try_only, Slot *&out, Error *error) {
     if (timeout_ms < 0) timeout_ms = options_.acquire_timeout_ms;
     // ~100 years is forever; the cap keeps deadline arithmetic in range for any int64.
     timeout_ms = std::min<int64_t>(timeout_ms, 3'153'600'000'000);
@@ -362,6 +362,8 @@ connpool_status Pool::acquire(int64_t timeout_ms, Slot *&out, Error *error) {
         Slot *slot = nullptr;
         if (!late && may_take_idle_locked()) {
             slot = take_idle_locked();
+        } else if (try_only) {
+            return CONNPOOL_ERR_WOULD_BLOCK;
         } else {
             begin();
             const connpool_status refused = refuse_wait_locked(timeout_ms, start, error);

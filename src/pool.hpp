@@ -133,7 +133,14 @@ class Pool {
 
     // Borrows a connection. timeout_ms: 0 = no wait, < 0 = acquire_timeout option. On failure
     // fills `error` (if not null) with a message; the fast path builds no strings.
-    connpool_status acquire(int64_t timeout_ms, Slot *&out, Error *error);
+    connpool_status acquire(int64_t timeout_ms, Slot *&out, Error *error) {
+        return acquire_slot(timeout_ms, false, out, error);
+    }
+    // Takes an idle connection if that needs no waiting, else CONNPOOL_ERR_WOULD_BLOCK with no
+    // side effect: nothing is counted or queued, no connection is opened.
+    connpool_status try_acquire(Slot *&out, Error *error) {
+        return acquire_slot(0, true, out, error);
+    }
     // Labels a leased slot (shown in leak reports).
     void set_label(Slot &slot, std::string label);
     // Returns a leased slot. Never blocks on the network.
@@ -155,6 +162,8 @@ class Pool {
     bool forked() const;
 
   private:
+    // acquire() and try_acquire().
+    connpool_status acquire_slot(int64_t timeout_ms, bool try_only, Slot *&out, Error *error);
     struct Counters {
         std::atomic<int64_t> created{0}, closed{0}, acquire_timeouts{0}, connect_errors{0},
             health_checks{0}, health_check_failures{0}, closed_lifetime{0}, closed_idle{0},

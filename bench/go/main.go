@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v4/pgxpool"
@@ -31,6 +32,9 @@ type result struct {
 	OpsPerSec float64 `json:"ops_per_sec"`
 	P50us     float64 `json:"p50_us"`
 	P99us     float64 `json:"p99_us"`
+	// CPU time of this process (user + system) per operation while measuring: on a machine
+	// where client and server share the CPUs, what the client takes the server cannot use.
+	CPUusPerOp float64 `json:"client_cpu_us_per_op"`
 }
 
 // runner does one `SELECT 1` round trip, checking the answer.
@@ -170,6 +174,22 @@ func measure(run runner, clients int, d time.Duration) (int64, time.Duration, []
 	return int64(len(all)), elapsed, all, nil
 }
 
+// processCPU is the user + system CPU time this process has used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func max64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
 func percentile(sorted []float64, p float64) float64 {
 	if len(sorted) == 0 {
 		return 0
@@ -254,7 +274,9 @@ func main() {
 					pf, _ = os.Create(fmt.Sprintf("%s/%s-%d.pprof", *profileDir, im.name, n))
 					pprof.StartCPUProfile(pf)
 				}
+				cpu0 := processCPU()
 				ops, elapsed, lat, err := measure(run, n, d)
+				cpu := processCPU() - cpu0
 				if pf != nil {
 					pprof.StopCPUProfile()
 					pf.Close()
@@ -269,6 +291,7 @@ func main() {
 					Impl: im.name, Clients: n, PoolSize: size, Ops: ops, Seconds: elapsed.Seconds(),
 					OpsPerSec: float64(ops) / elapsed.Seconds(),
 					P50us:     percentile(lat, 0.50), P99us: percentile(lat, 0.99),
+					CPUusPerOp: float64(cpu.Microseconds()) / float64(max64(ops, 1)),
 				})
 				runtime.GC()
 			}
@@ -278,11 +301,11 @@ func main() {
 		}
 	}
 
-	fmt.Printf("\n%-8s %-6s %-12s %14s %10s %10s\n", "clients", "pool", "impl", "ops/s", "p50 µs", "p99 µs")
+	fmt.Printf("\n%-8s %-6s %-12s %14s %10s %10s %12s\n", "clients", "pool", "impl", "ops/s", "p50 µs", "p99 µs", "cpu µs/op")
 	byKey := map[string]result{}
 	for _, r := range results {
 		byKey[fmt.Sprintf("%s/%d", r.Impl, r.Clients)] = r
-		fmt.Printf("%-8d %-6d %-12s %14.0f %10.1f %10.1f\n", r.Clients, r.PoolSize, r.Impl, r.OpsPerSec, r.P50us, r.P99us)
+		fmt.Printf("%-8d %-6d %-12s %14.0f %10.1f %10.1f %12.2f\n", r.Clients, r.PoolSize, r.Impl, r.OpsPerSec, r.P50us, r.P99us, r.CPUusPerOp)
 	}
 	if len(impls) == 2 {
 		fmt.Printf("\n%-8s %22s\n", "clients", "connpool-go / pgxpool")

@@ -30,6 +30,7 @@ const (
 	StatusDatabaseUnavailable Status = 13
 	StatusTooManyWaiters      Status = 14
 	StatusForked              Status = 15
+	StatusWouldBlock          Status = 16 // connpool_pool_try_acquire: nothing idle (used internally)
 )
 
 // Sentinel errors for errors.Is, one per failure status.
@@ -72,6 +73,7 @@ var statusNames = [...]string{
 	"CONNPOOL_ERR_DATABASE_UNAVAILABLE",
 	"CONNPOOL_ERR_TOO_MANY_WAITERS",
 	"CONNPOOL_ERR_FORKED",
+	"CONNPOOL_ERR_WOULD_BLOCK",
 }
 
 // String returns the symbolic C name, e.g. "CONNPOOL_ERR_TIMEOUT".

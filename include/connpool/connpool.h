@@ -104,6 +104,8 @@ typedef int32_t connpool_status;
 #define CONNPOOL_ERR_TOO_MANY_WAITERS 14
 /** The pool was created in another process (this is a child after fork()); create a new pool. */
 #define CONNPOOL_ERR_FORKED 15
+/** connpool_pool_try_acquire found no connection it could take without waiting (not a failure). */
+#define CONNPOOL_ERR_WOULD_BLOCK 16
 
 /** Details of a failure: status, message and (for query failures) SQLSTATE. */
 typedef struct connpool_error connpool_error;
@@ -231,6 +233,24 @@ typedef struct connpool_lease connpool_lease;
  */
 CONNPOOL_API connpool_status connpool_pool_acquire(connpool_lease **out, connpool_pool *pool,
                                                    int64_t timeout_ms, connpool_error **err);
+
+/**
+ * Takes an idle connection if one can be had without waiting, else returns
+ * CONNPOOL_ERR_WOULD_BLOCK at once: for callers that wait their own way (an event loop, a
+ * language runtime) and want the common case, a free connection, at the cost of one call. A
+ * WOULD_BLOCK has no side effects: it is not counted as a timeout, it does not queue the caller
+ * and it does not start opening connections; wait with connpool_pool_acquire_async() or
+ * connpool_pool_acquire() for that. A connection taken is checked as connpool_pool_acquire
+ * checks it (pre_ping may run, bounded by health_check_timeout; a dead connection is closed and
+ * the call answers WOULD_BLOCK if no other is idle). Connections are not taken past waiters
+ * that asked for a hand-off, so try-acquirers cannot starve waiting callers.
+ *
+ * Errors: CONNPOOL_ERR_WOULD_BLOCK (no message is made for it: it is the expected answer),
+ * CONNPOOL_ERR_POOL_CLOSED, CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT,
+ * CONNPOOL_ERR_FORKED.
+ */
+CONNPOOL_API connpool_status connpool_pool_try_acquire(connpool_lease **out, connpool_pool *pool,
+                                                       connpool_error **err);
 
 /**
  * An acquire in progress, for event loops and cancellable waits (asyncio, Go contexts): it
