@@ -104,7 +104,7 @@ func (p *Pool) queryRow(ctx context.Context, sql string, args []any) *Row {
 		row = &Row{err: a.sendErr}
 	} else {
 		c.wantRow = true
-		r, err := c.waitStatement(ctx, a.wait)
+		r, err := c.runStatement(ctx, a.wait)
 		c.wantRow = false
 		if err != nil {
 			row = &Row{err: err}

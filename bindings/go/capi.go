@@ -83,11 +83,20 @@ typedef struct {
     int32_t fd;           // CONNPOOL_ERR_IN_PROGRESS: a dup of the request's fd, or -1
 } cpgo_acq;
 
-// Starts an acquire and collects it at once when a connection was idle: the common case costs
-// one cgo call. Otherwise returns the pending request and a private duplicate of its eventfd
-// (close-on-exec; it shares the library's non-blocking file description) for Go's netpoller.
+// Takes an idle connection when there is one (connpool_pool_try_acquire: no request object),
+// so the common case costs one cgo call and little work. Otherwise starts an asynchronous
+// acquire, collects it at once if it was granted, and else returns the pending request and a
+// private duplicate of its eventfd (close-on-exec; it shares the library's non-blocking file
+// description) for Go's netpoller.
 static cpgo_acq cpgo_acquire_start(uintptr_t p, int64_t timeout_ms) {
     cpgo_acq r = {0, 0, NULL, 0, -1};
+    connpool_lease *idle = NULL;
+    // Any other answer (waiting needed, or an error) goes through the asynchronous acquire,
+    // which reports errors with their messages.
+    if (connpool_pool_try_acquire(&idle, (connpool_pool *)p, NULL) == CONNPOOL_OK) {
+        r.lease = (uintptr_t)idle;
+        return r;
+    }
     connpool_acquire *req = NULL;
     r.st = connpool_pool_acquire_async(&req, (connpool_pool *)p, timeout_ms, &r.err);
     if (r.st != CONNPOOL_OK) return r;

@@ -216,16 +216,26 @@ func (p *pollFile) close() {
 // one goroutine at a time (the lease holder). Entries of connections the library closed are
 // swept whenever a new connection is registered (and on the pool's finalizer): a descriptor
 // that no longer refers to the same socket means the connection is gone.
+//
+// Lookups, one per lease, read an immutable copy of the map without locking; the rare changes
+// (a connection's first lease, sweeps) take the mutex and publish a new copy.
 type pollFiles struct {
-	mu sync.Mutex
-	m  map[int]*pollFile
+	mu   sync.Mutex
+	m    map[int]*pollFile                 // guarded by mu
+	snap atomic.Pointer[map[int]*pollFile] // a copy of m as of its last change
 }
 
 // get returns the registration for the socket described by w, making it if needed; nil if it
 // cannot be made (the caller then waits in C).
 func (ps *pollFiles) get(w waitEvents) *pollFile {
+	if m := ps.snap.Load(); m != nil {
+		if p := (*m)[w.fd]; p != nil && p.conn == w.conn {
+			return p
+		}
+	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	defer ps.publishLocked()
 	if p := ps.m[w.fd]; p != nil && p.conn == w.conn {
 		return p
 	}
@@ -258,6 +268,7 @@ func (ps *pollFiles) drop(p *pollFile) {
 	if ps.m[p.fd] == p {
 		delete(ps.m, p.fd)
 	}
+	ps.publishLocked()
 	ps.mu.Unlock()
 	p.close()
 }
@@ -274,6 +285,7 @@ func (ps *pollFiles) sweepLocked() {
 func (ps *pollFiles) sweep() {
 	ps.mu.Lock()
 	ps.sweepLocked()
+	ps.publishLocked()
 	ps.mu.Unlock()
 }
 
@@ -283,7 +295,17 @@ func (ps *pollFiles) closeAll() {
 		p.close()
 		delete(ps.m, fd)
 	}
+	ps.publishLocked()
 	ps.mu.Unlock()
+}
+
+// publishLocked makes the lock-free lookups see the current map.
+func (ps *pollFiles) publishLocked() {
+	m := make(map[int]*pollFile, len(ps.m))
+	for fd, p := range ps.m {
+		m[fd] = p
+	}
+	ps.snap.Store(&m)
 }
 
 // pollerFor returns the netpoller registration for the lease's socket, or nil.
@@ -300,81 +322,56 @@ func (c *Conn) execAsync(ctx context.Context) (execResult, error) {
 	if err != nil {
 		return execResult{}, err
 	}
-	return c.waitStatement(ctx, w)
+	return c.runStatement(ctx, w)
 }
 
-// waitStatement waits for the statement sent on the lease (w: what it waits for) and collects it.
-func (c *Conn) waitStatement(ctx context.Context, w waitEvents) (execResult, error) {
-	var err error
-	p := c.pollerFor(w)
+func (c *Conn) collectMode() collectMode {
+	switch {
+	case !c.wantRow:
+		return collectResult
+	case c.releaseAfter: // Pool.QueryRow: the lease is not used after the final collect
+		return collectRowRelease
+	default:
+		return collectRow
+	}
+}
+
+// runStatement waits for the statement sent on the lease (sent: what it waits for, on which
+// socket of which connection) and collects it. The goroutine waits in Go's netpoller.
+func (c *Conn) runStatement(ctx context.Context, sent waitEvents) (execResult, error) {
+	p := c.pollerFor(sent)
 	if p == nil { // no netpoller registration: wait in C, cancellable from a watcher
-		return c.collectBlocking(ctx, w)
+		return c.collectBlocking(ctx, sent)
 	}
-	var (
-		stop      chan struct{}
-		finished  chan bool
-		cancelled atomic.Bool
-	)
+	mode := c.collectMode()
+	var w *watcher
 	if done := ctx.Done(); done != nil {
-		stop = make(chan struct{})
-		finished = make(chan bool, 1)
-		go func() {
-			select {
-			case <-done:
-				cancelled.Store(true)
-				_ = cancelStatement(c.lease)
-				// Bound the wait for the server's answer to the cancel.
-				p.file.SetDeadline(time.Now().Add(cancelGrace))
-				finished <- true
-			case <-stop:
-				finished <- false
-			}
-		}()
-	}
-	var (
-		r    execResult
-		done bool
-	)
-	// Pool.QueryRow without a cancellable context: the final collect also releases the lease
-	// (no watcher can still use it).
-	releaseInCollect := c.releaseAfter && stop == nil
-	wait := func(uintptr) bool {
-		if releaseInCollect {
-			if c.enc.row == nil {
-				c.enc.row = newRowBuf()
-			}
-			var released bool
-			r, w, done, _, released, err = cCollectRowRelease(c.lease, c.enc.row)
-			if released {
-				c.releasedInCollect = true
-			}
-		} else if c.wantRow {
-			if c.enc.row == nil {
-				c.enc.row = newRowBuf()
-			}
-			r, w, done, _, err = cCollectRow(c.lease, c.enc.row)
-		} else {
-			r, w, done, err = cCollect(c.lease)
+		w = watch(done, c.lease, p)
+		// A watcher may still use the lease after the final collect: no release in it.
+		if mode == collectRowRelease {
+			mode = collectRow
 		}
-		return done
 	}
+	s := &c.enc.st
+	s.begin(c.lease, c.enc, mode, sent)
 	var pollErr error
-	for !done && pollErr == nil {
-		if w.write() {
-			pollErr = p.rc.Write(wait)
+	for !s.done && pollErr == nil {
+		if s.w.write() {
+			pollErr = p.rc.Write(s.step)
 		} else {
-			pollErr = p.rc.Read(wait)
+			pollErr = p.rc.Read(s.step)
 		}
 	}
-	if stop != nil {
-		close(stop)
-		// Wait for the watcher, so that no cancel request for this statement can still be on
-		// its way when the next statement starts.
-		if <-finished {
-			p.file.SetDeadline(time.Time{})
-		}
+	if s.released {
+		c.releasedInCollect = true
 	}
-	if !done {
+	cancelled := false
+	if w != nil {
+		cancelled = w.stop(p)
+	}
+	r, err := s.r, s.err
+	s.r, s.err = execResult{}, nil // the pooled encoder keeps no result
+	if !s.done {
 		// Abandoned (the grace after the cancel request passed, or the netpoller failed): the
 		// statement stays pending in the library, which closes the connection on release.
 		c.pending = true
@@ -389,13 +386,47 @@ func (c *Conn) waitStatement(ctx context.Context, w waitEvents) (execResult, err
 		return execResult{}, &Error{Status: StatusConnectionBroken,
 			Message: "waiting for the statement failed: " + pollErr.Error()}
 	}
-	if cancelled.Load() && err != nil {
+	if cancelled && err != nil {
 		var pg *PgError
 		if errors.As(err, &pg) && pg.Code == "57014" {
 			return r, &canceledError{pg: pg, ctxErr: ctx.Err()}
 		}
 	}
 	return r, err
+}
+
+// watcher sends a cancel request for the lease's statement when its context ends, then bounds
+// the wait for the server's answer (cancelGrace) with a deadline on the poll file.
+type watcher struct {
+	stopc     chan struct{}
+	finished  chan bool
+	cancelled atomic.Bool
+}
+
+func watch(done <-chan struct{}, lease uintptr, p *pollFile) *watcher {
+	w := &watcher{stopc: make(chan struct{}), finished: make(chan bool, 1)}
+	go func() {
+		select {
+		case <-done:
+			w.cancelled.Store(true)
+			_ = cancelStatement(lease)
+			p.file.SetDeadline(time.Now().Add(cancelGrace))
+			w.finished <- true
+		case <-w.stopc:
+			w.finished <- false
+		}
+	}()
+	return w
+}
+
+// stop ends the watcher and waits for it, so that no cancel request for this statement can
+// still be on its way when the next statement starts. Reports whether it sent one.
+func (w *watcher) stop(p *pollFile) bool {
+	close(w.stopc)
+	if <-w.finished {
+		p.file.SetDeadline(time.Time{})
+	}
+	return w.cancelled.Load()
 }
 
 // collectBlocking finishes a sent statement by waiting in C (an OS thread per statement), for

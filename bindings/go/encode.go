@@ -17,7 +17,8 @@ import (
 type encoder struct {
 	buf  []byte
 	offs []int64
-	row  *rowBuf // QueryRow's first row, copied in the final collect
+	row  *rowBuf   // QueryRow's first row, copied in the final collect
+	st   statement // the statement in flight on the netpoller path (statement.go)
 }
 
 const maxParams = 65535 // PostgreSQL's protocol limit

@@ -150,11 +150,20 @@ func (e *scanError) Unwrap() error { return e.err }
 
 // Row is the result of QueryRow: call Scan once.
 type Row struct {
-	err   error
-	found bool
-	vals  [][]byte // the first row, copied out of C memory
-	nulls []bool
-	types []uint32
+	err    error
+	found  bool
+	vals   [][]byte // the first row, copied out of C memory
+	nulls  []bool
+	types  []uint32
+	inline rowStorage // backs vals/nulls/types of small rows: one allocation per Row
+}
+
+// rowStorage holds a row of up to 4 columns and 64 bytes of values.
+type rowStorage struct {
+	vals  [4][]byte
+	nulls [4]bool
+	types [4]uint32
+	data  [64]byte
 }
 
 // rowFromResult copies the first row of r into Go memory and frees the result at once, so a
@@ -194,16 +203,25 @@ func rowFromResult(r execResult) *Row {
 
 // rowFromBuf makes a Row from the first row the final collect copied into b.
 func rowFromBuf(b *rowBuf, ncols int) *Row {
-	row := &Row{found: true, vals: make([][]byte, ncols), nulls: make([]bool, ncols),
-		types: make([]uint32, ncols)}
-	copy(row.types, b.types[:ncols])
+	row := &Row{found: true}
 	total := 0
 	for _, n := range b.lens[:ncols] {
 		if n > 0 {
 			total += int(n)
 		}
 	}
-	arena := make([]byte, total)
+	var arena []byte
+	if ncols <= len(row.inline.vals) {
+		row.vals, row.nulls, row.types = row.inline.vals[:ncols], row.inline.nulls[:ncols], row.inline.types[:ncols]
+	} else {
+		row.vals, row.nulls, row.types = make([][]byte, ncols), make([]bool, ncols), make([]uint32, ncols)
+	}
+	if total <= len(row.inline.data) {
+		arena = row.inline.data[:total]
+	} else {
+		arena = make([]byte, total)
+	}
+	copy(row.types, b.types[:ncols])
 	copy(arena, b.arena[:total])
 	at := 0
 	for i, n := range b.lens[:ncols] {
