@@ -31,9 +31,7 @@ struct PoolObject {
 struct AcquireObject {
     std::unique_ptr<AsyncAcquire> request;
 };
-struct ResultObject {
-    std::unique_ptr<QueryResult> result;
-};
+// A connpool_result is its QueryResult itself: one allocation per statement, not two.
 
 template <class Handle>
 HandleRegistry::Token token_of(const Handle *handle) {

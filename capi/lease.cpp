@@ -1,5 +1,6 @@
 // connpool_lease_*: release, raw PGconn, exec, and the asynchronous statement API.
 #include <cstring>
+#include <typeinfo>
 
 #include "fork_guard.hpp"
 #include "handles.hpp"
@@ -15,8 +16,12 @@ HandleRegistry::Ref lookup_lease(connpool_lease *lease) {
 }
 
 // The libpq connection behind a lease; nullptr for pools over another connector (tests).
+// PgConnection is final, so comparing types is exact, and cheaper than a dynamic_cast (which
+// searches the class hierarchy on every statement call).
 PgConnection *pg_of(Slot &slot) {
-    return dynamic_cast<PgConnection *>(slot.connection.get());
+    Connection *connection = slot.connection.get();
+    if (connection == nullptr || typeid(*connection) != typeid(PgConnection)) return nullptr;
+    return static_cast<PgConnection *>(connection);
 }
 
 // Checks the statement arguments shared by exec and send.
@@ -58,11 +63,7 @@ connpool_status with_connection(const char *function, connpool_lease *lease, con
 connpool_status deliver(connpool_result **out, connpool_status status,
                         std::unique_ptr<QueryResult> result, const Error &error,
                         connpool_error **err) {
-    if (result) {
-        auto object = std::make_unique<ResultObject>();
-        object->result = std::move(result);
-        *out = publish<connpool_result>(HandleKind::result, std::move(object));
-    }
+    if (result) *out = publish<connpool_result>(HandleKind::result, std::move(result));
     return status == CONNPOOL_OK ? status : fail(err, error);
 }
 

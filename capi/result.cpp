@@ -14,7 +14,7 @@ T with_result(const connpool_result *handle, T invalid, Read &&read) {
         misuse(CONNPOOL_ERR_INVALID_HANDLE);
         return invalid;
     }
-    return read(*ref.get<ResultObject>()->result);
+    return read(*ref.get<QueryResult>());
 }
 
 }  // namespace
@@ -94,7 +94,7 @@ CONNPOOL_API int64_t connpool_result_value_length(const connpool_result *result,
 CONNPOOL_API connpool_status connpool_result_free(connpool_result *result) {
     if (result == nullptr) return CONNPOOL_OK;
     try {
-        return retire<ResultObject>(HandleKind::result, result)
+        return retire<QueryResult>(HandleKind::result, result)
                    ? CONNPOOL_OK
                    : misuse(CONNPOOL_ERR_INVALID_HANDLE);
     } catch (...) {

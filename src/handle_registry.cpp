@@ -27,6 +27,35 @@ HandleRegistry &HandleRegistry::instance() {
     return *registry;
 }
 
+// A few free cells kept by each thread. Every statement publishes and retires a result handle,
+// usually on one thread: with a cache, neither takes the registry mutex (two lock round trips
+// per statement, contended between the threads of a busy client). A thread's cells go back to
+// the shared list when it exits.
+struct HandleRegistry::LocalCells {
+    static constexpr uint32_t kCapacity = 32;
+    uint32_t cells[kCapacity];
+    std::atomic<uint32_t> count{0};  // written by the owning thread; read by cells_in_use()
+
+    LocalCells() {
+        HandleRegistry &registry = instance();
+        std::lock_guard<std::mutex> lock(registry.mutex_);
+        registry.locals_.push_back(this);
+    }
+    ~LocalCells() {
+        HandleRegistry &registry = instance();
+        std::lock_guard<std::mutex> lock(registry.mutex_);
+        const uint32_t n = count.load(std::memory_order_relaxed);
+        for (uint32_t i = 0; i < n; ++i) registry.free_.push_back(cells[i]);  // room reserved
+        count.store(0, std::memory_order_relaxed);
+        std::erase(registry.locals_, this);
+    }
+};
+
+HandleRegistry::LocalCells &HandleRegistry::local_cells() {
+    thread_local LocalCells cells;
+    return cells;
+}
+
 HandleRegistry::Cell *HandleRegistry::cell_at(uint32_t index) const {
     Cell *chunk = chunks_[index >> kChunkBits].load(std::memory_order_acquire);
     return chunk == nullptr ? nullptr : &chunk[index & (kChunkSize - 1)];
@@ -43,6 +72,13 @@ HandleRegistry::Cell *HandleRegistry::cell_for(Token token, HandleKind kind) con
 }
 
 uint32_t HandleRegistry::allocate_cell(HandleKind kind) {
+    LocalCells &local = local_cells();
+    if (const uint32_t n = local.count.load(std::memory_order_relaxed); n > 0) {
+        const uint32_t index = local.cells[n - 1];
+        local.count.store(n - 1, std::memory_order_relaxed);
+        cell_at(index)->kind.store(kind, std::memory_order_relaxed);
+        return index;
+    }
     std::lock_guard<std::mutex> lock(mutex_);
     uint32_t index;
     if (!free_.empty()) {
@@ -64,13 +100,21 @@ uint32_t HandleRegistry::allocate_cell(HandleKind kind) {
 }
 
 void HandleRegistry::free_cell(uint32_t index) {
+    LocalCells &local = local_cells();
+    if (const uint32_t n = local.count.load(std::memory_order_relaxed); n < LocalCells::kCapacity) {
+        local.cells[n] = index;
+        local.count.store(n + 1, std::memory_order_relaxed);
+        return;
+    }
     std::lock_guard<std::mutex> lock(mutex_);
     free_.push_back(index);  // capacity reserved in allocate_cell
 }
 
 size_t HandleRegistry::cells_in_use() {
     std::lock_guard<std::mutex> lock(mutex_);
-    return next_index_ - free_.size();
+    size_t cached = 0;
+    for (const LocalCells *local : locals_) cached += local->count.load(std::memory_order_relaxed);
+    return next_index_ - free_.size() - cached;
 }
 
 HandleRegistry::Token HandleRegistry::publish(uint32_t index, void *object) {

@@ -40,10 +40,11 @@ class HandleRegistry {
 
     static HandleRegistry &instance();
 
-    // Reserves a cell for objects of `kind`. Rare path: takes the registry mutex and may
-    // allocate. Throws std::bad_alloc when the table is full or memory is exhausted.
+    // Reserves a cell for objects of `kind`: from the calling thread's cache of free cells
+    // without locking, else under the registry mutex (may allocate). Throws std::bad_alloc
+    // when the table is full or memory is exhausted.
     uint32_t allocate_cell(HandleKind kind);
-    // Returns a cell that is not live to the free list.
+    // Returns a cell that is not live to the free cells (the thread's cache first).
     void free_cell(uint32_t index);
 
     // Makes `object` reachable through the returned token. The cell must not be live.
@@ -95,14 +96,18 @@ class HandleRegistry {
     static constexpr uint32_t kChunkSize = 1u << kChunkBits;
     static constexpr uint32_t kMaxChunks = 1u << 12;  // 16M cells: index fits in 24 bits
 
+    struct LocalCells;  // a thread's cache of free cells (handle_registry.cpp)
+    static LocalCells &local_cells();
+
     HandleRegistry() = default;
     Cell *cell_at(uint32_t index) const;
     Cell *cell_for(Token token, HandleKind kind) const;
 
     std::atomic<Cell *> chunks_[kMaxChunks] = {};
-    std::mutex mutex_;  // guards free_, next_index_ and chunk creation
+    std::mutex mutex_;  // guards free_, next_index_, locals_ and chunk creation
     std::vector<uint32_t> free_;
     uint32_t next_index_ = 0;
+    std::vector<LocalCells *> locals_;  // every live thread's cache, for cells_in_use()
 };
 
 }  // namespace connpool
