@@ -31,6 +31,7 @@ type result struct {
 	Seconds   float64 `json:"seconds"`
 	OpsPerSec float64 `json:"ops_per_sec"`
 	P50us     float64 `json:"p50_us"`
+	P90us     float64 `json:"p90_us"`
 	P99us     float64 `json:"p99_us"`
 	// CPU time of this process (user + system) per operation while measuring: on a machine
 	// where client and server share the CPUs, what the client takes the server cannot use.
@@ -290,7 +291,7 @@ func main() {
 				perImpl[im.name] = append(perImpl[im.name], result{
 					Impl: im.name, Clients: n, PoolSize: size, Ops: ops, Seconds: elapsed.Seconds(),
 					OpsPerSec: float64(ops) / elapsed.Seconds(),
-					P50us:     percentile(lat, 0.50), P99us: percentile(lat, 0.99),
+					P50us:     percentile(lat, 0.50), P90us: percentile(lat, 0.90), P99us: percentile(lat, 0.99),
 					CPUusPerOp: float64(cpu.Microseconds()) / float64(max64(ops, 1)),
 				})
 				runtime.GC()
@@ -301,11 +302,11 @@ func main() {
 		}
 	}
 
-	fmt.Printf("\n%-8s %-6s %-12s %14s %10s %10s %12s\n", "clients", "pool", "impl", "ops/s", "p50 µs", "p99 µs", "cpu µs/op")
+	fmt.Printf("\n%-8s %-6s %-12s %14s %10s %10s %10s %12s\n", "clients", "pool", "impl", "ops/s", "p50 µs", "p90 µs", "p99 µs", "cpu µs/op")
 	byKey := map[string]result{}
 	for _, r := range results {
 		byKey[fmt.Sprintf("%s/%d", r.Impl, r.Clients)] = r
-		fmt.Printf("%-8d %-6d %-12s %14.0f %10.1f %10.1f %12.2f\n", r.Clients, r.PoolSize, r.Impl, r.OpsPerSec, r.P50us, r.P99us, r.CPUusPerOp)
+		fmt.Printf("%-8d %-6d %-12s %14.0f %10.1f %10.1f %10.1f %12.2f\n", r.Clients, r.PoolSize, r.Impl, r.OpsPerSec, r.P50us, r.P90us, r.P99us, r.CPUusPerOp)
 	}
 	if len(impls) == 2 {
 		fmt.Printf("\n%-8s %22s\n", "clients", "connpool-go / pgxpool")
