@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <thread>
+#include <vector>
 
 #include "handle_registry.hpp"
 
@@ -50,6 +51,31 @@ TEST(HandleRegistry, RetireWaitsForReferencesToDrain) {
     }
     retirer.join();
     EXPECT_TRUE(retired.load());
+}
+
+TEST(HandleRegistry, ThreadCachedCellsAreReusedAndReturnedWhenTheThreadExits) {
+    HandleRegistry &r = HandleRegistry::instance();
+    const size_t before = r.cells_in_use();
+    std::thread([&] {
+        // A cell freed on this thread is the next one it gets: no shared list involved.
+        const uint32_t cell = r.allocate_cell(HandleKind::result);
+        r.free_cell(cell);
+        EXPECT_EQ(r.allocate_cell(HandleKind::result), cell);
+        r.free_cell(cell);
+        // More cells than the thread keeps: the rest go back to the shared list.
+        std::vector<uint32_t> cells;
+        for (int i = 0; i < 100; ++i) cells.push_back(r.allocate_cell(HandleKind::result));
+        EXPECT_EQ(r.cells_in_use(), before + 100);
+        for (uint32_t c : cells) r.free_cell(c);
+        EXPECT_EQ(r.cells_in_use(), before);
+    }).join();
+    EXPECT_EQ(r.cells_in_use(), before) << "the exited thread's cached cells are free";
+    // Allocated on one thread, freed on another (a result freed by another thread).
+    uint32_t moved = 0;
+    std::thread([&] { moved = r.allocate_cell(HandleKind::result); }).join();
+    EXPECT_EQ(r.cells_in_use(), before + 1);
+    r.free_cell(moved);
+    EXPECT_EQ(r.cells_in_use(), before);
 }
 
 }  // namespace
