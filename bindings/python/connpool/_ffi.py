@@ -122,6 +122,7 @@ SIGNATURES = [
     ("connpool_pool_free", c_int32, [c_void_p], True),
     # leases
     ("connpool_pool_acquire", c_int32, [P(c_void_p), c_void_p, c_int64, ERR], True),
+    ("connpool_pool_try_acquire", c_int32, [P(c_void_p), c_void_p, ERR], True),
     ("connpool_pool_acquire_async", c_int32, [P(c_void_p), c_void_p, c_int64, ERR], False),
     ("connpool_acquire_fd", c_int32, [P(c_int32), c_void_p, ERR], False),
     ("connpool_acquire_result", c_int32, [P(c_void_p), c_void_p, ERR], True),

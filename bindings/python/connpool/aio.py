@@ -30,6 +30,13 @@ _byref = ctypes.byref
 _c_void_p = ctypes.c_void_p
 
 _IN_PROGRESS = _ffi.ERR_IN_PROGRESS
+# connpool_pool_try_acquire, or None with a library older than it (then every acquire is
+# asynchronous, as before).
+_try_acquire = (
+    None
+    if isinstance(_lib.connpool_pool_try_acquire, _ffi.MissingSymbol)
+    else _lib.connpool_pool_try_acquire
+)
 
 
 class AsyncConnectionPool:
@@ -122,7 +129,11 @@ class AsyncConnectionPool:
 
 
 async def acquire_lease(pool_handle: int, timeout_ms: int) -> int:
-    """Runs one C asynchronous acquire to completion on the running loop; returns the lease."""
+    """Takes an idle connection at once if there is one (no request object, no fd); otherwise
+    runs one C asynchronous acquire to completion on the running loop. Returns the lease."""
+    lease = _c_void_p()
+    if _try_acquire is not None and _try_acquire(_byref(lease), pool_handle, None) == 0:
+        return lease.value
     acquire_async = _lib.connpool_pool_acquire_async
     req = _c_void_p()
     err = _c_void_p()

@@ -130,6 +130,13 @@ class Forked(Error):
     status_code = _ffi.ERR_FORKED
 
 
+class WouldBlock(Error):
+    """CONNPOOL_ERR_WOULD_BLOCK: no connection could be taken without waiting (internal: the
+    asyncio acquire tries that first, then waits)."""
+
+    status_code = _ffi.ERR_WOULD_BLOCK
+
+
 class NotSupportedError(Error):
     """The loaded libconnpool does not export a function this feature needs (too old)."""
 
@@ -153,6 +160,7 @@ ERRORS_BY_STATUS: dict[int, type[Error]] = {
         DatabaseUnavailable,
         TooManyWaiters,
         Forked,
+        WouldBlock,
     )
 }
 
