@@ -294,6 +294,9 @@ func main() {
 					P50us:     percentile(lat, 0.50), P90us: percentile(lat, 0.90), P99us: percentile(lat, 0.99),
 					CPUusPerOp: float64(cpu.Microseconds()) / float64(max64(ops, 1)),
 				})
+				last := perImpl[im.name][len(perImpl[im.name])-1]
+				fmt.Fprintf(os.Stderr, "  %d goroutines, round %d/%d: %-12s %9.0f ops/s  p50 %6.1f µs\n",
+					n, r+1, *rounds, im.name, last.OpsPerSec, last.P50us)
 				runtime.GC()
 			}
 		}
