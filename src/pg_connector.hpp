@@ -23,7 +23,6 @@ struct StatementState {
     bool want_write = false;  // libpq still holds unsent output (PQflush returned 1)
     bool retryable = false;   // executes a cached prepared statement: may be re-run unprepared
     bool retried = false;
-    bool fresh = false;          // sent, not collected yet: nothing of the answer has been read
     std::vector<Expect> expect;  // results still to come, in order
     size_t next = 0;
     std::string name;                   // prepared statement executed ("" = unprepared)

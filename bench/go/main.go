@@ -36,6 +36,12 @@ type result struct {
 	// CPU time of this process (user + system) per operation while measuring: on a machine
 	// where client and server share the CPUs, what the client takes the server cannot use.
 	CPUusPerOp float64 `json:"client_cpu_us_per_op"`
+	// connpool-go only: its ops/s over pgxpool's in the same round (the two run back to back),
+	// median and range over the rounds. Less noisy than the ratio of the two medians when the
+	// machine drifts between modes from round to round.
+	PairedRatio    float64 `json:"paired_ratio_median,omitempty"`
+	PairedRatioMin float64 `json:"paired_ratio_min,omitempty"`
+	PairedRatioMax float64 `json:"paired_ratio_max,omitempty"`
 }
 
 // runner does one `SELECT 1` round trip, checking the answer.
@@ -300,8 +306,20 @@ func main() {
 				runtime.GC()
 			}
 		}
+		var paired []float64
+		if a, b := perImpl["connpool-go"], perImpl["pgxpool"]; len(a) == len(b) {
+			for i := range a {
+				paired = append(paired, a[i].OpsPerSec/b[i].OpsPerSec)
+			}
+			sort.Float64s(paired)
+		}
 		for _, im := range impls {
-			results = append(results, median(perImpl[im.name]))
+			m := median(perImpl[im.name])
+			if im.name == "connpool-go" && len(paired) > 0 {
+				m.PairedRatio = paired[len(paired)/2]
+				m.PairedRatioMin, m.PairedRatioMax = paired[0], paired[len(paired)-1]
+			}
+			results = append(results, m)
 		}
 	}
 
@@ -312,10 +330,11 @@ func main() {
 		fmt.Printf("%-8d %-6d %-12s %14.0f %10.1f %10.1f %10.1f %12.2f\n", r.Clients, r.PoolSize, r.Impl, r.OpsPerSec, r.P50us, r.P90us, r.P99us, r.CPUusPerOp)
 	}
 	if len(impls) == 2 {
-		fmt.Printf("\n%-8s %22s\n", "clients", "connpool-go / pgxpool")
+		fmt.Printf("\n%-8s %22s %34s\n", "clients", "connpool-go / pgxpool", "median of per-round ratios (range)")
 		for _, n := range clients {
 			a, b := byKey[fmt.Sprintf("connpool-go/%d", n)], byKey[fmt.Sprintf("pgxpool/%d", n)]
-			fmt.Printf("%-8d %21.2fx\n", n, a.OpsPerSec/b.OpsPerSec)
+			fmt.Printf("%-8d %21.2fx %21.2fx (%.2f-%.2f)\n", n, a.OpsPerSec/b.OpsPerSec,
+				a.PairedRatio, a.PairedRatioMin, a.PairedRatioMax)
 		}
 	}
 	if *jsonOut != "" {

@@ -17,9 +17,12 @@ import (
 // goroutines on 8 connections (bench/go): 0.46x of pgxpool without the gate, 1.4x with it.
 //
 // The gate keeps the library's waiting rules: acquire_timeout for contexts without a
-// deadline, max_waiting, ErrClosed on Close; Stat adds its waiters and refusals to the
-// library's figures. Goroutines that got a place still wait inside the library when a
-// connection is being opened or replaced (and get its errors, e.g. ErrConnectFailed).
+// deadline, max_waiting, ErrClosed on Close; Stat and StatJSON add its waiters and refusals
+// to the library's figures. Goroutines that got a place still wait inside the library when a
+// connection is being opened or replaced (and get its errors, e.g. ErrConnectFailed). A wait
+// that ends in the gate is classified as the library would: ErrConnectFailed when connection
+// attempts failed meanwhile, ErrDatabaseUnavailable when the circuit breaker is open, else
+// ErrTimeout.
 type gate struct {
 	on         bool // useGate when the pool was opened
 	places     chan struct{}
@@ -27,6 +30,10 @@ type gate struct {
 	closeOnce  sync.Once
 	timeout    time.Duration // acquire_timeout (default 30 s, as in src/options.hpp)
 	maxWaiting int64         // max_waiting (0 = unlimited)
+	// health reads the pool's failed-connect count and breaker state (only when a wait
+	// starts and when it times out). It holds the handle, not the Pool: a closure over the
+	// Pool would keep it, and its finalizer, from ever being collected.
+	health func() (connectErrors int64, breakerOpen bool)
 
 	waiting, timeouts, canceled, rejected atomic.Int64
 }
@@ -80,6 +87,10 @@ func (g *gate) enter(ctx context.Context) error {
 	}
 	g.waiting.Add(1)
 	defer g.waiting.Add(-1)
+	var failedBefore int64
+	if g.health != nil {
+		failedBefore, _ = g.health()
+	}
 	var expired <-chan time.Time
 	if _, ok := ctx.Deadline(); !ok {
 		if g.timeout <= 0 {
@@ -94,20 +105,46 @@ func (g *gate) enter(ctx context.Context) error {
 	case g.places <- struct{}{}:
 		return nil
 	case <-ctx.Done():
-		if ctx.Err() == context.DeadlineExceeded {
-			g.timeouts.Add(1)
-		} else {
+		if ctx.Err() != context.DeadlineExceeded {
 			g.canceled.Add(1)
+			return contextError(ctx, "acquire")
+		}
+		g.timeouts.Add(1)
+		if st, msg := g.failure(failedBefore); st != StatusTimeout {
+			return &ctxError{ctxErr: ctx.Err(), status: st, msg: "acquire: " + msg}
 		}
 		return contextError(ctx, "acquire")
 	case <-expired:
 		g.timeouts.Add(1)
+		if st, msg := g.failure(failedBefore); st != StatusTimeout {
+			return &Error{Status: st, Message: msg}
+		}
 		return &Error{Status: StatusTimeout, Message: fmt.Sprintf(
 			"timed out after %v waiting for a connection (all %d in use); raise max_size or the "+
 				"timeout, or release connections sooner", g.timeout, cap(g.places))}
 	case <-g.closed:
 		return &Error{Status: StatusPoolClosed, Message: "the pool was closed"}
 	}
+}
+
+// failure classifies a wait that timed out in the gate: connection attempts that failed since
+// the wait began (failedBefore) or an open breaker mean the database is the problem, not a
+// busy pool.
+func (g *gate) failure(failedBefore int64) (Status, string) {
+	if g.health == nil {
+		return StatusTimeout, ""
+	}
+	failed, open := g.health()
+	if open {
+		return StatusDatabaseUnavailable, "no connection: the circuit breaker is open after " +
+			"repeated connect failures (the pool keeps retrying; its log has libpq's reason)"
+	}
+	if failed > failedBefore {
+		return StatusConnectFailed, fmt.Sprintf("no connection: %d connection attempt(s) failed "+
+			"while waiting (the pool's log and the other acquirers' errors have libpq's reason)",
+			failed-failedBefore)
+	}
+	return StatusTimeout, ""
 }
 
 func (g *gate) leave() {

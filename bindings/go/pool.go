@@ -3,6 +3,8 @@ package connpool
 import (
 	"context"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -44,6 +46,10 @@ func Open(conninfo string, opts ...Option) (*Pool, error) {
 		return nil, err
 	}
 	p := &Pool{handle: h, gate: newGate(s.MaxSize+s.MaxOverflow, opts)}
+	p.gate.health = func() (int64, bool) {
+		s, err := cStats(h)
+		return s.ConnectErrors, err == nil && s.BreakerState == BreakerOpen
+	}
 	// The handle is freed when the Pool becomes unreachable (Close keeps it valid for Stat).
 	// Conns hold a reference to their Pool, so that never happens while a lease is out.
 	runtime.SetFinalizer(p, (*Pool).free)
@@ -146,11 +152,49 @@ func (p *Pool) Stat() (Stats, error) {
 }
 
 // StatJSON returns the library's JSON rendering of the same snapshot (plus "name" and
-// "closed_pool").
+// "closed_pool"), with the goroutines waiting (or refused) in the gate counted as in Stat.
 func (p *Pool) StatJSON() (string, error) {
 	s, err := cStatsJSON(p.handle)
 	runtime.KeepAlive(p)
-	return s, err
+	if err != nil {
+		return s, err
+	}
+	for _, f := range []struct {
+		key string
+		add int64
+	}{
+		{"waiting", p.gate.waiting.Load()},
+		{"acquire_timeouts", p.gate.timeouts.Load()},
+		{"canceled", p.gate.canceled.Load()},
+		{"waiters_rejected", p.gate.rejected.Load()},
+	} {
+		s = addToJSONField(s, f.key, f.add)
+	}
+	return s, nil
+}
+
+// addToJSONField adds n to the integer value of the top-level key in the library's stats JSON,
+// keeping its layout. The key is matched with its unescaped quotes and the ": " the library
+// writes, which a key or value inside the (escaped) pool name cannot produce.
+func addToJSONField(js, key string, n int64) string {
+	if n == 0 {
+		return js
+	}
+	tag := `"` + key + `": `
+	i := strings.Index(js, tag)
+	if i < 0 {
+		return js
+	}
+	start := i + len(tag)
+	end := start
+	for end < len(js) && (js[end] == '-' || (js[end] >= '0' && js[end] <= '9')) {
+		end++
+	}
+	v, err := strconv.ParseInt(js[start:end], 10, 64)
+	if err != nil {
+		return js
+	}
+	return js[:start] + strconv.FormatInt(v+n, 10) + js[end:]
 }
 
 // Exec acquires a connection, runs one statement and releases the connection.

@@ -741,3 +741,72 @@ func TestAcquireTimeoutOptionBoundsAWaitWithoutDeadline(t *testing.T) {
 		t.Errorf("stats after the timeout: %+v", s)
 	}
 }
+
+// Goroutines waiting in the binding's gate show in StatJSON as in Stat (and as the library
+// counts its own waiters).
+func TestStatJSONCountsGoroutinesWaitingInTheGate(t *testing.T) {
+	p, _ := holdOnly(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		c, err := p.Acquire(ctx)
+		if c != nil {
+			c.Release()
+		}
+		done <- err
+	}()
+	waitFor(t, 5*time.Second, "the waiter", func() bool { return mustStat(t, p).Waiting == 1 })
+	jsonField := func(key string) int64 {
+		js, err := p.StatJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(js), &m); err != nil {
+			t.Fatalf("%v: %s", err, js)
+		}
+		v, ok := m[key].(float64)
+		if !ok {
+			t.Fatalf("no number %q in %s", key, js)
+		}
+		return int64(v)
+	}
+	if w := jsonField("waiting"); w != 1 {
+		t.Errorf(`StatJSON "waiting" = %d, want 1`, w)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("waiter: %v", err)
+	}
+	if w, c := jsonField("waiting"), jsonField("canceled"); w != 0 || c != 1 {
+		t.Errorf(`StatJSON after cancel: "waiting" %d "canceled" %d, want 0 and 1`, w, c)
+	}
+}
+
+// A goroutine whose wait ends in the gate while connection attempts fail gets the library's
+// classification (ErrConnectFailed, or ErrDatabaseUnavailable once the breaker opens), not a
+// plain ErrTimeout that would blame a busy pool.
+func TestGateTimeoutReportsFailingConnects(t *testing.T) {
+	bad, err := connpool.Open("host=/nonexistent-connpool-dir port=1 dbname=x user=x",
+		connpool.WithMaxSize(1), connpool.WithConnectTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	first := make(chan error, 1)
+	go func() { // holds the only place, waiting inside the library for a connect that fails
+		_, err := bad.Acquire(ctxTimeout(t, 3*time.Second))
+		first <- err
+	}()
+	waitFor(t, 5*time.Second, "the first acquirer", func() bool { return mustStat(t, bad).Waiting >= 1 })
+	_, err = bad.Acquire(ctxTimeout(t, 300*time.Millisecond)) // waits in the gate
+	if !errors.Is(err, connpool.ErrConnectFailed) && !errors.Is(err, connpool.ErrDatabaseUnavailable) {
+		t.Errorf("gate wait: got %v, want ErrConnectFailed or ErrDatabaseUnavailable", err)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("gate wait: %v does not match context.DeadlineExceeded", err)
+	}
+	if err := <-first; !errors.Is(err, connpool.ErrConnectFailed) && !errors.Is(err, connpool.ErrDatabaseUnavailable) {
+		t.Errorf("first acquirer: %v", err)
+	}
+}
