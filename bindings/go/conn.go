@@ -365,10 +365,7 @@ func (c *Conn) runStatement(ctx context.Context, sent waitEvents) (execResult, e
 	if s.released {
 		c.releasedInCollect = true
 	}
-	cancelled := false
-	if w != nil {
-		cancelled = w.stop(p)
-	}
+	cancelled := w.stop()
 	r, err := s.r, s.err
 	s.r, s.err = execResult{}, nil // the pooled encoder keeps no result
 	if !s.done {
@@ -386,31 +383,27 @@ func (c *Conn) runStatement(ctx context.Context, sent waitEvents) (execResult, e
 		return execResult{}, &Error{Status: StatusConnectionBroken,
 			Message: "waiting for the statement failed: " + pollErr.Error()}
 	}
-	if cancelled && err != nil {
-		var pg *PgError
-		if errors.As(err, &pg) && pg.Code == "57014" {
-			return r, &canceledError{pg: pg, ctxErr: ctx.Err()}
-		}
-	}
-	return r, err
+	return r, canceledBy(ctx, cancelled, err)
 }
 
-// watcher sends a cancel request for the lease's statement when its context ends, then bounds
-// the wait for the server's answer (cancelGrace) with a deadline on the poll file.
+// watcher sends a cancel request for the lease's running statement when its context ends.
+// With the statement's poll file it also bounds the wait for the server's answer to that
+// request (cancelGrace) with a deadline on the file; the blocking paths have none.
 type watcher struct {
-	stopc     chan struct{}
-	finished  chan bool
-	cancelled atomic.Bool
+	stopc    chan struct{}
+	finished chan bool // true: the cancel request was sent
+	p        *pollFile
 }
 
 func watch(done <-chan struct{}, lease uintptr, p *pollFile) *watcher {
-	w := &watcher{stopc: make(chan struct{}), finished: make(chan bool, 1)}
+	w := &watcher{stopc: make(chan struct{}), finished: make(chan bool, 1), p: p}
 	go func() {
 		select {
 		case <-done:
-			w.cancelled.Store(true)
 			_ = cancelStatement(lease)
-			p.file.SetDeadline(time.Now().Add(cancelGrace))
+			if p != nil {
+				p.file.SetDeadline(time.Now().Add(cancelGrace))
+			}
 			w.finished <- true
 		case <-w.stopc:
 			w.finished <- false
@@ -420,45 +413,41 @@ func watch(done <-chan struct{}, lease uintptr, p *pollFile) *watcher {
 }
 
 // stop ends the watcher and waits for it, so that no cancel request for this statement can
-// still be on its way when the next statement starts. Reports whether it sent one.
-func (w *watcher) stop(p *pollFile) bool {
-	close(w.stopc)
-	if <-w.finished {
-		p.file.SetDeadline(time.Time{})
+// still be on its way when the next statement starts. Reports whether it sent one. A nil
+// watcher (no cancellable context) sent none.
+func (w *watcher) stop() bool {
+	if w == nil {
+		return false
 	}
-	return w.cancelled.Load()
+	close(w.stopc)
+	cancelled := <-w.finished
+	if cancelled && w.p != nil {
+		w.p.file.SetDeadline(time.Time{})
+	}
+	return cancelled
+}
+
+// canceledBy reports a statement that failed with query_canceled (57014) after the watcher
+// sent a cancel request as cancelled by its context; other errors pass unchanged.
+func canceledBy(ctx context.Context, cancelled bool, err error) error {
+	var pg *PgError
+	if cancelled && err != nil && errors.As(err, &pg) && pg.Code == "57014" {
+		return &canceledError{pg: pg, ctxErr: ctx.Err()}
+	}
+	return err
 }
 
 // collectBlocking finishes a sent statement by waiting in C (an OS thread per statement), for
 // when the socket cannot be registered with the netpoller.
 func (c *Conn) collectBlocking(ctx context.Context, w waitEvents) (execResult, error) {
-	var stop chan struct{}
-	finished := make(chan bool, 1)
+	var watching *watcher
 	if done := ctx.Done(); done != nil {
-		stop = make(chan struct{})
-		go func() {
-			select {
-			case <-done:
-				_ = cLeaseCancel(c.lease)
-				finished <- true
-			case <-stop:
-				finished <- false
-			}
-		}()
+		watching = watch(done, c.lease, nil)
 	}
 	for {
 		r, next, done, err := cCollect(c.lease)
 		if done {
-			cancelled := false
-			if stop != nil {
-				close(stop)
-				cancelled = <-finished
-			}
-			var pg *PgError
-			if cancelled && err != nil && errors.As(err, &pg) && pg.Code == "57014" {
-				return r, &canceledError{pg: pg, ctxErr: ctx.Err()}
-			}
-			return r, err
+			return r, canceledBy(ctx, watching.stop(), err)
 		}
 		w = next
 		cWaitSocket(w)
@@ -467,26 +456,9 @@ func (c *Conn) collectBlocking(ctx context.Context, w waitEvents) (execResult, e
 
 // execBlockingCancellable is the blocking path (usePoller off) with a cancel watcher.
 func (c *Conn) execBlockingCancellable(ctx context.Context) (execResult, error) {
-	stop := make(chan struct{})
-	finished := make(chan bool, 1)
-	go func() {
-		select {
-		case <-ctx.Done():
-			_ = cLeaseCancel(c.lease)
-			finished <- true
-		case <-stop:
-			finished <- false
-		}
-	}()
+	watching := watch(ctx.Done(), c.lease, nil)
 	r, err := cExec(c.lease, c.enc.buf, c.enc.offs)
-	close(stop)
-	if cancelled := <-finished; cancelled && err != nil {
-		var pg *PgError
-		if errors.As(err, &pg) && pg.Code == "57014" {
-			return r, &canceledError{pg: pg, ctxErr: ctx.Err()}
-		}
-	}
-	return r, err
+	return r, canceledBy(ctx, watching.stop(), err)
 }
 
 // canceledError is a statement cancelled because its context ended: errors.Is matches the

@@ -89,3 +89,16 @@ func osThreads(t testing.TB) int {
 	t.Skip("no Threads: line in /proc/self/status")
 	return 0
 }
+
+// unreachablePool opens a pool whose server does not exist (nothing listens on that socket
+// directory): every connection attempt fails at once with libpq's reason.
+func unreachablePool(t testing.TB, opts ...connpool.Option) *connpool.Pool {
+	t.Helper()
+	p, err := connpool.Open("host=/nonexistent-connpool-dir port=1 dbname=x user=x",
+		append([]connpool.Option{connpool.WithConnectTimeout(time.Second)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}

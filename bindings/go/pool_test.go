@@ -709,12 +709,7 @@ func TestTooManyWaitersAndUnreachableServer(t *testing.T) {
 	}
 
 	// Nothing listens on this socket directory: the acquire ends with the connect error.
-	bad, err := connpool.Open("host=/nonexistent-connpool-dir port=1 dbname=x user=x",
-		connpool.WithConnectTimeout(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bad.Close()
+	bad := unreachablePool(t)
 	_, err = bad.Acquire(ctxTimeout(t, 3*time.Second))
 	if !errors.Is(err, connpool.ErrConnectFailed) && !errors.Is(err, connpool.ErrDatabaseUnavailable) {
 		t.Fatalf("unreachable server: got %v", err)
@@ -787,19 +782,14 @@ func TestStatJSONCountsGoroutinesWaitingInTheGate(t *testing.T) {
 // classification (ErrConnectFailed, or ErrDatabaseUnavailable once the breaker opens), not a
 // plain ErrTimeout that would blame a busy pool.
 func TestGateTimeoutReportsFailingConnects(t *testing.T) {
-	bad, err := connpool.Open("host=/nonexistent-connpool-dir port=1 dbname=x user=x",
-		connpool.WithMaxSize(1), connpool.WithConnectTimeout(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bad.Close()
+	bad := unreachablePool(t, connpool.WithMaxSize(1))
 	first := make(chan error, 1)
 	go func() { // holds the only place, waiting inside the library for a connect that fails
 		_, err := bad.Acquire(ctxTimeout(t, 3*time.Second))
 		first <- err
 	}()
 	waitFor(t, 5*time.Second, "the first acquirer", func() bool { return mustStat(t, bad).Waiting >= 1 })
-	_, err = bad.Acquire(ctxTimeout(t, 300*time.Millisecond)) // waits in the gate
+	_, err := bad.Acquire(ctxTimeout(t, 300*time.Millisecond)) // waits in the gate
 	if !errors.Is(err, connpool.ErrConnectFailed) && !errors.Is(err, connpool.ErrDatabaseUnavailable) {
 		t.Errorf("gate wait: got %v, want ErrConnectFailed or ErrDatabaseUnavailable", err)
 	}
