@@ -35,11 +35,16 @@ struct HandleRegistry::LocalCells {
     static constexpr uint32_t kCapacity = 32;
     uint32_t cells[kCapacity];
     std::atomic<uint32_t> count{0};  // written by the owning thread; read by cells_in_use()
+    // Every live thread's cache, for cells_in_use(): an intrusive list (guarded by the registry
+    // mutex), so registering a thread never allocates (free_cell runs in destructors).
+    LocalCells *prev = nullptr, *next = nullptr;
 
     LocalCells() {
         HandleRegistry &registry = instance();
         std::lock_guard<std::mutex> lock(registry.mutex_);
-        registry.locals_.push_back(this);
+        next = registry.locals_;
+        if (next != nullptr) next->prev = this;
+        registry.locals_ = this;
     }
     ~LocalCells() {
         HandleRegistry &registry = instance();
@@ -47,7 +52,8 @@ struct HandleRegistry::LocalCells {
         const uint32_t n = count.load(std::memory_order_relaxed);
         for (uint32_t i = 0; i < n; ++i) registry.free_.push_back(cells[i]);  // room reserved
         count.store(0, std::memory_order_relaxed);
-        std::erase(registry.locals_, this);
+        (prev != nullptr ? prev->next : registry.locals_) = next;
+        if (next != nullptr) next->prev = prev;
     }
 };
 
@@ -113,7 +119,9 @@ void HandleRegistry::free_cell(uint32_t index) {
 size_t HandleRegistry::cells_in_use() {
     std::lock_guard<std::mutex> lock(mutex_);
     size_t cached = 0;
-    for (const LocalCells *local : locals_) cached += local->count.load(std::memory_order_relaxed);
+    for (const LocalCells *local = locals_; local != nullptr; local = local->next) {
+        cached += local->count.load(std::memory_order_relaxed);
+    }
     return next_index_ - free_.size() - cached;
 }
 

@@ -107,7 +107,7 @@ class HandleRegistry {
     std::mutex mutex_;  // guards free_, next_index_, locals_ and chunk creation
     std::vector<uint32_t> free_;
     uint32_t next_index_ = 0;
-    std::vector<LocalCells *> locals_;  // every live thread's cache, for cells_in_use()
+    LocalCells *locals_ = nullptr;  // every live thread's cache (a list), for cells_in_use()
 };
 
 }  // namespace connpool
