@@ -41,8 +41,9 @@ type gate struct {
 // useGate can be turned off by tests that exercise the library's own waiting.
 var useGate = true
 
-func newGate(capacity int64, opts []Option) *gate {
+func newGate(capacity int64, opts []Option, health func() (int64, bool)) *gate {
 	g := &gate{
+		health:  health,
 		on:      useGate,
 		places:  make(chan struct{}, capacity),
 		closed:  make(chan struct{}),
@@ -87,10 +88,7 @@ func (g *gate) enter(ctx context.Context) error {
 	}
 	g.waiting.Add(1)
 	defer g.waiting.Add(-1)
-	var failedBefore int64
-	if g.health != nil {
-		failedBefore, _ = g.health()
-	}
+	failedBefore, _ := g.health()
 	var expired <-chan time.Time
 	if _, ok := ctx.Deadline(); !ok {
 		if g.timeout <= 0 {
@@ -131,9 +129,6 @@ func (g *gate) enter(ctx context.Context) error {
 // the wait began (failedBefore) or an open breaker mean the database is the problem, not a
 // busy pool.
 func (g *gate) failure(failedBefore int64) (Status, string) {
-	if g.health == nil {
-		return StatusTimeout, ""
-	}
 	failed, open := g.health()
 	if open {
 		return StatusDatabaseUnavailable, "no connection: the circuit breaker is open after " +

@@ -102,3 +102,15 @@ func unreachablePool(t testing.TB, opts ...connpool.Option) *connpool.Pool {
 	t.Cleanup(p.Close)
 	return p
 }
+
+// acquireInBackground acquires from p in a new goroutine, releases at once, and sends the
+// acquire's error (nil on success) to errs.
+func acquireInBackground(ctx context.Context, p *connpool.Pool, errs chan<- error) {
+	go func() {
+		c, err := p.Acquire(ctx)
+		if c != nil {
+			c.Release()
+		}
+		errs <- err
+	}()
+}

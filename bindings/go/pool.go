@@ -45,11 +45,11 @@ func Open(conninfo string, opts ...Option) (*Pool, error) {
 		_ = cPoolFree(h)
 		return nil, err
 	}
-	p := &Pool{handle: h, gate: newGate(s.MaxSize+s.MaxOverflow, opts)}
-	p.gate.health = func() (int64, bool) {
+	health := func() (int64, bool) {
 		s, err := cStats(h)
 		return s.ConnectErrors, err == nil && s.BreakerState == BreakerOpen
 	}
+	p := &Pool{handle: h, gate: newGate(s.MaxSize+s.MaxOverflow, opts, health)}
 	// The handle is freed when the Pool becomes unreachable (Close keeps it valid for Stat).
 	// Conns hold a reference to their Pool, so that never happens while a lease is out.
 	runtime.SetFinalizer(p, (*Pool).free)

@@ -478,13 +478,7 @@ func TestCloseWhileGoroutinesWait(t *testing.T) {
 	ctx := ctxTimeout(t, 30*time.Second)
 	errs := make(chan error, waiters)
 	for i := 0; i < waiters; i++ {
-		go func() {
-			c, err := p.Acquire(ctx)
-			if c != nil {
-				c.Release()
-			}
-			errs <- err
-		}()
+		acquireInBackground(ctx, p, errs)
 	}
 	waitFor(t, 5*time.Second, "the waiters", func() bool { return mustStat(t, p).Waiting == waiters })
 	start := time.Now()
@@ -687,13 +681,7 @@ func TestTooManyWaitersAndUnreachableServer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	first := make(chan error, 1)
-	go func() {
-		c, err := p.Acquire(ctx)
-		if c != nil {
-			c.Release()
-		}
-		first <- err
-	}()
+	acquireInBackground(ctx, p, first)
 	waitFor(t, 5*time.Second, "the first waiter", func() bool { return mustStat(t, p).Waiting == 1 })
 	start := time.Now()
 	_, err := p.Acquire(ctxTimeout(t, 5*time.Second))
@@ -743,13 +731,7 @@ func TestStatJSONCountsGoroutinesWaitingInTheGate(t *testing.T) {
 	p, _ := holdOnly(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		c, err := p.Acquire(ctx)
-		if c != nil {
-			c.Release()
-		}
-		done <- err
-	}()
+	acquireInBackground(ctx, p, done)
 	waitFor(t, 5*time.Second, "the waiter", func() bool { return mustStat(t, p).Waiting == 1 })
 	jsonField := func(key string) int64 {
 		js, err := p.StatJSON()
