@@ -8,11 +8,11 @@
 #include <string>
 
 #include "connpool/connpool.h"
-#include "error.hpp"
+#include "core/error.hpp"
 #include "handle_registry.hpp"
-#include "options.hpp"
-#include "pg_query.hpp"
-#include "pool.hpp"
+#include "core/options.hpp"
+#include "pg/query.hpp"
+#include "core/pool.hpp"
 
 struct connpool_error {
     connpool_status status;

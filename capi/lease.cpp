@@ -2,9 +2,9 @@
 #include <cstring>
 #include <typeinfo>
 
-#include "fork_guard.hpp"
+#include "core/fork_guard.hpp"
 #include "handles.hpp"
-#include "pg_connector.hpp"
+#include "pg/connector.hpp"
 
 using namespace connpool;
 using namespace connpool::capi;

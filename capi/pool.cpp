@@ -3,9 +3,9 @@
 
 #include <spdlog/logger.h>
 
-#include "conninfo.hpp"
+#include "pg/conninfo.hpp"
 #include "handles.hpp"
-#include "pg_connector.hpp"
+#include "pg/connector.hpp"
 
 using namespace connpool;
 using namespace connpool::capi;

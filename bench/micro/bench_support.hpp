@@ -19,10 +19,10 @@
 #include <utility>
 #include <vector>
 
-#include "connector.hpp"
+#include "core/connector.hpp"
 #include "connpool/connpool.h"
 #include "handles.hpp"
-#include "pool.hpp"
+#include "core/pool.hpp"
 
 namespace connpool::bench {
 

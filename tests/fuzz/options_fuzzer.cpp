@@ -6,11 +6,11 @@
 #include <string>
 #include <string_view>
 
-#include "connector.hpp"
-#include "conninfo.hpp"
+#include "core/connector.hpp"
+#include "pg/conninfo.hpp"
 #include "connpool/connpool.h"
-#include "options.hpp"
-#include "pg_connector.hpp"
+#include "core/options.hpp"
+#include "pg/connector.hpp"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include <set>
 #include <thread>
 
-#include "connector.hpp"
+#include "core/connector.hpp"
 
 namespace connpool::testing {
 

@@ -10,7 +10,7 @@
 #include "connpool/connpool.h"
 #include "fake_connector.hpp"
 #include "handles.hpp"
-#include "pool.hpp"
+#include "core/pool.hpp"
 
 namespace connpool::testing {
 

@@ -130,7 +130,7 @@ class HeaderParityTest(unittest.TestCase):
             self.assertEqual({"uint32_t": ctypes.c_uint32, "int64_t": ctypes.c_int64}[ctype], t, name)
 
     def test_every_duration_option_is_converted_from_seconds(self):
-        src = HEADER.parent.parent.parent / "src" / "options.cpp"
+        src = HEADER.parent.parent.parent / "src" / "core" / "options.cpp"
         if not src.is_file():
             self.skipTest(f"{src} not found")
         durations = set(re.findall(r'\{\{"(\w+)", "duration_ms"', src.read_text()))

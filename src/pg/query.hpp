@@ -9,8 +9,8 @@
 
 #include <libpq-fe.h>
 
-#include "error.hpp"
-#include "pg_connector.hpp"
+#include "core/error.hpp"
+#include "pg/connector.hpp"
 
 namespace connpool {
 

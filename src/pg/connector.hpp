@@ -9,8 +9,8 @@
 
 #include <libpq-fe.h>
 
-#include "connector.hpp"
-#include "statement_cache.hpp"
+#include "core/connector.hpp"
+#include "pg/statement_cache.hpp"
 
 namespace connpool {
 

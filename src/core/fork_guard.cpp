@@ -1,4 +1,4 @@
-#include "fork_guard.hpp"
+#include "core/fork_guard.hpp"
 
 #include <pthread.h>
 

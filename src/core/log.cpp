@@ -1,10 +1,10 @@
-#include "log.hpp"
+#include "core/log.hpp"
 
 #include <cstdlib>
 
 #include <spdlog/sinks/stdout_sinks.h>
 
-#include "options.hpp"
+#include "core/options.hpp"
 
 namespace connpool {
 

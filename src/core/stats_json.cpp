@@ -1,4 +1,4 @@
-#include "stats_json.hpp"
+#include "core/stats_json.hpp"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "conninfo.hpp"
+#include "pg/conninfo.hpp"
 
 #include <cstring>
 #include <memory>

@@ -1,4 +1,4 @@
-#include "statement_cache.hpp"
+#include "pg/statement_cache.hpp"
 
 #include <atomic>
 

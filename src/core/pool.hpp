@@ -33,10 +33,10 @@
 #include <thread>
 #include <vector>
 
-#include "clock.hpp"
-#include "connector.hpp"
-#include "error.hpp"
-#include "options.hpp"
+#include "core/clock.hpp"
+#include "core/connector.hpp"
+#include "core/error.hpp"
+#include "core/options.hpp"
 
 namespace spdlog {
 class logger;

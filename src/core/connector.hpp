@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "clock.hpp"
+#include "core/clock.hpp"
 
 namespace connpool {
 

@@ -3,8 +3,8 @@
 
 #include <spdlog/logger.h>
 
-#include "pool.hpp"
-#include "pool_internal.hpp"
+#include "core/pool.hpp"
+#include "core/pool_internal.hpp"
 
 namespace connpool {
 

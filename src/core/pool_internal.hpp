@@ -7,7 +7,7 @@
 #include <random>
 #include <thread>
 
-#include "clock.hpp"
+#include "core/clock.hpp"
 
 namespace connpool::detail {
 

@@ -1,4 +1,4 @@
-#include "pg_query.hpp"
+#include "pg/query.hpp"
 
 #include <poll.h>
 

@@ -1,14 +1,14 @@
-#include "pool.hpp"
+#include "core/pool.hpp"
 
 #include <algorithm>
 
 #include <spdlog/logger.h>
 
-#include "fork_guard.hpp"
+#include "core/fork_guard.hpp"
 #include "handle_registry.hpp"
-#include "log.hpp"
-#include "pool_internal.hpp"
-#include "stats_json.hpp"
+#include "core/log.hpp"
+#include "core/pool_internal.hpp"
+#include "core/stats_json.hpp"
 
 namespace connpool {
 namespace {

@@ -1,4 +1,4 @@
-#include "options.hpp"
+#include "core/options.hpp"
 
 #include <fmt/format.h>
 #include <charconv>

@@ -1,4 +1,4 @@
-#include "pg_connector.hpp"
+#include "pg/connector.hpp"
 
 #include <poll.h>
 
@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "conninfo.hpp"
+#include "pg/conninfo.hpp"
 
 namespace connpool {
 namespace {
