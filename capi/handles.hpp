@@ -9,10 +9,10 @@
 
 #include "connpool/connpool.h"
 #include "core/error.hpp"
-#include "handle_registry.hpp"
 #include "core/options.hpp"
-#include "pg/query.hpp"
 #include "core/pool.hpp"
+#include "handle_registry.hpp"
+#include "pg/query.hpp"
 
 struct connpool_error {
     connpool_status status;

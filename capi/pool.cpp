@@ -3,9 +3,9 @@
 
 #include <spdlog/logger.h>
 
-#include "pg/conninfo.hpp"
 #include "handles.hpp"
 #include "pg/connector.hpp"
+#include "pg/conninfo.hpp"
 
 using namespace connpool;
 using namespace connpool::capi;

@@ -19,10 +19,10 @@
 #include <utility>
 #include <vector>
 
-#include "core/connector.hpp"
 #include "connpool/connpool.h"
-#include "handles.hpp"
+#include "core/connector.hpp"
 #include "core/pool.hpp"
+#include "handles.hpp"
 
 namespace connpool::bench {
 

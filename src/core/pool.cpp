@@ -5,10 +5,10 @@
 #include <spdlog/logger.h>
 
 #include "core/fork_guard.hpp"
-#include "handle_registry.hpp"
 #include "core/log.hpp"
 #include "core/pool_internal.hpp"
 #include "core/stats_json.hpp"
+#include "handle_registry.hpp"
 
 namespace connpool {
 namespace {

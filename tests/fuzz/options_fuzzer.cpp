@@ -6,11 +6,11 @@
 #include <string>
 #include <string_view>
 
-#include "core/connector.hpp"
-#include "pg/conninfo.hpp"
 #include "connpool/connpool.h"
+#include "core/connector.hpp"
 #include "core/options.hpp"
 #include "pg/connector.hpp"
+#include "pg/conninfo.hpp"
 
 namespace {
 

@@ -8,9 +8,9 @@
 #include <utility>
 
 #include "connpool/connpool.h"
+#include "core/pool.hpp"
 #include "fake_connector.hpp"
 #include "handles.hpp"
-#include "core/pool.hpp"
 
 namespace connpool::testing {
 
