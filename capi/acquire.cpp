@@ -95,8 +95,7 @@ CONNPOOL_API connpool_status connpool_acquire_result(connpool_lease **out,
         const connpool_status status =
             request.pool().collect_async(request, slot, err ? &error : nullptr);
         if (status == CONNPOOL_OK) {
-            *out = handle_of<connpool_lease>(
-                HandleRegistry::instance().publish(slot->lease_cell, slot));
+            *out = lease_handle(slot);
             return status;
         }
         return err == nullptr || status == CONNPOOL_ERR_IN_PROGRESS ? status : fail(err, error);

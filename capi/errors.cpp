@@ -3,6 +3,7 @@
 #include <new>
 
 #include "handles.hpp"
+#include "statuses.hpp"
 
 namespace connpool::capi {
 
@@ -106,42 +107,25 @@ CONNPOOL_API void connpool_error_free(connpool_error *error) {
 
 CONNPOOL_API const char *connpool_status_name(connpool_status status) {
     switch (status) {
-        case CONNPOOL_OK:
-            return "CONNPOOL_OK";
-        case CONNPOOL_ERR_INVALID_ARGUMENT:
-            return "CONNPOOL_ERR_INVALID_ARGUMENT";
-        case CONNPOOL_ERR_INVALID_HANDLE:
-            return "CONNPOOL_ERR_INVALID_HANDLE";
-        case CONNPOOL_ERR_NO_MEMORY:
-            return "CONNPOOL_ERR_NO_MEMORY";
-        case CONNPOOL_ERR_TIMEOUT:
-            return "CONNPOOL_ERR_TIMEOUT";
-        case CONNPOOL_ERR_POOL_CLOSED:
-            return "CONNPOOL_ERR_POOL_CLOSED";
-        case CONNPOOL_ERR_CONNECT_FAILED:
-            return "CONNPOOL_ERR_CONNECT_FAILED";
-        case CONNPOOL_ERR_QUERY_FAILED:
-            return "CONNPOOL_ERR_QUERY_FAILED";
-        case CONNPOOL_ERR_CONNECTION_BROKEN:
-            return "CONNPOOL_ERR_CONNECTION_BROKEN";
-        case CONNPOOL_ERR_UNKNOWN_OPTION:
-            return "CONNPOOL_ERR_UNKNOWN_OPTION";
-        case CONNPOOL_ERR_INTERNAL:
-            return "CONNPOOL_ERR_INTERNAL";
-        case CONNPOOL_ERR_CANCELED:
-            return "CONNPOOL_ERR_CANCELED";
-        case CONNPOOL_ERR_IN_PROGRESS:
-            return "CONNPOOL_ERR_IN_PROGRESS";
-        case CONNPOOL_ERR_DATABASE_UNAVAILABLE:
-            return "CONNPOOL_ERR_DATABASE_UNAVAILABLE";
-        case CONNPOOL_ERR_TOO_MANY_WAITERS:
-            return "CONNPOOL_ERR_TOO_MANY_WAITERS";
-        case CONNPOOL_ERR_FORKED:
-            return "CONNPOOL_ERR_FORKED";
-        case CONNPOOL_ERR_WOULD_BLOCK:
-            return "CONNPOOL_ERR_WOULD_BLOCK";
+#define CONNPOOL_STATUS_NAME(code, doc) \
+    case code:                          \
+        return #code;
+        CONNPOOL_STATUS_LIST(CONNPOOL_STATUS_NAME)
+#undef CONNPOOL_STATUS_NAME
         default:
             return "CONNPOOL_UNKNOWN_STATUS";
+    }
+}
+
+CONNPOOL_API const char *connpool_status_description(connpool_status status) {
+    switch (status) {
+#define CONNPOOL_STATUS_DOC(code, doc) \
+    case code:                         \
+        return doc;
+        CONNPOOL_STATUS_LIST(CONNPOOL_STATUS_DOC)
+#undef CONNPOOL_STATUS_DOC
+        default:
+            return "a status this version of the library does not define";
     }
 }
 

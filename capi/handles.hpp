@@ -9,10 +9,10 @@
 
 #include "connpool/connpool.h"
 #include "core/error.hpp"
-#include "core/options.hpp"
 #include "core/pool.hpp"
 #include "handle_registry.hpp"
-#include "pg/query.hpp"
+#include "pg/result.hpp"
+#include "pg/settings.hpp"
 
 struct connpool_error {
     connpool_status status;
@@ -23,7 +23,7 @@ struct connpool_error {
 namespace connpool::capi {
 
 struct OptionsObject {
-    PoolOptions options;
+    PoolSettings settings;
 };
 struct PoolObject {
     std::shared_ptr<Pool> pool;
@@ -41,6 +41,16 @@ template <class Handle>
 Handle *handle_of(HandleRegistry::Token token) {
     return reinterpret_cast<Handle *>(static_cast<uintptr_t>(token));
 }
+
+// A slot's lease handle: published in the slot's own registry cell (its SlotTagHooks word, see
+// install_lease_cells), so acquiring never allocates a handle.
+inline connpool_lease *lease_handle(Slot *slot) {
+    return handle_of<connpool_lease>(
+        HandleRegistry::instance().publish(static_cast<uint32_t>(slot->tag), slot));
+}
+// Gives every slot created from now on a registry cell for its lease tokens. Idempotent; called
+// before any pool is created.
+void install_lease_cells();
 
 // Registers `object` (taking ownership) and returns its token as a C handle.
 template <class Handle, class Object>
@@ -86,6 +96,12 @@ connpool_status guarded(connpool_error **err, Body &&body) noexcept {
         return fail(err, CONNPOOL_ERR_INTERNAL, "internal error (please report it)");
     }
 }
+
+// The C struct of a stats snapshot (capi/stats.cpp checks that it mirrors kStatFields).
+connpool_stats to_c_stats(const PoolStats &stats);
+
+// Publishes a new pool as a handle.
+connpool_status publish_pool(connpool_pool **out, std::shared_ptr<Pool> pool);
 
 // Test hook (not exported): a pool over any Connector, e.g. the unit tests' fake one.
 connpool_status create_pool(connpool_pool **out, std::unique_ptr<Connector> connector,

@@ -1,10 +1,10 @@
 // connpool_lease_*: release, raw PGconn, exec, and the asynchronous statement API.
 #include <cstring>
-#include <typeinfo>
 
 #include "core/fork_guard.hpp"
 #include "handles.hpp"
-#include "pg/connector.hpp"
+#include "pg/lease.hpp"
+#include "pg/query.hpp"
 
 using namespace connpool;
 using namespace connpool::capi;
@@ -13,15 +13,6 @@ namespace {
 
 HandleRegistry::Ref lookup_lease(connpool_lease *lease) {
     return HandleRegistry::instance().lookup(token_of(lease), HandleKind::lease);
-}
-
-// The libpq connection behind a lease; nullptr for pools over another connector (tests).
-// PgConnection is final, so comparing types is exact, and cheaper than a dynamic_cast (which
-// searches the class hierarchy on every statement call).
-PgConnection *pg_of(Slot &slot) {
-    Connection *connection = slot.connection.get();
-    if (connection == nullptr || typeid(*connection) != typeid(PgConnection)) return nullptr;
-    return static_cast<PgConnection *>(connection);
 }
 
 // Checks the statement arguments shared by exec and send.
@@ -48,7 +39,7 @@ connpool_status with_connection(const char *function, connpool_lease *lease, con
         auto ref = lookup_lease(lease);
         if (!ref) return stale_handle(err, function, "lease");
         if (ref.get<Slot>()->pool.forked()) return forked(err, function);
-        PgConnection *pg = pg_of(*ref.get<Slot>());
+        PgConnection *pg = as_pg(ref.get<Slot>()->connection.get());
         if (pg == nullptr) {
             return fail(
                 err, CONNPOOL_ERR_INVALID_ARGUMENT,
@@ -115,12 +106,8 @@ CONNPOOL_API connpool_status connpool_lease_pgconn(void **out_pgconn, connpool_l
         auto ref = lookup_lease(lease);
         if (!ref) return stale_handle(err, "connpool_lease_pgconn", "lease");
         if (ref.get<Slot>()->pool.forked()) return forked(err, "connpool_lease_pgconn");
-        PgConnection *pg = pg_of(*ref.get<Slot>());
-        if (pg != nullptr) {
-            // The caller may DEALLOCATE, DISCARD or PREPARE behind the statement cache's back.
-            pg->mark_raw_use();
-            *out_pgconn = pg->get();
-        }
+        PgConnection *pg = as_pg(ref.get<Slot>()->connection.get());
+        if (pg != nullptr) *out_pgconn = take_raw_pgconn(*pg);
         return CONNPOOL_OK;
     });
 }
@@ -164,7 +151,7 @@ CONNPOOL_API connpool_status connpool_lease_socket(int32_t *out_fd, int32_t *out
     if (out_events == nullptr) return null_argument(err, kFunction, "out_events");
     *out_events = 0;
     return with_connection(kFunction, lease, err, [&](PgConnection &pg) {
-        *out_fd = PQsocket(pg.get());
+        *out_fd = socket_of(pg);
         *out_events = statement_wait_events(pg);
         return CONNPOOL_OK;
     });
@@ -176,7 +163,7 @@ CONNPOOL_API connpool_status connpool_lease_connection_id(uint64_t *out_id, conn
     if (out_id == nullptr) return null_argument(err, kFunction, "out_id");
     *out_id = 0;
     return with_connection(kFunction, lease, err, [&](PgConnection &pg) {
-        *out_id = pg.id();
+        *out_id = connection_id(pg);
         return CONNPOOL_OK;
     });
 }
@@ -198,7 +185,7 @@ CONNPOOL_API connpool_status connpool_lease_collect(connpool_result **out, connp
 CONNPOOL_API connpool_status connpool_lease_cancel(connpool_lease *lease, connpool_error **err) {
     return with_connection("connpool_lease_cancel", lease, err, [&](PgConnection &pg) {
         std::string message;
-        if (pg.cancel(message)) return CONNPOOL_OK;
+        if (cancel_statement(pg, message)) return CONNPOOL_OK;
         return fail(err, CONNPOOL_ERR_CONNECTION_BROKEN,
                     ("connpool_lease_cancel: the cancel request failed: " + message).c_str());
     });
@@ -211,7 +198,7 @@ CONNPOOL_API connpool_status connpool_lease_transaction_status(int32_t *out_stat
     if (out_status == nullptr) return null_argument(err, kFunction, "out_status");
     *out_status = CONNPOOL_TRANSACTION_UNKNOWN;
     return with_connection(kFunction, lease, err, [&](PgConnection &pg) {
-        *out_status = static_cast<int32_t>(PQtransactionStatus(pg.get()));
+        *out_status = transaction_status(pg);
         return CONNPOOL_OK;
     });
 }

@@ -1,8 +1,16 @@
-// connpool_options_*: the key/value option set.
+// connpool_options_*: the key/value option set, and connpool_option_*: its description.
+#include <cstring>
+
 #include "handles.hpp"
 
 using namespace connpool;
 using namespace connpool::capi;
+
+static_assert(static_cast<int32_t>(OptionKind::integer) == CONNPOOL_OPTION_INTEGER &&
+              static_cast<int32_t>(OptionKind::duration_ms) == CONNPOOL_OPTION_DURATION_MS &&
+              static_cast<int32_t>(OptionKind::boolean) == CONNPOOL_OPTION_BOOLEAN &&
+              static_cast<int32_t>(OptionKind::string) == CONNPOOL_OPTION_STRING &&
+              static_cast<int32_t>(OptionKind::choice) == CONNPOOL_OPTION_CHOICE);
 
 extern "C" {
 
@@ -23,7 +31,7 @@ CONNPOOL_API connpool_status connpool_options_set(connpool_options *options, con
     return guarded(err, [&] {
         auto ref = HandleRegistry::instance().lookup(token_of(options), HandleKind::options);
         if (!ref) return stale_handle(err, "connpool_options_set", "options");
-        const Error result = ref.get<OptionsObject>()->options.set(key, value);
+        const Error result = ref.get<OptionsObject>()->settings.set(key, value);
         return result.ok() ? CONNPOOL_OK : fail(err, result);
     });
 }
@@ -32,6 +40,46 @@ CONNPOOL_API connpool_status connpool_options_free(connpool_options *options) {
     if (options == nullptr) return CONNPOOL_OK;
     auto object = retire<OptionsObject>(HandleKind::options, options);
     return object ? CONNPOOL_OK : misuse(CONNPOOL_ERR_INVALID_HANDLE);
+}
+
+CONNPOOL_API int32_t connpool_option_count(void) {
+    try {
+        return static_cast<int32_t>(option_catalog().size());
+    } catch (...) {
+        return 0;  // out of memory building the catalog once
+    }
+}
+
+CONNPOOL_API connpool_status connpool_option_describe(connpool_option_info *out, int32_t index,
+                                                      connpool_error **err) {
+    static const char *const kFunction = "connpool_option_describe";
+    if (out == nullptr) return null_argument(err, kFunction, "out");
+    const uint32_t size = out->struct_size;
+    if (size < offsetof(connpool_option_info, key)) {
+        return fail(err, CONNPOOL_ERR_INVALID_ARGUMENT,
+                    "connpool_option_describe: set out->struct_size to "
+                    "sizeof(connpool_option_info)");
+    }
+    return guarded(err, [&] {
+        const std::vector<OptionEntry> &catalog = option_catalog();
+        if (index < 0 || static_cast<size_t>(index) >= catalog.size()) {
+            return fail(err, CONNPOOL_ERR_INVALID_ARGUMENT,
+                        "connpool_option_describe: index must be from 0 to "
+                        "connpool_option_count() - 1");
+        }
+        const OptionEntry &entry = catalog[static_cast<size_t>(index)];
+        connpool_option_info info{};
+        info.struct_size = static_cast<uint32_t>(std::min<size_t>(size, sizeof info));
+        info.key = entry.spec.key;
+        info.description = entry.spec.doc;
+        info.default_value = entry.default_value.c_str();
+        info.choices = entry.spec.choices;
+        info.min = entry.spec.min;
+        info.max = entry.spec.max;
+        info.kind = static_cast<int32_t>(entry.spec.kind);
+        std::memcpy(out, &info, info.struct_size);
+        return CONNPOOL_OK;
+    });
 }
 
 }  // extern "C"

@@ -1,11 +1,8 @@
 // connpool_pool_*: create, wait, acquire, stats, close, free.
 #include <cstring>
 
-#include <spdlog/logger.h>
-
 #include "handles.hpp"
-#include "pg/connector.hpp"
-#include "pg/conninfo.hpp"
+#include "pg/pool_factory.hpp"
 
 using namespace connpool;
 using namespace connpool::capi;
@@ -16,35 +13,46 @@ HandleRegistry::Ref lookup_pool(connpool_pool *pool) {
     return HandleRegistry::instance().lookup(token_of(pool), HandleKind::pool);
 }
 
-// Copies the caller's options (or the defaults) and checks cross-option rules.
-connpool_status resolve_options(const connpool_options *options, PoolOptions &out,
-                                connpool_error **err, const char *function) {
-    if (options != nullptr) {
-        auto ref = HandleRegistry::instance().lookup(token_of(options), HandleKind::options);
-        if (!ref) return stale_handle(err, function, "options");
-        out = ref.get<OptionsObject>()->options;
-    }
-    const Error valid = out.validate();
-    return valid.ok() ? CONNPOOL_OK : fail(err, valid);
+// Copies the caller's settings, or the defaults.
+connpool_status resolve_settings(const connpool_options *options, PoolSettings &out,
+                                 connpool_error **err, const char *function) {
+    if (options == nullptr) return CONNPOOL_OK;
+    auto ref = HandleRegistry::instance().lookup(token_of(options), HandleKind::options);
+    if (!ref) return stale_handle(err, function, "options");
+    out = ref.get<OptionsObject>()->settings;
+    return CONNPOOL_OK;
 }
 
 }  // namespace
 
 namespace connpool::capi {
 
+void install_lease_cells() {
+    install_slot_tag_hooks(
+        {[]() -> uint64_t { return HandleRegistry::instance().allocate_cell(HandleKind::lease); },
+         [](uint64_t cell) { HandleRegistry::instance().free_cell(static_cast<uint32_t>(cell)); }});
+}
+
+connpool_status publish_pool(connpool_pool **out, std::shared_ptr<Pool> pool) {
+    auto object = std::make_unique<PoolObject>();
+    object->pool = std::move(pool);
+    *out = publish<connpool_pool>(HandleKind::pool, std::move(object));
+    return CONNPOOL_OK;
+}
+
 connpool_status create_pool(connpool_pool **out, std::unique_ptr<Connector> connector,
                             const connpool_options *options, connpool_error **err) {
     if (out == nullptr) return null_argument(err, "connpool_pool_create", "out");
     *out = nullptr;
     return guarded(err, [&] {
-        PoolOptions resolved;
+        PoolSettings settings;
         const connpool_status status =
-            resolve_options(options, resolved, err, "connpool_pool_create");
+            resolve_settings(options, settings, err, "connpool_pool_create");
         if (status != CONNPOOL_OK) return status;
-        auto object = std::make_unique<PoolObject>();
-        object->pool = Pool::create(std::move(resolved), std::move(connector));
-        *out = publish<connpool_pool>(HandleKind::pool, std::move(object));
-        return CONNPOOL_OK;
+        const Error valid = settings.validate();
+        if (!valid.ok()) return fail(err, valid);
+        install_lease_cells();
+        return publish_pool(out, Pool::create(settings.pool, std::move(connector)));
     });
 }
 
@@ -59,23 +67,15 @@ CONNPOOL_API connpool_status connpool_pool_create(connpool_pool **out, const cha
     *out = nullptr;
     if (conninfo == nullptr) return null_argument(err, "connpool_pool_create", "conninfo");
     return guarded(err, [&] {
-        ParsedConninfo parsed;
-        const Error parse_error = parse_conninfo(conninfo, parsed);
-        if (!parse_error.ok()) return fail(err, parse_error);
-        PoolOptions resolved;  // read again by create_pool; needed here for reset_query
-        connpool_status status = resolve_options(options, resolved, err, "connpool_pool_create");
+        PoolSettings settings;
+        const connpool_status status =
+            resolve_settings(options, settings, err, "connpool_pool_create");
         if (status != CONNPOOL_OK) return status;
-        auto connector = std::make_unique<PgConnector>(
-            PgSettings{conninfo,
-                       parsed.password,
-                       resolved.reset_query,
-                       {resolved.statement_cache_size, resolved.prepare_threshold}});
-        status = create_pool(out, std::move(connector), options, err);
-        if (status == CONNPOOL_OK) {
-            auto ref = lookup_pool(*out);
-            ref.get<PoolObject>()->pool->log().info("pool created for {}", parsed.redacted);
-        }
-        return status;
+        install_lease_cells();
+        std::shared_ptr<Pool> pool;
+        const Error created = create_pg_pool(conninfo, settings, pool);
+        if (!created.ok()) return fail(err, created);
+        return publish_pool(out, std::move(pool));
     });
 }
 
@@ -108,8 +108,7 @@ CONNPOOL_API connpool_status connpool_pool_acquire(connpool_lease **out, connpoo
         const connpool_status status = core.acquire(timeout_ms, slot, err ? &error : nullptr);
         if (status != CONNPOOL_OK) return err == nullptr ? status : fail(err, error);
         // The slot's own cell: acquiring never allocates a handle.
-        *out =
-            handle_of<connpool_lease>(HandleRegistry::instance().publish(slot->lease_cell, slot));
+        *out = lease_handle(slot);
         return CONNPOOL_OK;
     });
 }
@@ -129,8 +128,7 @@ CONNPOOL_API connpool_status connpool_pool_try_acquire(connpool_lease **out, con
             ref.get<PoolObject>()->pool->try_acquire(slot, err ? &error : nullptr);
         if (status == CONNPOOL_ERR_WOULD_BLOCK) return status;
         if (status != CONNPOOL_OK) return err == nullptr ? status : fail(err, error);
-        *out =
-            handle_of<connpool_lease>(HandleRegistry::instance().publish(slot->lease_cell, slot));
+        *out = lease_handle(slot);
         return CONNPOOL_OK;
     });
 }
@@ -148,7 +146,7 @@ CONNPOOL_API connpool_status connpool_pool_stats(connpool_stats *out, connpool_p
         auto ref = lookup_pool(pool);
         if (!ref) return stale_handle(err, "connpool_pool_stats", "pool");
         if (ref.get<PoolObject>()->pool->forked()) return forked(err, "connpool_pool_stats");
-        connpool_stats snapshot = ref.get<PoolObject>()->pool->stats();
+        connpool_stats snapshot = to_c_stats(ref.get<PoolObject>()->pool->stats());
         snapshot.struct_size = static_cast<uint32_t>(std::min<size_t>(size, sizeof snapshot));
         // Older callers have a shorter struct: fill only what they know about.
         std::memcpy(out, &snapshot, snapshot.struct_size);

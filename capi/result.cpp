@@ -50,45 +50,31 @@ CONNPOOL_API int64_t connpool_result_affected_rows(const connpool_result *result
 
 CONNPOOL_API const char *connpool_result_column_name(const connpool_result *result,
                                                      int32_t column) {
-    return with_result(result, static_cast<const char *>(nullptr), [&](const QueryResult &r) {
-        return column >= 0 && column < r.columns()
-                   ? static_cast<const char *>(PQfname(r.get(), column))
-                   : nullptr;
-    });
+    return with_result(result, static_cast<const char *>(nullptr),
+                       [&](const QueryResult &r) { return r.column_name(column); });
 }
 
 CONNPOOL_API uint32_t connpool_result_column_type(const connpool_result *result, int32_t column) {
-    return with_result(result, uint32_t{0}, [&](const QueryResult &r) {
-        return column >= 0 && column < r.columns() ? static_cast<uint32_t>(PQftype(r.get(), column))
-                                                   : uint32_t{0};
-    });
+    return with_result(result, uint32_t{0},
+                       [&](const QueryResult &r) { return r.column_type(column); });
 }
 
 CONNPOOL_API int32_t connpool_result_is_null(const connpool_result *result, int64_t row,
                                              int32_t column) {
-    return with_result(result, int32_t{-1}, [&](const QueryResult &r) {
-        return r.in_range(row, column)
-                   ? int32_t{PQgetisnull(r.get(), static_cast<int>(row), column) != 0}
-                   : int32_t{-1};
-    });
+    return with_result(result, int32_t{-1},
+                       [&](const QueryResult &r) { return r.is_null(row, column); });
 }
 
 CONNPOOL_API const char *connpool_result_value(const connpool_result *result, int64_t row,
                                                int32_t column) {
-    return with_result(result, static_cast<const char *>(nullptr), [&](const QueryResult &r) {
-        return r.in_range(row, column)
-                   ? static_cast<const char *>(PQgetvalue(r.get(), static_cast<int>(row), column))
-                   : nullptr;
-    });
+    return with_result(result, static_cast<const char *>(nullptr),
+                       [&](const QueryResult &r) { return r.value(row, column); });
 }
 
 CONNPOOL_API int64_t connpool_result_value_length(const connpool_result *result, int64_t row,
                                                   int32_t column) {
-    return with_result(result, int64_t{-1}, [&](const QueryResult &r) {
-        return r.in_range(row, column)
-                   ? int64_t{PQgetlength(r.get(), static_cast<int>(row), column)}
-                   : int64_t{-1};
-    });
+    return with_result(result, int64_t{-1},
+                       [&](const QueryResult &r) { return r.value_length(row, column); });
 }
 
 CONNPOOL_API connpool_status connpool_result_free(connpool_result *result) {

@@ -134,6 +134,12 @@ CONNPOOL_API void connpool_error_free(connpool_error *error);
  */
 CONNPOOL_API const char *connpool_status_name(connpool_status status);
 
+/**
+ * A one-line description of a status, e.g. "the pool was closed"; a fixed text for a value this
+ * version does not define. Static storage; never NULL. Never blocks; thread-safe.
+ */
+CONNPOOL_API const char *connpool_status_description(connpool_status status);
+
 /* ---------------------------------------------------------------------------------------------
  * Options
  * ------------------------------------------------------------------------------------------- */
@@ -156,6 +162,42 @@ CONNPOOL_API connpool_status connpool_options_new(connpool_options **out, connpo
  */
 CONNPOOL_API connpool_status connpool_options_set(connpool_options *options, const char *key,
                                                   const char *value, connpool_error **err);
+
+/** Values of connpool_option_info.kind: how connpool_options_set reads the value. */
+#define CONNPOOL_OPTION_INTEGER 1     /**< decimal integer within [min, max] */
+#define CONNPOOL_OPTION_DURATION_MS 2 /**< milliseconds, decimal, within [min, max] */
+#define CONNPOOL_OPTION_BOOLEAN 3     /**< on/off, true/false, yes/no, 1/0 */
+#define CONNPOOL_OPTION_STRING 4      /**< text of at most `max` bytes */
+#define CONNPOOL_OPTION_CHOICE 5      /**< one of the comma-separated words in `choices` */
+
+/**
+ * The description of one option. Set `struct_size` to sizeof(connpool_option_info) before
+ * calling connpool_option_describe(): fields may be appended in later versions, and only those
+ * that fit are filled. Strings have static storage.
+ */
+typedef struct connpool_option_info {
+    uint32_t struct_size;      /**< in: sizeof(connpool_option_info) as the caller knows it */
+    uint32_t reserved0;        /**< always 0 */
+    const char *key;           /**< what connpool_options_set() takes, e.g. "max_size" */
+    const char *description;   /**< one line: what it does, and what 0 or "" means */
+    const char *default_value; /**< the default, in the form connpool_options_set() takes */
+    const char *choices; /**< CONNPOOL_OPTION_CHOICE: accepted words, comma-separated; else "" */
+    int64_t min;         /**< INTEGER, DURATION_MS: smallest accepted value */
+    int64_t max;         /**< INTEGER, DURATION_MS: largest; STRING: the length limit */
+    int32_t kind;        /**< CONNPOOL_OPTION_* */
+    uint32_t reserved1;  /**< always 0 */
+} connpool_option_info;
+
+/** The number of options this version knows; they are indexed 0 .. count-1. Thread-safe. */
+CONNPOOL_API int32_t connpool_option_count(void);
+
+/**
+ * Describes option `index` (0 .. connpool_option_count() - 1) into `*out`, whose struct_size the
+ * caller set. Never blocks; thread-safe. Errors: CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out`,
+ * struct_size too small, index out of range).
+ */
+CONNPOOL_API connpool_status connpool_option_describe(connpool_option_info *out, int32_t index,
+                                                      connpool_error **err);
 
 /**
  * Frees an options set. NULL gives CONNPOOL_OK; a stale handle gives
@@ -566,6 +608,35 @@ CONNPOOL_API connpool_status connpool_pool_stats(connpool_stats *out, connpool_p
  */
 CONNPOOL_API connpool_status connpool_pool_stats_json(char **out_json, connpool_pool *pool,
                                                       connpool_error **err);
+
+/** Values of connpool_stats_field.kind. */
+#define CONNPOOL_STAT_GAUGE 1   /**< a value now; may go down */
+#define CONNPOOL_STAT_COUNTER 2 /**< a total since the pool was created; only rises */
+
+/**
+ * The description of one field of connpool_stats. Set `struct_size` to
+ * sizeof(connpool_stats_field) before calling connpool_stats_field_describe(). Strings have
+ * static storage.
+ */
+typedef struct connpool_stats_field {
+    uint32_t struct_size;    /**< in: sizeof(connpool_stats_field) as the caller knows it */
+    uint32_t reserved0;      /**< always 0 */
+    const char *name;        /**< the member name in connpool_stats and the JSON key */
+    const char *description; /**< one line */
+    int32_t kind;            /**< CONNPOOL_STAT_GAUGE or CONNPOOL_STAT_COUNTER */
+    uint32_t offset;         /**< byte offset of the int64_t member in connpool_stats */
+} connpool_stats_field;
+
+/** The number of int64_t fields of connpool_stats this version fills. Thread-safe. */
+CONNPOOL_API int32_t connpool_stats_field_count(void);
+
+/**
+ * Describes field `index` (0 .. connpool_stats_field_count() - 1), in struct order. Never blocks;
+ * thread-safe. Errors: CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out`, struct_size too small, index
+ * out of range).
+ */
+CONNPOOL_API connpool_status connpool_stats_field_describe(connpool_stats_field *out, int32_t index,
+                                                           connpool_error **err);
 
 /** Frees a string the library allocated for the caller. NULL is allowed. */
 CONNPOOL_API void connpool_string_free(char *string);

@@ -1,12 +1,15 @@
-// Pool options: one plain struct with defaults, and the key/value table that validates them.
-// Options are set by key from the C API so that adding one never changes the ABI.
+// The generic pool's options: one plain struct with defaults, and the list that describes and
+// sets them by key (so that adding one never changes the C ABI). Options of the database side
+// live with it (pg/options.hpp).
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "core/error.hpp"
+#include "core/option_table.hpp"
 
 namespace connpool {
 
@@ -22,7 +25,6 @@ struct PoolOptions {
     bool pre_ping = true;
     int64_t pre_ping_threshold_ms = 1'000;
     int64_t health_check_timeout_ms = 5'000;
-    std::string reset_query;  // empty = none
     int64_t maintenance_interval_ms = 1'000;
     int64_t max_concurrent_connects = 2;
     std::string log_level;             // empty = from CONNPOOL_LOG_LEVEL, else "off"
@@ -30,18 +32,13 @@ struct PoolOptions {
     int64_t overtake_window_us = 200;  // see "Fairness" in pool.hpp; 0 = strict FIFO
     int64_t leak_threshold_ms = 0;     // 0 = no leak reports
     int64_t breaker_threshold = 5;     // consecutive connect failures that open it; 0 = never
-    // Per-connection prepared-statement cache used by connpool_lease_exec/_send: statements
-    // kept prepared per connection (0 disables the cache), and how many unprepared executions
-    // of a statement text come before it is prepared (0 = prepare on the first).
-    int64_t statement_cache_size = 100;
-    int64_t prepare_threshold = 5;
 
-    // Sets one option from its string form; on failure leaves the struct unchanged and
-    // returns an error naming the key and the accepted values.
-    Error set(std::string_view key, std::string_view value);
     // Checks rules that involve several options (e.g. min_size <= max_size).
     Error validate() const;
 };
+
+// Every option of PoolOptions, in the order they are documented.
+std::span<const OptionField<PoolOptions>> pool_option_fields();
 
 // Parses a log level name ("trace".."critical", "off"); returns false if unknown.
 bool parse_log_level(std::string_view text, int &level_out);

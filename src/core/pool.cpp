@@ -8,7 +8,6 @@
 #include "core/log.hpp"
 #include "core/pool_internal.hpp"
 #include "core/stats_json.hpp"
-#include "handle_registry.hpp"
 
 namespace connpool {
 namespace {
@@ -16,7 +15,20 @@ namespace {
 // a stale value is harmless.
 thread_local const Slot *last_handed_out = nullptr;
 constexpr size_t kAffinityWindow = 4;
+
+std::atomic<uint64_t (*)()> attach_tag{nullptr};
+std::atomic<void (*)(uint64_t)> detach_tag{nullptr};
+
+uint64_t attach_slot_tag() {
+    uint64_t (*attach)() = attach_tag.load(std::memory_order_acquire);
+    return attach != nullptr ? attach() : 0;
+}
 }  // namespace
+
+void install_slot_tag_hooks(SlotTagHooks hooks) {
+    detach_tag.store(hooks.detach, std::memory_order_release);
+    attach_tag.store(hooks.attach, std::memory_order_release);
+}
 
 using detail::bump_max;
 using detail::count;
@@ -28,10 +40,11 @@ Slot::Slot(Pool &owner, std::unique_ptr<Connection> c, TimePoint expires)
       created_at(Clock::now()),
       expires_at(expires),
       idle_since(created_at),
-      lease_cell(HandleRegistry::instance().allocate_cell(HandleKind::lease)) {}
+      tag(attach_slot_tag()) {}
 
 Slot::~Slot() {
-    HandleRegistry::instance().free_cell(lease_cell);
+    void (*detach)(uint64_t) = detach_tag.load(std::memory_order_acquire);
+    if (detach != nullptr) detach(tag);
 }
 
 std::shared_ptr<Pool> Pool::create(PoolOptions options, std::unique_ptr<Connector> connector) {
@@ -631,8 +644,8 @@ void Pool::close() {
     for (Slot *slot : to_close) delete slot;
 }
 
-connpool_stats Pool::stats() const {
-    connpool_stats s{};
+PoolStats Pool::stats() const {
+    PoolStats s;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         s.total = total_;

@@ -37,6 +37,7 @@
 #include "core/connector.hpp"
 #include "core/error.hpp"
 #include "core/options.hpp"
+#include "core/stats.hpp"
 
 namespace spdlog {
 class logger;
@@ -46,6 +47,16 @@ namespace connpool {
 
 class Pool;
 class AsyncAcquire;
+
+// The layer above may keep one word with every slot for the slot's whole life, attached and
+// detached by hooks installed once per process before pools are created. (The C API keeps the
+// handle-registry cell of the slot's lease tokens there, so that acquiring never allocates.)
+struct SlotTagHooks {
+    uint64_t (*attach)() = nullptr;
+    void (*detach)(uint64_t tag) = nullptr;
+};
+// Idempotent; installing different hooks once slots exist is a bug.
+void install_slot_tag_hooks(SlotTagHooks hooks);
 
 // One pooled connection and its bookkeeping. At any moment exactly one party owns a Slot: the
 // idle stack, a lease, a waiter being handed it, the reset queue, or whoever closes it.
@@ -61,7 +72,7 @@ struct Slot {
     const TimePoint expires_at;   // TimePoint::max() when max_lifetime is 0
     TimePoint idle_since;         // when it last became idle (or was created)
     bool used = false;            // has been leased before
-    const uint32_t lease_cell;    // handle-registry cell used for this slot's lease tokens
+    const uint64_t tag;           // see SlotTagHooks
     Slot *next_reset = nullptr;   // link in the reset queue
     Slot *leased_prev = nullptr;  // links in the list of leased slots (leak detection)
     Slot *leased_next = nullptr;
@@ -155,7 +166,7 @@ class Pool {
     // Closes the pool in bounded time; idempotent and thread-safe.
     void close();
 
-    connpool_stats stats() const;
+    PoolStats stats() const;
     std::string stats_json() const;
     spdlog::logger &log() { return *log_; }
     // True in a child process after fork(): the pool must not be used there.

@@ -32,43 +32,12 @@ std::string json_escape(std::string_view text) {
     return out;
 }
 
-std::string stats_to_json(const connpool_stats &s, std::string_view pool_name, bool pool_closed) {
+std::string stats_to_json(const PoolStats &stats, std::string_view pool_name, bool pool_closed) {
     std::string out = fmt::format("{{\"name\": \"{}\", \"closed_pool\": {}", json_escape(pool_name),
                                   pool_closed ? "true" : "false");
-    const std::pair<const char *, int64_t> fields[] = {
-        {"total", s.total},
-        {"idle", s.idle},
-        {"in_use", s.in_use},
-        {"opening", s.opening},
-        {"waiting", s.waiting},
-        {"max_size", s.max_size},
-        {"min_size", s.min_size},
-        {"max_overflow", s.max_overflow},
-        {"created", s.created},
-        {"closed", s.closed},
-        {"acquired", s.acquired},
-        {"released", s.released},
-        {"reused", s.reused},
-        {"acquire_timeouts", s.acquire_timeouts},
-        {"connect_errors", s.connect_errors},
-        {"health_checks", s.health_checks},
-        {"health_check_failures", s.health_check_failures},
-        {"closed_lifetime", s.closed_lifetime},
-        {"closed_idle", s.closed_idle},
-        {"closed_broken", s.closed_broken},
-        {"closed_overflow", s.closed_overflow},
-        {"resets", s.resets},
-        {"acquire_wait_us_total", s.acquire_wait_us_total},
-        {"acquire_wait_us_max", s.acquire_wait_us_max},
-        {"breaker_state", s.breaker_state},
-        {"breaker_opens", s.breaker_opens},
-        {"waiters_rejected", s.waiters_rejected},
-        {"unavailable", s.unavailable},
-        {"leaks_detected", s.leaks_detected},
-        {"canceled", s.canceled},
-        {"sweeps", s.sweeps},
-    };
-    for (const auto &[key, value] : fields) out += fmt::format(", \"{}\": {}", key, value);
+    for (const StatField &field : kStatFields) {
+        out += fmt::format(", \"{}\": {}", field.name, stats.*field.member);
+    }
     out += "}";
     return out;
 }

@@ -1,44 +1,18 @@
 // One statement on a pooled libpq connection, through its prepared-statement cache: sent
 // without blocking (send_statement), advanced as the socket allows (collect_statement), or run
-// to completion (run_query). Plus the owned result it produces.
+// to completion (run_query). The header does not include libpq: the C API calls these.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
-#include <libpq-fe.h>
-
 #include "core/error.hpp"
-#include "pg/connector.hpp"
+#include "pg/result.hpp"
 
 namespace connpool {
 
-class QueryResult {
-  public:
-    explicit QueryResult(PGresult *result);
-    ~QueryResult() { PQclear(result_); }
-    QueryResult(const QueryResult &) = delete;
-    QueryResult &operator=(const QueryResult &) = delete;
-
-    connpool_status status() const { return status_; }
-    const std::string &error_message() const { return error_message_; }
-    const std::string &sqlstate() const { return sqlstate_; }
-    int64_t affected_rows() const { return affected_rows_; }
-    int64_t rows() const { return PQntuples(result_); }
-    int32_t columns() const { return PQnfields(result_); }
-    bool in_range(int64_t row, int32_t column) const {
-        return row >= 0 && row < rows() && column >= 0 && column < columns();
-    }
-    PGresult *get() const { return result_; }
-
-  private:
-    PGresult *result_;
-    connpool_status status_ = CONNPOOL_OK;
-    std::string error_message_;
-    std::string sqlstate_;
-    int64_t affected_rows_ = -1;
-};
+class PgConnection;
 
 // Starts `sql` with text parameters without waiting for the server (libpq is switched to
 // non-blocking mode until the statement is collected). A cached prepared statement is

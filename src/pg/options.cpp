@@ -1,0 +1,31 @@
+#include "pg/options.hpp"
+
+namespace connpool {
+namespace {
+
+constexpr int64_t kMaxStringLength = 4096;
+
+const OptionField<PgOptions> kFields[] = {
+    {{"reset_query", OptionKind::string, 0, kMaxStringLength,
+      "SQL run on every returned connection before reuse, e.g. DISCARD ALL (empty = none)"},
+     nullptr,
+     nullptr,
+     &PgOptions::reset_query},
+    {{"statement_cache_size", OptionKind::integer, 0, 10'000,
+      "prepared statements kept per connection by connpool_lease_exec/_send, least recently "
+      "used evicted (0 = no prepared statements, e.g. behind PgBouncer < 1.21 in transaction "
+      "mode)"},
+     &PgOptions::statement_cache_size},
+    {{"prepare_threshold", OptionKind::integer, 0, 1'000'000,
+      "executions of a statement text on a connection before it is prepared there (0 = prepare "
+      "on the first execution)"},
+     &PgOptions::prepare_threshold},
+};
+
+}  // namespace
+
+std::span<const OptionField<PgOptions>> pg_option_fields() {
+    return kFields;
+}
+
+}  // namespace connpool

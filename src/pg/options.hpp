@@ -1,0 +1,24 @@
+// Options of the PostgreSQL side (they mean nothing to the generic pool), described and set by
+// key like the pool's own (core/options.hpp).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "core/option_table.hpp"
+
+namespace connpool {
+
+struct PgOptions {
+    std::string reset_query;  // empty = none
+    // Per-connection prepared-statement cache used by connpool_lease_exec/_send: statements
+    // kept prepared per connection (0 disables the cache), and how many unprepared executions
+    // of a statement text come before it is prepared (0 = prepare on the first).
+    int64_t statement_cache_size = 100;
+    int64_t prepare_threshold = 5;
+};
+
+std::span<const OptionField<PgOptions>> pg_option_fields();
+
+}  // namespace connpool

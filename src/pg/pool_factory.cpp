@@ -1,0 +1,27 @@
+#include "pg/pool_factory.hpp"
+
+#include <spdlog/logger.h>
+
+#include "pg/connector.hpp"
+#include "pg/conninfo.hpp"
+
+namespace connpool {
+
+Error create_pg_pool(const char *conninfo, const PoolSettings &settings,
+                     std::shared_ptr<Pool> &out) {
+    ParsedConninfo parsed;
+    Error error = parse_conninfo(conninfo, parsed);
+    if (!error.ok()) return error;
+    error = settings.validate();
+    if (!error.ok()) return error;
+    auto connector = std::make_unique<PgConnector>(
+        PgSettings{conninfo,
+                   parsed.password,
+                   settings.pg.reset_query,
+                   {settings.pg.statement_cache_size, settings.pg.prepare_threshold}});
+    out = Pool::create(settings.pool, std::move(connector));
+    out->log().info("pool created for {}", parsed.redacted);
+    return {};
+}
+
+}  // namespace connpool
