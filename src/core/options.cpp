@@ -21,7 +21,9 @@ const Field kFields[] = {
      nullptr,
      nullptr,
      &P::name},
-    {{"min_size", OptionKind::integer, 0, kMaxConnections, "connections kept open even when idle"},
+    {{"min_size", OptionKind::integer, 0, kMaxConnections,
+      "connections kept open even when idle (opened in the background; see "
+      "connpool_pool_wait_ready)"},
      &P::min_size},
     {{"max_size", OptionKind::integer, 1, kMaxConnections,
       "connections kept at most (without overflow)"},
@@ -65,11 +67,13 @@ const Field kFields[] = {
       "before every release is handed to it (0 = strict first come, first served)"},
      &P::overtake_window_us},
     {{"leak_threshold", OptionKind::duration_ms, 0, 30 * kDay,
-      "a lease held longer than this is reported once in the log and counted (0 = off)"},
+      "a lease held longer than this is reported once in the log, with its label (see "
+      "connpool_lease_set_label), and counted (0 = off)"},
      &P::leak_threshold_ms},
     {{"breaker_threshold", OptionKind::integer, 0, 1000,
       "consecutive connect failures after which acquires fail fast with "
-      "CONNPOOL_ERR_DATABASE_UNAVAILABLE (authentication failures open it at once; 0 = never)"},
+      "CONNPOOL_ERR_DATABASE_UNAVAILABLE (authentication failures and unknown databases open it at "
+      "once; 0 = never)"},
      &P::breaker_threshold},
     {{"log_level", OptionKind::choice, 0, 0,
       "trace, debug, info, warn, error, critical or off (default: $CONNPOOL_LOG_LEVEL, else "

@@ -210,7 +210,8 @@ TEST(StatusIntrospection, EveryStatusHasANameAndADescription) {
     }
     EXPECT_STREQ(connpool_status_name(CONNPOOL_ERR_WOULD_BLOCK + 1), "CONNPOOL_UNKNOWN_STATUS");
     EXPECT_STREQ(connpool_status_name(-1), "CONNPOOL_UNKNOWN_STATUS");
-    EXPECT_STREQ(connpool_status_description(CONNPOOL_ERR_POOL_CLOSED), "the pool was closed");
+    EXPECT_STREQ(connpool_status_description(CONNPOOL_ERR_POOL_CLOSED),
+                 "the pool was closed or freed");
     EXPECT_NE(connpool_status_description(9999), nullptr);
 }
 
