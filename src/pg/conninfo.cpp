@@ -40,8 +40,9 @@ Error parse_conninfo(const char *conninfo, ParsedConninfo &out) {
     out = {};
     for (PQconninfoOption *o = options; o->keyword != nullptr; ++o) {
         if (o->val == nullptr) continue;
-        const bool secret = std::strcmp(o->keyword, "password") == 0;
-        if (secret) out.password = o->val;
+        // libpq marks every secret option (password, sslpassword...) with dispchar "*".
+        const bool secret = o->dispchar != nullptr && o->dispchar[0] == '*';
+        if (std::strcmp(o->keyword, "password") == 0) out.password = o->val;
         if (!out.redacted.empty()) out.redacted += ' ';
         out.redacted += o->keyword;
         out.redacted += '=';
