@@ -566,7 +566,7 @@ def cmd_report(args) -> int:
         print("\nMicrobenchmarks (connpool_micro_bench):")
         print("\n".join(micro_table(micro)))
     if doc["goals"]:
-        print("\nGoals (issue 6):")
+        print("\nGoals:")
         for g in doc["goals"]:
             print(f"  [{'met ' if g['met'] else 'MISS'}] {g['goal']}: {g['measured']}")
     if rows and args.chart:
