@@ -1,6 +1,6 @@
 // The objects behind the C handles, and the shim's error plumbing.
 //
-// C handles are HandleRegistry tokens (see src/handle_registry.hpp), never addresses.
+// C handles are HandleRegistry tokens (see handle_registry.hpp), never addresses.
 #pragma once
 
 #include <cstdint>

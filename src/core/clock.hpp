@@ -22,9 +22,9 @@ inline TimePoint deadline_after(int64_t ms) {
 }
 
 // The same clock as Clock (CLOCK_MONOTONIC), read the cheap way: CLOCK_MONOTONIC_COARSE comes
-// from the vDSO without reading the TSC (a few ns instead of ~18 ns on the benchmark machine)
-// but is only as fresh as the last timekeeping update: it lags by a few milliseconds (up to two
-// 4 ms ticks measured on the development VM). Used for timestamps compared with millisecond
+// from the vDSO without reading the TSC (docs/BENCHMARKS.md has the cost of each) but is only as
+// fresh as the last timekeeping update: it lags by a few milliseconds (a timer tick or two).
+// Used for timestamps compared with millisecond
 // thresholds on the acquire/release fast path (idle since, leased since, expiry); never for
 // deadlines or measured waits.
 inline TimePoint coarse_now() {

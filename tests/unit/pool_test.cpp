@@ -179,7 +179,7 @@ TEST_F(PoolTest, WaitersAreServedFirstComeFirstServed) {
     EXPECT_EQ(stats_of(pool_).total, 1);
 }
 
-// Bounded overtaking (src/pool.hpp, "Fairness"): during a waiter's window a running thread may
+// Bounded overtaking (src/core/pool.hpp, "Fairness"): during a waiter's window a running thread may
 // take a connection released meanwhile; when the window ends the waiter gets it even though
 // nobody releases again. (A 1 s window so that the test can act inside it on a loaded machine.)
 TEST_F(PoolTest, RunningThreadsMayOvertakeAWaiterOnlyWithinItsWindow) {
