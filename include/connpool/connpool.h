@@ -1,29 +1,93 @@
 /*
  * libconnpool: a PostgreSQL connection pool with a stable C ABI.
  *
- * This is the only public header. It compiles as C99 and as C++.
+ * This is the only public header and the complete reference. It compiles as C99 and as C++.
+ * Every function's documentation ends with the same lines:
+ *   Returns: every status (or value) it can return, and when;
+ *   Blocks:  whether it can block, on what, and for how long at most;
+ *   Threads: which calls may run at the same time on the same object.
  *
- * Conventions (they hold for every function below):
- *  - One prefix: functions and types are `connpool_*`, macros and constants `CONNPOOL_*`.
- *  - Handles (`connpool_pool`, `connpool_lease`, `connpool_result`, `connpool_options`) are
- *    opaque, generation-tagged tokens. Never dereference them. A handle that was freed or
- *    released, a handle of the wrong kind, or a made-up value is detected and answered with
- *    CONNPOOL_ERR_INVALID_HANDLE; it never crashes the process.
- *  - Fallible functions return a `connpool_status` (0 = CONNPOOL_OK). Codes are pinned integers
- *    and are never renumbered.
- *  - Out-parameters come first, inputs next, and `connpool_error **err` last. `err` may be NULL.
- *    If `err` is not NULL, `*err` must be NULL on entry; on failure it receives a new error
- *    object (status, message, SQLSTATE) that the caller frees with connpool_error_free(). If
- *    `*err` is not NULL on entry it is left untouched and no detail is returned. There is no
- *    thread-local "last error": a message is never lost when a caller changes threads.
- *  - Strings are NUL-terminated UTF-8. A `const char *` returned by the library belongs to the
- *    object it came from and stays valid until that object is freed.
- *  - Durations are int64 milliseconds.
- *  - No message, log line or statistic ever contains a password.
+ * General rules (they hold for every function below unless its documentation says otherwise):
  *
- * Threading: every `connpool_pool_*` function is thread-safe. A lease and the results it
- * produced are used by one thread at a time (any thread, one after another, is fine: leases
- * are not tied to OS threads).
+ *  - Names: functions and types are `connpool_*`, macros and constants `CONNPOOL_*`.
+ *
+ *  - Handles: `connpool_options`, `connpool_pool`, `connpool_lease`, `connpool_acquire` and
+ *    `connpool_result` are opaque, generation-tagged tokens, not addresses. Never dereference
+ *    them. A handle that was freed or released, a handle of another kind, or a made-up value is
+ *    detected and answered with CONNPOOL_ERR_INVALID_HANDLE (or, where a function returns no
+ *    status, its documented sentinel value); it never crashes the process. A NULL handle is
+ *    accepted by the *_free functions, treated as a bad handle by the connpool_result_*
+ *    accessors, and refused with CONNPOOL_ERR_INVALID_ARGUMENT everywhere else.
+ *    `connpool_error` objects and the strings of connpool_pool_stats_json() are plain
+ *    allocations, not handles: freeing one twice, or using one after its free, is undefined
+ *    behaviour.
+ *
+ *  - Ownership: what the library allocates for the caller is the caller's, to be freed once with
+ *    the matching function: connpool_options_free, connpool_pool_free, connpool_lease_release,
+ *    connpool_acquire_free, connpool_result_free, connpool_error_free, connpool_string_free.
+ *    Inputs (strings, arrays, options) are copied or only read during the call: the caller may
+ *    free them as soon as it returns. Results outlive their lease and pool; leases and
+ *    asynchronous acquires outlive their pool's handle (the pool's memory goes with the last).
+ *    Freeing or releasing a handle waits for calls still running on that same handle in other
+ *    threads to return, so memory is never freed under a call; later calls get
+ *    CONNPOOL_ERR_INVALID_HANDLE.
+ *
+ *  - Statuses: fallible functions return a `connpool_status` (0 = CONNPOOL_OK). Codes are pinned
+ *    integers and are never renumbered. CONNPOOL_ERR_IN_PROGRESS and CONNPOOL_ERR_WOULD_BLOCK are
+ *    answers, not failures: no error object is made for them. CONNPOOL_ERR_NO_MEMORY and
+ *    CONNPOOL_ERR_INTERNAL can come from any function that lists them: an exception inside the
+ *    library is turned into one of them (the C boundary never throws). Refusals with
+ *    CONNPOOL_ERR_INVALID_ARGUMENT or CONNPOOL_ERR_INVALID_HANDLE are counted by
+ *    connpool_misuse_count().
+ *
+ *  - Arguments: out-parameters come first, inputs next, and `connpool_error **err` last. A NULL
+ *    pointer gives CONNPOOL_ERR_INVALID_ARGUMENT unless the function says NULL is allowed. An
+ *    out-parameter is reset first (pointers to NULL, descriptors to -1, as each function says),
+ *    so it holds no stale value after a failure; structs filled by *_describe and
+ *    connpool_pool_stats are left unchanged on failure.
+ *
+ *  - err: may be NULL (no details). If not NULL, `*err` must be NULL on entry; on failure it
+ *    receives a new error object (status, message, SQLSTATE) that the caller frees with
+ *    connpool_error_free(). If `*err` is not NULL on entry it is left untouched and no detail is
+ *    returned; if memory for the details runs out, `*err` stays NULL and the status alone tells.
+ *    On success `*err` is not touched. There is no thread-local "last error": a message is never
+ *    lost when a caller changes threads.
+ *
+ *  - Strings: NUL-terminated UTF-8. A `const char *` returned by the library belongs to the
+ *    object it came from and stays valid until that object is freed; "static storage" means
+ *    valid for the life of the process.
+ *
+ *  - Durations are int64 milliseconds (exceptions: the overtake_window_us option and the *_us
+ *    statistics are microseconds), measured on the monotonic clock. A `timeout_ms` argument:
+ *    positive = wait at most that long, 0 = do not wait, negative = the pool's acquire_timeout
+ *    option (connpool_acquire_wait: no limit).
+ *
+ *  - Blocking: "never" means no network I/O and no waiting for another party. Such a call may
+ *    still take a pool's internal mutex, which is never held across I/O. Log lines (off unless
+ *    the log_level option or $CONNPOOL_LOG_LEVEL enables them) are written to stderr by the
+ *    thread that logs, which may be the caller's. The library calls no user code back.
+ *
+ *  - Threads: functions on a pool (connpool_pool_*) and on an asynchronous acquire
+ *    (connpool_acquire_*) are thread-safe. A lease is used by one thread at a time (any thread,
+ *    one after another, is fine: leases are not tied to OS threads); connpool_lease_cancel is the
+ *    one call that may overlap another call on the same lease. A result is immutable: its
+ *    accessors may run in several threads at once. An options set is used by one thread at a
+ *    time, and must not change while connpool_pool_create() copies it. An error object is the
+ *    caller's plain data. Functions that take no handle are thread-safe.
+ *
+ *  - fork(): a pool, its leases and its asynchronous acquires belong to the process that created
+ *    the pool. In a child after fork() calls on them return CONNPOOL_ERR_FORKED and leave the
+ *    parent's connections alone (the parent keeps using them); create new pools in the child.
+ *    Exceptions: connpool_pool_free() returns CONNPOOL_OK there, dropping the handle without
+ *    closing anything (the pool's memory is deliberately leaked in the child); connpool_acquire_fd
+ *    and connpool_acquire_wait do not check, and must not be called in the child (they take the
+ *    pool's mutex, which another thread of the parent may have held at fork() time). Options,
+ *    results, errors and strings stay usable in the child. As with any multithreaded library, a
+ *    fork() while another thread is inside a libconnpool call can leave an internal lock held in
+ *    the child: fork() from a quiet point.
+ *
+ *  - Passwords: the conninfo's password never appears in a message or log line of the library
+ *    (it is masked as ********, and conninfo parse errors do not quote the input).
  */
 #ifndef CONNPOOL_CONNPOOL_H
 #define CONNPOOL_CONNPOOL_H
@@ -53,12 +117,22 @@ extern "C" {
 #define CONNPOOL_VERSION_NUMBER \
     (CONNPOOL_VERSION_MAJOR * 10000 + CONNPOOL_VERSION_MINOR * 100 + CONNPOOL_VERSION_PATCH)
 
-/** The library's version string, e.g. "0.1.0". Static storage; never NULL. */
+/**
+ * The library's version string.
+ *
+ * Returns: e.g. "0.1.0"; static storage, never NULL.
+ * Blocks:  never.
+ * Threads: any.
+ */
 CONNPOOL_API const char *connpool_version(void);
 
 /**
  * The library's version as CONNPOOL_VERSION_NUMBER computes it. Compare it with the macro to
  * detect a header/library mismatch at run time.
+ *
+ * Returns: e.g. 100 for 0.1.0.
+ * Blocks:  never.
+ * Threads: any.
  */
 CONNPOOL_API int32_t connpool_version_number(void);
 
@@ -70,13 +144,20 @@ CONNPOOL_API int32_t connpool_version_number(void);
 typedef int32_t connpool_status;
 
 #define CONNPOOL_OK 0
-/** An argument is NULL, out of range or malformed (the message names it). */
+/**
+ * An argument is NULL, out of range or malformed (the message names it), or the call does not
+ * fit the object's state (a statement already pending or none pending on a lease, an
+ * asynchronous acquire already collected).
+ */
 #define CONNPOOL_ERR_INVALID_ARGUMENT 1
-/** A handle is NULL-free but not live: already freed/released, of another kind, or made up. */
+/** A handle is not live: already freed or released, of another kind, or made up. */
 #define CONNPOOL_ERR_INVALID_HANDLE 2
-/** Memory could not be allocated. */
+/** Memory (or, for connpool_acquire_fd/_wait, a file descriptor) could not be allocated. */
 #define CONNPOOL_ERR_NO_MEMORY 3
-/** No connection became available before the acquire timeout. */
+/**
+ * No connection became available before the acquire's timeout (or, for
+ * connpool_pool_wait_ready, min_size connections were not open in time).
+ */
 #define CONNPOOL_ERR_TIMEOUT 4
 /** The pool was closed (connpool_pool_close or connpool_pool_free). */
 #define CONNPOOL_ERR_POOL_CLOSED 5
@@ -85,22 +166,35 @@ typedef int32_t connpool_status;
  * wrong password, unknown database...): the message carries libpq's reason, password removed.
  */
 #define CONNPOOL_ERR_CONNECT_FAILED 6
-/** The server rejected a statement; the SQLSTATE is available. */
+/**
+ * The server rejected a statement; the SQLSTATE is available. Also a COPY statement, which
+ * connpool_lease_exec refuses (without SQLSTATE; see there).
+ */
 #define CONNPOOL_ERR_QUERY_FAILED 7
-/** The connection broke during the call (server gone, socket closed, protocol error). */
+/**
+ * The connection broke during the call (server gone, socket closed, protocol error), or an
+ * earlier call left it unusable; release the lease. connpool_lease_cancel: the cancel request
+ * could not be delivered.
+ */
 #define CONNPOOL_ERR_CONNECTION_BROKEN 8
 /** An option key is not known to this version of the library. */
 #define CONNPOOL_ERR_UNKNOWN_OPTION 9
-/** A bug in libconnpool: please report it with the message. */
+/**
+ * An unexpected failure: a bug in libconnpool (please report it with the message), or a system
+ * failure no other status covers (threads that could not be started, poll() failing).
+ */
 #define CONNPOOL_ERR_INTERNAL 10
 /** An asynchronous acquire was cancelled (connpool_acquire_cancel / connpool_acquire_free). */
 #define CONNPOOL_ERR_CANCELED 11
 /** An asynchronous acquire or statement has not finished yet: wait for its fd, then ask again. */
 #define CONNPOOL_ERR_IN_PROGRESS 12
-/** The circuit breaker is open after repeated connect failures: failing fast (message carries
- *  the last connect error). Retries continue in the background; the pool heals by itself. */
+/**
+ * The circuit breaker is open after repeated connect failures (or one authentication failure)
+ * and the pool has no open connection that could come back: failing fast (the message carries
+ * the last connect error). Retries continue in the background; the pool heals by itself.
+ */
 #define CONNPOOL_ERR_DATABASE_UNAVAILABLE 13
-/** More threads are waiting than the max_waiting option allows. */
+/** max_waiting callers (blocking and asynchronous) already wait: see the max_waiting option. */
 #define CONNPOOL_ERR_TOO_MANY_WAITERS 14
 /** The pool was created in another process (this is a child after fork()); create a new pool. */
 #define CONNPOOL_ERR_FORKED 15
@@ -110,33 +204,65 @@ typedef int32_t connpool_status;
 /** Details of a failure: status, message and (for query failures) SQLSTATE. */
 typedef struct connpool_error connpool_error;
 
-/** The status carried by `error`; CONNPOOL_ERR_INVALID_ARGUMENT if `error` is NULL. */
+/**
+ * The status carried by `error`.
+ *
+ * Returns: that status; CONNPOOL_ERR_INVALID_ARGUMENT if `error` is NULL (not counted by
+ *          connpool_misuse_count).
+ * Blocks:  never.
+ * Threads: any; an error object is immutable until freed.
+ */
 CONNPOOL_API connpool_status connpool_error_status(const connpool_error *error);
 
 /**
- * A human-readable message: what went wrong and what to do about it. Never NULL ("" for a
- * NULL `error`). Valid until connpool_error_free(error).
+ * A human-readable message: what went wrong and what to do about it.
+ *
+ * Returns: the message, valid until connpool_error_free(error); "" for a NULL `error`. Never
+ *          NULL.
+ * Blocks:  never.
+ * Threads: any; an error object is immutable until freed.
  */
 CONNPOOL_API const char *connpool_error_message(const connpool_error *error);
 
 /**
- * The five-character SQLSTATE for CONNPOOL_ERR_QUERY_FAILED (and CONNPOOL_ERR_CONNECTION_BROKEN
- * when the server said why, e.g. "57P01" for a terminated backend); "" otherwise. Never NULL.
+ * The SQLSTATE of the failure.
+ *
+ * Returns: the five characters for CONNPOOL_ERR_QUERY_FAILED (except a refused COPY) and for
+ *          CONNPOOL_ERR_CONNECTION_BROKEN when the server said why (e.g. "57P01" for a
+ *          terminated backend); "" otherwise (connect failures included) and for a NULL
+ *          `error`. Never NULL; valid until connpool_error_free(error).
+ * Blocks:  never.
+ * Threads: any; an error object is immutable until freed.
  */
 CONNPOOL_API const char *connpool_error_sqlstate(const connpool_error *error);
 
-/** Frees an error object. NULL is allowed and ignored. */
+/**
+ * Frees an error object.
+ *
+ * Returns: nothing. NULL is allowed and ignored. An error object is not a handle: freeing it
+ *          twice is undefined behaviour.
+ * Blocks:  never.
+ * Threads: once, when no other thread uses the error or its strings.
+ */
 CONNPOOL_API void connpool_error_free(connpool_error *error);
 
 /**
- * The symbolic name of a status, e.g. "CONNPOOL_ERR_TIMEOUT"; "CONNPOOL_UNKNOWN_STATUS" for a
- * value this version does not define. Static storage; never NULL.
+ * The symbolic name of a status.
+ *
+ * Returns: e.g. "CONNPOOL_ERR_TIMEOUT"; "CONNPOOL_UNKNOWN_STATUS" for a value this version does
+ *          not define. Static storage; never NULL.
+ * Blocks:  never.
+ * Threads: any.
  */
 CONNPOOL_API const char *connpool_status_name(connpool_status status);
 
 /**
- * A one-line description of a status, e.g. "the pool was closed"; a fixed text for a value this
- * version does not define. Static storage; never NULL. Never blocks; thread-safe.
+ * A one-line description of a status.
+ *
+ * Returns: e.g. "the pool was closed or freed"; a fixed text for a value this version does not
+ *          define. Static storage; never NULL.
+ * Blocks:  never.
+ * Threads: any.
  */
 CONNPOOL_API const char *connpool_status_description(connpool_status status);
 
