@@ -272,19 +272,84 @@ CONNPOOL_API const char *connpool_status_description(connpool_status status);
 
 /**
  * A set of pool options, set by key and string value so that adding an option never changes
- * the ABI. Keys and ranges are listed in README.md ("Options"). Not thread-safe: build it on
- * one thread, then pass it to connpool_pool_create(), which copies it.
+ * the ABI. Not thread-safe: build it on one thread, then pass it to connpool_pool_create(),
+ * which copies it.
+ *
+ * connpool_option_count() and connpool_option_describe() enumerate every option at run time
+ * (key, kind, default, range, one-line description). This version has these, in that order
+ * (key (kind, default, accepted range): meaning; "0 = ..." gives the special meaning of 0):
+ *
+ *   name (string, "pool", at most 64 bytes): the pool's name in log lines and stats JSON.
+ *   min_size (integer, 0, 0..10000): connections kept open even when idle, opened in the
+ *       background (see connpool_pool_wait_ready).
+ *   max_size (integer, 10, 1..10000): connections kept at most, without overflow.
+ *   max_overflow (integer, 0, 0..10000): extra connections allowed under load, closed again
+ *       when released while nobody waits.
+ *   acquire_timeout (duration ms, 30000, 0..86400000): the wait used for a negative
+ *       timeout_ms (acquire, asynchronous acquire, wait_ready).
+ *   connect_timeout (duration ms, 10000, 1..3600000): limit for opening one connection. It
+ *       replaces libpq's connect_timeout, which is ignored if the conninfo sets it.
+ *   max_lifetime (duration ms, 3600000, 0..2592000000): connections are closed after this age,
+ *       minus up to 5% random jitter: when idle or returned, never while leased (0 = never).
+ *   max_idle (duration ms, 600000, 0..2592000000): idle connections above min_size are closed
+ *       after this long (0 = never).
+ *   pre_ping (boolean, on): a round trip checks a connection idle for at least
+ *       pre_ping_threshold before it is handed out; a dead one is replaced.
+ *   pre_ping_threshold (duration ms, 1000, 0..86400000): see pre_ping (0 = on every hand-out).
+ *   health_check_timeout (duration ms, 5000, 1..3600000): limit for one pre-ping, and for the
+ *       rollback and reset_query after a release.
+ *   maintenance_interval (duration ms, 1000, 10..3600000): how often idle and expired
+ *       connections are closed and min_size is restored.
+ *   max_concurrent_connects (integer, 2, 1..64): connection attempts in flight at once: the
+ *       number of background worker threads, which also run the rollbacks/reset_query.
+ *   max_waiting (integer, 0, 0..1000000): callers allowed to wait at once (blocking and
+ *       asynchronous acquires with a positive timeout); beyond it they fail at once with
+ *       CONNPOOL_ERR_TOO_MANY_WAITERS (0 = unlimited).
+ *   overtake_window_us (integer, 200, 0..1000000): microseconds a blocking waiter lets running
+ *       threads take connections released meanwhile, see connpool_pool_acquire (0 = strict
+ *       first come, first served).
+ *   leak_threshold (duration ms, 0, 0..2592000000): a lease held longer is reported once in the
+ *       log, with its label (connpool_lease_set_label), and counted (0 = off).
+ *   breaker_threshold (integer, 5, 0..1000): consecutive connect failures that open the circuit
+ *       breaker (CONNPOOL_ERR_DATABASE_UNAVAILABLE); an authentication failure (SQLSTATE 28xxx)
+ *       or an unknown database (3D000) opens it at once (0 = never, not even then).
+ *   log_level (choice of trace, debug, info, warn, error, critical, off; default ""): the
+ *       pool's log level. The default "" means $CONNPOOL_LOG_LEVEL as read when the pool is
+ *       created, else off; connpool_options_set refuses "" (leave the option unset instead).
+ *   reset_query (string, "", at most 4096 bytes): SQL run on every returned connection before
+ *       reuse, e.g. DISCARD ALL ("" = none).
+ *   statement_cache_size (integer, 100, 0..10000): prepared statements kept per connection by
+ *       connpool_lease_exec/_send, least recently used evicted (0 = never prepare, e.g. behind
+ *       PgBouncer in transaction mode before 1.21).
+ *   prepare_threshold (integer, 5, 0..1000000): executions of a statement text on a connection
+ *       before it is prepared there (0 = prepare on the first execution).
  */
 typedef struct connpool_options connpool_options;
 
-/** Creates an options set holding every default. Free it with connpool_options_free(). */
+/**
+ * Creates an options set holding every default. Free it with connpool_options_free().
+ *
+ * Returns: CONNPOOL_OK with `*out` set; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out`),
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: any; the new set is the caller's.
+ */
 CONNPOOL_API connpool_status connpool_options_new(connpool_options **out, connpool_error **err);
 
 /**
- * Sets `key` to `value`, validated at once: an unknown key gives CONNPOOL_ERR_UNKNOWN_OPTION,
- * a malformed or out-of-range value gives CONNPOOL_ERR_INVALID_ARGUMENT; both messages name
- * the key and its accepted values. On failure the options are unchanged. Integers are decimal;
- * durations are milliseconds; booleans accept on/off, true/false, yes/no, 1/0.
+ * Sets `key` to `value`, validated at once. On failure the options are unchanged. Integers and
+ * durations are decimal integers in the option's unit (no '+', spaces or unit suffix); booleans
+ * accept on/off, true/false, yes/no, 1/0 (lower case only); a choice is exactly one of its
+ * words; a string must fit the length limit. Rules that involve several options
+ * (min_size <= max_size) are checked by connpool_pool_create(), not here.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_UNKNOWN_OPTION (the key is not known; the message lists
+ *          the known keys; not counted by connpool_misuse_count), CONNPOOL_ERR_INVALID_ARGUMENT
+ *          (NULL `options`, `key` or `value`; a malformed or out-of-range value: the message
+ *          names the key and its accepted values), CONNPOOL_ERR_INVALID_HANDLE,
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: one thread at a time per options set.
  */
 CONNPOOL_API connpool_status connpool_options_set(connpool_options *options, const char *key,
                                                   const char *value, connpool_error **err);
@@ -306,7 +371,7 @@ typedef struct connpool_option_info {
     uint32_t reserved0;        /**< always 0 */
     const char *key;           /**< what connpool_options_set() takes, e.g. "max_size" */
     const char *description;   /**< one line: what it does, and what 0 or "" means */
-    const char *default_value; /**< the default, in the form connpool_options_set() takes */
+    const char *default_value; /**< the default, in connpool_options_set() form; log_level: "" */
     const char *choices; /**< CONNPOOL_OPTION_CHOICE: accepted words, comma-separated; else "" */
     int64_t min;         /**< INTEGER, DURATION_MS: smallest accepted value */
     int64_t max;         /**< INTEGER, DURATION_MS: largest; STRING: the length limit */
@@ -314,20 +379,38 @@ typedef struct connpool_option_info {
     uint32_t reserved1;  /**< always 0 */
 } connpool_option_info;
 
-/** The number of options this version knows; they are indexed 0 .. count-1. Thread-safe. */
+/**
+ * The number of options this version knows; they are indexed 0 .. count-1.
+ *
+ * Returns: the count (21 in this version); 0 only if memory ran out building the list on the
+ *          first call.
+ * Blocks:  never.
+ * Threads: any.
+ */
 CONNPOOL_API int32_t connpool_option_count(void);
 
 /**
  * Describes option `index` (0 .. connpool_option_count() - 1) into `*out`, whose struct_size the
- * caller set. Never blocks; thread-safe. Errors: CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out`,
- * struct_size too small, index out of range).
+ * caller set: the first min(struct_size, sizeof(connpool_option_info)) bytes are written, and
+ * struct_size is set to that size.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out`, struct_size below 8, index out
+ *          of range; `*out` unchanged), CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL (building
+ *          the list on the first call).
+ * Blocks:  never.
+ * Threads: any.
  */
 CONNPOOL_API connpool_status connpool_option_describe(connpool_option_info *out, int32_t index,
                                                       connpool_error **err);
 
 /**
- * Frees an options set. NULL gives CONNPOOL_OK; a stale handle gives
- * CONNPOOL_ERR_INVALID_HANDLE (a double free is detected, not undefined behaviour).
+ * Frees an options set. A double free is detected, not undefined behaviour.
+ *
+ * Returns: CONNPOOL_OK (also for NULL); CONNPOOL_ERR_INVALID_HANDLE (already freed, another kind
+ *          of handle, made up).
+ * Blocks:  only while another thread is inside a call on the same set (e.g. a
+ *          connpool_pool_create copying it).
+ * Threads: once per set; of concurrent frees exactly one returns CONNPOOL_OK.
  */
 CONNPOOL_API connpool_status connpool_options_free(connpool_options *options);
 
