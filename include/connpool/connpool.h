@@ -423,42 +423,86 @@ typedef struct connpool_pool connpool_pool;
 
 /**
  * Creates a pool. `conninfo` is a libpq connection string, key=value ("host=/run/pg
- * dbname=app") or URI ("postgresql://user@host/app"); it is checked here but no connection is
- * opened by this call. `options` may be NULL (all defaults); it is copied and may be freed at
- * once. min_size connections are then opened in the background; use connpool_pool_wait_ready()
- * to wait for them. Does not block on the network.
+ * dbname=app") or URI ("postgresql://user@host/app"), at most 65536 bytes; it is parsed here
+ * (syntax and keywords) but no connection is opened by this call. `options` may be NULL (all
+ * defaults); it is copied and may be freed at once. min_size connections are then opened in
+ * the background; use connpool_pool_wait_ready() to wait for them.
  *
- * Errors: CONNPOOL_ERR_INVALID_ARGUMENT (NULL out/conninfo, unparsable conninfo, inconsistent
- * options such as min_size > max_size), CONNPOOL_ERR_INVALID_HANDLE (stale options),
- * CONNPOOL_ERR_NO_MEMORY.
+ * Connections are opened with libpq's non-blocking connect, bounded by the connect_timeout
+ * option (libpq's connect_timeout keyword has no effect), with these defaults that the conninfo
+ * may override: keepalives=1 keepalives_idle=30 keepalives_interval=10 keepalives_count=3
+ * tcp_user_timeout=60000 (TCP only: a silent peer is noticed in about a minute)
+ * fallback_application_name=libconnpool.
+ *
+ * Returns: CONNPOOL_OK with `*out` set; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out` or
+ *          `conninfo`, conninfo too long or not parsable by libpq, min_size > max_size),
+ *          CONNPOOL_ERR_INVALID_HANDLE (stale `options`), CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL (also when the pool's threads cannot be started). Never
+ *          CONNPOOL_ERR_FORKED: this is how a child process gets a pool.
+ * Blocks:  never: no network I/O, no name resolution. Starts max_concurrent_connects worker
+ *          threads and one maintenance thread.
+ * Threads: any; `options` must not be changed by another thread meanwhile.
  */
 CONNPOOL_API connpool_status connpool_pool_create(connpool_pool **out, const char *conninfo,
                                                   const connpool_options *options,
                                                   connpool_error **err);
 
 /**
- * Blocks until the pool holds at least min_size open connections, for start-up code that
- * wants to fail fast. `timeout_ms`: 0 checks without waiting, negative uses the pool's
- * acquire_timeout. Returns CONNPOOL_OK, CONNPOOL_ERR_TIMEOUT, CONNPOOL_ERR_CONNECT_FAILED (the
- * wait ended while the latest connect attempt had failed; the message says why),
- * CONNPOOL_ERR_POOL_CLOSED or CONNPOOL_ERR_INVALID_HANDLE.
+ * Waits until the pool holds at least min_size open connections, for start-up code that wants
+ * to know the database is reachable. `timeout_ms`: 0 checks without waiting, negative uses the
+ * pool's acquire_timeout. It opens nothing itself and counts in no statistic. With min_size 0
+ * it returns CONNPOOL_OK at once, whatever the server's state.
+ *
+ * Surprising: failed connects do not end the wait early. Even when every attempt fails at once
+ * (wrong password, unknown database, circuit breaker open) it waits the whole timeout, then
+ * returns CONNPOOL_ERR_CONNECT_FAILED; it never returns CONNPOOL_ERR_DATABASE_UNAVAILABLE.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_TIMEOUT, CONNPOOL_ERR_CONNECT_FAILED (instead of TIMEOUT
+ *          when the latest connect attempt had failed; the message says why),
+ *          CONNPOOL_ERR_POOL_CLOSED (closed before or during the wait),
+ *          CONNPOOL_ERR_INVALID_ARGUMENT (NULL `pool`), CONNPOOL_ERR_INVALID_HANDLE,
+ *          CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  up to timeout_ms; returns as soon as min_size connections are open or the pool is
+ *          closed.
+ * Threads: thread-safe; connpool_pool_close/_free from another thread end the wait.
  */
 CONNPOOL_API connpool_status connpool_pool_wait_ready(connpool_pool *pool, int64_t timeout_ms,
                                                       connpool_error **err);
 
 /**
- * Closes the pool: waiting and later acquires fail with CONNPOOL_ERR_POOL_CLOSED, idle
- * connections are closed, background threads are stopped; finishes in bounded time (a connect
- * in progress is abandoned). Leases still out stay usable until released; their connections are
- * then closed. The handle stays valid for stats until connpool_pool_free(). Idempotent.
+ * Closes the pool: waiting and later acquires fail with CONNPOOL_ERR_POOL_CLOSED (pending
+ * asynchronous acquires finish with it), connpool_pool_wait_ready returns it, idle connections
+ * are closed and background threads are stopped. Leases still out stay usable until released;
+ * their connections are then closed. The handle stays valid for stats until
+ * connpool_pool_free(). Idempotent.
+ *
+ * Returns: CONNPOOL_OK (also when already closed); CONNPOOL_ERR_INVALID_ARGUMENT (NULL `pool`),
+ *          CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  until the background threads have stopped: a connect in progress is abandoned within
+ *          about 50 ms, except that libpq resolves host names synchronously (a slow DNS lookup
+ *          delays it); a rollback/reset_query in progress is waited for (at most
+ *          health_check_timeout). Idle connections are closed by the calling thread (libpq
+ *          sends its Terminate message without waiting for an answer).
+ * Threads: thread-safe; concurrent calls all return once the threads have stopped.
  */
 CONNPOOL_API connpool_status connpool_pool_close(connpool_pool *pool, connpool_error **err);
 
 /**
  * Closes the pool (as connpool_pool_close) and invalidates the handle. Threads blocked in
- * connpool_pool_acquire() on it return CONNPOOL_ERR_POOL_CLOSED. Leases still out remain
- * valid; the pool's memory is released with the last of them. NULL gives CONNPOOL_OK; a stale
- * handle gives CONNPOOL_ERR_INVALID_HANDLE.
+ * connpool_pool_acquire() or connpool_pool_wait_ready() on it return CONNPOOL_ERR_POOL_CLOSED.
+ * Leases and asynchronous acquires still out remain valid (and must still be released/freed);
+ * the pool's memory is released with the last of them. In a child after fork() it only drops
+ * the handle (see the general rules).
+ *
+ * Returns: CONNPOOL_OK (also for NULL, and in a child after fork()); CONNPOOL_ERR_INVALID_HANDLE
+ *          (already freed, another kind of handle, made up), CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  as connpool_pool_close, then until every call still running on this pool handle in
+ *          other threads has returned: waiting acquirers are woken at once, but a pre-ping in
+ *          progress may take up to health_check_timeout.
+ * Threads: thread-safe; of concurrent frees exactly one returns CONNPOOL_OK (in a forked child
+ *          several may).
  */
 CONNPOOL_API connpool_status connpool_pool_free(connpool_pool *pool);
 
