@@ -514,17 +514,35 @@ CONNPOOL_API connpool_status connpool_pool_free(connpool_pool *pool);
 typedef struct connpool_lease connpool_lease;
 
 /**
- * Borrows a connection. `timeout_ms`: 0 = do not wait (CONNPOOL_ERR_TIMEOUT at once if none is
- * idle, though the pool may start opening one), positive = wait at most that long, negative =
- * the pool's acquire_timeout option. Waiters are served first come, first served, except that
- * for its first overtake_window_us (default 200 µs) a waiter lets running threads take
- * connections released meanwhile (0 = strict FIFO). An idle connection that turns out to be
- * dead is replaced transparently within the timeout.
+ * Borrows a connection; `*out` is the caller's lease until connpool_lease_release(). The calling
+ * thread never opens connections itself: background workers do, as waiters need them.
+ * `timeout_ms`: positive = wait at most that long, 0 = do not wait (CONNPOOL_ERR_TIMEOUT at once
+ * if none can be taken, though the pool may start opening one), negative = the pool's
+ * acquire_timeout option. Waiters are served first come, first served, except that for its
+ * first overtake_window_us microseconds (default 200) a blocking waiter lets running threads
+ * take connections released meanwhile (0 = strict FIFO).
  *
- * Errors: CONNPOOL_ERR_TIMEOUT (the message gives the pool's state),
- * CONNPOOL_ERR_CONNECT_FAILED (the wait ended while the latest connect attempt had failed: server
- * down, wrong password...; the message carries the reason), CONNPOOL_ERR_POOL_CLOSED,
- * CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT.
+ * An idle connection is checked before it is handed out: without I/O (a non-blocking read of
+ * its socket), then, if pre_ping is on and it has been idle for pre_ping_threshold, with a round
+ * trip. One found dead (or past max_lifetime) is closed and another is tried, within the
+ * timeout. Surprising: with timeout_ms 0, a dead idle connection ends the call with
+ * CONNPOOL_ERR_TIMEOUT (or CONNECT_FAILED) even if other connections are idle. And the pre-ping
+ * must end by the acquire's deadline too, so a positive timeout shorter than a network round
+ * trip makes a healthy connection fail its pre-ping, and it is closed as broken.
+ *
+ * Returns: CONNPOOL_OK with `*out` set; CONNPOOL_ERR_TIMEOUT (the message gives the pool's
+ *          state), CONNPOOL_ERR_CONNECT_FAILED (instead of TIMEOUT when the latest connect
+ *          attempt had failed: server down, wrong password...; the message carries the reason),
+ *          CONNPOOL_ERR_DATABASE_UNAVAILABLE (circuit breaker open and no connection open: at
+ *          once, or as soon as the breaker opens during the wait),
+ *          CONNPOOL_ERR_TOO_MANY_WAITERS (max_waiting reached; only when the timeout is
+ *          positive), CONNPOOL_ERR_POOL_CLOSED (closed before or during the wait),
+ *          CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out` or `pool`), CONNPOOL_ERR_INVALID_HANDLE,
+ *          CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  timeout_ms > 0: at most timeout_ms in all, pre-pings and dead connections included.
+ *          timeout_ms == 0: never waits for a connection, but the pre-ping of the one taken may
+ *          take up to health_check_timeout.
+ * Threads: thread-safe.
  */
 CONNPOOL_API connpool_status connpool_pool_acquire(connpool_lease **out, connpool_pool *pool,
                                                    int64_t timeout_ms, connpool_error **err);
@@ -533,16 +551,24 @@ CONNPOOL_API connpool_status connpool_pool_acquire(connpool_lease **out, connpoo
  * Takes an idle connection if one can be had without waiting, else returns
  * CONNPOOL_ERR_WOULD_BLOCK at once: for callers that wait their own way (an event loop, a
  * language runtime) and want the common case, a free connection, at the cost of one call. A
- * WOULD_BLOCK has no side effects: it is not counted as a timeout, it does not queue the caller
- * and it does not start opening connections; wait with connpool_pool_acquire_async() or
- * connpool_pool_acquire() for that. A connection taken is checked as connpool_pool_acquire
- * checks it (pre_ping may run, bounded by health_check_timeout; a dead connection is closed and
- * the call answers WOULD_BLOCK if no other is idle). Connections are not taken past waiters
- * that asked for a hand-off, so try-acquirers cannot starve waiting callers.
+ * WOULD_BLOCK for lack of an idle connection has no side effects: it is not counted as a
+ * timeout, it does not queue the caller and it does not start opening connections; wait with
+ * connpool_pool_acquire_async() or connpool_pool_acquire() for that. Connections are not taken
+ * past waiters that asked for a hand-off, so try-acquirers cannot starve waiting callers.
  *
- * Errors: CONNPOOL_ERR_WOULD_BLOCK (no message is made for it: it is the expected answer),
- * CONNPOOL_ERR_POOL_CLOSED, CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT,
- * CONNPOOL_ERR_FORKED.
+ * A connection taken is checked as connpool_pool_acquire checks it. Surprising: only one is
+ * tried. If it turns out dead it is closed (counted in closed_broken; a replacement is opened
+ * only if min_size or waiters need one) and the call answers WOULD_BLOCK even if other
+ * connections are idle.
+ *
+ * Returns: CONNPOOL_OK with `*out` set; CONNPOOL_ERR_WOULD_BLOCK (no error object: it is an
+ *          expected answer), CONNPOOL_ERR_POOL_CLOSED, CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out`
+ *          or `pool`), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL. Never TIMEOUT, CONNECT_FAILED, DATABASE_UNAVAILABLE or
+ *          TOO_MANY_WAITERS.
+ * Blocks:  never waits for a connection; a pre-ping of the connection taken may take up to
+ *          health_check_timeout.
+ * Threads: thread-safe.
  */
 CONNPOOL_API connpool_status connpool_pool_try_acquire(connpool_lease **out, connpool_pool *pool,
                                                        connpool_error **err);
@@ -550,63 +576,125 @@ CONNPOOL_API connpool_status connpool_pool_try_acquire(connpool_lease **out, con
 /**
  * An acquire in progress, for event loops and cancellable waits (asyncio, Go contexts): it
  * never blocks the caller and parks no thread. Waiters are served first come, first served,
- * together with blocking acquirers.
+ * together with blocking acquirers (an asynchronous waiter has no overtaking window). Its
+ * timeout is enforced by the pool's maintenance thread.
  */
 typedef struct connpool_acquire connpool_acquire;
 
 /**
- * Starts an acquire and returns at once. `timeout_ms` as for connpool_pool_acquire (the pool's
- * maintenance thread enforces it). Poll or wait on connpool_acquire_fd(), then collect the
- * outcome with connpool_acquire_result(); free the request with connpool_acquire_free().
- * Errors at start: CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT,
- * CONNPOOL_ERR_NO_MEMORY (a closed pool still returns a request, finished with
- * CONNPOOL_ERR_POOL_CLOSED, so that callers have one path for outcomes).
+ * Starts an acquire and returns at once. `timeout_ms` as for connpool_pool_acquire (0: the
+ * request finishes at once, with a connection if one is idle, else with CONNPOOL_ERR_TIMEOUT or
+ * CONNECT_FAILED). Poll or wait on connpool_acquire_fd(), then collect the outcome with
+ * connpool_acquire_result(); free the request with connpool_acquire_free(). Refusals (pool
+ * closed, breaker open, too many waiters) still return a request, finished with that status, so
+ * that callers have one path for outcomes. A connection granted at once is checked (pre-ping
+ * included) only when collected.
+ *
+ * Returns: CONNPOOL_OK with `*out` set to a new request, whatever its outcome will be;
+ *          CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out` or `pool`), CONNPOOL_ERR_INVALID_HANDLE,
+ *          CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: thread-safe; the request may then be used from any thread.
  */
 CONNPOOL_API connpool_status connpool_pool_acquire_async(connpool_acquire **out,
                                                          connpool_pool *pool, int64_t timeout_ms,
                                                          connpool_error **err);
 
 /**
- * A file descriptor that becomes readable when the acquire has an outcome (level-triggered:
- * it stays readable). Owned by the request: do not read, write or close it. Valid until
- * connpool_acquire_free(). Created on the first call, so a request whose outcome was collected
- * at once never costs one. CONNPOOL_ERR_NO_MEMORY if the process is out of file descriptors.
+ * A file descriptor (a Linux eventfd, close-on-exec) that becomes readable when the acquire has
+ * an outcome, and stays readable (level-triggered) except in one case: when
+ * connpool_acquire_result finds the granted connection dead and the request goes back to
+ * waiting, it becomes unreadable again until the next outcome. Owned by the request: do not
+ * read, write or close it. Valid until connpool_acquire_free(). Created on the first call (every
+ * call returns the same one), so a request whose outcome was collected at once never costs one.
+ * Not checked for fork(): do not call it in a child (see the general rules).
+ *
+ * Returns: CONNPOOL_OK with `*out_fd` set (-1 on failure); CONNPOOL_ERR_INVALID_ARGUMENT (NULL
+ *          `out_fd` or `acquire`), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_NO_MEMORY (also
+ *          when the eventfd cannot be created, e.g. the process is out of file descriptors),
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: thread-safe.
  */
 CONNPOOL_API connpool_status connpool_acquire_fd(int32_t *out_fd, connpool_acquire *acquire,
                                                  connpool_error **err);
 
 /**
- * Collects the outcome without blocking on the pool. CONNPOOL_ERR_IN_PROGRESS while there is
- * none yet. Otherwise the final status, as connpool_pool_acquire would return it, plus
- * CONNPOOL_ERR_CANCELED; on CONNPOOL_OK `*out` receives the lease, which then belongs to the
- * caller (collect it once: later calls give CONNPOOL_ERR_INVALID_ARGUMENT). A granted
- * connection is checked here (as in connpool_pool_acquire: a dead one is replaced, and the
- * request goes back to waiting, in first place, so the result can turn to IN_PROGRESS again).
+ * Collects the outcome. On CONNPOOL_OK `*out` receives the lease, which then belongs to the
+ * caller (collect it once). Another outcome is final: every later call returns it again, with
+ * a new error object each time. A granted connection is checked here as connpool_pool_acquire
+ * checks it: a dead one is closed and another idle one tried; if none is idle the request goes
+ * back to waiting, in first place, and the answer turns to CONNPOOL_ERR_IN_PROGRESS again.
+ *
+ * Surprising: a pre-ping must end by the acquire's deadline. Collecting a granted connection
+ * whose pre-ping is due (idle for pre_ping_threshold) after that deadline has passed makes the
+ * pre-ping fail at once: the probably healthy connection is closed as broken and the outcome
+ * becomes CONNPOOL_ERR_TIMEOUT (or CONNECT_FAILED). Collect promptly.
+ *
+ * Returns: CONNPOOL_ERR_IN_PROGRESS (no outcome yet, or another thread is checking the granted
+ *          connection; `*out` NULL, no error object); CONNPOOL_OK with `*out` set; the final
+ *          failures CONNPOOL_ERR_TIMEOUT, CONNPOOL_ERR_CONNECT_FAILED,
+ *          CONNPOOL_ERR_DATABASE_UNAVAILABLE, CONNPOOL_ERR_TOO_MANY_WAITERS,
+ *          CONNPOOL_ERR_POOL_CLOSED, CONNPOOL_ERR_CANCELED (as connpool_pool_acquire returns
+ *          them); CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out` or `acquire`, or the lease was
+ *          already collected: that one is counted by connpool_misuse_count only when `err` is
+ *          not NULL), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never waits for a connection, but checking a granted one may run pre-pings: until
+ *          the acquire's deadline at most (up to health_check_timeout if timeout_ms was 0).
+ * Threads: thread-safe.
  */
 CONNPOOL_API connpool_status connpool_acquire_result(connpool_lease **out,
                                                      connpool_acquire *acquire,
                                                      connpool_error **err);
 
 /**
- * Blocks until the acquire has an outcome or `timeout_ms` passes (negative = no limit;
- * this wait is separate from the acquire's own timeout). Returns CONNPOOL_OK when an outcome is
- * ready (collect it with connpool_acquire_result), CONNPOOL_ERR_IN_PROGRESS if the wait timed
- * out. For callers that want a blocking acquire they can cancel from another thread.
+ * Waits until the acquire has an outcome (its fd is readable) or `timeout_ms` passes (0 =
+ * check only, negative = no limit; this wait is separate from the acquire's own timeout, which
+ * also ends it). For callers that want a blocking acquire they can cancel from another thread.
+ * An outcome may be a grant that connpool_acquire_result then finds dead (it answers
+ * CONNPOOL_ERR_IN_PROGRESS: wait again). Not checked for fork(): do not call it in a child.
+ *
+ * Returns: CONNPOOL_OK (an outcome is ready, or was already collected: collect it with
+ *          connpool_acquire_result); CONNPOOL_ERR_IN_PROGRESS (the wait timed out; no error
+ *          object), CONNPOOL_ERR_INVALID_ARGUMENT (NULL `acquire`), CONNPOOL_ERR_INVALID_HANDLE,
+ *          CONNPOOL_ERR_NO_MEMORY (the eventfd cannot be created), CONNPOOL_ERR_INTERNAL (also
+ *          when poll() fails).
+ * Blocks:  up to timeout_ms; ends sooner with the outcome: a grant, the acquire's own timeout, a
+ *          cancel or free from another thread, the pool closing.
+ * Threads: thread-safe; several threads may wait on one request.
  */
 CONNPOOL_API connpool_status connpool_acquire_wait(connpool_acquire *acquire, int64_t timeout_ms,
                                                    connpool_error **err);
 
 /**
- * Abandons a pending acquire: it finishes promptly with CONNPOOL_ERR_CANCELED and its fd
- * becomes readable. A connection granted but not yet collected goes back to the pool. Safe from
- * any thread, at any time, any number of times (no effect once the lease was collected).
+ * Abandons a pending acquire: it finishes at once with CONNPOOL_ERR_CANCELED (counted in the
+ * `canceled` statistic) and its fd becomes readable. A connection granted but not yet collected
+ * goes back to the pool, and the request finishes with CONNPOOL_ERR_CANCELED as well (not
+ * counted). No effect once the request has finished otherwise or its lease was collected. While
+ * another thread is inside connpool_acquire_result checking a granted connection, the cancel
+ * takes effect only if that connection turns out dead; otherwise that collect succeeds.
+ *
+ * Returns: CONNPOOL_OK (also when there was nothing to cancel); CONNPOOL_ERR_INVALID_ARGUMENT
+ *          (NULL `acquire`), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED,
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: any thread, at any time, any number of times.
  */
 CONNPOOL_API connpool_status connpool_acquire_cancel(connpool_acquire *acquire);
 
 /**
  * Frees the request (cancelling it if pending; returning an uncollected connection to the
- * pool). A collected lease is not affected. NULL gives CONNPOOL_OK; a freed request gives
- * CONNPOOL_ERR_INVALID_HANDLE.
+ * pool) and closes its fd. A collected lease is not affected. In a child after fork() the
+ * request is not freed (CONNPOOL_ERR_FORKED).
+ *
+ * Returns: CONNPOOL_OK (also for NULL); CONNPOOL_ERR_INVALID_HANDLE (already freed, another kind
+ *          of handle, made up), CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  cancels first (which ends connpool_acquire_wait calls at once), then waits for calls
+ *          still running on the request in other threads, e.g. a connpool_acquire_result
+ *          checking a grant (bounded as there).
+ * Threads: thread-safe; of concurrent frees exactly one returns CONNPOOL_OK.
  */
 CONNPOOL_API connpool_status connpool_acquire_free(connpool_acquire *acquire);
 
