@@ -699,17 +699,39 @@ CONNPOOL_API connpool_status connpool_acquire_cancel(connpool_acquire *acquire);
 CONNPOOL_API connpool_status connpool_acquire_free(connpool_acquire *acquire);
 
 /**
- * Returns a lease to its pool. Never waits for the server: a connection left in a transaction
- * is rolled back (and the reset_query run) by a background worker before reuse; a broken or busy
- * one is closed (libpq sends its Terminate message without waiting for an answer). Calling it
- * again, or on any released lease, gives CONNPOOL_ERR_INVALID_HANDLE. NULL gives
- * CONNPOOL_ERR_INVALID_ARGUMENT.
+ * Returns a lease to its pool; the handle is dead afterwards. Never waits for the server. A
+ * clean idle connection goes back to the pool (or straight to the oldest waiter). One left in a
+ * transaction block (or a failed one), and every one when reset_query is set, is first cleaned
+ * by a background worker: ROLLBACK if in a transaction block, then the reset_query (bounded by
+ * health_check_timeout; closed if that fails). A connection is closed instead when it is
+ * broken, busy (a result still pending, including an uncollected connpool_lease_send
+ * statement, or left in pipeline mode), left unusable (COPY), told by the server that it is
+ * being terminated, when its session user was changed (SET SESSION AUTHORIZATION), when it is
+ * past max_lifetime, when it is an overflow connection nobody waits for, or when the pool is
+ * closed.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `lease`),
+ *          CONNPOOL_ERR_INVALID_HANDLE (already released, another kind of handle, made up),
+ *          CONNPOOL_ERR_FORKED (in a child after fork(); the lease is left as it is),
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  no server round trip. A connection being closed is closed by the calling thread
+ *          (libpq sends its Terminate message without waiting for an answer). Waits for calls
+ *          still running on the lease in other threads, i.e. a connpool_lease_cancel in progress
+ *          (see there for how long that can take).
+ * Threads: once per lease, from any thread; of concurrent releases exactly one succeeds.
  */
 CONNPOOL_API connpool_status connpool_lease_release(connpool_lease *lease, connpool_error **err);
 
 /**
  * Attaches a label (e.g. the code path that took the lease) shown when the lease is reported
- * as held longer than the leak_threshold option. Copied; at most 256 bytes. NULL clears it.
+ * as held longer than the leak_threshold option. Copied; at most 256 bytes. NULL or "" clears
+ * it. A label lasts for this lease only.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `lease`, label longer than 256
+ *          bytes), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: one thread at a time per lease.
  */
 CONNPOOL_API connpool_status connpool_lease_set_label(connpool_lease *lease, const char *label,
                                                       connpool_error **err);
@@ -717,10 +739,17 @@ CONNPOOL_API connpool_status connpool_lease_set_label(connpool_lease *lease, con
 /**
  * The lease's libpq connection (`PGconn *`), for callers that use libpq themselves. It belongs
  * to the pool: do not PQfinish it and do not use it after release. Leave the connection idle
- * (no result pending) before releasing; otherwise it is closed rather than reused. Taking it
- * makes the connection's prepared-statement cache forget its entries before the next statement
- * (the caller might have deallocated them); prepared statement names starting with
- * "_connpool_" are reserved for that cache.
+ * (no result pending, not in pipeline mode, same session user) before releasing; otherwise it
+ * is closed rather than reused. Taking it makes the connection's prepared-statement cache
+ * forget its entries before the next statement (the caller might have deallocated them; the
+ * next statement sends DEALLOCATE for them, ignoring failures); prepared statement names
+ * starting with "_connpool_" are reserved for that cache.
+ *
+ * Returns: CONNPOOL_OK with `*out_pgconn` set; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out_pgconn`
+ *          or `lease`), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED,
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: one thread at a time per lease, the PGconn included.
  */
 CONNPOOL_API connpool_status connpool_lease_pgconn(void **out_pgconn, connpool_lease *lease,
                                                    connpool_error **err);
