@@ -758,28 +758,48 @@ CONNPOOL_API connpool_status connpool_lease_pgconn(void **out_pgconn, connpool_l
  * Queries on a lease
  * ------------------------------------------------------------------------------------------- */
 
-/** The outcome of one statement; free it with connpool_result_free(). */
+/**
+ * The outcome of one statement; free it with connpool_result_free(). Immutable: its accessors
+ * may be called from several threads at once. It outlives its lease and its pool.
+ */
 typedef struct connpool_result connpool_result;
 
 /**
  * Runs one SQL statement on the lease's connection, with `n_params` text parameters referenced
  * as $1..$n (`params[i]` NULL means SQL NULL; `params` may be NULL when `n_params` is 0). The
- * server infers parameter types. Results are in text format.
+ * server infers parameter types. Results are in text format. `sql` must be a single statement
+ * (the extended protocol is used: the server rejects "SELECT 1; SELECT 2" with
+ * CONNPOOL_ERR_QUERY_FAILED).
  *
  * Statements go through the connection's prepared-statement cache (pool options
- * statement_cache_size and prepare_threshold): a statement text executed more than
- * prepare_threshold times on a connection is prepared there and then executed by name. A cached
- * statement the server no longer knows (SQLSTATE 26000) or whose result type changed (0A000) is
- * dropped from the cache and, outside a transaction block, run again unprepared; inside one the
- * error is returned.
+ * statement_cache_size and prepare_threshold), keyed by text and n_params: a statement executed
+ * more than prepare_threshold times on a connection is prepared there (in the same round trip)
+ * and then executed by name. A cached statement the server no longer knows (SQLSTATE 26000:
+ * the cache then forgets all its entries) or whose result type changed (0A000) is dropped from
+ * the cache and, outside a transaction block, run again unprepared within the same call; inside
+ * one the error is returned.
  *
- * Returns CONNPOOL_OK with `*out` set, or:
- *  - CONNPOOL_ERR_QUERY_FAILED: the server rejected the statement. `*out` is still set, to a
- *    result whose status is CONNPOOL_ERR_QUERY_FAILED and which carries the message and
- *    SQLSTATE (so does `err`). Free it as usual. The connection remains usable.
- *  - CONNPOOL_ERR_CONNECTION_BROKEN: the connection died; `*out` is NULL. Release the lease (the
- *    pool closes that connection and opens a replacement).
- *  - CONNPOOL_ERR_INVALID_HANDLE / CONNPOOL_ERR_INVALID_ARGUMENT.
+ * COPY is not supported: it returns CONNPOOL_ERR_QUERY_FAILED with a result that has no
+ * SQLSTATE, and, unlike other failures, leaves the connection unusable (later statements give
+ * CONNPOOL_ERR_CONNECTION_BROKEN; release closes it). Use connpool_lease_pgconn for COPY.
+ *
+ * Returns: CONNPOOL_OK with `*out` set;
+ *          CONNPOOL_ERR_QUERY_FAILED: the server rejected the statement. `*out` is still set,
+ *            to a result whose status is CONNPOOL_ERR_QUERY_FAILED and which carries the
+ *            message and SQLSTATE (so does `err`). Free it as usual. The connection remains
+ *            usable (except after COPY);
+ *          CONNPOOL_ERR_CONNECTION_BROKEN: the connection died (the SQLSTATE is in `err` when
+ *            the server said why), or an earlier call left it unusable; `*out` is NULL.
+ *            Release the lease (the pool closes that connection and opens a replacement);
+ *          CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out`, `lease` or `sql`; n_params outside
+ *            0..65535; NULL `params` with n_params > 0; a connpool_lease_send statement still
+ *            pending), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED,
+ *            CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  until the server has answered the whole statement. There is no client-side
+ *          timeout: it is bounded only by the server (e.g. statement_timeout), by
+ *          connpool_lease_cancel from another thread, or by the connection failing (on TCP the
+ *          keepalive defaults notice a silent peer in about a minute).
+ * Threads: one thread at a time per lease; connpool_lease_cancel may be called meanwhile.
  */
 CONNPOOL_API connpool_status connpool_lease_exec(connpool_result **out, connpool_lease *lease,
                                                  const char *sql, int32_t n_params,
@@ -787,20 +807,28 @@ CONNPOOL_API connpool_status connpool_lease_exec(connpool_result **out, connpool
 
 /* Asynchronous statements: send, wait on the connection's socket, collect. One statement at a
  * time per lease; while one is pending, connpool_lease_exec and connpool_lease_send refuse with
- * CONNPOOL_ERR_INVALID_ARGUMENT. Releasing a lease with a statement pending closes its
- * connection (it is never handed to anyone else with a result in flight). */
+ * CONNPOOL_ERR_INVALID_ARGUMENT and connpool_lease_transaction_status reports
+ * CONNPOOL_TRANSACTION_ACTIVE. Releasing a lease with a statement pending closes its
+ * connection (it is never handed to anyone else with a result in flight). None of these calls
+ * blocks. */
 
 /** Bits of the `out_events` of connpool_lease_socket. */
 #define CONNPOOL_WAIT_READ 1
 #define CONNPOOL_WAIT_WRITE 2
 
 /**
- * Sends one statement (same arguments, parameters and statement cache as connpool_lease_exec)
- * without waiting for the server; `params` may be freed when this returns. Then wait for
- * connpool_lease_socket's events and call connpool_lease_collect.
+ * Sends one statement (same arguments, parameters, statement cache and COPY restriction as
+ * connpool_lease_exec) without waiting for the server; `sql` and `params` may be freed when
+ * this returns. Then wait for connpool_lease_socket's events and call connpool_lease_collect.
  *
- * Errors: CONNPOOL_ERR_INVALID_ARGUMENT (bad arguments, or a statement is already pending),
- * CONNPOOL_ERR_CONNECTION_BROKEN (release the lease), CONNPOOL_ERR_INVALID_HANDLE.
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_CONNECTION_BROKEN (the connection is unusable or sending
+ *          failed: release the lease), CONNPOOL_ERR_INVALID_ARGUMENT (NULL `lease` or `sql`;
+ *          n_params outside 0..65535; NULL `params` with n_params > 0; a statement already
+ *          pending), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never (libpq is in non-blocking mode; what the socket does not take at once is
+ *          reported as CONNPOOL_WAIT_WRITE and sent by connpool_lease_collect).
+ * Threads: one thread at a time per lease.
  */
 CONNPOOL_API connpool_status connpool_lease_send(connpool_lease *lease, const char *sql,
                                                  int32_t n_params, const char *const *params,
@@ -813,7 +841,14 @@ CONNPOOL_API connpool_status connpool_lease_send(connpool_lease *lease, const ch
  * still unsent, or 0 when no statement is pending. Wait until the socket is ready for any of
  * those events (level- or edge-triggered: connpool_lease_collect reads everything that arrived
  * before it returns CONNPOOL_ERR_IN_PROGRESS), then collect. The socket stays the same for the
- * whole lease. Errors: CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT.
+ * whole lease, unless the connection breaks (libpq then closes it and `*out_fd` may be -1).
+ *
+ * Returns: CONNPOOL_OK with `*out_fd` and `*out_events` set (-1 and 0 on failure);
+ *          CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out_fd`, `out_events` or `lease`),
+ *          CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: one thread at a time per lease.
  */
 CONNPOOL_API connpool_status connpool_lease_socket(int32_t *out_fd, int32_t *out_events,
                                                    connpool_lease *lease, connpool_error **err);
@@ -821,33 +856,54 @@ CONNPOOL_API connpool_status connpool_lease_socket(int32_t *out_fd, int32_t *out
 /**
  * A number identifying the lease's server connection: unique within the process and never
  * reused, the same for every lease that gets this connection. For callers that keep state per
- * connection (e.g. a poller registration for the socket of connpool_lease_socket). Errors:
- * CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT.
+ * connection (e.g. a poller registration for the socket of connpool_lease_socket).
+ *
+ * Returns: CONNPOOL_OK with `*out_id` set (0 on failure; never 0 on success);
+ *          CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out_id` or `lease`), CONNPOOL_ERR_INVALID_HANDLE,
+ *          CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: one thread at a time per lease.
  */
 CONNPOOL_API connpool_status connpool_lease_connection_id(uint64_t *out_id, connpool_lease *lease,
                                                           connpool_error **err);
 
 /**
- * Advances the pending statement without blocking: CONNPOOL_ERR_IN_PROGRESS (`*out` NULL)
- * while its outcome is not complete (wait on connpool_lease_socket again), then exactly the
- * outcomes of connpool_lease_exec (CONNPOOL_OK or CONNPOOL_ERR_QUERY_FAILED with `*out` set,
- * CONNPOOL_ERR_CONNECTION_BROKEN), after which the lease is free for the next statement.
- * CONNPOOL_ERR_INVALID_ARGUMENT if no statement is pending.
+ * Advances the pending statement without blocking: sends what the socket takes, reads what has
+ * arrived (all of it), and reports CONNPOOL_ERR_IN_PROGRESS while the outcome is not complete
+ * (wait on connpool_lease_socket again), then exactly the outcomes of connpool_lease_exec, after
+ * which the lease is free for the next statement. A re-run after SQLSTATE 26000/0A000 (see
+ * connpool_lease_exec) is sent from here and can make the answer IN_PROGRESS again.
+ *
+ * Returns: CONNPOOL_ERR_IN_PROGRESS (`*out` NULL, no error object); CONNPOOL_OK or
+ *          CONNPOOL_ERR_QUERY_FAILED with `*out` set, CONNPOOL_ERR_CONNECTION_BROKEN (`*out`
+ *          NULL), as connpool_lease_exec; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out` or `lease`,
+ *          no statement pending), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED,
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: one thread at a time per lease; connpool_lease_cancel may be called meanwhile.
  */
 CONNPOOL_API connpool_status connpool_lease_collect(connpool_result **out, connpool_lease *lease,
                                                     connpool_error **err);
 
 /**
- * Asks the server to cancel the statement running on the lease's connection (a short blocking
- * exchange on a separate connection, like libpq's PQcancel). Unlike other lease calls it may be
- * made from another thread while one thread runs or collects a statement on the lease. The
- * statement then usually fails with SQLSTATE 57014 (query_canceled); if it had already
- * finished, nothing happens, unless the lease has meanwhile started its next statement, which
- * the request may then cancel (inherent to PostgreSQL's cancel protocol). libpq 15's PQcancel
- * has no timeout: against an unreachable server this call can take the TCP connect timeout,
- * and connpool_lease_release waits for a cancel in progress on the same lease.
- * Errors: CONNPOOL_ERR_CONNECTION_BROKEN (the request could not be delivered),
- * CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT.
+ * Asks the server to cancel the statement running on the lease's connection (libpq's PQcancel:
+ * an exchange on a separate connection). Unlike other lease calls it may be made from another
+ * thread while one thread runs or collects a statement on the lease. The statement then
+ * usually fails with SQLSTATE 57014 (query_canceled); if it had already finished, nothing
+ * happens, unless the lease has meanwhile started its next statement, which the request may
+ * then cancel (inherent to PostgreSQL's cancel protocol). CONNPOOL_OK means the request was
+ * delivered, not that anything was cancelled.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_CONNECTION_BROKEN (the request could not be delivered; the
+ *          message says why), CONNPOOL_ERR_INVALID_ARGUMENT (NULL `lease`),
+ *          CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  on the network, for one connect and exchange with the server. libpq 15's PQcancel
+ *          has no timeout: against an unreachable server this call can take the TCP connect
+ *          timeout (minutes), and connpool_lease_release waits for a cancel in progress on the
+ *          same lease.
+ * Threads: may overlap any other call on the same lease except connpool_lease_release (which
+ *          waits for it).
  */
 CONNPOOL_API connpool_status connpool_lease_cancel(connpool_lease *lease, connpool_error **err);
 
@@ -859,8 +915,16 @@ CONNPOOL_API connpool_status connpool_lease_cancel(connpool_lease *lease, connpo
 #define CONNPOOL_TRANSACTION_UNKNOWN 4 /**< the connection is broken */
 
 /**
- * The transaction state of the lease's connection (one of CONNPOOL_TRANSACTION_*), read without
- * I/O. Errors: CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT.
+ * The transaction state of the lease's connection (one of CONNPOOL_TRANSACTION_*), as libpq
+ * last saw it, read without I/O: CONNPOOL_TRANSACTION_ACTIVE while a statement is pending,
+ * CONNPOOL_TRANSACTION_UNKNOWN once the connection is broken.
+ *
+ * Returns: CONNPOOL_OK with `*out_status` set (CONNPOOL_TRANSACTION_UNKNOWN on failure);
+ *          CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out_status` or `lease`),
+ *          CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: one thread at a time per lease.
  */
 CONNPOOL_API connpool_status connpool_lease_transaction_status(int32_t *out_status,
                                                                connpool_lease *lease,
