@@ -930,53 +930,127 @@ CONNPOOL_API connpool_status connpool_lease_transaction_status(int32_t *out_stat
                                                                connpool_lease *lease,
                                                                connpool_error **err);
 
-/** CONNPOOL_OK or CONNPOOL_ERR_QUERY_FAILED; CONNPOOL_ERR_INVALID_HANDLE for a bad handle. */
+/**
+ * The statement's outcome.
+ *
+ * Returns: CONNPOOL_OK or CONNPOOL_ERR_QUERY_FAILED; CONNPOOL_ERR_INVALID_HANDLE for NULL or a
+ *          stale handle (counted by connpool_misuse_count, as for every accessor below).
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
+ */
 CONNPOOL_API connpool_status connpool_result_status(const connpool_result *result);
 
-/** The server's error message for a failed statement, "" otherwise; NULL for a bad handle. */
+/**
+ * The server's error message for a failed statement (for a refused COPY, the library's).
+ *
+ * Returns: the message, valid until the result is freed; "" for a successful statement; NULL
+ *          for a bad handle.
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
+ */
 CONNPOOL_API const char *connpool_result_error_message(const connpool_result *result);
 
-/** The SQLSTATE of a failed statement, "" otherwise; NULL for a bad handle. */
+/**
+ * The SQLSTATE of a failed statement.
+ *
+ * Returns: five characters, valid until the result is freed; "" for a successful statement or
+ *          a refused COPY; NULL for a bad handle.
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
+ */
 CONNPOOL_API const char *connpool_result_sqlstate(const connpool_result *result);
 
-/** Number of rows returned; -1 for a bad handle. */
+/**
+ * Number of rows returned.
+ *
+ * Returns: the count (0 for a command without a row set, e.g. INSERT without RETURNING, and
+ *          for a failure); -1 for a bad handle.
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
+ */
 CONNPOOL_API int64_t connpool_result_row_count(const connpool_result *result);
 
-/** Number of columns returned; -1 for a bad handle. */
+/**
+ * Number of columns returned.
+ *
+ * Returns: the count (0 for a command without a row set, e.g. INSERT without RETURNING, and
+ *          for a failure); -1 for a bad handle.
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
+ */
 CONNPOOL_API int32_t connpool_result_column_count(const connpool_result *result);
 
 /**
- * Rows affected by INSERT/UPDATE/DELETE/MERGE/SELECT/COPY etc. as the server reported them;
- * -1 when the command reports none, or for a bad handle.
+ * Rows affected by INSERT/UPDATE/DELETE/MERGE/SELECT etc. as the server reported them (its
+ * command tag).
+ *
+ * Returns: the count; -1 when the command reports none (e.g. CREATE INDEX, a failure), or
+ *          for a bad handle.
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
  */
 CONNPOOL_API int64_t connpool_result_affected_rows(const connpool_result *result);
 
-/** Name of column `column` (0-based); NULL if out of range or for a bad handle. */
+/**
+ * Name of column `column` (0-based).
+ *
+ * Returns: the name, valid until the result is freed; NULL if out of range (not counted as
+ *          misuse) or for a bad handle.
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
+ */
 CONNPOOL_API const char *connpool_result_column_name(const connpool_result *result, int32_t column);
 
-/** Type OID of column `column` (e.g. 23 for int4, 25 for text); 0 if out of range/bad handle. */
+/**
+ * Type OID of column `column` (0-based).
+ *
+ * Returns: the OID (e.g. 23 for int4, 25 for text); 0 if out of range or for a bad handle.
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
+ */
 CONNPOOL_API uint32_t connpool_result_column_type(const connpool_result *result, int32_t column);
 
 /**
- * 1 if the value at (row, column) is SQL NULL, 0 if not, -1 if out of range or a bad handle.
+ * Whether the value at (row, column) (0-based) is SQL NULL.
+ *
+ * Returns: 1 if it is SQL NULL, 0 if not; -1 if out of range or for a bad handle.
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
  */
 CONNPOOL_API int32_t connpool_result_is_null(const connpool_result *result, int64_t row,
                                              int32_t column);
 
 /**
- * The value at (row, column) as text (PostgreSQL's text output format). "" for SQL NULL (use
- * connpool_result_is_null to tell it from an empty string); NULL if out of range or a bad handle.
+ * The value at (row, column) (0-based) as text (PostgreSQL's text output format).
+ *
+ * Returns: the value, NUL-terminated, valid until the result is freed; "" for SQL NULL (use
+ *          connpool_result_is_null to tell it from an empty string); NULL if out of range or for
+ *          a bad handle.
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
  */
 CONNPOOL_API const char *connpool_result_value(const connpool_result *result, int64_t row,
                                                int32_t column);
 
-/** Length in bytes of the value at (row, column); -1 if out of range or a bad handle. */
+/**
+ * Length in bytes of the value at (row, column) (0-based), without the terminating NUL.
+ *
+ * Returns: the length (0 for SQL NULL); -1 if out of range or for a bad handle.
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
+ */
 CONNPOOL_API int64_t connpool_result_value_length(const connpool_result *result, int64_t row,
                                                   int32_t column);
 
 /**
- * Frees a result. NULL gives CONNPOOL_OK; a result freed before gives
- * CONNPOOL_ERR_INVALID_HANDLE. Results may outlive their lease.
+ * Frees a result; strings read from it become invalid. Results may outlive their lease and
+ * their pool.
+ *
+ * Returns: CONNPOOL_OK (also for NULL); CONNPOOL_ERR_INVALID_HANDLE (freed before, another kind
+ *          of handle, made up), CONNPOOL_ERR_INTERNAL (not expected).
+ * Blocks:  only while another thread is inside an accessor of the same result.
+ * Threads: once per result, when no other thread still uses strings read from it; of
+ *          concurrent frees exactly one returns CONNPOOL_OK.
  */
 CONNPOOL_API connpool_status connpool_result_free(connpool_result *result);
 
