@@ -1076,7 +1076,7 @@ typedef struct connpool_stats {
     int64_t max_size;     /**< the max_size option */
     int64_t min_size;     /**< the min_size option */
     int64_t max_overflow; /**< the max_overflow option */
-    /* counters since create */
+    /* counters since create (acquire_wait_us_max is a maximum: described as a gauge) */
     int64_t created;               /**< connections opened successfully */
     int64_t closed;                /**< connections closed, for any reason */
     int64_t acquired;              /**< successful acquires */
@@ -1104,15 +1104,29 @@ typedef struct connpool_stats {
 } connpool_stats;
 
 /**
- * Fills `out` (whose struct_size the caller set) with a consistent snapshot. Works on a closed
- * pool. CONNPOOL_ERR_INVALID_ARGUMENT if `out` is NULL or struct_size is smaller than 8.
+ * Fills `out` (whose struct_size the caller set) with a consistent snapshot: the first
+ * min(struct_size, sizeof(connpool_stats)) bytes are written, and struct_size is set to that
+ * size. Works on a closed pool.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out` or `pool`, struct_size below
+ *          8; `*out` unchanged), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED,
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: thread-safe.
  */
 CONNPOOL_API connpool_status connpool_pool_stats(connpool_stats *out, connpool_pool *pool,
                                                  connpool_error **err);
 
 /**
- * The same snapshot as a JSON object whose keys are the field names above (plus "name" and
- * "closed_pool"). `*out_json` is a new string: free it with connpool_string_free().
+ * The same snapshot as a one-line JSON object: "name" (the pool's name), "closed_pool" (true
+ * or false), then every field of connpool_stats in struct order, as integers. `*out_json` is a
+ * new string: free it with connpool_string_free().
+ *
+ * Returns: CONNPOOL_OK with `*out_json` set; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out_json` or
+ *          `pool`), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: thread-safe.
  */
 CONNPOOL_API connpool_status connpool_pool_stats_json(char **out_json, connpool_pool *pool,
                                                       connpool_error **err);
@@ -1135,25 +1149,49 @@ typedef struct connpool_stats_field {
     uint32_t offset;         /**< byte offset of the int64_t member in connpool_stats */
 } connpool_stats_field;
 
-/** The number of int64_t fields of connpool_stats this version fills. Thread-safe. */
+/**
+ * The number of int64_t fields of connpool_stats this version fills.
+ *
+ * Returns: the count (31 in this version).
+ * Blocks:  never.
+ * Threads: any.
+ */
 CONNPOOL_API int32_t connpool_stats_field_count(void);
 
 /**
- * Describes field `index` (0 .. connpool_stats_field_count() - 1), in struct order. Never blocks;
- * thread-safe. Errors: CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out`, struct_size too small, index
- * out of range).
+ * Describes field `index` (0 .. connpool_stats_field_count() - 1), in struct order: the first
+ * min(struct_size, sizeof(connpool_stats_field)) bytes of `*out` are written, and struct_size is
+ * set to that size.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out`, struct_size below 8, index out
+ *          of range; `*out` unchanged). Allocates nothing: no other status.
+ * Blocks:  never.
+ * Threads: any.
  */
 CONNPOOL_API connpool_status connpool_stats_field_describe(connpool_stats_field *out, int32_t index,
                                                            connpool_error **err);
 
-/** Frees a string the library allocated for the caller. NULL is allowed. */
+/**
+ * Frees a string the library allocated for the caller (connpool_pool_stats_json).
+ *
+ * Returns: nothing. NULL is allowed and ignored. A string is not a handle: freeing it twice, or
+ *          passing any other pointer, is undefined behaviour.
+ * Blocks:  never.
+ * Threads: once per string.
+ */
 CONNPOOL_API void connpool_string_free(char *string);
 
 /**
  * Calls refused with CONNPOOL_ERR_INVALID_ARGUMENT or CONNPOOL_ERR_INVALID_HANDLE since the
- * library was loaded (NULLs, bad option values, double releases, stale or made-up handles...),
- * process-wide: a handle that is not valid cannot be attributed to a pool. For monitoring
- * misuse; never reset. Thread-safe.
+ * library was loaded (NULLs, bad option values, double releases, stale or made-up handles,
+ * bad handles given to the connpool_result_* accessors...), process-wide: a handle that is not
+ * valid cannot be attributed to a pool. For monitoring misuse; never reset. Not counted:
+ * CONNPOOL_ERR_UNKNOWN_OPTION, connpool_error_status(NULL), and connpool_acquire_result's
+ * "already collected" when its `err` is NULL.
+ *
+ * Returns: the count.
+ * Blocks:  never.
+ * Threads: any (a relaxed atomic counter).
  */
 CONNPOOL_API int64_t connpool_misuse_count(void);
 
