@@ -583,12 +583,12 @@ typedef struct connpool_acquire connpool_acquire;
 
 /**
  * Starts an acquire and returns at once. `timeout_ms` as for connpool_pool_acquire (0: the
- * request finishes at once, with a connection if one is idle, else with CONNPOOL_ERR_TIMEOUT or
- * CONNECT_FAILED). Poll or wait on connpool_acquire_fd(), then collect the outcome with
- * connpool_acquire_result(); free the request with connpool_acquire_free(). Refusals (pool
- * closed, breaker open, too many waiters) still return a request, finished with that status, so
- * that callers have one path for outcomes. A connection granted at once is checked (pre-ping
- * included) only when collected.
+ * request finishes at once, with a connection if one can be taken, else with
+ * CONNPOOL_ERR_TIMEOUT or CONNECT_FAILED). Poll or wait on connpool_acquire_fd(), then collect
+ * the outcome with connpool_acquire_result(); free the request with connpool_acquire_free().
+ * Refusals (pool closed, breaker open, too many waiters) still return a request, finished with
+ * that status, so that callers have one path for outcomes. A connection granted at once is
+ * checked (pre-ping included) only when collected.
  *
  * Returns: CONNPOOL_OK with `*out` set to a new request, whatever its outcome will be;
  *          CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out` or `pool`), CONNPOOL_ERR_INVALID_HANDLE,
@@ -658,8 +658,8 @@ CONNPOOL_API connpool_status connpool_acquire_result(connpool_lease **out,
  * Returns: CONNPOOL_OK (an outcome is ready, or was already collected: collect it with
  *          connpool_acquire_result); CONNPOOL_ERR_IN_PROGRESS (the wait timed out; no error
  *          object), CONNPOOL_ERR_INVALID_ARGUMENT (NULL `acquire`), CONNPOOL_ERR_INVALID_HANDLE,
- *          CONNPOOL_ERR_NO_MEMORY (the eventfd cannot be created), CONNPOOL_ERR_INTERNAL (also
- *          when poll() fails).
+ *          CONNPOOL_ERR_NO_MEMORY (also when the eventfd cannot be created),
+ *          CONNPOOL_ERR_INTERNAL (also when poll() fails).
  * Blocks:  up to timeout_ms; ends sooner with the outcome: a grant, the acquire's own timeout, a
  *          cancel or free from another thread, the pool closing.
  * Threads: thread-safe; several threads may wait on one request.
@@ -809,8 +809,8 @@ CONNPOOL_API connpool_status connpool_lease_exec(connpool_result **out, connpool
  * time per lease; while one is pending, connpool_lease_exec and connpool_lease_send refuse with
  * CONNPOOL_ERR_INVALID_ARGUMENT and connpool_lease_transaction_status reports
  * CONNPOOL_TRANSACTION_ACTIVE. Releasing a lease with a statement pending closes its
- * connection (it is never handed to anyone else with a result in flight). None of these calls
- * blocks. */
+ * connection (it is never handed to anyone else with a result in flight). Sending, polling
+ * the socket and collecting never block. */
 
 /** Bits of the `out_events` of connpool_lease_socket. */
 #define CONNPOOL_WAIT_READ 1
@@ -1076,13 +1076,15 @@ typedef struct connpool_stats {
     int64_t max_size;     /**< the max_size option */
     int64_t min_size;     /**< the min_size option */
     int64_t max_overflow; /**< the max_overflow option */
-    /* counters since create (acquire_wait_us_max is a maximum: described as a gauge) */
+    /* counters since create (acquire_wait_us_max is a maximum: described as a gauge). acquired
+     * and reused count a connection when it is taken and step back by one if it then fails its
+     * check (pre-ping): a snapshot taken in between can be one higher than the next. */
     int64_t created;               /**< connections opened successfully */
     int64_t closed;                /**< connections closed, for any reason */
-    int64_t acquired;              /**< successful acquires */
+    int64_t acquired;              /**< successful acquires (see the note above) */
     int64_t released;              /**< releases */
     int64_t reused;                /**< acquires served by a connection that had been used before */
-    int64_t acquire_timeouts;      /**< acquires that ended in CONNPOOL_ERR_TIMEOUT */
+    int64_t acquire_timeouts;      /**< acquires ended by their timeout (TIMEOUT, CONNECT_FAILED) */
     int64_t connect_errors;        /**< failed connection attempts */
     int64_t health_checks;         /**< liveness checks (pre-ping) run on idle connections */
     int64_t health_check_failures; /**< of those, how many found the connection dead */
