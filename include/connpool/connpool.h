@@ -189,9 +189,10 @@ typedef int32_t connpool_status;
 /** An asynchronous acquire or statement has not finished yet: wait for its fd, then ask again. */
 #define CONNPOOL_ERR_IN_PROGRESS 12
 /**
- * The circuit breaker is open after repeated connect failures (or one authentication failure)
- * and the pool has no open connection that could come back: failing fast (the message carries
- * the last connect error). Retries continue in the background; the pool heals by itself.
+ * The circuit breaker is open after repeated connect failures (or a single authentication
+ * failure or unknown database) and the pool has no open connection that could come back:
+ * failing fast (the message carries the last connect error). Retries continue in the
+ * background; the pool heals by itself.
  */
 #define CONNPOOL_ERR_DATABASE_UNAVAILABLE 13
 /** max_waiting callers (blocking and asynchronous) already wait: see the max_waiting option. */
