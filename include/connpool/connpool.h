@@ -1,29 +1,93 @@
 /*
  * libconnpool: a PostgreSQL connection pool with a stable C ABI.
  *
- * This is the only public header. It compiles as C99 and as C++.
+ * This is the only public header and the complete reference. It compiles as C99 and as C++.
+ * Every function's documentation ends with the same lines:
+ *   Returns: every status (or value) it can return, and when;
+ *   Blocks:  whether it can block, on what, and for how long at most;
+ *   Threads: which calls may run at the same time on the same object.
  *
- * Conventions (they hold for every function below):
- *  - One prefix: functions and types are `connpool_*`, macros and constants `CONNPOOL_*`.
- *  - Handles (`connpool_pool`, `connpool_lease`, `connpool_result`, `connpool_options`) are
- *    opaque, generation-tagged tokens. Never dereference them. A handle that was freed or
- *    released, a handle of the wrong kind, or a made-up value is detected and answered with
- *    CONNPOOL_ERR_INVALID_HANDLE; it never crashes the process.
- *  - Fallible functions return a `connpool_status` (0 = CONNPOOL_OK). Codes are pinned integers
- *    and are never renumbered.
- *  - Out-parameters come first, inputs next, and `connpool_error **err` last. `err` may be NULL.
- *    If `err` is not NULL, `*err` must be NULL on entry; on failure it receives a new error
- *    object (status, message, SQLSTATE) that the caller frees with connpool_error_free(). If
- *    `*err` is not NULL on entry it is left untouched and no detail is returned. There is no
- *    thread-local "last error": a message is never lost when a caller changes threads.
- *  - Strings are NUL-terminated UTF-8. A `const char *` returned by the library belongs to the
- *    object it came from and stays valid until that object is freed.
- *  - Durations are int64 milliseconds.
- *  - No message, log line or statistic ever contains a password.
+ * General rules (they hold for every function below unless its documentation says otherwise):
  *
- * Threading: every `connpool_pool_*` function is thread-safe. A lease and the results it
- * produced are used by one thread at a time (any thread, one after another, is fine: leases
- * are not tied to OS threads).
+ *  - Names: functions and types are `connpool_*`, macros and constants `CONNPOOL_*`.
+ *
+ *  - Handles: `connpool_options`, `connpool_pool`, `connpool_lease`, `connpool_acquire` and
+ *    `connpool_result` are opaque, generation-tagged tokens, not addresses. Never dereference
+ *    them. A handle that was freed or released, a handle of another kind, or a made-up value is
+ *    detected and answered with CONNPOOL_ERR_INVALID_HANDLE (or, where a function returns no
+ *    status, its documented sentinel value); it never crashes the process. A NULL handle is
+ *    accepted by the *_free functions, treated as a bad handle by the connpool_result_*
+ *    accessors, and refused with CONNPOOL_ERR_INVALID_ARGUMENT everywhere else.
+ *    `connpool_error` objects and the strings of connpool_pool_stats_json() are plain
+ *    allocations, not handles: freeing one twice, or using one after its free, is undefined
+ *    behaviour.
+ *
+ *  - Ownership: what the library allocates for the caller is the caller's, to be freed once with
+ *    the matching function: connpool_options_free, connpool_pool_free, connpool_lease_release,
+ *    connpool_acquire_free, connpool_result_free, connpool_error_free, connpool_string_free.
+ *    Inputs (strings, arrays, options) are copied or only read during the call: the caller may
+ *    free them as soon as it returns. Results outlive their lease and pool; leases and
+ *    asynchronous acquires outlive their pool's handle (the pool's memory goes with the last).
+ *    Freeing or releasing a handle waits for calls still running on that same handle in other
+ *    threads to return, so memory is never freed under a call; later calls get
+ *    CONNPOOL_ERR_INVALID_HANDLE.
+ *
+ *  - Statuses: fallible functions return a `connpool_status` (0 = CONNPOOL_OK). Codes are pinned
+ *    integers and are never renumbered. CONNPOOL_ERR_IN_PROGRESS and CONNPOOL_ERR_WOULD_BLOCK are
+ *    answers, not failures: no error object is made for them. CONNPOOL_ERR_NO_MEMORY and
+ *    CONNPOOL_ERR_INTERNAL can come from any function that lists them: an exception inside the
+ *    library is turned into one of them (the C boundary never throws). Refusals with
+ *    CONNPOOL_ERR_INVALID_ARGUMENT or CONNPOOL_ERR_INVALID_HANDLE are counted by
+ *    connpool_misuse_count().
+ *
+ *  - Arguments: out-parameters come first, inputs next, and `connpool_error **err` last. A NULL
+ *    pointer gives CONNPOOL_ERR_INVALID_ARGUMENT unless the function says NULL is allowed. An
+ *    out-parameter is reset first (pointers to NULL, descriptors to -1, as each function says),
+ *    so it holds no stale value after a failure; structs filled by *_describe and
+ *    connpool_pool_stats are left unchanged on failure.
+ *
+ *  - err: may be NULL (no details). If not NULL, `*err` must be NULL on entry; on failure it
+ *    receives a new error object (status, message, SQLSTATE) that the caller frees with
+ *    connpool_error_free(). If `*err` is not NULL on entry it is left untouched and no detail is
+ *    returned; if memory for the details runs out, `*err` stays NULL and the status alone tells.
+ *    On success `*err` is not touched. There is no thread-local "last error": a message is never
+ *    lost when a caller changes threads.
+ *
+ *  - Strings: NUL-terminated UTF-8. A `const char *` returned by the library belongs to the
+ *    object it came from and stays valid until that object is freed; "static storage" means
+ *    valid for the life of the process.
+ *
+ *  - Durations are int64 milliseconds (exceptions: the overtake_window_us option and the *_us
+ *    statistics are microseconds), measured on the monotonic clock. A `timeout_ms` argument:
+ *    positive = wait at most that long, 0 = do not wait, negative = the pool's acquire_timeout
+ *    option (connpool_acquire_wait: no limit).
+ *
+ *  - Blocking: "never" means no network I/O and no waiting for another party. Such a call may
+ *    still take a pool's internal mutex, which is never held across I/O. Log lines (off unless
+ *    the log_level option or $CONNPOOL_LOG_LEVEL enables them) are written to stderr by the
+ *    thread that logs, which may be the caller's. The library calls no user code back.
+ *
+ *  - Threads: functions on a pool (connpool_pool_*) and on an asynchronous acquire
+ *    (connpool_acquire_*) are thread-safe. A lease is used by one thread at a time (any thread,
+ *    one after another, is fine: leases are not tied to OS threads); connpool_lease_cancel is the
+ *    one call that may overlap another call on the same lease. A result is immutable: its
+ *    accessors may run in several threads at once. An options set is used by one thread at a
+ *    time, and must not change while connpool_pool_create() copies it. An error object is the
+ *    caller's plain data. Functions that take no handle are thread-safe.
+ *
+ *  - fork(): a pool, its leases and its asynchronous acquires belong to the process that created
+ *    the pool. In a child after fork() calls on them return CONNPOOL_ERR_FORKED and leave the
+ *    parent's connections alone (the parent keeps using them); create new pools in the child.
+ *    Exceptions: connpool_pool_free() returns CONNPOOL_OK there, dropping the handle without
+ *    closing anything (the pool's memory is deliberately leaked in the child); connpool_acquire_fd
+ *    and connpool_acquire_wait do not check, and must not be called in the child (they take the
+ *    pool's mutex, which another thread of the parent may have held at fork() time). Options,
+ *    results, errors and strings stay usable in the child. As with any multithreaded library, a
+ *    fork() while another thread is inside a libconnpool call can leave an internal lock held in
+ *    the child: fork() from a quiet point.
+ *
+ *  - Passwords: the conninfo's password never appears in a message or log line of the library
+ *    (it is masked as ********, and conninfo parse errors do not quote the input).
  */
 #ifndef CONNPOOL_CONNPOOL_H
 #define CONNPOOL_CONNPOOL_H
@@ -53,12 +117,22 @@ extern "C" {
 #define CONNPOOL_VERSION_NUMBER \
     (CONNPOOL_VERSION_MAJOR * 10000 + CONNPOOL_VERSION_MINOR * 100 + CONNPOOL_VERSION_PATCH)
 
-/** The library's version string, e.g. "0.1.0". Static storage; never NULL. */
+/**
+ * The library's version string.
+ *
+ * Returns: e.g. "0.1.0"; static storage, never NULL.
+ * Blocks:  never.
+ * Threads: any.
+ */
 CONNPOOL_API const char *connpool_version(void);
 
 /**
  * The library's version as CONNPOOL_VERSION_NUMBER computes it. Compare it with the macro to
  * detect a header/library mismatch at run time.
+ *
+ * Returns: e.g. 100 for 0.1.0.
+ * Blocks:  never.
+ * Threads: any.
  */
 CONNPOOL_API int32_t connpool_version_number(void);
 
@@ -70,13 +144,20 @@ CONNPOOL_API int32_t connpool_version_number(void);
 typedef int32_t connpool_status;
 
 #define CONNPOOL_OK 0
-/** An argument is NULL, out of range or malformed (the message names it). */
+/**
+ * An argument is NULL, out of range or malformed (the message names it), or the call does not
+ * fit the object's state (a statement already pending or none pending on a lease, an
+ * asynchronous acquire already collected).
+ */
 #define CONNPOOL_ERR_INVALID_ARGUMENT 1
-/** A handle is NULL-free but not live: already freed/released, of another kind, or made up. */
+/** A handle is not live: already freed or released, of another kind, or made up. */
 #define CONNPOOL_ERR_INVALID_HANDLE 2
-/** Memory could not be allocated. */
+/** Memory (or, for connpool_acquire_fd/_wait, a file descriptor) could not be allocated. */
 #define CONNPOOL_ERR_NO_MEMORY 3
-/** No connection became available before the acquire timeout. */
+/**
+ * No connection became available before the acquire's timeout (or, for
+ * connpool_pool_wait_ready, min_size connections were not open in time).
+ */
 #define CONNPOOL_ERR_TIMEOUT 4
 /** The pool was closed (connpool_pool_close or connpool_pool_free). */
 #define CONNPOOL_ERR_POOL_CLOSED 5
@@ -85,22 +166,36 @@ typedef int32_t connpool_status;
  * wrong password, unknown database...): the message carries libpq's reason, password removed.
  */
 #define CONNPOOL_ERR_CONNECT_FAILED 6
-/** The server rejected a statement; the SQLSTATE is available. */
+/**
+ * The server rejected a statement; the SQLSTATE is available. Also a COPY statement, which
+ * connpool_lease_exec refuses (without SQLSTATE; see there).
+ */
 #define CONNPOOL_ERR_QUERY_FAILED 7
-/** The connection broke during the call (server gone, socket closed, protocol error). */
+/**
+ * The connection broke during the call (server gone, socket closed, protocol error), or an
+ * earlier call left it unusable; release the lease. connpool_lease_cancel: the cancel request
+ * could not be delivered.
+ */
 #define CONNPOOL_ERR_CONNECTION_BROKEN 8
 /** An option key is not known to this version of the library. */
 #define CONNPOOL_ERR_UNKNOWN_OPTION 9
-/** A bug in libconnpool: please report it with the message. */
+/**
+ * An unexpected failure: a bug in libconnpool (please report it with the message), or a system
+ * failure no other status covers (threads that could not be started, poll() failing).
+ */
 #define CONNPOOL_ERR_INTERNAL 10
 /** An asynchronous acquire was cancelled (connpool_acquire_cancel / connpool_acquire_free). */
 #define CONNPOOL_ERR_CANCELED 11
 /** An asynchronous acquire or statement has not finished yet: wait for its fd, then ask again. */
 #define CONNPOOL_ERR_IN_PROGRESS 12
-/** The circuit breaker is open after repeated connect failures: failing fast (message carries
- *  the last connect error). Retries continue in the background; the pool heals by itself. */
+/**
+ * The circuit breaker is open after repeated connect failures (or a single authentication
+ * failure or unknown database) and the pool has no open connection that could come back:
+ * failing fast (the message carries the last connect error). Retries continue in the
+ * background; the pool heals by itself.
+ */
 #define CONNPOOL_ERR_DATABASE_UNAVAILABLE 13
-/** More threads are waiting than the max_waiting option allows. */
+/** max_waiting callers (blocking and asynchronous) already wait: see the max_waiting option. */
 #define CONNPOOL_ERR_TOO_MANY_WAITERS 14
 /** The pool was created in another process (this is a child after fork()); create a new pool. */
 #define CONNPOOL_ERR_FORKED 15
@@ -110,33 +205,65 @@ typedef int32_t connpool_status;
 /** Details of a failure: status, message and (for query failures) SQLSTATE. */
 typedef struct connpool_error connpool_error;
 
-/** The status carried by `error`; CONNPOOL_ERR_INVALID_ARGUMENT if `error` is NULL. */
+/**
+ * The status carried by `error`.
+ *
+ * Returns: that status; CONNPOOL_ERR_INVALID_ARGUMENT if `error` is NULL (not counted by
+ *          connpool_misuse_count).
+ * Blocks:  never.
+ * Threads: any; an error object is immutable until freed.
+ */
 CONNPOOL_API connpool_status connpool_error_status(const connpool_error *error);
 
 /**
- * A human-readable message: what went wrong and what to do about it. Never NULL ("" for a
- * NULL `error`). Valid until connpool_error_free(error).
+ * A human-readable message: what went wrong and what to do about it.
+ *
+ * Returns: the message, valid until connpool_error_free(error); "" for a NULL `error`. Never
+ *          NULL.
+ * Blocks:  never.
+ * Threads: any; an error object is immutable until freed.
  */
 CONNPOOL_API const char *connpool_error_message(const connpool_error *error);
 
 /**
- * The five-character SQLSTATE for CONNPOOL_ERR_QUERY_FAILED (and CONNPOOL_ERR_CONNECTION_BROKEN
- * when the server said why, e.g. "57P01" for a terminated backend); "" otherwise. Never NULL.
+ * The SQLSTATE of the failure.
+ *
+ * Returns: the five characters for CONNPOOL_ERR_QUERY_FAILED (except a refused COPY) and for
+ *          CONNPOOL_ERR_CONNECTION_BROKEN when the server said why (e.g. "57P01" for a
+ *          terminated backend); "" otherwise (connect failures included) and for a NULL
+ *          `error`. Never NULL; valid until connpool_error_free(error).
+ * Blocks:  never.
+ * Threads: any; an error object is immutable until freed.
  */
 CONNPOOL_API const char *connpool_error_sqlstate(const connpool_error *error);
 
-/** Frees an error object. NULL is allowed and ignored. */
+/**
+ * Frees an error object.
+ *
+ * Returns: nothing. NULL is allowed and ignored. An error object is not a handle: freeing it
+ *          twice is undefined behaviour.
+ * Blocks:  never.
+ * Threads: once, when no other thread uses the error or its strings.
+ */
 CONNPOOL_API void connpool_error_free(connpool_error *error);
 
 /**
- * The symbolic name of a status, e.g. "CONNPOOL_ERR_TIMEOUT"; "CONNPOOL_UNKNOWN_STATUS" for a
- * value this version does not define. Static storage; never NULL.
+ * The symbolic name of a status.
+ *
+ * Returns: e.g. "CONNPOOL_ERR_TIMEOUT"; "CONNPOOL_UNKNOWN_STATUS" for a value this version does
+ *          not define. Static storage; never NULL.
+ * Blocks:  never.
+ * Threads: any.
  */
 CONNPOOL_API const char *connpool_status_name(connpool_status status);
 
 /**
- * A one-line description of a status, e.g. "the pool was closed"; a fixed text for a value this
- * version does not define. Static storage; never NULL. Never blocks; thread-safe.
+ * A one-line description of a status.
+ *
+ * Returns: e.g. "the pool was closed or freed"; a fixed text for a value this version does not
+ *          define. Static storage; never NULL.
+ * Blocks:  never.
+ * Threads: any.
  */
 CONNPOOL_API const char *connpool_status_description(connpool_status status);
 
@@ -146,19 +273,84 @@ CONNPOOL_API const char *connpool_status_description(connpool_status status);
 
 /**
  * A set of pool options, set by key and string value so that adding an option never changes
- * the ABI. Keys and ranges are listed in README.md ("Options"). Not thread-safe: build it on
- * one thread, then pass it to connpool_pool_create(), which copies it.
+ * the ABI. Not thread-safe: build it on one thread, then pass it to connpool_pool_create(),
+ * which copies it.
+ *
+ * connpool_option_count() and connpool_option_describe() enumerate every option at run time
+ * (key, kind, default, range, one-line description). This version has these, in that order
+ * (key (kind, default, accepted range): meaning; "0 = ..." gives the special meaning of 0):
+ *
+ *   name (string, "pool", at most 64 bytes): the pool's name in log lines and stats JSON.
+ *   min_size (integer, 0, 0..10000): connections kept open even when idle, opened in the
+ *       background (see connpool_pool_wait_ready).
+ *   max_size (integer, 10, 1..10000): connections kept at most, without overflow.
+ *   max_overflow (integer, 0, 0..10000): extra connections allowed under load, closed again
+ *       when released while nobody waits.
+ *   acquire_timeout (duration ms, 30000, 0..86400000): the wait used for a negative
+ *       timeout_ms (acquire, asynchronous acquire, wait_ready).
+ *   connect_timeout (duration ms, 10000, 1..3600000): limit for opening one connection. It
+ *       replaces libpq's connect_timeout, which is ignored if the conninfo sets it.
+ *   max_lifetime (duration ms, 3600000, 0..2592000000): connections are closed after this age,
+ *       minus up to 5% random jitter: when idle or returned, never while leased (0 = never).
+ *   max_idle (duration ms, 600000, 0..2592000000): idle connections above min_size are closed
+ *       after this long (0 = never).
+ *   pre_ping (boolean, on): a round trip checks a connection idle for at least
+ *       pre_ping_threshold before it is handed out; a dead one is replaced.
+ *   pre_ping_threshold (duration ms, 1000, 0..86400000): see pre_ping (0 = on every hand-out).
+ *   health_check_timeout (duration ms, 5000, 1..3600000): limit for one pre-ping, and for the
+ *       rollback and reset_query after a release.
+ *   maintenance_interval (duration ms, 1000, 10..3600000): how often idle and expired
+ *       connections are closed and min_size is restored.
+ *   max_concurrent_connects (integer, 2, 1..64): connection attempts in flight at once: the
+ *       number of background worker threads, which also run the rollbacks/reset_query.
+ *   max_waiting (integer, 0, 0..1000000): callers allowed to wait at once (blocking and
+ *       asynchronous acquires with a positive timeout); beyond it they fail at once with
+ *       CONNPOOL_ERR_TOO_MANY_WAITERS (0 = unlimited).
+ *   overtake_window_us (integer, 200, 0..1000000): microseconds a blocking waiter lets running
+ *       threads take connections released meanwhile, see connpool_pool_acquire (0 = strict
+ *       first come, first served).
+ *   leak_threshold (duration ms, 0, 0..2592000000): a lease held longer is reported once in the
+ *       log, with its label (connpool_lease_set_label), and counted (0 = off).
+ *   breaker_threshold (integer, 5, 0..1000): consecutive connect failures that open the circuit
+ *       breaker (CONNPOOL_ERR_DATABASE_UNAVAILABLE); an authentication failure (SQLSTATE 28xxx)
+ *       or an unknown database (3D000) opens it at once (0 = never, not even then).
+ *   log_level (choice of trace, debug, info, warn, error, critical, off; default ""): the
+ *       pool's log level. The default "" means $CONNPOOL_LOG_LEVEL as read when the pool is
+ *       created, else off; connpool_options_set refuses "" (leave the option unset instead).
+ *   reset_query (string, "", at most 4096 bytes): SQL run on every returned connection before
+ *       reuse, e.g. DISCARD ALL ("" = none).
+ *   statement_cache_size (integer, 100, 0..10000): prepared statements kept per connection by
+ *       connpool_lease_exec/_send, least recently used evicted (0 = never prepare, e.g. behind
+ *       PgBouncer in transaction mode before 1.21).
+ *   prepare_threshold (integer, 5, 0..1000000): executions of a statement text on a connection
+ *       before it is prepared there (0 = prepare on the first execution).
  */
 typedef struct connpool_options connpool_options;
 
-/** Creates an options set holding every default. Free it with connpool_options_free(). */
+/**
+ * Creates an options set holding every default. Free it with connpool_options_free().
+ *
+ * Returns: CONNPOOL_OK with `*out` set; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out`),
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: any; the new set is the caller's.
+ */
 CONNPOOL_API connpool_status connpool_options_new(connpool_options **out, connpool_error **err);
 
 /**
- * Sets `key` to `value`, validated at once: an unknown key gives CONNPOOL_ERR_UNKNOWN_OPTION,
- * a malformed or out-of-range value gives CONNPOOL_ERR_INVALID_ARGUMENT; both messages name
- * the key and its accepted values. On failure the options are unchanged. Integers are decimal;
- * durations are milliseconds; booleans accept on/off, true/false, yes/no, 1/0.
+ * Sets `key` to `value`, validated at once. On failure the options are unchanged. Integers and
+ * durations are decimal integers in the option's unit (no '+', spaces or unit suffix); booleans
+ * accept on/off, true/false, yes/no, 1/0 (lower case only); a choice is exactly one of its
+ * words; a string must fit the length limit. Rules that involve several options
+ * (min_size <= max_size) are checked by connpool_pool_create(), not here.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_UNKNOWN_OPTION (the key is not known; the message lists
+ *          the known keys; not counted by connpool_misuse_count), CONNPOOL_ERR_INVALID_ARGUMENT
+ *          (NULL `options`, `key` or `value`; a malformed or out-of-range value: the message
+ *          names the key and its accepted values), CONNPOOL_ERR_INVALID_HANDLE,
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: one thread at a time per options set.
  */
 CONNPOOL_API connpool_status connpool_options_set(connpool_options *options, const char *key,
                                                   const char *value, connpool_error **err);
@@ -180,7 +372,7 @@ typedef struct connpool_option_info {
     uint32_t reserved0;        /**< always 0 */
     const char *key;           /**< what connpool_options_set() takes, e.g. "max_size" */
     const char *description;   /**< one line: what it does, and what 0 or "" means */
-    const char *default_value; /**< the default, in the form connpool_options_set() takes */
+    const char *default_value; /**< the default, in connpool_options_set() form; log_level: "" */
     const char *choices; /**< CONNPOOL_OPTION_CHOICE: accepted words, comma-separated; else "" */
     int64_t min;         /**< INTEGER, DURATION_MS: smallest accepted value */
     int64_t max;         /**< INTEGER, DURATION_MS: largest; STRING: the length limit */
@@ -188,20 +380,38 @@ typedef struct connpool_option_info {
     uint32_t reserved1;  /**< always 0 */
 } connpool_option_info;
 
-/** The number of options this version knows; they are indexed 0 .. count-1. Thread-safe. */
+/**
+ * The number of options this version knows; they are indexed 0 .. count-1.
+ *
+ * Returns: the count (21 in this version); 0 only if memory ran out building the list on the
+ *          first call.
+ * Blocks:  never.
+ * Threads: any.
+ */
 CONNPOOL_API int32_t connpool_option_count(void);
 
 /**
  * Describes option `index` (0 .. connpool_option_count() - 1) into `*out`, whose struct_size the
- * caller set. Never blocks; thread-safe. Errors: CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out`,
- * struct_size too small, index out of range).
+ * caller set: the first min(struct_size, sizeof(connpool_option_info)) bytes are written, and
+ * struct_size is set to that size.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out`, struct_size below 8, index out
+ *          of range; `*out` unchanged), CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL (building
+ *          the list on the first call).
+ * Blocks:  never.
+ * Threads: any.
  */
 CONNPOOL_API connpool_status connpool_option_describe(connpool_option_info *out, int32_t index,
                                                       connpool_error **err);
 
 /**
- * Frees an options set. NULL gives CONNPOOL_OK; a stale handle gives
- * CONNPOOL_ERR_INVALID_HANDLE (a double free is detected, not undefined behaviour).
+ * Frees an options set. A double free is detected, not undefined behaviour.
+ *
+ * Returns: CONNPOOL_OK (also for NULL); CONNPOOL_ERR_INVALID_HANDLE (already freed, another kind
+ *          of handle, made up).
+ * Blocks:  only while another thread is inside a call on the same set (e.g. a
+ *          connpool_pool_create copying it).
+ * Threads: once per set; of concurrent frees exactly one returns CONNPOOL_OK.
  */
 CONNPOOL_API connpool_status connpool_options_free(connpool_options *options);
 
@@ -214,42 +424,86 @@ typedef struct connpool_pool connpool_pool;
 
 /**
  * Creates a pool. `conninfo` is a libpq connection string, key=value ("host=/run/pg
- * dbname=app") or URI ("postgresql://user@host/app"); it is checked here but no connection is
- * opened by this call. `options` may be NULL (all defaults); it is copied and may be freed at
- * once. min_size connections are then opened in the background; use connpool_pool_wait_ready()
- * to wait for them. Does not block on the network.
+ * dbname=app") or URI ("postgresql://user@host/app"), at most 65536 bytes; it is parsed here
+ * (syntax and keywords) but no connection is opened by this call. `options` may be NULL (all
+ * defaults); it is copied and may be freed at once. min_size connections are then opened in
+ * the background; use connpool_pool_wait_ready() to wait for them.
  *
- * Errors: CONNPOOL_ERR_INVALID_ARGUMENT (NULL out/conninfo, unparsable conninfo, inconsistent
- * options such as min_size > max_size), CONNPOOL_ERR_INVALID_HANDLE (stale options),
- * CONNPOOL_ERR_NO_MEMORY.
+ * Connections are opened with libpq's non-blocking connect, bounded by the connect_timeout
+ * option (libpq's connect_timeout keyword has no effect), with these defaults that the conninfo
+ * may override: keepalives=1 keepalives_idle=30 keepalives_interval=10 keepalives_count=3
+ * tcp_user_timeout=60000 (TCP only: a silent peer is noticed in about a minute)
+ * fallback_application_name=libconnpool.
+ *
+ * Returns: CONNPOOL_OK with `*out` set; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out` or
+ *          `conninfo`, conninfo too long or not parsable by libpq, min_size > max_size),
+ *          CONNPOOL_ERR_INVALID_HANDLE (stale `options`), CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL (also when the pool's threads cannot be started). Never
+ *          CONNPOOL_ERR_FORKED: this is how a child process gets a pool.
+ * Blocks:  never: no network I/O, no name resolution. Starts max_concurrent_connects worker
+ *          threads and one maintenance thread.
+ * Threads: any; `options` must not be changed by another thread meanwhile.
  */
 CONNPOOL_API connpool_status connpool_pool_create(connpool_pool **out, const char *conninfo,
                                                   const connpool_options *options,
                                                   connpool_error **err);
 
 /**
- * Blocks until the pool holds at least min_size open connections, for start-up code that
- * wants to fail fast. `timeout_ms`: 0 checks without waiting, negative uses the pool's
- * acquire_timeout. Returns CONNPOOL_OK, CONNPOOL_ERR_TIMEOUT, CONNPOOL_ERR_CONNECT_FAILED (the
- * wait ended while the latest connect attempt had failed; the message says why),
- * CONNPOOL_ERR_POOL_CLOSED or CONNPOOL_ERR_INVALID_HANDLE.
+ * Waits until the pool holds at least min_size open connections, for start-up code that wants
+ * to know the database is reachable. `timeout_ms`: 0 checks without waiting, negative uses the
+ * pool's acquire_timeout. It opens nothing itself and counts in no statistic. With min_size 0
+ * it returns CONNPOOL_OK at once, whatever the server's state.
+ *
+ * Surprising: failed connects do not end the wait early. Even when every attempt fails at once
+ * (wrong password, unknown database, circuit breaker open) it waits the whole timeout, then
+ * returns CONNPOOL_ERR_CONNECT_FAILED; it never returns CONNPOOL_ERR_DATABASE_UNAVAILABLE.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_TIMEOUT, CONNPOOL_ERR_CONNECT_FAILED (instead of TIMEOUT
+ *          when the latest connect attempt had failed; the message says why),
+ *          CONNPOOL_ERR_POOL_CLOSED (closed before or during the wait),
+ *          CONNPOOL_ERR_INVALID_ARGUMENT (NULL `pool`), CONNPOOL_ERR_INVALID_HANDLE,
+ *          CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  up to timeout_ms; returns as soon as min_size connections are open or the pool is
+ *          closed.
+ * Threads: thread-safe; connpool_pool_close/_free from another thread end the wait.
  */
 CONNPOOL_API connpool_status connpool_pool_wait_ready(connpool_pool *pool, int64_t timeout_ms,
                                                       connpool_error **err);
 
 /**
- * Closes the pool: waiting and later acquires fail with CONNPOOL_ERR_POOL_CLOSED, idle
- * connections are closed, background threads are stopped; finishes in bounded time (a connect
- * in progress is abandoned). Leases still out stay usable until released; their connections are
- * then closed. The handle stays valid for stats until connpool_pool_free(). Idempotent.
+ * Closes the pool: waiting and later acquires fail with CONNPOOL_ERR_POOL_CLOSED (pending
+ * asynchronous acquires finish with it), connpool_pool_wait_ready returns it, idle connections
+ * are closed and background threads are stopped. Leases still out stay usable until released;
+ * their connections are then closed. The handle stays valid for stats until
+ * connpool_pool_free(). Idempotent.
+ *
+ * Returns: CONNPOOL_OK (also when already closed); CONNPOOL_ERR_INVALID_ARGUMENT (NULL `pool`),
+ *          CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  until the background threads have stopped: a connect in progress is abandoned within
+ *          about 50 ms, except that libpq resolves host names synchronously (a slow DNS lookup
+ *          delays it); a rollback/reset_query in progress is waited for (at most
+ *          health_check_timeout). Idle connections are closed by the calling thread (libpq
+ *          sends its Terminate message without waiting for an answer).
+ * Threads: thread-safe; concurrent calls all return once the threads have stopped.
  */
 CONNPOOL_API connpool_status connpool_pool_close(connpool_pool *pool, connpool_error **err);
 
 /**
  * Closes the pool (as connpool_pool_close) and invalidates the handle. Threads blocked in
- * connpool_pool_acquire() on it return CONNPOOL_ERR_POOL_CLOSED. Leases still out remain
- * valid; the pool's memory is released with the last of them. NULL gives CONNPOOL_OK; a stale
- * handle gives CONNPOOL_ERR_INVALID_HANDLE.
+ * connpool_pool_acquire() or connpool_pool_wait_ready() on it return CONNPOOL_ERR_POOL_CLOSED.
+ * Leases and asynchronous acquires still out remain valid (and must still be released/freed);
+ * the pool's memory is released with the last of them. In a child after fork() it only drops
+ * the handle (see the general rules).
+ *
+ * Returns: CONNPOOL_OK (also for NULL, and in a child after fork()); CONNPOOL_ERR_INVALID_HANDLE
+ *          (already freed, another kind of handle, made up), CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  as connpool_pool_close, then until every call still running on this pool handle in
+ *          other threads has returned: waiting acquirers are woken at once, but a pre-ping in
+ *          progress may take up to health_check_timeout.
+ * Threads: thread-safe; of concurrent frees exactly one returns CONNPOOL_OK (in a forked child
+ *          several may).
  */
 CONNPOOL_API connpool_status connpool_pool_free(connpool_pool *pool);
 
@@ -261,17 +515,35 @@ CONNPOOL_API connpool_status connpool_pool_free(connpool_pool *pool);
 typedef struct connpool_lease connpool_lease;
 
 /**
- * Borrows a connection. `timeout_ms`: 0 = do not wait (CONNPOOL_ERR_TIMEOUT at once if none is
- * idle, though the pool may start opening one), positive = wait at most that long, negative =
- * the pool's acquire_timeout option. Waiters are served first come, first served, except that
- * for its first overtake_window_us (default 200 µs) a waiter lets running threads take
- * connections released meanwhile (0 = strict FIFO). An idle connection that turns out to be
- * dead is replaced transparently within the timeout.
+ * Borrows a connection; `*out` is the caller's lease until connpool_lease_release(). The calling
+ * thread never opens connections itself: background workers do, as waiters need them.
+ * `timeout_ms`: positive = wait at most that long, 0 = do not wait (CONNPOOL_ERR_TIMEOUT at once
+ * if none can be taken, though the pool may start opening one), negative = the pool's
+ * acquire_timeout option. Waiters are served first come, first served, except that for its
+ * first overtake_window_us microseconds (default 200) a blocking waiter lets running threads
+ * take connections released meanwhile (0 = strict FIFO).
  *
- * Errors: CONNPOOL_ERR_TIMEOUT (the message gives the pool's state),
- * CONNPOOL_ERR_CONNECT_FAILED (the wait ended while the latest connect attempt had failed: server
- * down, wrong password...; the message carries the reason), CONNPOOL_ERR_POOL_CLOSED,
- * CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT.
+ * An idle connection is checked before it is handed out: without I/O (a non-blocking read of
+ * its socket), then, if pre_ping is on and it has been idle for pre_ping_threshold, with a round
+ * trip. One found dead (or past max_lifetime) is closed and another is tried, within the
+ * timeout. Surprising: with timeout_ms 0, a dead idle connection ends the call with
+ * CONNPOOL_ERR_TIMEOUT (or CONNECT_FAILED) even if other connections are idle. And the pre-ping
+ * must end by the acquire's deadline too, so a positive timeout shorter than a network round
+ * trip makes a healthy connection fail its pre-ping, and it is closed as broken.
+ *
+ * Returns: CONNPOOL_OK with `*out` set; CONNPOOL_ERR_TIMEOUT (the message gives the pool's
+ *          state), CONNPOOL_ERR_CONNECT_FAILED (instead of TIMEOUT when the latest connect
+ *          attempt had failed: server down, wrong password...; the message carries the reason),
+ *          CONNPOOL_ERR_DATABASE_UNAVAILABLE (circuit breaker open and no connection open: at
+ *          once, or as soon as the breaker opens during the wait),
+ *          CONNPOOL_ERR_TOO_MANY_WAITERS (max_waiting reached; only when the timeout is
+ *          positive), CONNPOOL_ERR_POOL_CLOSED (closed before or during the wait),
+ *          CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out` or `pool`), CONNPOOL_ERR_INVALID_HANDLE,
+ *          CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  timeout_ms > 0: at most timeout_ms in all, pre-pings and dead connections included.
+ *          timeout_ms == 0: never waits for a connection, but the pre-ping of the one taken may
+ *          take up to health_check_timeout.
+ * Threads: thread-safe.
  */
 CONNPOOL_API connpool_status connpool_pool_acquire(connpool_lease **out, connpool_pool *pool,
                                                    int64_t timeout_ms, connpool_error **err);
@@ -280,16 +552,24 @@ CONNPOOL_API connpool_status connpool_pool_acquire(connpool_lease **out, connpoo
  * Takes an idle connection if one can be had without waiting, else returns
  * CONNPOOL_ERR_WOULD_BLOCK at once: for callers that wait their own way (an event loop, a
  * language runtime) and want the common case, a free connection, at the cost of one call. A
- * WOULD_BLOCK has no side effects: it is not counted as a timeout, it does not queue the caller
- * and it does not start opening connections; wait with connpool_pool_acquire_async() or
- * connpool_pool_acquire() for that. A connection taken is checked as connpool_pool_acquire
- * checks it (pre_ping may run, bounded by health_check_timeout; a dead connection is closed and
- * the call answers WOULD_BLOCK if no other is idle). Connections are not taken past waiters
- * that asked for a hand-off, so try-acquirers cannot starve waiting callers.
+ * WOULD_BLOCK for lack of an idle connection has no side effects: it is not counted as a
+ * timeout, it does not queue the caller and it does not start opening connections; wait with
+ * connpool_pool_acquire_async() or connpool_pool_acquire() for that. Connections are not taken
+ * past waiters that asked for a hand-off, so try-acquirers cannot starve waiting callers.
  *
- * Errors: CONNPOOL_ERR_WOULD_BLOCK (no message is made for it: it is the expected answer),
- * CONNPOOL_ERR_POOL_CLOSED, CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT,
- * CONNPOOL_ERR_FORKED.
+ * A connection taken is checked as connpool_pool_acquire checks it. Surprising: only one is
+ * tried. If it turns out dead it is closed (counted in closed_broken; a replacement is opened
+ * only if min_size or waiters need one) and the call answers WOULD_BLOCK even if other
+ * connections are idle.
+ *
+ * Returns: CONNPOOL_OK with `*out` set; CONNPOOL_ERR_WOULD_BLOCK (no error object: it is an
+ *          expected answer), CONNPOOL_ERR_POOL_CLOSED, CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out`
+ *          or `pool`), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL. Never TIMEOUT, CONNECT_FAILED, DATABASE_UNAVAILABLE or
+ *          TOO_MANY_WAITERS.
+ * Blocks:  never waits for a connection; a pre-ping of the connection taken may take up to
+ *          health_check_timeout.
+ * Threads: thread-safe.
  */
 CONNPOOL_API connpool_status connpool_pool_try_acquire(connpool_lease **out, connpool_pool *pool,
                                                        connpool_error **err);
@@ -297,78 +577,162 @@ CONNPOOL_API connpool_status connpool_pool_try_acquire(connpool_lease **out, con
 /**
  * An acquire in progress, for event loops and cancellable waits (asyncio, Go contexts): it
  * never blocks the caller and parks no thread. Waiters are served first come, first served,
- * together with blocking acquirers.
+ * together with blocking acquirers (an asynchronous waiter has no overtaking window). Its
+ * timeout is enforced by the pool's maintenance thread.
  */
 typedef struct connpool_acquire connpool_acquire;
 
 /**
- * Starts an acquire and returns at once. `timeout_ms` as for connpool_pool_acquire (the pool's
- * maintenance thread enforces it). Poll or wait on connpool_acquire_fd(), then collect the
- * outcome with connpool_acquire_result(); free the request with connpool_acquire_free().
- * Errors at start: CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT,
- * CONNPOOL_ERR_NO_MEMORY (a closed pool still returns a request, finished with
- * CONNPOOL_ERR_POOL_CLOSED, so that callers have one path for outcomes).
+ * Starts an acquire and returns at once. `timeout_ms` as for connpool_pool_acquire (0: the
+ * request finishes at once, with a connection if one can be taken, else with
+ * CONNPOOL_ERR_TIMEOUT or CONNECT_FAILED). Poll or wait on connpool_acquire_fd(), then collect
+ * the outcome with connpool_acquire_result(); free the request with connpool_acquire_free().
+ * Refusals (pool closed, breaker open, too many waiters) still return a request, finished with
+ * that status, so that callers have one path for outcomes. A connection granted at once is
+ * checked (pre-ping included) only when collected.
+ *
+ * Returns: CONNPOOL_OK with `*out` set to a new request, whatever its outcome will be;
+ *          CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out` or `pool`), CONNPOOL_ERR_INVALID_HANDLE,
+ *          CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: thread-safe; the request may then be used from any thread.
  */
 CONNPOOL_API connpool_status connpool_pool_acquire_async(connpool_acquire **out,
                                                          connpool_pool *pool, int64_t timeout_ms,
                                                          connpool_error **err);
 
 /**
- * A file descriptor that becomes readable when the acquire has an outcome (level-triggered:
- * it stays readable). Owned by the request: do not read, write or close it. Valid until
- * connpool_acquire_free(). Created on the first call, so a request whose outcome was collected
- * at once never costs one. CONNPOOL_ERR_NO_MEMORY if the process is out of file descriptors.
+ * A file descriptor (a Linux eventfd, close-on-exec) that becomes readable when the acquire has
+ * an outcome, and stays readable (level-triggered) except in one case: when
+ * connpool_acquire_result finds the granted connection dead and the request goes back to
+ * waiting, it becomes unreadable again until the next outcome. Owned by the request: do not
+ * read, write or close it. Valid until connpool_acquire_free(). Created on the first call (every
+ * call returns the same one), so a request whose outcome was collected at once never costs one.
+ * Not checked for fork(): do not call it in a child (see the general rules).
+ *
+ * Returns: CONNPOOL_OK with `*out_fd` set (-1 on failure); CONNPOOL_ERR_INVALID_ARGUMENT (NULL
+ *          `out_fd` or `acquire`), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_NO_MEMORY (also
+ *          when the eventfd cannot be created, e.g. the process is out of file descriptors),
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: thread-safe.
  */
 CONNPOOL_API connpool_status connpool_acquire_fd(int32_t *out_fd, connpool_acquire *acquire,
                                                  connpool_error **err);
 
 /**
- * Collects the outcome without blocking on the pool. CONNPOOL_ERR_IN_PROGRESS while there is
- * none yet. Otherwise the final status, as connpool_pool_acquire would return it, plus
- * CONNPOOL_ERR_CANCELED; on CONNPOOL_OK `*out` receives the lease, which then belongs to the
- * caller (collect it once: later calls give CONNPOOL_ERR_INVALID_ARGUMENT). A granted
- * connection is checked here (as in connpool_pool_acquire: a dead one is replaced, and the
- * request goes back to waiting, in first place, so the result can turn to IN_PROGRESS again).
+ * Collects the outcome. On CONNPOOL_OK `*out` receives the lease, which then belongs to the
+ * caller (collect it once). Another outcome is final: every later call returns it again, with
+ * a new error object each time. A granted connection is checked here as connpool_pool_acquire
+ * checks it: a dead one is closed and another idle one tried; if none is idle the request goes
+ * back to waiting, in first place, and the answer turns to CONNPOOL_ERR_IN_PROGRESS again.
+ *
+ * Surprising: a pre-ping must end by the acquire's deadline. Collecting a granted connection
+ * whose pre-ping is due (idle for pre_ping_threshold) after that deadline has passed makes the
+ * pre-ping fail at once: the probably healthy connection is closed as broken and the outcome
+ * becomes CONNPOOL_ERR_TIMEOUT (or CONNECT_FAILED). Collect promptly.
+ *
+ * Returns: CONNPOOL_ERR_IN_PROGRESS (no outcome yet, or another thread is checking the granted
+ *          connection; `*out` NULL, no error object); CONNPOOL_OK with `*out` set; the final
+ *          failures CONNPOOL_ERR_TIMEOUT, CONNPOOL_ERR_CONNECT_FAILED,
+ *          CONNPOOL_ERR_DATABASE_UNAVAILABLE, CONNPOOL_ERR_TOO_MANY_WAITERS,
+ *          CONNPOOL_ERR_POOL_CLOSED, CONNPOOL_ERR_CANCELED (as connpool_pool_acquire returns
+ *          them); CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out` or `acquire`, or the lease was
+ *          already collected: that one is counted by connpool_misuse_count only when `err` is
+ *          not NULL), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never waits for a connection, but checking a granted one may run pre-pings: until
+ *          the acquire's deadline at most (up to health_check_timeout if timeout_ms was 0).
+ * Threads: thread-safe.
  */
 CONNPOOL_API connpool_status connpool_acquire_result(connpool_lease **out,
                                                      connpool_acquire *acquire,
                                                      connpool_error **err);
 
 /**
- * Blocks until the acquire has an outcome or `timeout_ms` passes (negative = no limit;
- * this wait is separate from the acquire's own timeout). Returns CONNPOOL_OK when an outcome is
- * ready (collect it with connpool_acquire_result), CONNPOOL_ERR_IN_PROGRESS if the wait timed
- * out. For callers that want a blocking acquire they can cancel from another thread.
+ * Waits until the acquire has an outcome (its fd is readable) or `timeout_ms` passes (0 =
+ * check only, negative = no limit; this wait is separate from the acquire's own timeout, which
+ * also ends it). For callers that want a blocking acquire they can cancel from another thread.
+ * An outcome may be a grant that connpool_acquire_result then finds dead (it answers
+ * CONNPOOL_ERR_IN_PROGRESS: wait again). Not checked for fork(): do not call it in a child.
+ *
+ * Returns: CONNPOOL_OK (an outcome is ready, or was already collected: collect it with
+ *          connpool_acquire_result); CONNPOOL_ERR_IN_PROGRESS (the wait timed out; no error
+ *          object), CONNPOOL_ERR_INVALID_ARGUMENT (NULL `acquire`), CONNPOOL_ERR_INVALID_HANDLE,
+ *          CONNPOOL_ERR_NO_MEMORY (also when the eventfd cannot be created),
+ *          CONNPOOL_ERR_INTERNAL (also when poll() fails).
+ * Blocks:  up to timeout_ms; ends sooner with the outcome: a grant, the acquire's own timeout, a
+ *          cancel or free from another thread, the pool closing.
+ * Threads: thread-safe; several threads may wait on one request.
  */
 CONNPOOL_API connpool_status connpool_acquire_wait(connpool_acquire *acquire, int64_t timeout_ms,
                                                    connpool_error **err);
 
 /**
- * Abandons a pending acquire: it finishes promptly with CONNPOOL_ERR_CANCELED and its fd
- * becomes readable. A connection granted but not yet collected goes back to the pool. Safe from
- * any thread, at any time, any number of times (no effect once the lease was collected).
+ * Abandons a pending acquire: it finishes at once with CONNPOOL_ERR_CANCELED (counted in the
+ * `canceled` statistic) and its fd becomes readable. A connection granted but not yet collected
+ * goes back to the pool, and the request finishes with CONNPOOL_ERR_CANCELED as well (not
+ * counted). No effect once the request has finished otherwise or its lease was collected. While
+ * another thread is inside connpool_acquire_result checking a granted connection, the cancel
+ * takes effect only if that connection turns out dead; otherwise that collect succeeds.
+ *
+ * Returns: CONNPOOL_OK (also when there was nothing to cancel); CONNPOOL_ERR_INVALID_ARGUMENT
+ *          (NULL `acquire`), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED,
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: any thread, at any time, any number of times.
  */
 CONNPOOL_API connpool_status connpool_acquire_cancel(connpool_acquire *acquire);
 
 /**
  * Frees the request (cancelling it if pending; returning an uncollected connection to the
- * pool). A collected lease is not affected. NULL gives CONNPOOL_OK; a freed request gives
- * CONNPOOL_ERR_INVALID_HANDLE.
+ * pool) and closes its fd. A collected lease is not affected. In a child after fork() the
+ * request is not freed (CONNPOOL_ERR_FORKED).
+ *
+ * Returns: CONNPOOL_OK (also for NULL); CONNPOOL_ERR_INVALID_HANDLE (already freed, another kind
+ *          of handle, made up), CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  cancels first (which ends connpool_acquire_wait calls at once), then waits for calls
+ *          still running on the request in other threads, e.g. a connpool_acquire_result
+ *          checking a grant (bounded as there).
+ * Threads: thread-safe; of concurrent frees exactly one returns CONNPOOL_OK.
  */
 CONNPOOL_API connpool_status connpool_acquire_free(connpool_acquire *acquire);
 
 /**
- * Returns a lease to its pool. Never waits for the server: a connection left in a transaction
- * is rolled back (and the reset_query run) by a background worker before reuse; a broken or busy
- * one is closed (libpq sends its Terminate message without waiting for an answer). Calling it
- * again, or on any released lease, gives CONNPOOL_ERR_INVALID_HANDLE. NULL gives
- * CONNPOOL_ERR_INVALID_ARGUMENT.
+ * Returns a lease to its pool; the handle is dead afterwards. Never waits for the server. A
+ * clean idle connection goes back to the pool (or straight to the oldest waiter). One left in a
+ * transaction block (or a failed one), and every one when reset_query is set, is first cleaned
+ * by a background worker: ROLLBACK if in a transaction block, then the reset_query (bounded by
+ * health_check_timeout; closed if that fails). A connection is closed instead when it is
+ * broken, busy (a result still pending, including an uncollected connpool_lease_send
+ * statement, or left in pipeline mode), left unusable (COPY), told by the server that it is
+ * being terminated, when its session user was changed (SET SESSION AUTHORIZATION), when it is
+ * past max_lifetime, when it is an overflow connection nobody waits for, or when the pool is
+ * closed.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `lease`),
+ *          CONNPOOL_ERR_INVALID_HANDLE (already released, another kind of handle, made up),
+ *          CONNPOOL_ERR_FORKED (in a child after fork(); the lease is left as it is),
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  no server round trip. A connection being closed is closed by the calling thread
+ *          (libpq sends its Terminate message without waiting for an answer). Waits for calls
+ *          still running on the lease in other threads, i.e. a connpool_lease_cancel in progress
+ *          (see there for how long that can take).
+ * Threads: once per lease, from any thread; of concurrent releases exactly one succeeds.
  */
 CONNPOOL_API connpool_status connpool_lease_release(connpool_lease *lease, connpool_error **err);
 
 /**
  * Attaches a label (e.g. the code path that took the lease) shown when the lease is reported
- * as held longer than the leak_threshold option. Copied; at most 256 bytes. NULL clears it.
+ * as held longer than the leak_threshold option. Copied; at most 256 bytes. NULL or "" clears
+ * it. A label lasts for this lease only.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `lease`, label longer than 256
+ *          bytes), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: one thread at a time per lease.
  */
 CONNPOOL_API connpool_status connpool_lease_set_label(connpool_lease *lease, const char *label,
                                                       connpool_error **err);
@@ -376,10 +740,17 @@ CONNPOOL_API connpool_status connpool_lease_set_label(connpool_lease *lease, con
 /**
  * The lease's libpq connection (`PGconn *`), for callers that use libpq themselves. It belongs
  * to the pool: do not PQfinish it and do not use it after release. Leave the connection idle
- * (no result pending) before releasing; otherwise it is closed rather than reused. Taking it
- * makes the connection's prepared-statement cache forget its entries before the next statement
- * (the caller might have deallocated them); prepared statement names starting with
- * "_connpool_" are reserved for that cache.
+ * (no result pending, not in pipeline mode, same session user) before releasing; otherwise it
+ * is closed rather than reused. Taking it makes the connection's prepared-statement cache
+ * forget its entries before the next statement (the caller might have deallocated them; the
+ * next statement sends DEALLOCATE for them, ignoring failures); prepared statement names
+ * starting with "_connpool_" are reserved for that cache.
+ *
+ * Returns: CONNPOOL_OK with `*out_pgconn` set; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out_pgconn`
+ *          or `lease`), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED,
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: one thread at a time per lease, the PGconn included.
  */
 CONNPOOL_API connpool_status connpool_lease_pgconn(void **out_pgconn, connpool_lease *lease,
                                                    connpool_error **err);
@@ -388,28 +759,48 @@ CONNPOOL_API connpool_status connpool_lease_pgconn(void **out_pgconn, connpool_l
  * Queries on a lease
  * ------------------------------------------------------------------------------------------- */
 
-/** The outcome of one statement; free it with connpool_result_free(). */
+/**
+ * The outcome of one statement; free it with connpool_result_free(). Immutable: its accessors
+ * may be called from several threads at once. It outlives its lease and its pool.
+ */
 typedef struct connpool_result connpool_result;
 
 /**
  * Runs one SQL statement on the lease's connection, with `n_params` text parameters referenced
  * as $1..$n (`params[i]` NULL means SQL NULL; `params` may be NULL when `n_params` is 0). The
- * server infers parameter types. Results are in text format.
+ * server infers parameter types. Results are in text format. `sql` must be a single statement
+ * (the extended protocol is used: the server rejects "SELECT 1; SELECT 2" with
+ * CONNPOOL_ERR_QUERY_FAILED).
  *
  * Statements go through the connection's prepared-statement cache (pool options
- * statement_cache_size and prepare_threshold): a statement text executed more than
- * prepare_threshold times on a connection is prepared there and then executed by name. A cached
- * statement the server no longer knows (SQLSTATE 26000) or whose result type changed (0A000) is
- * dropped from the cache and, outside a transaction block, run again unprepared; inside one the
- * error is returned.
+ * statement_cache_size and prepare_threshold), keyed by text and n_params: a statement executed
+ * more than prepare_threshold times on a connection is prepared there (in the same round trip)
+ * and then executed by name. A cached statement the server no longer knows (SQLSTATE 26000:
+ * the cache then forgets all its entries) or whose result type changed (0A000) is dropped from
+ * the cache and, outside a transaction block, run again unprepared within the same call; inside
+ * one the error is returned.
  *
- * Returns CONNPOOL_OK with `*out` set, or:
- *  - CONNPOOL_ERR_QUERY_FAILED: the server rejected the statement. `*out` is still set, to a
- *    result whose status is CONNPOOL_ERR_QUERY_FAILED and which carries the message and
- *    SQLSTATE (so does `err`). Free it as usual. The connection remains usable.
- *  - CONNPOOL_ERR_CONNECTION_BROKEN: the connection died; `*out` is NULL. Release the lease (the
- *    pool closes that connection and opens a replacement).
- *  - CONNPOOL_ERR_INVALID_HANDLE / CONNPOOL_ERR_INVALID_ARGUMENT.
+ * COPY is not supported: it returns CONNPOOL_ERR_QUERY_FAILED with a result that has no
+ * SQLSTATE, and, unlike other failures, leaves the connection unusable (later statements give
+ * CONNPOOL_ERR_CONNECTION_BROKEN; release closes it). Use connpool_lease_pgconn for COPY.
+ *
+ * Returns: CONNPOOL_OK with `*out` set;
+ *          CONNPOOL_ERR_QUERY_FAILED: the server rejected the statement. `*out` is still set,
+ *            to a result whose status is CONNPOOL_ERR_QUERY_FAILED and which carries the
+ *            message and SQLSTATE (so does `err`). Free it as usual. The connection remains
+ *            usable (except after COPY);
+ *          CONNPOOL_ERR_CONNECTION_BROKEN: the connection died (the SQLSTATE is in `err` when
+ *            the server said why), or an earlier call left it unusable; `*out` is NULL.
+ *            Release the lease (the pool closes that connection and opens a replacement);
+ *          CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out`, `lease` or `sql`; n_params outside
+ *            0..65535; NULL `params` with n_params > 0; a connpool_lease_send statement still
+ *            pending), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED,
+ *            CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  until the server has answered the whole statement. There is no client-side
+ *          timeout: it is bounded only by the server (e.g. statement_timeout), by
+ *          connpool_lease_cancel from another thread, or by the connection failing (on TCP the
+ *          keepalive defaults notice a silent peer in about a minute).
+ * Threads: one thread at a time per lease; connpool_lease_cancel may be called meanwhile.
  */
 CONNPOOL_API connpool_status connpool_lease_exec(connpool_result **out, connpool_lease *lease,
                                                  const char *sql, int32_t n_params,
@@ -417,20 +808,28 @@ CONNPOOL_API connpool_status connpool_lease_exec(connpool_result **out, connpool
 
 /* Asynchronous statements: send, wait on the connection's socket, collect. One statement at a
  * time per lease; while one is pending, connpool_lease_exec and connpool_lease_send refuse with
- * CONNPOOL_ERR_INVALID_ARGUMENT. Releasing a lease with a statement pending closes its
- * connection (it is never handed to anyone else with a result in flight). */
+ * CONNPOOL_ERR_INVALID_ARGUMENT and connpool_lease_transaction_status reports
+ * CONNPOOL_TRANSACTION_ACTIVE. Releasing a lease with a statement pending closes its
+ * connection (it is never handed to anyone else with a result in flight). Sending, polling
+ * the socket and collecting never block. */
 
 /** Bits of the `out_events` of connpool_lease_socket. */
 #define CONNPOOL_WAIT_READ 1
 #define CONNPOOL_WAIT_WRITE 2
 
 /**
- * Sends one statement (same arguments, parameters and statement cache as connpool_lease_exec)
- * without waiting for the server; `params` may be freed when this returns. Then wait for
- * connpool_lease_socket's events and call connpool_lease_collect.
+ * Sends one statement (same arguments, parameters, statement cache and COPY restriction as
+ * connpool_lease_exec) without waiting for the server; `sql` and `params` may be freed when
+ * this returns. Then wait for connpool_lease_socket's events and call connpool_lease_collect.
  *
- * Errors: CONNPOOL_ERR_INVALID_ARGUMENT (bad arguments, or a statement is already pending),
- * CONNPOOL_ERR_CONNECTION_BROKEN (release the lease), CONNPOOL_ERR_INVALID_HANDLE.
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_CONNECTION_BROKEN (the connection is unusable or sending
+ *          failed: release the lease), CONNPOOL_ERR_INVALID_ARGUMENT (NULL `lease` or `sql`;
+ *          n_params outside 0..65535; NULL `params` with n_params > 0; a statement already
+ *          pending), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never (libpq is in non-blocking mode; what the socket does not take at once is
+ *          reported as CONNPOOL_WAIT_WRITE and sent by connpool_lease_collect).
+ * Threads: one thread at a time per lease.
  */
 CONNPOOL_API connpool_status connpool_lease_send(connpool_lease *lease, const char *sql,
                                                  int32_t n_params, const char *const *params,
@@ -443,7 +842,14 @@ CONNPOOL_API connpool_status connpool_lease_send(connpool_lease *lease, const ch
  * still unsent, or 0 when no statement is pending. Wait until the socket is ready for any of
  * those events (level- or edge-triggered: connpool_lease_collect reads everything that arrived
  * before it returns CONNPOOL_ERR_IN_PROGRESS), then collect. The socket stays the same for the
- * whole lease. Errors: CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT.
+ * whole lease, unless the connection breaks (libpq then closes it and `*out_fd` may be -1).
+ *
+ * Returns: CONNPOOL_OK with `*out_fd` and `*out_events` set (-1 and 0 on failure);
+ *          CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out_fd`, `out_events` or `lease`),
+ *          CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: one thread at a time per lease.
  */
 CONNPOOL_API connpool_status connpool_lease_socket(int32_t *out_fd, int32_t *out_events,
                                                    connpool_lease *lease, connpool_error **err);
@@ -451,33 +857,54 @@ CONNPOOL_API connpool_status connpool_lease_socket(int32_t *out_fd, int32_t *out
 /**
  * A number identifying the lease's server connection: unique within the process and never
  * reused, the same for every lease that gets this connection. For callers that keep state per
- * connection (e.g. a poller registration for the socket of connpool_lease_socket). Errors:
- * CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT.
+ * connection (e.g. a poller registration for the socket of connpool_lease_socket).
+ *
+ * Returns: CONNPOOL_OK with `*out_id` set (0 on failure; never 0 on success);
+ *          CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out_id` or `lease`), CONNPOOL_ERR_INVALID_HANDLE,
+ *          CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: one thread at a time per lease.
  */
 CONNPOOL_API connpool_status connpool_lease_connection_id(uint64_t *out_id, connpool_lease *lease,
                                                           connpool_error **err);
 
 /**
- * Advances the pending statement without blocking: CONNPOOL_ERR_IN_PROGRESS (`*out` NULL)
- * while its outcome is not complete (wait on connpool_lease_socket again), then exactly the
- * outcomes of connpool_lease_exec (CONNPOOL_OK or CONNPOOL_ERR_QUERY_FAILED with `*out` set,
- * CONNPOOL_ERR_CONNECTION_BROKEN), after which the lease is free for the next statement.
- * CONNPOOL_ERR_INVALID_ARGUMENT if no statement is pending.
+ * Advances the pending statement without blocking: sends what the socket takes, reads what has
+ * arrived (all of it), and reports CONNPOOL_ERR_IN_PROGRESS while the outcome is not complete
+ * (wait on connpool_lease_socket again), then exactly the outcomes of connpool_lease_exec, after
+ * which the lease is free for the next statement. A re-run after SQLSTATE 26000/0A000 (see
+ * connpool_lease_exec) is sent from here and can make the answer IN_PROGRESS again.
+ *
+ * Returns: CONNPOOL_ERR_IN_PROGRESS (`*out` NULL, no error object); CONNPOOL_OK or
+ *          CONNPOOL_ERR_QUERY_FAILED with `*out` set, CONNPOOL_ERR_CONNECTION_BROKEN (`*out`
+ *          NULL), as connpool_lease_exec; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out` or `lease`,
+ *          no statement pending), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED,
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: one thread at a time per lease; connpool_lease_cancel may be called meanwhile.
  */
 CONNPOOL_API connpool_status connpool_lease_collect(connpool_result **out, connpool_lease *lease,
                                                     connpool_error **err);
 
 /**
- * Asks the server to cancel the statement running on the lease's connection (a short blocking
- * exchange on a separate connection, like libpq's PQcancel). Unlike other lease calls it may be
- * made from another thread while one thread runs or collects a statement on the lease. The
- * statement then usually fails with SQLSTATE 57014 (query_canceled); if it had already
- * finished, nothing happens, unless the lease has meanwhile started its next statement, which
- * the request may then cancel (inherent to PostgreSQL's cancel protocol). libpq 15's PQcancel
- * has no timeout: against an unreachable server this call can take the TCP connect timeout,
- * and connpool_lease_release waits for a cancel in progress on the same lease.
- * Errors: CONNPOOL_ERR_CONNECTION_BROKEN (the request could not be delivered),
- * CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT.
+ * Asks the server to cancel the statement running on the lease's connection (libpq's PQcancel:
+ * an exchange on a separate connection). Unlike other lease calls it may be made from another
+ * thread while one thread runs or collects a statement on the lease. The statement then
+ * usually fails with SQLSTATE 57014 (query_canceled); if it had already finished, nothing
+ * happens, unless the lease has meanwhile started its next statement, which the request may
+ * then cancel (inherent to PostgreSQL's cancel protocol). CONNPOOL_OK means the request was
+ * delivered, not that anything was cancelled.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_CONNECTION_BROKEN (the request could not be delivered; the
+ *          message says why), CONNPOOL_ERR_INVALID_ARGUMENT (NULL `lease`),
+ *          CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  on the network, for one connect and exchange with the server. libpq 15's PQcancel
+ *          has no timeout: against an unreachable server this call can take the TCP connect
+ *          timeout (minutes), and connpool_lease_release waits for a cancel in progress on the
+ *          same lease.
+ * Threads: may overlap any other call on the same lease except connpool_lease_release (which
+ *          waits for it).
  */
 CONNPOOL_API connpool_status connpool_lease_cancel(connpool_lease *lease, connpool_error **err);
 
@@ -489,60 +916,142 @@ CONNPOOL_API connpool_status connpool_lease_cancel(connpool_lease *lease, connpo
 #define CONNPOOL_TRANSACTION_UNKNOWN 4 /**< the connection is broken */
 
 /**
- * The transaction state of the lease's connection (one of CONNPOOL_TRANSACTION_*), read without
- * I/O. Errors: CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INVALID_ARGUMENT.
+ * The transaction state of the lease's connection (one of CONNPOOL_TRANSACTION_*), as libpq
+ * last saw it, read without I/O: CONNPOOL_TRANSACTION_ACTIVE while a statement is pending,
+ * CONNPOOL_TRANSACTION_UNKNOWN once the connection is broken.
+ *
+ * Returns: CONNPOOL_OK with `*out_status` set (CONNPOOL_TRANSACTION_UNKNOWN on failure);
+ *          CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out_status` or `lease`),
+ *          CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: one thread at a time per lease.
  */
 CONNPOOL_API connpool_status connpool_lease_transaction_status(int32_t *out_status,
                                                                connpool_lease *lease,
                                                                connpool_error **err);
 
-/** CONNPOOL_OK or CONNPOOL_ERR_QUERY_FAILED; CONNPOOL_ERR_INVALID_HANDLE for a bad handle. */
+/**
+ * The statement's outcome.
+ *
+ * Returns: CONNPOOL_OK or CONNPOOL_ERR_QUERY_FAILED; CONNPOOL_ERR_INVALID_HANDLE for NULL or a
+ *          stale handle (counted by connpool_misuse_count, as for every accessor below).
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
+ */
 CONNPOOL_API connpool_status connpool_result_status(const connpool_result *result);
 
-/** The server's error message for a failed statement, "" otherwise; NULL for a bad handle. */
+/**
+ * The server's error message for a failed statement (for a refused COPY, the library's).
+ *
+ * Returns: the message, valid until the result is freed; "" for a successful statement; NULL
+ *          for a bad handle.
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
+ */
 CONNPOOL_API const char *connpool_result_error_message(const connpool_result *result);
 
-/** The SQLSTATE of a failed statement, "" otherwise; NULL for a bad handle. */
+/**
+ * The SQLSTATE of a failed statement.
+ *
+ * Returns: five characters, valid until the result is freed; "" for a successful statement or
+ *          a refused COPY; NULL for a bad handle.
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
+ */
 CONNPOOL_API const char *connpool_result_sqlstate(const connpool_result *result);
 
-/** Number of rows returned; -1 for a bad handle. */
+/**
+ * Number of rows returned.
+ *
+ * Returns: the count (0 for a command without a row set, e.g. INSERT without RETURNING, and
+ *          for a failure); -1 for a bad handle.
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
+ */
 CONNPOOL_API int64_t connpool_result_row_count(const connpool_result *result);
 
-/** Number of columns returned; -1 for a bad handle. */
+/**
+ * Number of columns returned.
+ *
+ * Returns: the count (0 for a command without a row set, e.g. INSERT without RETURNING, and
+ *          for a failure); -1 for a bad handle.
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
+ */
 CONNPOOL_API int32_t connpool_result_column_count(const connpool_result *result);
 
 /**
- * Rows affected by INSERT/UPDATE/DELETE/MERGE/SELECT/COPY etc. as the server reported them;
- * -1 when the command reports none, or for a bad handle.
+ * Rows affected by INSERT/UPDATE/DELETE/MERGE/SELECT etc. as the server reported them (its
+ * command tag).
+ *
+ * Returns: the count; -1 when the command reports none (e.g. CREATE INDEX, a failure), or
+ *          for a bad handle.
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
  */
 CONNPOOL_API int64_t connpool_result_affected_rows(const connpool_result *result);
 
-/** Name of column `column` (0-based); NULL if out of range or for a bad handle. */
+/**
+ * Name of column `column` (0-based).
+ *
+ * Returns: the name, valid until the result is freed; NULL if out of range (not counted as
+ *          misuse) or for a bad handle.
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
+ */
 CONNPOOL_API const char *connpool_result_column_name(const connpool_result *result, int32_t column);
 
-/** Type OID of column `column` (e.g. 23 for int4, 25 for text); 0 if out of range/bad handle. */
+/**
+ * Type OID of column `column` (0-based).
+ *
+ * Returns: the OID (e.g. 23 for int4, 25 for text); 0 if out of range or for a bad handle.
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
+ */
 CONNPOOL_API uint32_t connpool_result_column_type(const connpool_result *result, int32_t column);
 
 /**
- * 1 if the value at (row, column) is SQL NULL, 0 if not, -1 if out of range or a bad handle.
+ * Whether the value at (row, column) (0-based) is SQL NULL.
+ *
+ * Returns: 1 if it is SQL NULL, 0 if not; -1 if out of range or for a bad handle.
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
  */
 CONNPOOL_API int32_t connpool_result_is_null(const connpool_result *result, int64_t row,
                                              int32_t column);
 
 /**
- * The value at (row, column) as text (PostgreSQL's text output format). "" for SQL NULL (use
- * connpool_result_is_null to tell it from an empty string); NULL if out of range or a bad handle.
+ * The value at (row, column) (0-based) as text (PostgreSQL's text output format).
+ *
+ * Returns: the value, NUL-terminated, valid until the result is freed; "" for SQL NULL (use
+ *          connpool_result_is_null to tell it from an empty string); NULL if out of range or for
+ *          a bad handle.
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
  */
 CONNPOOL_API const char *connpool_result_value(const connpool_result *result, int64_t row,
                                                int32_t column);
 
-/** Length in bytes of the value at (row, column); -1 if out of range or a bad handle. */
+/**
+ * Length in bytes of the value at (row, column) (0-based), without the terminating NUL.
+ *
+ * Returns: the length (0 for SQL NULL); -1 if out of range or for a bad handle.
+ * Blocks:  never.
+ * Threads: any; several threads may read one result at once.
+ */
 CONNPOOL_API int64_t connpool_result_value_length(const connpool_result *result, int64_t row,
                                                   int32_t column);
 
 /**
- * Frees a result. NULL gives CONNPOOL_OK; a result freed before gives
- * CONNPOOL_ERR_INVALID_HANDLE. Results may outlive their lease.
+ * Frees a result; strings read from it become invalid. Results may outlive their lease and
+ * their pool.
+ *
+ * Returns: CONNPOOL_OK (also for NULL); CONNPOOL_ERR_INVALID_HANDLE (freed before, another kind
+ *          of handle, made up), CONNPOOL_ERR_INTERNAL (not expected).
+ * Blocks:  only while another thread is inside an accessor of the same result.
+ * Threads: once per result, when no other thread still uses strings read from it; of
+ *          concurrent frees exactly one returns CONNPOOL_OK.
  */
 CONNPOOL_API connpool_status connpool_result_free(connpool_result *result);
 
@@ -568,13 +1077,15 @@ typedef struct connpool_stats {
     int64_t max_size;     /**< the max_size option */
     int64_t min_size;     /**< the min_size option */
     int64_t max_overflow; /**< the max_overflow option */
-    /* counters since create */
+    /* counters since create (acquire_wait_us_max is a maximum: described as a gauge). acquired
+     * and reused count a connection when it is taken and step back by one if it then fails its
+     * check (pre-ping): a snapshot taken in between can be one higher than the next. */
     int64_t created;               /**< connections opened successfully */
     int64_t closed;                /**< connections closed, for any reason */
-    int64_t acquired;              /**< successful acquires */
+    int64_t acquired;              /**< successful acquires (see the note above) */
     int64_t released;              /**< releases */
     int64_t reused;                /**< acquires served by a connection that had been used before */
-    int64_t acquire_timeouts;      /**< acquires that ended in CONNPOOL_ERR_TIMEOUT */
+    int64_t acquire_timeouts;      /**< acquires ended by their timeout (TIMEOUT, CONNECT_FAILED) */
     int64_t connect_errors;        /**< failed connection attempts */
     int64_t health_checks;         /**< liveness checks (pre-ping) run on idle connections */
     int64_t health_check_failures; /**< of those, how many found the connection dead */
@@ -596,15 +1107,29 @@ typedef struct connpool_stats {
 } connpool_stats;
 
 /**
- * Fills `out` (whose struct_size the caller set) with a consistent snapshot. Works on a closed
- * pool. CONNPOOL_ERR_INVALID_ARGUMENT if `out` is NULL or struct_size is smaller than 8.
+ * Fills `out` (whose struct_size the caller set) with a consistent snapshot: the first
+ * min(struct_size, sizeof(connpool_stats)) bytes are written, and struct_size is set to that
+ * size. Works on a closed pool.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out` or `pool`, struct_size below
+ *          8; `*out` unchanged), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED,
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: thread-safe.
  */
 CONNPOOL_API connpool_status connpool_pool_stats(connpool_stats *out, connpool_pool *pool,
                                                  connpool_error **err);
 
 /**
- * The same snapshot as a JSON object whose keys are the field names above (plus "name" and
- * "closed_pool"). `*out_json` is a new string: free it with connpool_string_free().
+ * The same snapshot as a one-line JSON object: "name" (the pool's name), "closed_pool" (true
+ * or false), then every field of connpool_stats in struct order, as integers. `*out_json` is a
+ * new string: free it with connpool_string_free().
+ *
+ * Returns: CONNPOOL_OK with `*out_json` set; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out_json` or
+ *          `pool`), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: thread-safe.
  */
 CONNPOOL_API connpool_status connpool_pool_stats_json(char **out_json, connpool_pool *pool,
                                                       connpool_error **err);
@@ -627,25 +1152,49 @@ typedef struct connpool_stats_field {
     uint32_t offset;         /**< byte offset of the int64_t member in connpool_stats */
 } connpool_stats_field;
 
-/** The number of int64_t fields of connpool_stats this version fills. Thread-safe. */
+/**
+ * The number of int64_t fields of connpool_stats this version fills.
+ *
+ * Returns: the count (31 in this version).
+ * Blocks:  never.
+ * Threads: any.
+ */
 CONNPOOL_API int32_t connpool_stats_field_count(void);
 
 /**
- * Describes field `index` (0 .. connpool_stats_field_count() - 1), in struct order. Never blocks;
- * thread-safe. Errors: CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out`, struct_size too small, index
- * out of range).
+ * Describes field `index` (0 .. connpool_stats_field_count() - 1), in struct order: the first
+ * min(struct_size, sizeof(connpool_stats_field)) bytes of `*out` are written, and struct_size is
+ * set to that size.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out`, struct_size below 8, index out
+ *          of range; `*out` unchanged). Allocates nothing: no other status.
+ * Blocks:  never.
+ * Threads: any.
  */
 CONNPOOL_API connpool_status connpool_stats_field_describe(connpool_stats_field *out, int32_t index,
                                                            connpool_error **err);
 
-/** Frees a string the library allocated for the caller. NULL is allowed. */
+/**
+ * Frees a string the library allocated for the caller (connpool_pool_stats_json).
+ *
+ * Returns: nothing. NULL is allowed and ignored. A string is not a handle: freeing it twice, or
+ *          passing any other pointer, is undefined behaviour.
+ * Blocks:  never.
+ * Threads: once per string.
+ */
 CONNPOOL_API void connpool_string_free(char *string);
 
 /**
  * Calls refused with CONNPOOL_ERR_INVALID_ARGUMENT or CONNPOOL_ERR_INVALID_HANDLE since the
- * library was loaded (NULLs, bad option values, double releases, stale or made-up handles...),
- * process-wide: a handle that is not valid cannot be attributed to a pool. For monitoring
- * misuse; never reset. Thread-safe.
+ * library was loaded (NULLs, bad option values, double releases, stale or made-up handles,
+ * bad handles given to the connpool_result_* accessors...), process-wide: a handle that is not
+ * valid cannot be attributed to a pool. For monitoring misuse; never reset. Not counted:
+ * CONNPOOL_ERR_UNKNOWN_OPTION, connpool_error_status(NULL), and connpool_acquire_result's
+ * "already collected" when its `err` is NULL.
+ *
+ * Returns: the count.
+ * Blocks:  never.
+ * Threads: any (a relaxed atomic counter).
  */
 CONNPOOL_API int64_t connpool_misuse_count(void);
 
