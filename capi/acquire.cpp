@@ -71,6 +71,9 @@ CONNPOOL_API connpool_status connpool_acquire_fd(int32_t *out_fd, connpool_acqui
     return guarded(err, [&] {
         auto ref = lookup_acquire(acquire);
         if (!ref) return stale_handle(err, "connpool_acquire_fd", "acquire");
+        if (ref.get<AcquireObject>()->request->pool().forked()) {
+            return forked(err, "connpool_acquire_fd");
+        }
         int fd = -1;
         const connpool_status status =
             request_fd(*ref.get<AcquireObject>()->request, fd, err, "connpool_acquire_fd");
@@ -108,6 +111,9 @@ CONNPOOL_API connpool_status connpool_acquire_wait(connpool_acquire *acquire, in
     return guarded(err, [&] {
         auto ref = lookup_acquire(acquire);
         if (!ref) return stale_handle(err, "connpool_acquire_wait", "acquire");
+        if (ref.get<AcquireObject>()->request->pool().forked()) {
+            return forked(err, "connpool_acquire_wait");
+        }
         const TimePoint deadline = deadline_after(timeout_ms < 0 ? INT64_MAX : timeout_ms);
         int fd = -1;
         const connpool_status status =

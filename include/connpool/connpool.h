@@ -79,9 +79,7 @@
  *    the pool. In a child after fork() calls on them return CONNPOOL_ERR_FORKED and leave the
  *    parent's connections alone (the parent keeps using them); create new pools in the child.
  *    Exceptions: connpool_pool_free() returns CONNPOOL_OK there, dropping the handle without
- *    closing anything (the pool's memory is deliberately leaked in the child); connpool_acquire_fd
- *    and connpool_acquire_wait do not check, and must not be called in the child (they take the
- *    pool's mutex, which another thread of the parent may have held at fork() time). Options,
+ *    closing anything (the pool's memory is deliberately leaked in the child). Options,
  *    results, errors and strings stay usable in the child. As with any multithreaded library, a
  *    fork() while another thread is inside a libconnpool call can leave an internal lock held in
  *    the child: fork() from a quiet point.
@@ -608,10 +606,10 @@ CONNPOOL_API connpool_status connpool_pool_acquire_async(connpool_acquire **out,
  * waiting, it becomes unreadable again until the next outcome. Owned by the request: do not
  * read, write or close it. Valid until connpool_acquire_free(). Created on the first call (every
  * call returns the same one), so a request whose outcome was collected at once never costs one.
- * Not checked for fork(): do not call it in a child (see the general rules).
  *
  * Returns: CONNPOOL_OK with `*out_fd` set (-1 on failure); CONNPOOL_ERR_INVALID_ARGUMENT (NULL
- *          `out_fd` or `acquire`), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_NO_MEMORY (also
+ *          `out_fd` or `acquire`), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED (in a child
+ *          after fork()), CONNPOOL_ERR_NO_MEMORY (also
  *          when the eventfd cannot be created, e.g. the process is out of file descriptors),
  *          CONNPOOL_ERR_INTERNAL.
  * Blocks:  never.
@@ -654,11 +652,12 @@ CONNPOOL_API connpool_status connpool_acquire_result(connpool_lease **out,
  * check only, negative = no limit; this wait is separate from the acquire's own timeout, which
  * also ends it). For callers that want a blocking acquire they can cancel from another thread.
  * An outcome may be a grant that connpool_acquire_result then finds dead (it answers
- * CONNPOOL_ERR_IN_PROGRESS: wait again). Not checked for fork(): do not call it in a child.
+ * CONNPOOL_ERR_IN_PROGRESS: wait again).
  *
  * Returns: CONNPOOL_OK (an outcome is ready, or was already collected: collect it with
  *          connpool_acquire_result); CONNPOOL_ERR_IN_PROGRESS (the wait timed out; no error
  *          object), CONNPOOL_ERR_INVALID_ARGUMENT (NULL `acquire`), CONNPOOL_ERR_INVALID_HANDLE,
+ *          CONNPOOL_ERR_FORKED (in a child after fork()),
  *          CONNPOOL_ERR_NO_MEMORY (also when the eventfd cannot be created),
  *          CONNPOOL_ERR_INTERNAL (also when poll() fails).
  * Blocks:  up to timeout_ms; ends sooner with the outcome: a grant, the acquire's own timeout, a

@@ -202,6 +202,8 @@ TEST_F(ResilienceTest, ChildAfterForkGetsForkedAndNeverTouchesTheParentsConnecti
         }
     });
     ASSERT_TRUE(eventually([&] { return stats_of(pool_).waiting == 1; }));
+    connpool_acquire *pending = nullptr;  // an asynchronous acquire waiting at fork time
+    ASSERT_EQ(connpool_pool_acquire_async(&pending, pool_, 5000, nullptr), CONNPOOL_OK);
     const pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
@@ -213,6 +215,10 @@ TEST_F(ResilienceTest, ChildAfterForkGetsForkedAndNeverTouchesTheParentsConnecti
         connpool_stats s{};
         s.struct_size = sizeof s;
         if (connpool_pool_stats(&s, pool_, nullptr) != CONNPOOL_ERR_FORKED) _exit(12);
+        // These would take the pool's mutex, which a parent thread may have held at fork().
+        int32_t fd = 0;
+        if (connpool_acquire_fd(&fd, pending, nullptr) != CONNPOOL_ERR_FORKED) _exit(16);
+        if (connpool_acquire_wait(pending, 0, nullptr) != CONNPOOL_ERR_FORKED) _exit(17);
         const int open_before = server_->open_connections();
         if (connpool_pool_free(pool_) != CONNPOOL_OK) _exit(13);
         if (server_->open_connections() != open_before) _exit(14);  // nothing closed
@@ -224,6 +230,7 @@ TEST_F(ResilienceTest, ChildAfterForkGetsForkedAndNeverTouchesTheParentsConnecti
     ASSERT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0);
     // The parent is unaffected.
+    EXPECT_EQ(connpool_acquire_free(pending), CONNPOOL_OK);
     EXPECT_EQ(connpool_lease_release(held, nullptr), CONNPOOL_OK);
     blocked.join();
     EXPECT_EQ(connpool_lease_release(other, nullptr), CONNPOOL_OK);
