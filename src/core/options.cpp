@@ -76,8 +76,7 @@ const Field kFields[] = {
       "once; 0 = never)"},
      &P::breaker_threshold},
     {{"log_level", OptionKind::choice, 0, 0,
-      "trace, debug, info, warn, error, critical or off (default: $CONNPOOL_LOG_LEVEL, else "
-      "off)",
+      "trace, debug, info, warn, error, critical or off; empty: $CONNPOOL_LOG_LEVEL, else off",
       "trace,debug,info,warn,error,critical,off"},
      nullptr,
      nullptr,
@@ -150,7 +149,9 @@ Error parse_option(const OptionSpec &spec, std::string_view value, OptionValue &
             }
             return {};
         case OptionKind::choice:
-            if (!is_choice(spec.choices, value)) {
+            // Empty means "not chosen": the option's default behaviour (e.g. log_level from the
+            // environment), so the default reported by introspection is accepted back.
+            if (!value.empty() && !is_choice(spec.choices, value)) {
                 std::string accepted(spec.choices);
                 for (size_t at = 0; (at = accepted.find(',', at)) != std::string::npos; at += 2)
                     accepted.replace(at, 1, ", ");
