@@ -12,6 +12,7 @@ import (
 	"go/parser"
 	"go/token"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ import (
 // parseFile parses one file of this package.
 func parseFile(t *testing.T, name string) *ast.File {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), name, nil, 0)
+	f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ParseComments)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +203,8 @@ func TestOptionValuesAreConvertedByTheLibraryKind(t *testing.T) {
 }
 
 // The With* helpers of options.go: each names a library option of the kind its argument's Go
-// type implies (read from options.go, so a new helper is checked too).
+// type implies, and the default its comment states is the library's (read from options.go, so
+// a new helper is checked too).
 func TestOptionHelpersMatchTheLibraryOptions(t *testing.T) {
 	kindOf := map[string][]optionKind{
 		"time.Duration": {optionDurationMs},
@@ -210,7 +212,7 @@ func TestOptionHelpersMatchTheLibraryOptions(t *testing.T) {
 		"bool":          {optionBoolean},
 		"string":        {optionString, optionChoice},
 	}
-	seen := 0
+	seen, documented := 0, 0
 	for _, decl := range parseFile(t, "options.go").Decls {
 		fd, ok := decl.(*ast.FuncDecl)
 		if !ok || fd.Recv != nil || !strings.HasPrefix(fd.Name.Name, "With") ||
@@ -244,11 +246,49 @@ func TestOptionHelpersMatchTheLibraryOptions(t *testing.T) {
 		if !ok {
 			t.Errorf("%s takes a %s, but %q is %s option", fd.Name.Name, typ, key, kindNames[o.kind])
 		}
+		if doc, found := documentedDefault(fd.Doc.Text()); found {
+			documented++
+			if got, err := defaultAsLibraryText(o, doc); err != nil || got != strings.ToLower(o.defaultValue) {
+				t.Errorf("%s's comment says (default %s), the library's default for %q is %q (%v)",
+					fd.Name.Name, doc, key, o.defaultValue, err)
+			}
+		}
 		seen++
 	}
-	if seen < 15 {
-		t.Errorf("only %d With* helpers found in options.go", seen)
+	if seen < 15 || documented < 15 {
+		t.Errorf("only %d With* helpers found in options.go, %d with a checkable default", seen, documented)
 	}
+}
+
+// documentedDefault finds "(default X" or "; default X" in a helper's comment; found is false
+// when the comment states none that can be checked (e.g. "default: $CONNPOOL_LOG_LEVEL").
+func documentedDefault(doc string) (string, bool) {
+	m := regexp.MustCompile(`default:?\s+("[^"]*"|[^\s;)]+)`).FindStringSubmatch(doc)
+	if m == nil || strings.HasPrefix(m[1], "$") {
+		return "", false
+	}
+	return m[1], true
+}
+
+// defaultAsLibraryText turns a documented default ("30s", "on", "none", `"pool"`) into the
+// library's text for option o, lower-cased.
+func defaultAsLibraryText(o optionInfo, doc string) (string, error) {
+	switch o.kind {
+	case optionDurationMs:
+		d, err := time.ParseDuration(doc)
+		if doc == "0" {
+			d, err = 0, nil
+		}
+		return durationMs(d), err
+	case optionString, optionChoice:
+		if doc == "none" {
+			return "", nil
+		}
+		if s, err := strconv.Unquote(doc); err == nil {
+			return s, nil
+		}
+	}
+	return strings.ToLower(doc), nil
 }
 
 func exprString(e ast.Expr) string {
