@@ -390,11 +390,34 @@ static cpgo_json_ret cpgo_stats_json(uintptr_t p) {
     return r;
 }
 
+// ---- introspection ---------------------------------------------------------------------------
+
+typedef struct { connpool_option_info info; connpool_error *err; connpool_status st; } cpgo_option_ret;
+
+static cpgo_option_ret cpgo_option_describe(int32_t index) {
+    cpgo_option_ret r;
+    memset(&r, 0, sizeof r);
+    r.info.struct_size = (uint32_t)sizeof(connpool_option_info);
+    r.st = connpool_option_describe(&r.info, index, &r.err);
+    return r;
+}
+
+typedef struct { connpool_stats_field field; connpool_error *err; connpool_status st; } cpgo_stats_field_ret;
+
+static cpgo_stats_field_ret cpgo_stats_field_describe(int32_t index) {
+    cpgo_stats_field_ret r;
+    memset(&r, 0, sizeof r);
+    r.field.struct_size = (uint32_t)sizeof(connpool_stats_field);
+    r.st = connpool_stats_field_describe(&r.field, index, &r.err);
+    return r;
+}
+
 */
 import "C"
 
 import (
 	"os"
+	"strings"
 	"unsafe"
 )
 
@@ -405,7 +428,7 @@ func takeError(st C.connpool_status, e *C.connpool_error) error {
 		if st == C.CONNPOOL_OK {
 			return nil
 		}
-		return &Error{Status: Status(st), Message: Status(st).String()}
+		return &Error{Status: Status(st), Message: Status(st).Description()}
 	}
 	status := Status(C.connpool_error_status(e))
 	if st != C.CONNPOOL_OK {
@@ -419,6 +442,9 @@ func takeError(st C.connpool_status, e *C.connpool_error) error {
 
 // statusError is takeError for calls that return a bare status.
 func statusError(st C.connpool_status) error { return takeError(st, nil) }
+
+// errorForStatus is the error for a bare status (nil for StatusOK).
+func errorForStatus(s Status) error { return takeError(C.connpool_status(s), nil) }
 
 func cString(s string) *C.char { return C.CString(s) }
 func freeCString(p *C.char)    { C.free(unsafe.Pointer(p)) }
@@ -797,3 +823,76 @@ func cLeaseCancel(lease uintptr) error {
 func cVersion() string { return C.GoString(C.connpool_version()) }
 
 func cStatusName(s Status) string { return C.GoString(C.connpool_status_name(C.connpool_status(s))) }
+
+func cStatusDescription(s Status) string {
+	return C.GoString(C.connpool_status_description(C.connpool_status(s)))
+}
+
+// ---- introspection ---------------------------------------------------------------------------
+
+// optionInfo is one connpool_option_info (connpool_option_describe).
+type optionInfo struct {
+	key, description, defaultValue string
+	choices                        []string
+	min, max                       int64
+	kind                           optionKind
+}
+
+// Values of connpool_option_info.kind.
+type optionKind int32
+
+const (
+	optionInteger    optionKind = C.CONNPOOL_OPTION_INTEGER
+	optionDurationMs optionKind = C.CONNPOOL_OPTION_DURATION_MS
+	optionBoolean    optionKind = C.CONNPOOL_OPTION_BOOLEAN
+	optionString     optionKind = C.CONNPOOL_OPTION_STRING
+	optionChoice     optionKind = C.CONNPOOL_OPTION_CHOICE
+)
+
+func cOptionCount() int { return int(C.connpool_option_count()) }
+
+func cOptionDescribe(index int) (optionInfo, error) {
+	r := C.cpgo_option_describe(C.int32_t(index))
+	if err := takeError(r.st, r.err); err != nil {
+		return optionInfo{}, err
+	}
+	o := optionInfo{
+		key:          C.GoString(r.info.key),
+		description:  C.GoString(r.info.description),
+		defaultValue: C.GoString(r.info.default_value),
+		min:          int64(r.info.min),
+		max:          int64(r.info.max),
+		kind:         optionKind(r.info.kind),
+	}
+	if choices := C.GoString(r.info.choices); choices != "" {
+		o.choices = strings.Split(choices, ",")
+	}
+	return o, nil
+}
+
+// statsField is one connpool_stats_field (connpool_stats_field_describe).
+type statsField struct {
+	name, description string
+	kind              int32 // C.CONNPOOL_STAT_GAUGE or C.CONNPOOL_STAT_COUNTER
+	offset            uint32
+}
+
+const (
+	statGauge   = C.CONNPOOL_STAT_GAUGE
+	statCounter = C.CONNPOOL_STAT_COUNTER
+)
+
+func cStatsFieldCount() int { return int(C.connpool_stats_field_count()) }
+
+func cStatsFieldDescribe(index int) (statsField, error) {
+	r := C.cpgo_stats_field_describe(C.int32_t(index))
+	if err := takeError(r.st, r.err); err != nil {
+		return statsField{}, err
+	}
+	return statsField{
+		name:        C.GoString(r.field.name),
+		description: C.GoString(r.field.description),
+		kind:        int32(r.field.kind),
+		offset:      uint32(r.field.offset),
+	}, nil
+}

@@ -12,7 +12,9 @@ import (
 // works on an *Error, a *PgError and a context-bounded acquire failure alike.
 type Status int32
 
-// Status codes, one per CONNPOOL_* constant.
+// Status codes, one per CONNPOOL_* constant. The values are pinned by the C ABI; their names
+// and descriptions come from the library (String, Description), and a test checks that every
+// status the loaded library reports has its constant here.
 const (
 	StatusOK                  Status = 0
 	StatusInvalidArgument     Status = 1
@@ -56,32 +58,42 @@ var (
 // sql.ErrNoRows, so code shared between both APIs can test for one value.
 var ErrNoRows = sql.ErrNoRows
 
-var statusNames = [...]string{
-	"CONNPOOL_OK",
-	"CONNPOOL_ERR_INVALID_ARGUMENT",
-	"CONNPOOL_ERR_INVALID_HANDLE",
-	"CONNPOOL_ERR_NO_MEMORY",
-	"CONNPOOL_ERR_TIMEOUT",
-	"CONNPOOL_ERR_POOL_CLOSED",
-	"CONNPOOL_ERR_CONNECT_FAILED",
-	"CONNPOOL_ERR_QUERY_FAILED",
-	"CONNPOOL_ERR_CONNECTION_BROKEN",
-	"CONNPOOL_ERR_UNKNOWN_OPTION",
-	"CONNPOOL_ERR_INTERNAL",
-	"CONNPOOL_ERR_CANCELED",
-	"CONNPOOL_ERR_IN_PROGRESS",
-	"CONNPOOL_ERR_DATABASE_UNAVAILABLE",
-	"CONNPOOL_ERR_TOO_MANY_WAITERS",
-	"CONNPOOL_ERR_FORKED",
-	"CONNPOOL_ERR_WOULD_BLOCK",
+// unknownStatusName is what connpool_status_name gives for a value the library does not define.
+const unknownStatusName = "CONNPOOL_UNKNOWN_STATUS"
+
+// statusNames and statusDescriptions are read from the library at init (connpool_status_name
+// and connpool_status_description over 0, 1, 2... up to the first unknown value): the Status
+// constants above are the Go API, the names and texts are the library's.
+var statusNames, statusDescriptions = loadStatuses()
+
+func loadStatuses() (names, descriptions []string) {
+	for s := Status(0); s < 4096; s++ { // the bound only guards against a broken library
+		name := cStatusName(s)
+		if name == unknownStatusName {
+			break
+		}
+		names = append(names, name)
+		descriptions = append(descriptions, cStatusDescription(s))
+	}
+	return names, descriptions
 }
 
-// String returns the symbolic C name, e.g. "CONNPOOL_ERR_TIMEOUT".
+// String returns the symbolic C name, e.g. "CONNPOOL_ERR_TIMEOUT" ("CONNPOOL_UNKNOWN_STATUS"
+// for a value the loaded library does not define).
 func (s Status) String() string {
 	if s >= 0 && int(s) < len(statusNames) {
 		return statusNames[s]
 	}
-	return cStatusName(s) // a status newer than this package: ask the library
+	return cStatusName(s)
+}
+
+// Description returns the library's one-line description of the status, e.g. "the pool was
+// closed".
+func (s Status) Description() string {
+	if s >= 0 && int(s) < len(statusDescriptions) {
+		return statusDescriptions[s]
+	}
+	return cStatusDescription(s)
 }
 
 // Error makes a Status usable as an error (the sentinels).

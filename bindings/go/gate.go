@@ -28,7 +28,7 @@ type gate struct {
 	places     chan struct{}
 	closed     chan struct{}
 	closeOnce  sync.Once
-	timeout    time.Duration // acquire_timeout (default 30 s, as in src/options.hpp)
+	timeout    time.Duration // acquire_timeout (the library's default unless set)
 	maxWaiting int64         // max_waiting (0 = unlimited)
 	// health reads the pool's failed-connect count and breaker state (only when a wait
 	// starts and when it times out). It holds the handle, not the Pool: a closure over the
@@ -41,27 +41,30 @@ type gate struct {
 // useGate can be turned off by tests that exercise the library's own waiting.
 var useGate = true
 
-func newGate(capacity int64, opts []Option, health func() (int64, bool)) *gate {
+func newGate(capacity int64, settings []setting, health func() (int64, bool)) *gate {
 	g := &gate{
-		health:  health,
-		on:      useGate,
-		places:  make(chan struct{}, capacity),
-		closed:  make(chan struct{}),
-		timeout: 30 * time.Second,
+		health: health,
+		on:     useGate,
+		places: make(chan struct{}, capacity),
+		closed: make(chan struct{}),
 	}
-	// The library accepted these values already, so they parse (integers).
-	for _, o := range opts {
-		n, err := strconv.ParseInt(o.value, 10, 64)
-		if err != nil {
-			continue
-		}
-		switch o.key {
-		case "acquire_timeout":
-			g.timeout = time.Duration(n) * time.Millisecond
-		case "max_waiting":
-			g.maxWaiting = n
+	// The library's defaults, then the values it accepted (integers: they parse).
+	values := map[string]string{}
+	for _, key := range []string{"acquire_timeout", "max_waiting"} {
+		if v, ok := optionDefault(key); ok {
+			values[key] = v
 		}
 	}
+	for _, s := range settings {
+		values[s.key] = s.value
+	}
+	timeout, err := strconv.ParseInt(values["acquire_timeout"], 10, 64)
+	if err != nil {
+		// A library without a (millisecond) acquire_timeout: leave the waiting to it.
+		g.on = false
+	}
+	g.timeout = time.Duration(timeout) * time.Millisecond
+	g.maxWaiting, _ = strconv.ParseInt(values["max_waiting"], 10, 64)
 	return g
 }
 

@@ -1,6 +1,7 @@
 package connpool
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 )
@@ -9,76 +10,153 @@ import (
 // "Options"); values are validated by the library when Open applies them, and a rejected
 // value makes Open fail with an error that names the key (ErrInvalidArgument or
 // ErrUnknownOption). Options apply in order; a later one overrides an earlier one.
+//
+// A value is turned into the library's text by the option's kind, as the library describes it
+// (connpool_option_describe): a time.Duration becomes milliseconds for a duration option, a bool
+// on/off for a boolean option, an integer decimal for an integer option; a string is passed
+// verbatim. A value that does not suit the option's kind makes Open fail with
+// ErrInvalidArgument naming the key.
 type Option struct {
-	key, value string
+	key   string
+	value any // string (verbatim), int, int64, bool or time.Duration
 }
 
-// Key and Value return the C option key and the string passed to the library.
-func (o Option) Key() string   { return o.key }
-func (o Option) Value() string { return o.value }
+// Key returns the C option key.
+func (o Option) Key() string { return o.key }
+
+// Value returns the string passed to the library ("" if the value does not suit the option's
+// kind; Open then reports that).
+func (o Option) Value() string {
+	text, _ := o.text()
+	return text
+}
 
 // WithOption sets any option by its C key and string value, for keys newer than this package.
 func WithOption(key, value string) Option { return Option{key, value} }
 
-func intOption(key string, n int) Option { return Option{key, strconv.Itoa(n)} }
+// WithOptionValue sets any option by its C key and a Go value converted by the option's kind
+// (see Option): e.g. a time.Duration for a duration option newer than this package.
+func WithOptionValue(key string, value any) Option { return Option{key, value} }
 
-// durationOption converts to whole milliseconds, rounding a positive sub-millisecond
-// remainder up (so 1µs means 1 ms, never "0 = do not wait / never"). A negative duration is
-// passed through and rejected by the library with a message naming the key.
-func durationOption(key string, d time.Duration) Option {
+// options is every option the loaded library knows, by key (connpool_option_describe);
+// optionsErr, if not nil, says why they could not be read (Open returns it).
+var options, optionsErr = loadOptions()
+
+func loadOptions() (map[string]optionInfo, error) {
+	n := cOptionCount()
+	m := make(map[string]optionInfo, n)
+	for i := 0; i < n; i++ {
+		o, err := cOptionDescribe(i)
+		if err != nil {
+			return m, fmt.Errorf("connpool: libconnpool %s cannot describe its option %d: %w", cVersion(), i, err)
+		}
+		m[o.key] = o
+	}
+	return m, nil
+}
+
+var kindNames = map[optionKind]string{
+	optionInteger:    "an integer",
+	optionDurationMs: "a duration",
+	optionBoolean:    "a boolean",
+	optionString:     "a string",
+	optionChoice:     "a choice",
+}
+
+// text is the string for connpool_options_set. A key the library does not know is converted by
+// the value's type alone (the library then answers ErrUnknownOption).
+func (o Option) text() (string, error) {
+	info, known := options[o.key]
+	suits := func(kind optionKind) bool { return !known || info.kind == kind }
+	switch v := o.value.(type) {
+	case string:
+		return v, nil
+	case time.Duration:
+		if suits(optionDurationMs) {
+			return durationMs(v), nil
+		}
+	case bool:
+		if suits(optionBoolean) {
+			if v {
+				return "on", nil
+			}
+			return "off", nil
+		}
+	case int:
+		if suits(optionInteger) {
+			return strconv.Itoa(v), nil
+		}
+	case int64:
+		if suits(optionInteger) {
+			return strconv.FormatInt(v, 10), nil
+		}
+	}
+	what := "an unknown option"
+	if name, ok := kindNames[info.kind]; known && ok {
+		what = name + " option"
+	} else if known {
+		what = fmt.Sprintf("an option of kind %d", info.kind)
+	}
+	return "", &Error{Status: StatusInvalidArgument,
+		Message: fmt.Sprintf("option %q is %s; a %T value does not suit it", o.key, what, o.value)}
+}
+
+// durationMs converts to whole milliseconds, rounding a positive sub-millisecond remainder up
+// (so 1µs means 1 ms, never "0 = do not wait / never"). A negative duration is passed through
+// and rejected by the library with a message naming the key.
+func durationMs(d time.Duration) string {
 	ms := d.Milliseconds()
 	if d > 0 && d%time.Millisecond != 0 {
 		ms++
 	}
-	return Option{key, strconv.FormatInt(ms, 10)}
+	return strconv.FormatInt(ms, 10)
 }
 
-func boolOption(key string, b bool) Option {
-	if b {
-		return Option{key, "on"}
-	}
-	return Option{key, "off"}
+// optionDefault is the library's default for key, as connpool_options_set takes it.
+func optionDefault(key string) (string, bool) {
+	o, ok := options[key]
+	return o.defaultValue, ok
 }
 
 // WithName: "name", the pool's name in log lines and stats JSON (default "pool").
 func WithName(name string) Option { return Option{"name", name} }
 
 // WithMinSize: "min_size", connections kept open even when idle (default 0).
-func WithMinSize(n int) Option { return intOption("min_size", n) }
+func WithMinSize(n int) Option { return Option{"min_size", n} }
 
 // WithMaxSize: "max_size", connections kept at most without overflow (default 10).
-func WithMaxSize(n int) Option { return intOption("max_size", n) }
+func WithMaxSize(n int) Option { return Option{"max_size", n} }
 
 // WithMaxOverflow: "max_overflow", extra connections allowed under load (default 0).
-func WithMaxOverflow(n int) Option { return intOption("max_overflow", n) }
+func WithMaxOverflow(n int) Option { return Option{"max_overflow", n} }
 
 // WithAcquireTimeout: "acquire_timeout", the wait used when Acquire's context has no
 // deadline (default 30s).
-func WithAcquireTimeout(d time.Duration) Option { return durationOption("acquire_timeout", d) }
+func WithAcquireTimeout(d time.Duration) Option { return Option{"acquire_timeout", d} }
 
 // WithConnectTimeout: "connect_timeout", hard limit for opening one connection (default 10s).
-func WithConnectTimeout(d time.Duration) Option { return durationOption("connect_timeout", d) }
+func WithConnectTimeout(d time.Duration) Option { return Option{"connect_timeout", d} }
 
 // WithMaxLifetime: "max_lifetime", close connections after this age (0 = never; default 1h).
-func WithMaxLifetime(d time.Duration) Option { return durationOption("max_lifetime", d) }
+func WithMaxLifetime(d time.Duration) Option { return Option{"max_lifetime", d} }
 
 // WithMaxIdle: "max_idle", close idle connections above min_size after this long (0 = never;
 // default 10m).
-func WithMaxIdle(d time.Duration) Option { return durationOption("max_idle", d) }
+func WithMaxIdle(d time.Duration) Option { return Option{"max_idle", d} }
 
 // WithPrePing: "pre_ping", round-trip check of a connection idle longer than the pre-ping
 // threshold before handing it out (default on).
-func WithPrePing(on bool) Option { return boolOption("pre_ping", on) }
+func WithPrePing(on bool) Option { return Option{"pre_ping", on} }
 
 // WithPrePingThreshold: "pre_ping_threshold" (default 1s; 0 = every acquire).
 func WithPrePingThreshold(d time.Duration) Option {
-	return durationOption("pre_ping_threshold", d)
+	return Option{"pre_ping_threshold", d}
 }
 
 // WithHealthCheckTimeout: "health_check_timeout", limit for a pre-ping and for the
 // rollback/reset after release (default 5s).
 func WithHealthCheckTimeout(d time.Duration) Option {
-	return durationOption("health_check_timeout", d)
+	return Option{"health_check_timeout", d}
 }
 
 // WithResetQuery: "reset_query", SQL run on every returned connection before reuse, e.g.
@@ -87,35 +165,35 @@ func WithResetQuery(sql string) Option { return Option{"reset_query", sql} }
 
 // WithMaintenanceInterval: "maintenance_interval" (default 1s).
 func WithMaintenanceInterval(d time.Duration) Option {
-	return durationOption("maintenance_interval", d)
+	return Option{"maintenance_interval", d}
 }
 
 // WithMaxConcurrentConnects: "max_concurrent_connects", connection attempts in flight at once
 // (default 2).
-func WithMaxConcurrentConnects(n int) Option { return intOption("max_concurrent_connects", n) }
+func WithMaxConcurrentConnects(n int) Option { return Option{"max_concurrent_connects", n} }
 
 // WithMaxWaiting: "max_waiting", acquirers allowed to wait at once; beyond it Acquire fails
 // at once with ErrTooManyWaiters (default 0 = unlimited).
-func WithMaxWaiting(n int) Option { return intOption("max_waiting", n) }
+func WithMaxWaiting(n int) Option { return Option{"max_waiting", n} }
 
 // WithLeakThreshold: "leak_threshold", a lease held longer than this is reported once in the
 // library's log, with its label (Conn.SetLabel), and counted in Stats.LeaksDetected (default
 // 0 = off).
-func WithLeakThreshold(d time.Duration) Option { return durationOption("leak_threshold", d) }
+func WithLeakThreshold(d time.Duration) Option { return Option{"leak_threshold", d} }
 
 // WithBreakerThreshold: "breaker_threshold", consecutive connect failures that open the
 // circuit breaker, after which Acquire fails fast with ErrDatabaseUnavailable while the pool
 // keeps probing (authentication failures open it at once; default 5; 0 = never).
-func WithBreakerThreshold(n int) Option { return intOption("breaker_threshold", n) }
+func WithBreakerThreshold(n int) Option { return Option{"breaker_threshold", n} }
 
 // WithStatementCacheSize: "statement_cache_size", prepared statements kept per connection,
 // least recently used evicted (default 100; 0 disables preparing, e.g. behind PgBouncer older
 // than 1.21 in transaction mode).
-func WithStatementCacheSize(n int) Option { return intOption("statement_cache_size", n) }
+func WithStatementCacheSize(n int) Option { return Option{"statement_cache_size", n} }
 
 // WithPrepareThreshold: "prepare_threshold", executions of a statement text on a connection
 // before it is prepared there (default 5; 0 = prepare on the first execution).
-func WithPrepareThreshold(n int) Option { return intOption("prepare_threshold", n) }
+func WithPrepareThreshold(n int) Option { return Option{"prepare_threshold", n} }
 
 // WithLogLevel: "log_level", one of trace, debug, info, warn, error, critical, off (default:
 // $CONNPOOL_LOG_LEVEL, else off). The library logs to stderr.

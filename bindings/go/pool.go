@@ -23,7 +23,11 @@ type Pool struct {
 // min_size connections are opened in the background (see WaitReady). A bad conninfo or a
 // rejected option fails here with an *Error naming what is wrong.
 func Open(conninfo string, opts ...Option) (*Pool, error) {
+	if optionsErr != nil {
+		return nil, optionsErr
+	}
 	var o uintptr
+	settings := make([]setting, 0, len(opts))
 	if len(opts) > 0 {
 		var err error
 		if o, err = cOptionsNew(); err != nil {
@@ -31,9 +35,14 @@ func Open(conninfo string, opts ...Option) (*Pool, error) {
 		}
 		defer cOptionsFree(o)
 		for _, opt := range opts {
-			if err := cOptionsSet(o, opt.key, opt.value); err != nil {
+			text, err := opt.text()
+			if err != nil {
 				return nil, err
 			}
+			if err := cOptionsSet(o, opt.key, text); err != nil {
+				return nil, err
+			}
+			settings = append(settings, setting{opt.key, text})
 		}
 	}
 	h, err := cPoolCreate(conninfo, o)
@@ -49,12 +58,15 @@ func Open(conninfo string, opts ...Option) (*Pool, error) {
 		s, err := cStats(h)
 		return s.ConnectErrors, err == nil && s.BreakerState == BreakerOpen
 	}
-	p := &Pool{handle: h, gate: newGate(s.MaxSize+s.MaxOverflow, opts, health)}
+	p := &Pool{handle: h, gate: newGate(s.MaxSize+s.MaxOverflow, settings, health)}
 	// The handle is freed when the Pool becomes unreachable (Close keeps it valid for Stat).
 	// Conns hold a reference to their Pool, so that never happens while a lease is out.
 	runtime.SetFinalizer(p, (*Pool).free)
 	return p, nil
 }
+
+// setting is an option as the library accepted it: its key and text.
+type setting struct{ key, value string }
 
 func (p *Pool) free() {
 	p.polls.closeAll()
@@ -91,43 +103,45 @@ func (p *Pool) WaitReady(ctx context.Context) error {
 }
 
 // Stats is a snapshot of a pool: every field of connpool_stats (README.md, "Statistics").
-// Gauges are mutually consistent (Idle + InUse == Total); counters are monotonic.
+// Gauges are mutually consistent (Idle + InUse == Total); counters are monotonic. The `stat`
+// tag of each field is the C name (connpool_stats_field_describe, and the StatJSON key); a test
+// checks that every field the library reports is here. The *_us fields are time.Durations.
 type Stats struct {
 	// Gauges.
-	Total   int64 // open connections (idle + in use)
-	Idle    int64 // open connections ready to be handed out
-	InUse   int64 // leased, or being checked/reset by the pool
-	Opening int64 // connection attempts requested or in progress
-	Waiting int64 // acquirers waiting for a connection
+	Total   int64 `stat:"total"`   // open connections (idle + in use)
+	Idle    int64 `stat:"idle"`    // open connections ready to be handed out
+	InUse   int64 `stat:"in_use"`  // leased, or being checked/reset by the pool
+	Opening int64 `stat:"opening"` // connection attempts requested or in progress
+	Waiting int64 `stat:"waiting"` // acquirers waiting for a connection
 	// Configuration.
-	MaxSize     int64
-	MinSize     int64
-	MaxOverflow int64
+	MaxSize     int64 `stat:"max_size"`
+	MinSize     int64 `stat:"min_size"`
+	MaxOverflow int64 `stat:"max_overflow"`
 	// Counters since Open.
-	Created             int64         // connections opened successfully
-	Closed              int64         // connections closed, for any reason
-	Acquired            int64         // successful acquires
-	Released            int64         // releases
-	Reused              int64         // acquires served by a connection used before
-	AcquireTimeouts     int64         // acquires that ended in ErrTimeout inside the library
-	ConnectErrors       int64         // failed connection attempts
-	HealthChecks        int64         // pre-pings run
-	HealthCheckFailures int64         // pre-pings that found the connection dead
-	ClosedLifetime      int64         // closed for outliving max_lifetime
-	ClosedIdle          int64         // closed for idling longer than max_idle
-	ClosedBroken        int64         // closed because broken or in an unknown state
-	ClosedOverflow      int64         // overflow connections closed on release
-	Resets              int64         // returned connections rolled back / reset by a worker
-	AcquireWaitTotal    time.Duration // time spent in successful acquires (µs resolution)
-	AcquireWaitMax      time.Duration // longest successful acquire (µs resolution)
+	Created             int64         `stat:"created"`               // connections opened successfully
+	Closed              int64         `stat:"closed"`                // connections closed, for any reason
+	Acquired            int64         `stat:"acquired"`              // successful acquires
+	Released            int64         `stat:"released"`              // releases
+	Reused              int64         `stat:"reused"`                // acquires served by a connection used before
+	AcquireTimeouts     int64         `stat:"acquire_timeouts"`      // acquires that ended in ErrTimeout inside the library
+	ConnectErrors       int64         `stat:"connect_errors"`        // failed connection attempts
+	HealthChecks        int64         `stat:"health_checks"`         // pre-pings run
+	HealthCheckFailures int64         `stat:"health_check_failures"` // pre-pings that found the connection dead
+	ClosedLifetime      int64         `stat:"closed_lifetime"`       // closed for outliving max_lifetime
+	ClosedIdle          int64         `stat:"closed_idle"`           // closed for idling longer than max_idle
+	ClosedBroken        int64         `stat:"closed_broken"`         // closed because broken or in an unknown state
+	ClosedOverflow      int64         `stat:"closed_overflow"`       // overflow connections closed on release
+	Resets              int64         `stat:"resets"`                // returned connections rolled back / reset by a worker
+	AcquireWaitTotal    time.Duration `stat:"acquire_wait_us_total"` // time spent in successful acquires (µs resolution)
+	AcquireWaitMax      time.Duration `stat:"acquire_wait_us_max"`   // longest successful acquire (µs resolution)
 	// Resilience.
-	BreakerState    int64 // circuit breaker: 0 closed, 1 open (failing fast), 2 half-open
-	BreakerOpens    int64 // times the breaker opened
-	WaitersRejected int64 // acquires refused with ErrTooManyWaiters (max_waiting)
-	Unavailable     int64 // acquires refused with ErrDatabaseUnavailable (breaker open)
-	LeaksDetected   int64 // leases held longer than leak_threshold (each reported once)
-	Canceled        int64 // asynchronous acquires cancelled while pending (context ended)
-	Sweeps          int64 // checks of all idle connections after one was found dead
+	BreakerState    int64 `stat:"breaker_state"`    // circuit breaker: 0 closed, 1 open (failing fast), 2 half-open
+	BreakerOpens    int64 `stat:"breaker_opens"`    // times the breaker opened
+	WaitersRejected int64 `stat:"waiters_rejected"` // acquires refused with ErrTooManyWaiters (max_waiting)
+	Unavailable     int64 `stat:"unavailable"`      // acquires refused with ErrDatabaseUnavailable (breaker open)
+	LeaksDetected   int64 `stat:"leaks_detected"`   // leases held longer than leak_threshold (each reported once)
+	Canceled        int64 `stat:"canceled"`         // asynchronous acquires cancelled while pending (context ended)
+	Sweeps          int64 `stat:"sweeps"`           // checks of all idle connections after one was found dead
 }
 
 // Circuit breaker states (Stats.BreakerState).

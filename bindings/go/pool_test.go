@@ -29,6 +29,8 @@ func TestOpenBadOptionsNameTheOption(t *testing.T) {
 		{connpool.WithAcquireTimeout(-time.Second), connpool.ErrInvalidArgument, "acquire_timeout"},
 		{connpool.WithLogLevel("loud"), connpool.ErrInvalidArgument, "log_level"},
 		{connpool.WithOption("no_such_option", "1"), connpool.ErrUnknownOption, "no_such_option"},
+		{connpool.WithOptionValue("max_size", time.Second), connpool.ErrInvalidArgument, "max_size"},
+		{connpool.WithOptionValue("acquire_timeout", 5), connpool.ErrInvalidArgument, "acquire_timeout"},
 	}
 	for _, c := range cases {
 		p, err := connpool.Open(ci, c.opt)
@@ -68,6 +70,10 @@ func TestDurationOptionsAreMilliseconds(t *testing.T) {
 		{connpool.WithMaxIdle(time.Microsecond), "1"}, // rounded up, never 0 = "never"
 		{connpool.WithMaxLifetime(0), "0"},
 		{connpool.WithPrePing(false), "off"},
+		// by the kind the library reports for the key
+		{connpool.WithOptionValue("leak_threshold", 1500*time.Millisecond), "1500"},
+		{connpool.WithOptionValue("pre_ping", true), "on"},
+		{connpool.WithOptionValue("max_waiting", 3), "3"},
 	} {
 		if c.opt.Value() != c.want {
 			t.Errorf("%s: value %q, want %q", c.opt.Key(), c.opt.Value(), c.want)
@@ -534,21 +540,17 @@ func TestStatMatchesEveryCField(t *testing.T) {
 	if err := json.Unmarshal([]byte(js), &m); err != nil {
 		t.Fatalf("%v: %s", err, js)
 	}
-	// Every stats field of the C struct appears in the JSON under its C name.
-	want := map[string]int64{
-		"total": s.Total, "idle": s.Idle, "in_use": s.InUse, "opening": s.Opening,
-		"waiting": s.Waiting, "max_size": s.MaxSize, "min_size": s.MinSize,
-		"max_overflow": s.MaxOverflow, "created": s.Created, "closed": s.Closed,
-		"acquired": s.Acquired, "released": s.Released, "reused": s.Reused,
-		"acquire_timeouts": s.AcquireTimeouts, "connect_errors": s.ConnectErrors,
-		"health_checks": s.HealthChecks, "health_check_failures": s.HealthCheckFailures,
-		"closed_lifetime": s.ClosedLifetime, "closed_idle": s.ClosedIdle,
-		"closed_broken": s.ClosedBroken, "closed_overflow": s.ClosedOverflow, "resets": s.Resets,
-		"acquire_wait_us_total": s.AcquireWaitTotal.Microseconds(),
-		"acquire_wait_us_max":   s.AcquireWaitMax.Microseconds(),
-		"breaker_state":         s.BreakerState, "breaker_opens": s.BreakerOpens,
-		"waiters_rejected": s.WaitersRejected, "unavailable": s.Unavailable,
-		"leaks_detected": s.LeaksDetected, "canceled": s.Canceled, "sweeps": s.Sweeps,
+	// Every stats field of the C struct appears in the JSON under its C name, which is the
+	// `stat` tag of its Stats field (the *_us fields are time.Durations).
+	want := map[string]int64{}
+	sv := reflect.ValueOf(s)
+	for i := 0; i < sv.NumField(); i++ {
+		tag := sv.Type().Field(i).Tag.Get("stat")
+		if d, ok := sv.Field(i).Interface().(time.Duration); ok {
+			want[tag] = d.Microseconds()
+		} else {
+			want[tag] = sv.Field(i).Int()
+		}
 	}
 	for k, v := range want {
 		got, ok := m[k].(float64)

@@ -10,6 +10,11 @@ Two views of the same shared object are kept:
   dropping and re-taking the GIL around a 50 ns accessor costs far more than the call itself
   (every release is a chance for another thread to take the GIL, and a wait to get it back).
 
+The status codes (``ERR_TIMEOUT``... and ``STATUS_NAMES``), the fields of ``connpool_stats``
+(``STATS_FIELDS``) and the pool options with their kinds (``OPTIONS``) are not copied here: they
+are read from the loaded library through its introspection functions when this module is
+imported, so a status, statistic or option added to the library appears without a Python edit.
+
 Library lookup order (the first that loads wins):
 
 1. ``$CONNPOOL_LIBRARY`` (a path; if it is set and cannot be loaded, that is an error),
@@ -20,6 +25,7 @@ Library lookup order (the first that loads wins):
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import ctypes.util
 import os
@@ -36,64 +42,44 @@ P = ctypes.POINTER
 #: The header's CONNPOOL_VERSION_MAJOR this binding was written against.
 ABI_MAJOR = 0
 
-# ---- status codes (pinned integers, include/connpool/connpool.h) --------------------------------
-OK = 0
-ERR_INVALID_ARGUMENT = 1
-ERR_INVALID_HANDLE = 2
-ERR_NO_MEMORY = 3
-ERR_TIMEOUT = 4
-ERR_POOL_CLOSED = 5
-ERR_CONNECT_FAILED = 6
-ERR_QUERY_FAILED = 7
-ERR_CONNECTION_BROKEN = 8
-ERR_UNKNOWN_OPTION = 9
-ERR_INTERNAL = 10
-ERR_CANCELED = 11
-ERR_IN_PROGRESS = 12
-ERR_DATABASE_UNAVAILABLE = 13
-ERR_TOO_MANY_WAITERS = 14
-ERR_FORKED = 15
-ERR_WOULD_BLOCK = 16
+# ---- ABI structures ------------------------------------------------------------------------------
+# The status codes, the fields of connpool_stats and the options are not copied here: they are
+# read from the library when this module is loaded (see "Derived from the library" below).
 
 
 class connpool_stats(ctypes.Structure):
-    """Mirror of ``struct connpool_stats`` (fields are only ever appended)."""
+    """Mirror of ``struct connpool_stats``: ``struct_size``, ``reserved0``, then one int64 per
+    field that connpool_stats_field_describe() reports, at the offset it reports (the
+    ``_fields_`` are set when the module is loaded; fields are only ever appended)."""
+
+
+class connpool_option_info(ctypes.Structure):
+    """Mirror of ``struct connpool_option_info`` (connpool_option_describe)."""
 
     _fields_ = [
         ("struct_size", c_uint32),
         ("reserved0", c_uint32),
-        ("total", c_int64),
-        ("idle", c_int64),
-        ("in_use", c_int64),
-        ("opening", c_int64),
-        ("waiting", c_int64),
-        ("max_size", c_int64),
-        ("min_size", c_int64),
-        ("max_overflow", c_int64),
-        ("created", c_int64),
-        ("closed", c_int64),
-        ("acquired", c_int64),
-        ("released", c_int64),
-        ("reused", c_int64),
-        ("acquire_timeouts", c_int64),
-        ("connect_errors", c_int64),
-        ("health_checks", c_int64),
-        ("health_check_failures", c_int64),
-        ("closed_lifetime", c_int64),
-        ("closed_idle", c_int64),
-        ("closed_broken", c_int64),
-        ("closed_overflow", c_int64),
-        ("resets", c_int64),
-        ("acquire_wait_us_total", c_int64),
-        ("acquire_wait_us_max", c_int64),
-        # appended in 0.1.0 for the resilience features (an older library leaves them 0)
-        ("breaker_state", c_int64),
-        ("breaker_opens", c_int64),
-        ("waiters_rejected", c_int64),
-        ("unavailable", c_int64),
-        ("leaks_detected", c_int64),
-        ("canceled", c_int64),
-        ("sweeps", c_int64),
+        ("key", c_char_p),
+        ("description", c_char_p),
+        ("default_value", c_char_p),
+        ("choices", c_char_p),
+        ("min", c_int64),
+        ("max", c_int64),
+        ("kind", c_int32),
+        ("reserved1", c_uint32),
+    ]
+
+
+class connpool_stats_field(ctypes.Structure):
+    """Mirror of ``struct connpool_stats_field`` (connpool_stats_field_describe)."""
+
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("reserved0", c_uint32),
+        ("name", c_char_p),
+        ("description", c_char_p),
+        ("kind", c_int32),
+        ("offset", c_uint32),
     ]
 
 
@@ -111,9 +97,12 @@ SIGNATURES = [
     ("connpool_error_sqlstate", c_char_p, [c_void_p], False),
     ("connpool_error_free", None, [c_void_p], False),
     ("connpool_status_name", c_char_p, [c_int32], False),
+    ("connpool_status_description", c_char_p, [c_int32], False),
     # options
     ("connpool_options_new", c_int32, [P(c_void_p), ERR], False),
     ("connpool_options_set", c_int32, [c_void_p, c_char_p, c_char_p, ERR], False),
+    ("connpool_option_count", c_int32, [], False),
+    ("connpool_option_describe", c_int32, [P(connpool_option_info), c_int32, ERR], False),
     ("connpool_options_free", c_int32, [c_void_p], False),
     # pool
     ("connpool_pool_create", c_int32, [P(c_void_p), c_char_p, c_void_p, ERR], True),
@@ -155,6 +144,8 @@ SIGNATURES = [
     # statistics
     ("connpool_pool_stats", c_int32, [P(connpool_stats), c_void_p, ERR], False),
     ("connpool_pool_stats_json", c_int32, [P(c_void_p), c_void_p, ERR], False),
+    ("connpool_stats_field_count", c_int32, [], False),
+    ("connpool_stats_field_describe", c_int32, [P(connpool_stats_field), c_int32, ERR], False),
     ("connpool_string_free", None, [c_void_p], False),
     ("connpool_misuse_count", c_int64, [], False),
 ]
@@ -162,6 +153,11 @@ SIGNATURES = [
 
 class LibraryNotFoundError(ImportError):
     """libconnpool.so could not be loaded from any of the places searched."""
+
+
+class IncompatibleLibraryError(LibraryNotFoundError):
+    """The loaded libconnpool describes its ABI (statuses, statistics, options) in a way this
+    binding cannot use: too old (no introspection) or inconsistent."""
 
 
 class MissingSymbol:
@@ -280,3 +276,199 @@ def _check_version() -> None:
 
 
 _check_version()
+
+
+# ---- derived from the library -------------------------------------------------------------------
+# One fact, one place: statuses, statistics and options are read from the loaded library through
+# its introspection functions, never copied from the header or the C++ sources.
+
+_INTROSPECTION = (
+    "connpool_status_name",
+    "connpool_status_description",
+    "connpool_option_count",
+    "connpool_option_describe",
+    "connpool_stats_field_count",
+    "connpool_stats_field_describe",
+)
+
+
+def _incompatible(what: str) -> IncompatibleLibraryError:
+    version = lib.connpool_version().decode()
+    return IncompatibleLibraryError(f"{path} (libconnpool {version}): {what}")
+
+
+def _check_introspection() -> None:
+    lacking = [name for name in _INTROSPECTION if name in missing]
+    if lacking:
+        raise _incompatible(
+            f"does not export {', '.join(lacking)}: this binding reads the statuses, statistics "
+            f"and options from the library and needs a newer build (rebuild it, or set "
+            f"CONNPOOL_LIBRARY to a newer one)"
+        )
+
+
+_check_introspection()
+
+#: The text connpool_status_name() gives for a value the library does not define.
+UNKNOWN_STATUS_NAME = "CONNPOOL_UNKNOWN_STATUS"
+_STATUS_LIMIT = 4096  # far above any real status count: a guard against a broken library
+
+
+def _read_statuses() -> tuple[dict[int, str], dict[int, str]]:
+    """{value: name} and {value: description} for statuses 0, 1, 2... up to the first value
+    connpool_status_name() calls unknown (the codes are contiguous)."""
+    names: dict[int, str] = {}
+    descriptions: dict[int, str] = {}
+    for value in range(_STATUS_LIMIT):
+        name = lib.connpool_status_name(value).decode()
+        if name == UNKNOWN_STATUS_NAME:
+            break
+        if not name.startswith("CONNPOOL_"):
+            raise _incompatible(f"connpool_status_name({value}) is {name!r}, not CONNPOOL_*")
+        names[value] = name
+        descriptions[value] = lib.connpool_status_description(value).decode()
+    else:
+        raise _incompatible(f"connpool_status_name() names more than {_STATUS_LIMIT} statuses")
+    if names.get(0) != "CONNPOOL_OK":
+        raise _incompatible(f"status 0 is {names.get(0, UNKNOWN_STATUS_NAME)!r}, not CONNPOOL_OK")
+    return names, descriptions
+
+
+#: status code -> symbolic name ("CONNPOOL_ERR_TIMEOUT"), as connpool_status_name() gives it.
+STATUS_NAMES, STATUS_DESCRIPTIONS = _read_statuses()
+# The module-level constants other code uses: OK, ERR_TIMEOUT... (the name without CONNPOOL_).
+globals().update({name[len("CONNPOOL_") :]: value for value, name in STATUS_NAMES.items()})
+
+
+def __getattr__(name: str):
+    # Only reached for a name not set above: say why rather than a bare AttributeError.
+    if name == "OK" or name.startswith("ERR_"):
+        raise AttributeError(
+            f"the libconnpool at {path} reports no status CONNPOOL_{name} (it reports "
+            f"{', '.join(STATUS_NAMES.values())})"
+        )
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _describe_failure(function: str, index: int, status: int, err) -> IncompatibleLibraryError:
+    message = ""
+    if err.value:
+        message = lib.connpool_error_message(err.value).decode("utf-8", "replace")
+        lib.connpool_error_free(err.value)
+    name = STATUS_NAMES.get(status, status)
+    return _incompatible(f"{function}(index {index}) failed with {name}: {message}")
+
+
+# Values of connpool_stats_field.kind.
+STAT_GAUGE = 1
+STAT_COUNTER = 2
+
+StatsField = collections.namedtuple("StatsField", ["name", "description", "kind", "offset"])
+StatsField.__doc__ = "One int64 field of connpool_stats (connpool_stats_field_describe)."
+
+_STATS_HEADER = 8  # struct_size and reserved0 (two uint32) precede the int64 fields
+_INT64 = ctypes.sizeof(c_int64)
+
+
+def _read_stats_fields() -> tuple[StatsField, ...]:
+    out = []
+    seen = set()
+    needed = connpool_stats_field.offset.offset + connpool_stats_field.offset.size
+    for index in range(lib.connpool_stats_field_count()):
+        info = connpool_stats_field(struct_size=ctypes.sizeof(connpool_stats_field))
+        err = c_void_p()
+        status = lib.connpool_stats_field_describe(ctypes.byref(info), index, ctypes.byref(err))
+        if status:
+            raise _describe_failure("connpool_stats_field_describe", index, status, err)
+        if info.struct_size < needed:
+            raise _incompatible(
+                f"connpool_stats_field_describe filled {info.struct_size} bytes of "
+                f"connpool_stats_field; this binding needs {needed} (up to `offset`)"
+            )
+        name = (info.name or b"").decode()
+        expected = _STATS_HEADER + index * _INT64
+        if not name.isidentifier() or name in seen or name in ("struct_size", "reserved0"):
+            raise _incompatible(f"connpool_stats field {index} has an unusable name {name!r}")
+        if info.offset != expected:
+            raise _incompatible(
+                f"connpool_stats field {index} ({name!r}) is at byte offset {info.offset}; this "
+                f"binding mirrors connpool_stats as struct_size, reserved0, then contiguous int64 "
+                f"fields, so it expected offset {expected}"
+            )
+        if info.kind not in (STAT_GAUGE, STAT_COUNTER):
+            raise _incompatible(f"connpool_stats field {name!r} has an unknown kind {info.kind}")
+        seen.add(name)
+        out.append(StatsField(name, (info.description or b"").decode(), info.kind, info.offset))
+    if not out:
+        raise _incompatible("connpool_stats_field_count() is 0")
+    return tuple(out)
+
+
+#: Every field of connpool_stats, in struct order (connpool_stats_field_describe).
+STATS_FIELDS = _read_stats_fields()
+connpool_stats._fields_ = [("struct_size", c_uint32), ("reserved0", c_uint32)] + [
+    (f.name, c_int64) for f in STATS_FIELDS
+]
+
+
+def stats_to_dict(stats: connpool_stats) -> dict[str, int]:
+    """Every field of a filled ``connpool_stats``, by name, in struct order."""
+    return {f.name: getattr(stats, f.name) for f in STATS_FIELDS}
+
+
+# Values of connpool_option_info.kind.
+OPTION_INTEGER = 1
+OPTION_DURATION_MS = 2
+OPTION_BOOLEAN = 3
+OPTION_STRING = 4
+OPTION_CHOICE = 5
+_OPTION_KINDS = {
+    OPTION_INTEGER: "integer",
+    OPTION_DURATION_MS: "duration (ms)",
+    OPTION_BOOLEAN: "boolean",
+    OPTION_STRING: "string",
+    OPTION_CHOICE: "choice",
+}
+
+OptionInfo = collections.namedtuple(
+    "OptionInfo", ["key", "description", "default_value", "choices", "min", "max", "kind"]
+)
+OptionInfo.__doc__ = "One pool option, as connpool_option_describe() gives it."
+
+
+def option_kind_name(kind: int) -> str:
+    return _OPTION_KINDS.get(kind, f"kind {kind}")
+
+
+def _read_options() -> dict[str, OptionInfo]:
+    out: dict[str, OptionInfo] = {}
+    needed = connpool_option_info.kind.offset + connpool_option_info.kind.size
+    for index in range(lib.connpool_option_count()):
+        info = connpool_option_info(struct_size=ctypes.sizeof(connpool_option_info))
+        err = c_void_p()
+        status = lib.connpool_option_describe(ctypes.byref(info), index, ctypes.byref(err))
+        if status:
+            raise _describe_failure("connpool_option_describe", index, status, err)
+        if info.struct_size < needed:
+            raise _incompatible(
+                f"connpool_option_describe filled {info.struct_size} bytes of "
+                f"connpool_option_info; this binding needs {needed} (up to `kind`)"
+            )
+        key = (info.key or b"").decode()
+        if not key or key in out:
+            raise _incompatible(f"option {index} has an empty or repeated key {key!r}")
+        choices = (info.choices or b"").decode()
+        out[key] = OptionInfo(
+            key,
+            (info.description or b"").decode(),
+            (info.default_value or b"").decode(),
+            tuple(c for c in choices.split(",") if c),
+            info.min,
+            info.max,
+            info.kind,
+        )
+    return out
+
+
+#: Every pool option, by key, in the library's order (connpool_option_describe).
+OPTIONS = _read_options()

@@ -3,6 +3,11 @@
 Every exception raised for a failed C call carries the library's own message (``str(exc)``),
 the numeric ``status`` and its symbolic ``status_name`` (e.g. ``"CONNPOOL_ERR_TIMEOUT"``), and
 ``sqlstate`` (five characters for query failures, ``""`` otherwise).
+
+The status codes come from the library (``_ffi.STATUS_NAMES``); the classes below are written by
+hand because each is an API decision (its name, its Python base such as TimeoutError). A status
+without a class here (one added to a newer library) is raised as the base :class:`Error`, whose
+message is then the library's description of the status.
 """
 
 from __future__ import annotations
@@ -27,6 +32,13 @@ class Error(Exception):
         if self.status is None:
             return ""
         return _ffi.fast.connpool_status_name(self.status).decode()
+
+    @property
+    def description(self) -> str:
+        """The library's one-line description of ``status`` (connpool_status_description)."""
+        if self.status is None:
+            return ""
+        return _ffi.fast.connpool_status_description(self.status).decode()
 
     def __reduce__(self):  # picklable, e.g. across multiprocessing
         return (_rebuild, (type(self), self.message, self.status, self.sqlstate))
@@ -169,7 +181,7 @@ _error_status = _fast.connpool_error_status
 _error_message = _fast.connpool_error_message
 _error_sqlstate = _fast.connpool_error_sqlstate
 _error_free = _fast.connpool_error_free
-_status_name = _fast.connpool_status_name
+_status_description = _fast.connpool_status_description
 
 
 def error_from_status(status: int, err) -> Error:
@@ -189,5 +201,5 @@ def error_from_status(status: int, err) -> Error:
             _error_free(ptr)
     cls = ERRORS_BY_STATUS.get(status, Error)
     if not message:
-        message = _status_name(status).decode()
+        message = _status_description(status).decode()
     return cls(message, status=status, sqlstate=sqlstate)

@@ -36,19 +36,16 @@ _value = _fast.connpool_result_value
 
 _QUERY_FAILED = _ffi.ERR_QUERY_FAILED
 
-#: Option keys whose C value is a duration in milliseconds. The binding takes them in seconds
-#: (int, float or datetime.timedelta); a str value is always passed to C verbatim (milliseconds).
+#: Option keys whose C value is a duration in milliseconds (kind CONNPOOL_OPTION_DURATION_MS, as
+#: connpool_option_describe reports it). The binding takes them in seconds (int, float or
+#: datetime.timedelta); a str value is always passed to C verbatim (milliseconds).
 DURATION_OPTIONS = frozenset(
-    {
-        "acquire_timeout",
-        "connect_timeout",
-        "max_lifetime",
-        "max_idle",
-        "pre_ping_threshold",
-        "health_check_timeout",
-        "maintenance_interval",
-        "leak_threshold",
-    }
+    key for key, info in _ffi.OPTIONS.items() if info.kind == _ffi.OPTION_DURATION_MS
+)
+
+#: Option keys of kind CONNPOOL_OPTION_BOOLEAN: a bool value becomes "on"/"off".
+BOOLEAN_OPTIONS = frozenset(
+    key for key, info in _ffi.OPTIONS.items() if info.kind == _ffi.OPTION_BOOLEAN
 )
 
 _MAX_MS = 2**62
@@ -67,10 +64,17 @@ def seconds_to_ms(seconds) -> int:
 
 
 def _option_text(key: str, value) -> str:
+    """The string connpool_options_set() takes for a Python option value, by the option's kind."""
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
-        return "on" if value else "off"
+        info = _ffi.OPTIONS.get(key)
+        if info is not None and key not in BOOLEAN_OPTIONS:
+            raise InvalidArgument(
+                f"option {key!r} is a {_ffi.option_kind_name(info.kind)} option, not a boolean "
+                f"(got {value!r})"
+            )
+        return "on" if value else "off"  # an unknown key: the library names it
     if key in DURATION_OPTIONS and isinstance(value, (int, float, _dt.timedelta)):
         if isinstance(value, float) and not math.isfinite(value):
             return str(value)  # the library rejects it, naming the option

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ctypes
+import datetime
+import inspect
 import os
 import re
 import shutil
@@ -104,46 +106,208 @@ class HeaderParityTest(unittest.TestCase):
             self.assertEqual(f.argtypes, argtypes)
             self.assertIs(f.restype, restype)
 
-    def test_status_codes_match_the_header_and_each_has_an_exception(self):
-        text = HEADER.read_text()
-        codes = {m.group(1): int(m.group(2))
-                 for m in re.finditer(r"#define CONNPOOL_(OK|ERR_\w+)\s+(\d+)", text)}
-        self.assertGreaterEqual(len(codes), 16)
-        for name, value in codes.items():
-            with self.subTest(status=name):
-                self.assertEqual(getattr(_ffi, name), value)
-                self.assertEqual(_ffi.lib.connpool_status_name(value).decode(), f"CONNPOOL_{name}")
-                if value:
-                    cls = errors.ERRORS_BY_STATUS[value]
-                    self.assertTrue(issubclass(cls, connpool.Error))
-                    self.assertEqual(cls.status_code, value)
-                    self.assertEqual(cls("m").status_name, f"CONNPOOL_{name}")
-        self.assertEqual(len(set(errors.ERRORS_BY_STATUS.values())), len(codes) - 1)
-
-    def test_stats_struct_matches_the_header(self):
-        text = _strip_comments(HEADER.read_text())
-        body = re.search(r"typedef struct connpool_stats \{(.*?)\} connpool_stats;", text, re.S).group(1)
-        fields = re.findall(r"(u?int\d+_t)\s+(\w+);", body)
-        ours = [(name, t) for name, t in _ffi.connpool_stats._fields_]
-        self.assertEqual([f[1] for f in fields], [f[0] for f in ours])
-        for (ctype, name), (_, t) in zip(fields, ours):
-            self.assertEqual({"uint32_t": ctypes.c_uint32, "int64_t": ctypes.c_int64}[ctype], t, name)
-
-    def test_every_duration_option_is_converted_from_seconds(self):
-        src = HEADER.parent.parent.parent / "src" / "core" / "options.cpp"
-        if not src.is_file():
-            self.skipTest(f"{src} not found")
-        durations = set(re.findall(r'\{\{"(\w+)", "duration_ms"', src.read_text()))
-        self.assertIn("acquire_timeout", durations)
-        from connpool.pool import DURATION_OPTIONS
-
-        self.assertEqual(durations - DURATION_OPTIONS, set(),
-                         "duration options the binding would pass as milliseconds, not seconds")
-
     def test_version(self):
         self.assertRegex(connpool.library_version(), r"^\d+\.\d+\.\d+$")
         m = re.search(r"#define CONNPOOL_VERSION_STRING \"([^\"]+)\"", HEADER.read_text())
         self.assertEqual(connpool.library_version(), m.group(1))
+
+
+class StatusIntrospectionTest(unittest.TestCase):
+    """The status codes come from connpool_status_name/_description; the exception classes are
+    hand-written, so every status the library reports must have one."""
+
+    def test_statuses_are_contiguous_and_names_round_trip(self):
+        names = _ffi.STATUS_NAMES
+        self.assertEqual(sorted(names), list(range(len(names))), "statuses are 0..n-1")
+        self.assertGreaterEqual(len(names), 17)
+        self.assertEqual(names[0], "CONNPOOL_OK")
+        for value, name in names.items():
+            with self.subTest(status=name):
+                self.assertTrue(name.startswith("CONNPOOL_"), name)
+                self.assertEqual(_ffi.lib.connpool_status_name(value).decode(), name)
+                self.assertEqual(getattr(_ffi, name[len("CONNPOOL_"):]), value, "module constant")
+                self.assertEqual(_ffi.STATUS_DESCRIPTIONS[value],
+                                 _ffi.lib.connpool_status_description(value).decode())
+        for unknown in (len(names), -1, 2**31 - 1):
+            self.assertEqual(_ffi.lib.connpool_status_name(unknown).decode(),
+                             _ffi.UNKNOWN_STATUS_NAME)
+
+    def test_descriptions_are_distinct_from_the_unknown_text(self):
+        unknown = _ffi.lib.connpool_status_description(len(_ffi.STATUS_NAMES)).decode()
+        self.assertTrue(unknown)
+        for value, text in _ffi.STATUS_DESCRIPTIONS.items():
+            with self.subTest(status=_ffi.STATUS_NAMES[value]):
+                self.assertTrue(text.strip())
+                self.assertNotEqual(text, unknown)
+        self.assertEqual(len(set(_ffi.STATUS_DESCRIPTIONS.values())), len(_ffi.STATUS_DESCRIPTIONS))
+
+    def test_constants_the_binding_uses(self):
+        # pinned by the ABI; pool.py and aio.py branch on them
+        self.assertEqual((_ffi.OK, _ffi.ERR_QUERY_FAILED, _ffi.ERR_IN_PROGRESS), (0, 7, 12))
+        with self.assertRaisesRegex(AttributeError, "reports no status CONNPOOL_ERR_NO_SUCH"):
+            _ffi.ERR_NO_SUCH  # noqa: B018
+
+    def test_every_status_the_library_reports_has_an_exception_class(self):
+        for value, name in _ffi.STATUS_NAMES.items():
+            if value == _ffi.OK:
+                continue
+            with self.subTest(status=name):
+                self.assertIn(value, errors.ERRORS_BY_STATUS,
+                              f"{name} has no exception class: add one to connpool/errors.py "
+                              f"(and export it from connpool/__init__.py)")
+                cls = errors.ERRORS_BY_STATUS[value]
+                self.assertTrue(issubclass(cls, connpool.Error))
+                self.assertEqual(cls.status_code, value)
+                self.assertIs(getattr(connpool, cls.__name__), cls, "exported by the package")
+                e = cls("m")
+                self.assertEqual((e.status, e.status_name), (value, name))
+                self.assertEqual(e.description, _ffi.STATUS_DESCRIPTIONS[value])
+                # without a message from the library, the exception says what the status means
+                raised = errors.error_from_status(value, ctypes.c_void_p())
+                self.assertIs(type(raised), cls)
+                self.assertEqual(str(raised), _ffi.STATUS_DESCRIPTIONS[value])
+        self.assertEqual(set(errors.ERRORS_BY_STATUS) - set(_ffi.STATUS_NAMES), set(),
+                         "exception classes for statuses the library does not report")
+        self.assertEqual(len(set(errors.ERRORS_BY_STATUS.values())), len(errors.ERRORS_BY_STATUS))
+
+    def test_a_status_without_a_class_falls_back_to_error_with_its_description(self):
+        timeout_cls = errors.ERRORS_BY_STATUS.pop(_ffi.ERR_TIMEOUT)  # as if newer than the binding
+        self.addCleanup(errors.ERRORS_BY_STATUS.__setitem__, _ffi.ERR_TIMEOUT, timeout_cls)
+        e = errors.error_from_status(_ffi.ERR_TIMEOUT, ctypes.c_void_p())
+        self.assertIs(type(e), connpool.Error)
+        self.assertEqual((e.status, e.status_name), (_ffi.ERR_TIMEOUT, "CONNPOOL_ERR_TIMEOUT"))
+        self.assertEqual(str(e), _ffi.STATUS_DESCRIPTIONS[_ffi.ERR_TIMEOUT])
+        # a value even the library does not know
+        beyond = len(_ffi.STATUS_NAMES)
+        e = errors.error_from_status(beyond, None)
+        self.assertIs(type(e), connpool.Error)
+        self.assertEqual(e.status_name, _ffi.UNKNOWN_STATUS_NAME)
+        self.assertEqual(str(e), _ffi.lib.connpool_status_description(beyond).decode())
+
+
+class _FakeStatsLibrary:
+    """Stands in for the library in _read_stats_fields(): reports the given (name, offset)s."""
+
+    def __init__(self, fields):
+        self.fields = fields
+        self.keep = []
+
+    def connpool_version(self):
+        return b"0.0.0-fake"
+
+    def connpool_stats_field_count(self):
+        return len(self.fields)
+
+    def connpool_stats_field_describe(self, out, index, err):
+        info = out._obj
+        name, offset = self.fields[index]
+        self.keep.append(name.encode())
+        info.name = self.keep[-1]
+        info.description = b"fake"
+        info.kind = _ffi.STAT_COUNTER
+        info.offset = offset
+        return 0
+
+
+class StatsIntrospectionTest(unittest.TestCase):
+    """connpool_stats is built from connpool_stats_field_describe when the module loads."""
+
+    def test_struct_fields_are_the_described_fields_at_their_offsets(self):
+        count = _ffi.lib.connpool_stats_field_count()
+        self.assertEqual(len(_ffi.STATS_FIELDS), count)
+        self.assertGreaterEqual(count, 31)
+        names = [name for name, _ in _ffi.connpool_stats._fields_]
+        self.assertEqual(names[:2], ["struct_size", "reserved0"])
+        self.assertEqual(names[2:], [f.name for f in _ffi.STATS_FIELDS])
+        self.assertEqual(ctypes.sizeof(_ffi.connpool_stats), 8 + 8 * count)
+        for index, f in enumerate(_ffi.STATS_FIELDS):
+            with self.subTest(field=f.name):
+                info = _ffi.connpool_stats_field(struct_size=ctypes.sizeof(_ffi.connpool_stats_field))
+                self.assertEqual(_ffi.lib.connpool_stats_field_describe(ctypes.byref(info), index, None), 0)
+                self.assertEqual(info.name.decode(), f.name)
+                member = getattr(_ffi.connpool_stats, f.name)
+                self.assertEqual((member.offset, member.size), (info.offset, 8))
+                self.assertIn(f.kind, (_ffi.STAT_GAUGE, _ffi.STAT_COUNTER))
+                self.assertTrue(f.description)
+
+    def test_describe_rejects_a_bad_index(self):
+        info = _ffi.connpool_stats_field(struct_size=ctypes.sizeof(_ffi.connpool_stats_field))
+        err = ctypes.c_void_p()
+        status = _ffi.lib.connpool_stats_field_describe(
+            ctypes.byref(info), len(_ffi.STATS_FIELDS), ctypes.byref(err))
+        self.assertIsInstance(errors.error_from_status(status, err), connpool.InvalidArgument)
+
+    def test_a_layout_the_binding_cannot_mirror_fails_loudly(self):
+        real = _ffi.lib
+        self.addCleanup(setattr, _ffi, "lib", real)
+        cases = {
+            "a gap": ([("a", 8), ("b", 24)], "expected offset 16"),
+            "not after the header": ([("a", 0)], "expected offset 8"),
+            "a repeated name": ([("a", 8), ("a", 16)], "unusable name 'a'"),
+            "a bad name": ([("no way", 8)], "unusable name"),
+        }
+        for case, (fields, message) in cases.items():
+            with self.subTest(case=case):
+                _ffi.lib = _FakeStatsLibrary(fields)
+                with self.assertRaisesRegex(_ffi.IncompatibleLibraryError, message):
+                    _ffi._read_stats_fields()
+        _ffi.lib = _FakeStatsLibrary([("a", 8), ("b", 16)])
+        self.assertEqual([f.name for f in _ffi._read_stats_fields()], ["a", "b"])
+
+
+class OptionIntrospectionTest(unittest.TestCase):
+    """Option kinds (durations, booleans) come from connpool_option_describe."""
+
+    def test_options_are_described(self):
+        self.assertEqual(len(_ffi.OPTIONS), _ffi.lib.connpool_option_count())
+        self.assertIn("max_size", _ffi.OPTIONS)
+        for key, info in _ffi.OPTIONS.items():
+            with self.subTest(option=key):
+                self.assertIn(info.kind, (_ffi.OPTION_INTEGER, _ffi.OPTION_DURATION_MS,
+                                          _ffi.OPTION_BOOLEAN, _ffi.OPTION_STRING,
+                                          _ffi.OPTION_CHOICE))
+                self.assertTrue(info.description)
+                if info.kind == _ffi.OPTION_CHOICE:
+                    self.assertTrue(info.choices)
+                if info.kind in (_ffi.OPTION_INTEGER, _ffi.OPTION_DURATION_MS):
+                    self.assertLessEqual(info.min, int(info.default_value))
+                    self.assertLessEqual(int(info.default_value), info.max)
+
+    def test_duration_and_boolean_options_are_the_library_kinds(self):
+        from connpool.pool import BOOLEAN_OPTIONS, DURATION_OPTIONS
+
+        kinds = {key: info.kind for key, info in _ffi.OPTIONS.items()}
+        self.assertEqual(DURATION_OPTIONS, {k for k, kind in kinds.items() if kind == _ffi.OPTION_DURATION_MS})
+        self.assertEqual(BOOLEAN_OPTIONS, {k for k, kind in kinds.items() if kind == _ffi.OPTION_BOOLEAN})
+        self.assertIn("acquire_timeout", DURATION_OPTIONS)
+        self.assertIn("pre_ping", BOOLEAN_OPTIONS)
+
+    def test_every_option_value_is_converted_by_its_kind(self):
+        from connpool.pool import _option_text
+
+        for key, info in _ffi.OPTIONS.items():
+            with self.subTest(option=key):
+                self.assertEqual(_option_text(key, "verbatim"), "verbatim")
+                if info.kind == _ffi.OPTION_DURATION_MS:
+                    self.assertEqual(_option_text(key, 1.5), "1500", "seconds to milliseconds")
+                    self.assertEqual(_option_text(key, 2), "2000")
+                    self.assertEqual(_option_text(key, datetime.timedelta(milliseconds=250)), "250")
+                elif info.kind == _ffi.OPTION_INTEGER:
+                    self.assertEqual(_option_text(key, 7), "7")
+                if info.kind == _ffi.OPTION_BOOLEAN:
+                    self.assertEqual((_option_text(key, True), _option_text(key, False)), ("on", "off"))
+                else:
+                    with self.assertRaisesRegex(connpool.InvalidArgument, f"'{key}' is a .* not a boolean"):
+                        _option_text(key, True)
+
+    def test_the_constructor_keywords_are_library_options(self):
+        params = inspect.signature(connpool.ConnectionPool.__init__).parameters
+        keywords = [p.name for p in params.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        self.assertIn("timeout", keywords)
+        for word in keywords:
+            key = {"timeout": "acquire_timeout"}.get(word, word)
+            with self.subTest(keyword=word):
+                self.assertIn(key, _ffi.OPTIONS, f"ConnectionPool({word}=...) names no library option")
 
 
 class ErrorObjectTest(unittest.TestCase):
