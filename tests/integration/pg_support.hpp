@@ -81,6 +81,16 @@ class Admin {
         return std::stoi(
             scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = '" + app + "'"));
     }
+    // The number of backends once it has settled at `expected` (a closed connection's backend
+    // exits asynchronously), or whatever it is after five seconds.
+    int backends_settled(const std::string &app, int expected) {
+        int n = backends(app);
+        for (int i = 0; i < 500 && n != expected; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            n = backends(app);
+        }
+        return n;
+    }
     void terminate(const std::string &pid) {
         EXPECT_EQ(scalar("SELECT pg_terminate_backend(" + pid + ")"), "t");
         // Wait until the backend is really gone.
