@@ -98,7 +98,7 @@ uint32_t HandleRegistry::allocate_cell(HandleKind kind) {
             chunks_[chunk].store(new Cell[kChunkSize], std::memory_order_release);
         }
         // free_cell() must never need to allocate: keep room for every cell ever allocated.
-        if (free_.capacity() < next_index_ + 1) free_.reserve(2 * (next_index_ + 1));
+        if (free_.capacity() < next_index_ + 1) free_.reserve(2 * size_t{next_index_ + 1});
         ++next_index_;
     }
     cell_at(index)->kind.store(kind, std::memory_order_relaxed);

@@ -234,32 +234,47 @@ bool PgConnector::reset(Connection &connection, TimePoint deadline) {
     return PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE;
 }
 
+namespace {
+
+// Waits until libpq has a whole result to give, without blocking past `deadline`.
+bool await_result(PGconn *conn, TimePoint deadline) {
+    while (PQisBusy(conn)) {
+        if (Clock::now() >= deadline) return false;  // the caller closes the connection
+        if (!wait_socket(PQsocket(conn), POLLIN, deadline)) return false;
+        if (PQconsumeInput(conn) == 0) return false;
+    }
+    return true;
+}
+
+bool drops_prepared_statements(PGresult *result) {
+    return PQresultStatus(result) == PGRES_COMMAND_OK &&
+           (std::strcmp(PQcmdStatus(result), "DISCARD ALL") == 0 ||
+            std::strcmp(PQcmdStatus(result), "DEALLOCATE ALL") == 0);
+}
+
+bool is_copy(ExecStatusType status) {
+    return status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH;
+}
+
+}  // namespace
+
 bool exec_with_deadline(PGconn *conn, const char *sql, TimePoint deadline,
                         bool *dropped_statements) {
     if (PQsendQuery(conn, sql) == 0) return false;
     bool ok = true;
     for (;;) {
-        while (PQisBusy(conn)) {
-            if (Clock::now() >= deadline) return false;  // the caller closes the connection
-            if (!wait_socket(PQsocket(conn), POLLIN, deadline)) return false;
-            if (PQconsumeInput(conn) == 0) return false;
-        }
+        if (!await_result(conn, deadline)) return false;
         PGresult *result = PQgetResult(conn);
         if (result == nullptr) break;
         const ExecStatusType status = PQresultStatus(result);
-        if (dropped_statements != nullptr && status == PGRES_COMMAND_OK &&
-            (std::strcmp(PQcmdStatus(result), "DISCARD ALL") == 0 ||
-             std::strcmp(PQcmdStatus(result), "DEALLOCATE ALL") == 0)) {
+        if (dropped_statements != nullptr && drops_prepared_statements(result)) {
             *dropped_statements = true;
         }
-        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK &&
-            status != PGRES_EMPTY_QUERY) {
-            ok = false;
-        }
+        ok = ok && (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK ||
+                    status == PGRES_EMPTY_QUERY);
         PQclear(result);
-        if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {
-            return false;  // a reset query must not start a COPY; give up on the connection
-        }
+        // A reset query must not start a COPY: give up on the connection.
+        if (is_copy(status)) return false;
     }
     return ok && PQstatus(conn) == CONNECTION_OK;
 }

@@ -8,7 +8,7 @@
 namespace connpool {
 
 namespace {
-constexpr size_t kMaxConninfoLength = 64 * 1024;
+constexpr size_t kMaxConninfoLength = size_t{64} * 1024;
 constexpr const char *kMask = "********";
 }  // namespace
 
