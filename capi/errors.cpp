@@ -39,42 +39,58 @@ connpool_status fail(connpool_error **err, connpool_status status, const char *m
     }
 }
 
+namespace {
+
+// Reports `status` with the message `describe()` builds, only if the caller asked for details
+// (building it costs allocations); counts misuse either way.
+template <class Describe>
+connpool_status refuse(connpool_error **err, connpool_status status, Describe &&describe) noexcept {
+    if (err == nullptr || *err != nullptr) return misuse(status);
+    try {
+        return fail(err, Error(status, describe()));
+    } catch (...) {
+        return misuse(status);
+    }
+}
+
+}  // namespace
+
 connpool_status null_argument(connpool_error **err, const char *function,
                               const char *name) noexcept {
-    if (err == nullptr || *err != nullptr) return misuse(CONNPOOL_ERR_INVALID_ARGUMENT);
-    try {
-        return fail(err, Error(CONNPOOL_ERR_INVALID_ARGUMENT,
-                               std::string(function) + ": argument \"" + name + "\" is NULL"));
-    } catch (...) {
-        return misuse(CONNPOOL_ERR_INVALID_ARGUMENT);
-    }
+    return refuse(err, CONNPOOL_ERR_INVALID_ARGUMENT,
+                  [&] { return std::string(function) + ": argument \"" + name + "\" is NULL"; });
 }
 
 connpool_status stale_handle(connpool_error **err, const char *function,
                              const char *kind) noexcept {
-    if (err == nullptr || *err != nullptr) return misuse(CONNPOOL_ERR_INVALID_HANDLE);
-    try {
-        return fail(err, Error(CONNPOOL_ERR_INVALID_HANDLE,
-                               std::string(function) + ": the " + kind +
-                                   " handle is not valid: it was already released or freed, "
-                                   "or is not a " +
-                                   kind + " handle"));
-    } catch (...) {
-        return misuse(CONNPOOL_ERR_INVALID_HANDLE);
-    }
+    return refuse(err, CONNPOOL_ERR_INVALID_HANDLE, [&] {
+        return std::string(function) + ": the " + kind +
+               " handle is not valid: it was already released or freed, or is not a " + kind +
+               " handle";
+    });
+}
+
+connpool_status struct_too_small(connpool_error **err, const char *function,
+                                 const char *type) noexcept {
+    return refuse(err, CONNPOOL_ERR_INVALID_ARGUMENT, [&] {
+        return std::string(function) + ": set out->struct_size to sizeof(" + type + ")";
+    });
+}
+
+connpool_status index_out_of_range(connpool_error **err, const char *function,
+                                   const char *count_function) noexcept {
+    return refuse(err, CONNPOOL_ERR_INVALID_ARGUMENT, [&] {
+        return std::string(function) + ": index must be from 0 to " + count_function + "() - 1";
+    });
 }
 
 connpool_status forked(connpool_error **err, const char *function) noexcept {
-    if (err == nullptr || *err != nullptr) return CONNPOOL_ERR_FORKED;
-    try {
-        return fail(err, Error(CONNPOOL_ERR_FORKED,
-                               std::string(function) +
-                                   ": this pool belongs to the parent process (we are in a child "
-                                   "after fork()); its connections are left alone so the parent "
-                                   "keeps them: create a new pool in the child"));
-    } catch (...) {
-        return CONNPOOL_ERR_FORKED;
-    }
+    return refuse(err, CONNPOOL_ERR_FORKED, [&] {
+        return std::string(function) +
+               ": this pool belongs to the parent process (we are in a child after fork()); its "
+               "connections are left alone so the parent keeps them: create a new pool in the "
+               "child";
+    });
 }
 
 }  // namespace connpool::capi

@@ -3,7 +3,9 @@
 // C handles are HandleRegistry tokens (see handle_registry.hpp), never addresses.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -79,6 +81,21 @@ connpool_status fail(connpool_error **err, const Error &error) noexcept;
 connpool_status null_argument(connpool_error **err, const char *function,
                               const char *name) noexcept;
 connpool_status stale_handle(connpool_error **err, const char *function, const char *kind) noexcept;
+// A caller's versioned struct (struct_size first) that does not reach `minimum` bytes.
+connpool_status struct_too_small(connpool_error **err, const char *function,
+                                 const char *type) noexcept;
+// An index outside [0, count).
+connpool_status index_out_of_range(connpool_error **err, const char *function,
+                                   const char *count_function) noexcept;
+
+// Fills the caller's versioned struct with `info`, no further than the struct_size it set (an
+// older caller's struct is shorter: it gets the fields it knows).
+template <class Info>
+void copy_sized(Info *out, Info info, uint32_t size) {
+    info.struct_size = static_cast<uint32_t>(std::min<size_t>(size, sizeof info));
+    std::memcpy(out, &info, info.struct_size);
+}
+
 // A pool or lease used in a child process after fork().
 connpool_status forked(connpool_error **err, const char *function) noexcept;
 

@@ -56,20 +56,15 @@ CONNPOOL_API connpool_status connpool_option_describe(connpool_option_info *out,
     if (out == nullptr) return null_argument(err, kFunction, "out");
     const uint32_t size = out->struct_size;
     if (size < offsetof(connpool_option_info, key)) {
-        return fail(err, CONNPOOL_ERR_INVALID_ARGUMENT,
-                    "connpool_option_describe: set out->struct_size to "
-                    "sizeof(connpool_option_info)");
+        return struct_too_small(err, kFunction, "connpool_option_info");
     }
     return guarded(err, [&] {
         const std::vector<OptionEntry> &catalog = option_catalog();
         if (index < 0 || static_cast<size_t>(index) >= catalog.size()) {
-            return fail(err, CONNPOOL_ERR_INVALID_ARGUMENT,
-                        "connpool_option_describe: index must be from 0 to "
-                        "connpool_option_count() - 1");
+            return index_out_of_range(err, kFunction, "connpool_option_count");
         }
         const OptionEntry &entry = catalog[static_cast<size_t>(index)];
         connpool_option_info info{};
-        info.struct_size = static_cast<uint32_t>(std::min<size_t>(size, sizeof info));
         info.key = entry.spec.key;
         info.description = entry.spec.doc;
         info.default_value = entry.default_value.c_str();
@@ -77,7 +72,7 @@ CONNPOOL_API connpool_status connpool_option_describe(connpool_option_info *out,
         info.min = entry.spec.min;
         info.max = entry.spec.max;
         info.kind = static_cast<int32_t>(entry.spec.kind);
-        std::memcpy(out, &info, info.struct_size);
+        copy_sized(out, info, size);
         return CONNPOOL_OK;
     });
 }

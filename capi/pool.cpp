@@ -146,10 +146,7 @@ CONNPOOL_API connpool_status connpool_pool_stats(connpool_stats *out, connpool_p
         auto ref = lookup_pool(pool);
         if (!ref) return stale_handle(err, "connpool_pool_stats", "pool");
         if (ref.get<PoolObject>()->pool->forked()) return forked(err, "connpool_pool_stats");
-        connpool_stats snapshot = to_c_stats(ref.get<PoolObject>()->pool->stats());
-        snapshot.struct_size = static_cast<uint32_t>(std::min<size_t>(size, sizeof snapshot));
-        // Older callers have a shorter struct: fill only what they know about.
-        std::memcpy(out, &snapshot, snapshot.struct_size);
+        copy_sized(out, to_c_stats(ref.get<PoolObject>()->pool->stats()), size);
         return CONNPOOL_OK;
     });
 }

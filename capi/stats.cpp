@@ -55,23 +55,18 @@ CONNPOOL_API connpool_status connpool_stats_field_describe(connpool_stats_field 
     if (out == nullptr) return null_argument(err, kFunction, "out");
     const uint32_t size = out->struct_size;
     if (size < offsetof(connpool_stats_field, name)) {
-        return fail(err, CONNPOOL_ERR_INVALID_ARGUMENT,
-                    "connpool_stats_field_describe: set out->struct_size to "
-                    "sizeof(connpool_stats_field)");
+        return struct_too_small(err, kFunction, "connpool_stats_field");
     }
     if (index < 0 || index >= kStatFieldCount) {
-        return fail(err, CONNPOOL_ERR_INVALID_ARGUMENT,
-                    "connpool_stats_field_describe: index must be from 0 to "
-                    "connpool_stats_field_count() - 1");
+        return index_out_of_range(err, kFunction, "connpool_stats_field_count");
     }
     const StatField &field = kStatFields[index];
     connpool_stats_field info{};
-    info.struct_size = static_cast<uint32_t>(std::min<size_t>(size, sizeof info));
     info.name = field.name;
     info.description = field.doc;
     info.kind = static_cast<int32_t>(field.kind);
     info.offset = static_cast<uint32_t>(kCOffsets[static_cast<size_t>(index)]);
-    std::memcpy(out, &info, info.struct_size);
+    copy_sized(out, info, size);
     return CONNPOOL_OK;
 }
 
