@@ -7,7 +7,7 @@ Two views of the same shared object are kept:
   Python threads really run in parallel while they wait on the pool or the network.
 * ``fast`` -- a :class:`ctypes.PyDLL` over the same handle: the GIL stays held. Only for the
   accessors that never block (reading a result, an error, a status name): with many threads,
-  dropping and re-taking the GIL around a 50 ns accessor costs far more than the call itself
+  dropping and re-taking the GIL around a tiny accessor costs far more than the call itself
   (every release is a chance for another thread to take the GIL, and a wait to get it back).
 
 The status codes (``ERR_TIMEOUT``... and ``STATUS_NAMES``), the fields of ``connpool_stats``
