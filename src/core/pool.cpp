@@ -97,48 +97,22 @@ Pool::~Pool() {
 
 // ----- waiters ------------------------------------------------------------------------------
 
-void Pool::enqueue_waiter_locked(Waiter &waiter, bool first_in_line) {
-    waiter.linked = true;
-    if (first_in_line) {  // a waiter whose granted connection turned out dead keeps its place
-        waiter.prev = nullptr;
-        waiter.next = waiters_head_;
-        (waiters_head_ != nullptr ? waiters_head_->prev : waiters_tail_) = &waiter;
-        waiters_head_ = &waiter;
-    } else {
-        waiter.prev = waiters_tail_;
-        waiter.next = nullptr;
-        (waiters_tail_ != nullptr ? waiters_tail_->next : waiters_head_) = &waiter;
-        waiters_tail_ = &waiter;
-    }
-    ++waiting_;
-    if (waiter.async != nullptr) ++async_waiting_;
-}
-
 void Pool::unlink_waiter_locked(Waiter &waiter) {
     if (!waiter.linked) return;  // idempotent: a cancel may follow any outcome
-    const bool was_head = waiters_head_ == &waiter;
-    detach_waiter_locked(waiter);
+    const bool was_head = waiters_.head() == &waiter;
+    waiters_.remove(waiter);
     if (was_head) serve_idle_to_head_locked();
 }
 
 // Connections released during the old head's overtaking window may sit idle while the new
 // head waits for hand-off: give them to it now.
 void Pool::serve_idle_to_head_locked() {
-    while (!idle_.empty() && waiters_head_ != nullptr && waiters_head_->wants_handoff) {
-        Waiter &head = *waiters_head_;
-        detach_waiter_locked(head);
+    while (!idle_.empty() && waiters_.head_wants_handoff()) {
+        Waiter &head = *waiters_.head();
+        waiters_.remove(head);
         head.slot = take_idle_locked();
         wake_locked(head);
     }
-}
-
-void Pool::detach_waiter_locked(Waiter &waiter) {
-    waiter.linked = false;
-    (waiter.prev != nullptr ? waiter.prev->next : waiters_head_) = waiter.next;
-    (waiter.next != nullptr ? waiter.next->prev : waiters_tail_) = waiter.prev;
-    waiter.prev = waiter.next = nullptr;
-    --waiting_;
-    if (waiter.async != nullptr) --async_waiting_;
 }
 
 // Tells a waiter that `waiter.slot` is set (or that the pool closed).
@@ -180,7 +154,7 @@ Slot *Pool::return_to_pool_locked(Slot *slot, TimePoint now, bool used, bool ove
     if (used) slot->idle_since = now;
     if (closed_) return discard_locked(slot, nullptr);
     if (now >= slot->expires_at) return discard_locked(slot, &counters_.closed_lifetime);
-    Waiter *oldest = waiters_head_;
+    Waiter *oldest = waiters_.head();
     // A lease returned within the oldest waiter's overtaking window goes idle (the waiter takes
     // one when its window ends); new, reset or unused connections and overflow ones (which
     // would otherwise be closed) are handed over at once.
@@ -210,7 +184,7 @@ void Pool::schedule_opens_locked(TimePoint now) {
     const int64_t coming = total_ + opening_;
     // Idle connections are there for waiters still in their overtaking window.
     const int64_t covered = opening_ + resetting_ + static_cast<int64_t>(idle_.size());
-    int64_t want = std::max(options_.min_size - coming, waiting_ - covered);
+    int64_t want = std::max(options_.min_size - coming, waiters_.size() - covered);
     if (probe_wanted_) want = std::max<int64_t>(want, 1 - opening_);
     want = std::min(want, options_.max_size + options_.max_overflow - coming);
     if (want <= 0) return;
@@ -245,7 +219,7 @@ std::string Pool::describe_state_locked() const {
     std::string text = "pool \"" + options_.name +
                        "\": " + std::to_string(total_ - static_cast<int64_t>(idle_.size())) +
                        " in use, " + std::to_string(idle_.size()) + " idle, " +
-                       std::to_string(opening_) + " opening, " + std::to_string(waiting_) +
+                       std::to_string(opening_) + " opening, " + std::to_string(waiters_.size()) +
                        " waiting, max_size " + std::to_string(options_.max_size) +
                        ", max_overflow " + std::to_string(options_.max_overflow);
     if (last_connect_error_) text += "; last connect error: " + *last_connect_error_;
@@ -263,12 +237,12 @@ connpool_status Pool::refuse_wait_locked(int64_t timeout_ms, TimePoint now, Erro
         if (error) *error = unavailable_error_locked();
         return CONNPOOL_ERR_DATABASE_UNAVAILABLE;
     }
-    if (options_.max_waiting > 0 && timeout_ms > 0 && waiting_ >= options_.max_waiting) {
+    if (options_.max_waiting > 0 && timeout_ms > 0 && waiters_.size() >= options_.max_waiting) {
         count(counters_.waiters_rejected);
         if (error) {
             *error =
                 Error(CONNPOOL_ERR_TOO_MANY_WAITERS,
-                      "too many waiters: " + std::to_string(waiting_) +
+                      "too many waiters: " + std::to_string(waiters_.size()) +
                           " already wait (max_waiting " + std::to_string(options_.max_waiting) +
                           "); shed load or raise max_waiting/max_size");
         }
@@ -291,7 +265,7 @@ Error Pool::unavailable_error_locked() const {
 // now instead of each sitting out its timeout.
 void Pool::fail_waiters_fast_locked() {
     if (total_ > 0) return;
-    for (Waiter *w = waiters_head_, *next; w != nullptr; w = next) {
+    for (Waiter *w = waiters_.head(), *next; w != nullptr; w = next) {
         next = w->next;
         unlink_waiter_locked(*w);
         count(counters_.unavailable);
@@ -386,11 +360,11 @@ connpool_status Pool::acquire_slot(int64_t timeout_ms, bool try_only, Slot *&out
             // window would only cost a wake-up; unless connections are held so briefly that
             // hand-offs (a sleep and a wake-up each) would be most of a cycle's cost. Every
             // 16th waiter takes a window anyway, to keep measuring that (see below).
-            const bool behind_handoff = waiters_head_ != nullptr && waiters_head_->wants_handoff;
+            const bool behind_handoff = waiters_.head_wants_handoff();
             me.wants_handoff = options_.overtake_window_us == 0 ||
                                (behind_handoff && !brief_holds_ && ++window_skips_ % 16 != 0);
             me.released_before = released_;
-            enqueue_waiter_locked(me);
+            waiters_.push_back(me);
             schedule_opens_locked(start);
             if (timeout_ms > 0 && !late) {
                 auto pending = [&] {
@@ -500,7 +474,7 @@ bool Pool::hand_out(Slot &slot, TimePoint start, TimePoint now, TimePoint &deadl
 // scheduler loses its pairing of a client thread with its backend: at 2 clients on 2 cores,
 // bench/ measured 0.60 of the physical limit without this, ~1.0 with it).
 bool Pool::may_take_idle_locked() const {
-    return !idle_.empty() && (waiters_head_ == nullptr || !waiters_head_->wants_handoff);
+    return !idle_.empty() && !waiters_.head_wants_handoff();
 }
 
 Slot *Pool::take_idle_locked() {
@@ -609,7 +583,7 @@ void Pool::close() {
         if (!closed_) {
             closed_ = true;
             stopping_.store(true);
-            for (Waiter *w = waiters_head_, *next; w != nullptr; w = next) {
+            for (Waiter *w = waiters_.head(), *next; w != nullptr; w = next) {
                 next = w->next;
                 if (w->async == nullptr) {
                     w->cv.notify_one();  // it sees closed_ and unlinks itself
@@ -652,7 +626,7 @@ PoolStats Pool::stats() const {
         s.idle = static_cast<int64_t>(idle_.size());
         s.in_use = total_ - s.idle;
         s.opening = opening_;
-        s.waiting = waiting_;
+        s.waiting = waiters_.size();
         s.breaker_state = static_cast<int64_t>(breaker_);
         s.acquired = acquired_;
         s.released = released_;

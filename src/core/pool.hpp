@@ -38,6 +38,7 @@
 #include "core/error.hpp"
 #include "core/options.hpp"
 #include "core/stats.hpp"
+#include "core/waiter_queue.hpp"
 
 namespace spdlog {
 class logger;
@@ -80,21 +81,6 @@ struct Slot {
     bool leak_reported = false;
     uint64_t sweep_epoch = 0;  // the pool's sweep_epoch_ when it was last handed out
     std::string label;         // set by the lease holder; guarded by the pool mutex
-};
-
-// A caller waiting for a connection, in the pool's FIFO list. Blocking acquirers keep it on
-// their stack and sleep on `cv`; asynchronous ones keep it in their AsyncAcquire.
-struct Waiter {
-    Waiter *prev = nullptr;
-    Waiter *next = nullptr;
-    Slot *slot = nullptr;                   // set by whoever hands it a connection
-    AsyncAcquire *async = nullptr;          // null for a blocking acquirer
-    connpool_status refused = CONNPOOL_OK;  // set (with no slot) when the breaker fails it fast
-    bool linked = false;                    // in the pool's waiter list
-    int64_t released_before = 0;            // the pool's release count when the window began
-    bool wants_handoff = false;  // releases hand it their connection (async: always; blocking:
-                                 // once its overtaking window has passed)
-    std::condition_variable cv;  // blocking acquirers only
 };
 
 // An acquire that never blocks its caller: completion is signalled on an eventfd, created only
@@ -192,13 +178,11 @@ class Pool {
     bool drop_hold_locked();
 
     // All *_locked functions require mutex_.
-    void enqueue_waiter_locked(Waiter &waiter, bool first_in_line = false);
     void wake_locked(Waiter &waiter);
     void finish_async_locked(AsyncAcquire &request, connpool_status status, Error error);
     Error wait_failed_locked(int64_t timeout_ms, const char *what) const;
     void expire_async_waiters_locked(TimePoint now);
     void unlink_waiter_locked(Waiter &waiter);
-    void detach_waiter_locked(Waiter &waiter);  // list removal only
     void serve_idle_to_head_locked();
     // `used`: the connection was just used (released, reset, opened), so its idle time restarts;
     // false for a slot merely checked or handed back unused (sweep, cancelled grant).
@@ -243,10 +227,7 @@ class Pool {
 
     mutable std::mutex mutex_;
     std::vector<Slot *> idle_;  // LIFO: back is the most recently returned
-    Waiter *waiters_head_ = nullptr;
-    Waiter *waiters_tail_ = nullptr;
-    int64_t waiting_ = 0;
-    int64_t async_waiting_ = 0;     // of those, asynchronous ones
+    WaiterQueue waiters_;
     TimePoint maintenance_wake_{};  // when the maintenance thread wakes next
     int64_t total_ = 0;             // open connections, idle or not
     int64_t opening_ = 0;           // requested or in-progress connects

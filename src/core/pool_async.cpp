@@ -82,7 +82,7 @@ void Pool::start_async(AsyncAcquire &request, int64_t timeout_ms) {
         finish_async_locked(request, refused, std::move(refusal));
         return;
     }
-    enqueue_waiter_locked(request.waiter_);
+    waiters_.push_back(request.waiter_);
     schedule_opens_locked(request.start_);
     if (timeout_ms == 0) {
         unlink_waiter_locked(request.waiter_);
@@ -97,8 +97,8 @@ void Pool::start_async(AsyncAcquire &request, int64_t timeout_ms) {
 }
 
 void Pool::expire_async_waiters_locked(TimePoint now) {
-    if (async_waiting_ == 0) return;
-    for (Waiter *w = waiters_head_, *next; w != nullptr; w = next) {
+    if (waiters_.async_size() == 0) return;
+    for (Waiter *w = waiters_.head(), *next; w != nullptr; w = next) {
         next = w->next;
         if (w->async == nullptr || w->async->deadline_ > now) continue;
         unlink_waiter_locked(*w);
@@ -162,7 +162,7 @@ connpool_status Pool::collect_async(AsyncAcquire &request, Slot *&out, Error *er
             request.status_ = CONNPOOL_OK;
             request.signal();
         } else {
-            enqueue_waiter_locked(request.waiter_, true);
+            waiters_.push_front(request.waiter_);
             schedule_opens_locked(after);
             // Its deadline is enforced by the maintenance thread: wake it if this one is first.
             if (request.deadline_ < maintenance_wake_) maintenance_cv_.notify_one();

@@ -154,8 +154,8 @@ void Pool::maintenance_loop() {
     while (!stopping_.load(std::memory_order_relaxed)) {
         TimePoint wake = Clock::now() + Millis(options_.maintenance_interval_ms);
         if (backoff_until_ > Clock::now()) wake = std::min(wake, backoff_until_);
-        if (async_waiting_ > 0) {
-            for (Waiter *w = waiters_head_; w != nullptr; w = w->next) {
+        if (waiters_.async_size() > 0) {
+            for (Waiter *w = waiters_.head(); w != nullptr; w = w->next) {
                 if (w->async != nullptr) wake = std::min(wake, w->async->deadline_);
             }
         }
