@@ -72,6 +72,7 @@ Pool::Pool(PoolOptions options, std::unique_ptr<Connector> connector)
     : options_(std::move(options)),
       connector_(std::move(connector)),
       log_(make_pool_logger(options_.name, options_.log_level)),
+      connect_policy_(options_.breaker_threshold),
       fork_generation_((install_fork_guard(), fork_generation())) {
     // Reserve once so that returning a connection to the idle stack never allocates.
     idle_.reserve(static_cast<size_t>(options_.max_size + options_.max_overflow));
@@ -188,14 +189,14 @@ void Pool::schedule_opens_locked(TimePoint now) {
     if (probe_wanted_) want = std::max<int64_t>(want, 1 - opening_);
     want = std::min(want, options_.max_size + options_.max_overflow - coming);
     if (want <= 0) return;
-    if (now < backoff_until_) {
+    if (connect_policy_.backing_off(now)) {
         maintenance_cv_.notify_one();  // it retries when the backoff ends
         return;
     }
-    if (breaker_ != Breaker::closed) {  // half-open: one probe at a time
+    if (!connect_policy_.breaker_closed()) {  // half-open: one probe at a time
         if (opening_ > 0) return;
         want = 1;
-        breaker_ = Breaker::half_open;
+        connect_policy_.start_probe();
     }
     probe_wanted_ = false;
     opening_ += want;
@@ -230,7 +231,7 @@ std::string Pool::describe_state_locked() const {
 
 connpool_status Pool::refuse_wait_locked(int64_t timeout_ms, TimePoint now, Error *error) {
     // Breaker open and not a single connection that could come back: waiting is pointless.
-    if (breaker_ != Breaker::closed && total_ == 0) {
+    if (!connect_policy_.breaker_closed() && total_ == 0) {
         count(counters_.unavailable);
         probe_wanted_ = true;  // keep probing even when only fail-fast callers want connections
         schedule_opens_locked(now);
@@ -253,7 +254,7 @@ connpool_status Pool::refuse_wait_locked(int64_t timeout_ms, TimePoint now, Erro
 
 Error Pool::unavailable_error_locked() const {
     return Error(CONNPOOL_ERR_DATABASE_UNAVAILABLE,
-                 "database unavailable: " + std::to_string(consecutive_failures_) +
+                 "database unavailable: " + std::to_string(connect_policy_.consecutive_failures()) +
                      " consecutive connect attempt(s) failed, so acquires fail fast (circuit "
                      "breaker open; the pool keeps retrying in the background and recovers by "
                      "itself)" +
@@ -627,7 +628,7 @@ PoolStats Pool::stats() const {
         s.in_use = total_ - s.idle;
         s.opening = opening_;
         s.waiting = waiters_.size();
-        s.breaker_state = static_cast<int64_t>(breaker_);
+        s.breaker_state = static_cast<int64_t>(connect_policy_.breaker());
         s.acquired = acquired_;
         s.released = released_;
         s.reused = reused_;

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "core/clock.hpp"
+#include "core/connect_policy.hpp"
 #include "core/connector.hpp"
 #include "core/error.hpp"
 #include "core/options.hpp"
@@ -237,12 +238,8 @@ class Pool {
     Slot *reset_tail_ = nullptr;
     bool closed_ = false;
     std::atomic<bool> stopping_{false};  // read by connectors to abandon a connect
-    int64_t backoff_ms_ = 0;
-    TimePoint backoff_until_{};
-    enum class Breaker { closed = 0, open = 1, half_open = 2 };
-    Breaker breaker_ = Breaker::closed;
-    int64_t consecutive_failures_ = 0;
-    bool probe_wanted_ = false;  // a refused acquirer wants the breaker probed
+    ConnectPolicy connect_policy_;       // backoff and circuit breaker
+    bool probe_wanted_ = false;          // a refused acquirer wants the breaker probed
     bool sweep_requested_ = false;
     uint64_t sweep_epoch_ = 0;  // sweeps started (under the lock)
     Slot *leased_head_ = nullptr;

@@ -27,7 +27,7 @@ void Pool::worker_loop() {
             slot->next_reset = nullptr;
             lock.unlock();
             run_reset(slot);
-        } else if (Clock::now() < backoff_until_) {
+        } else if (connect_policy_.backing_off(Clock::now())) {
             // A connect failed since these were requested: drop them; the maintenance thread
             // asks again when the backoff ends. So an outage costs at most
             // max_concurrent_connects attempts per backoff step, whatever the demand.
@@ -73,21 +73,11 @@ void Pool::run_open() {
         } else if (slot == nullptr) {
             count(counters_.connect_errors);
             last_connect_error_ = std::make_shared<const std::string>(failure.message);
-            backoff_ms_ = backoff_ms_ == 0 ? detail::kFirstBackoffMs
-                                           : std::min(backoff_ms_ * 2, detail::kMaxBackoffMs);
-            // +-20% jitter so that many pools do not retry in lockstep.
-            backoff_ms = static_cast<int64_t>(static_cast<double>(backoff_ms_) *
-                                              (0.8 + 0.4 * random_fraction()));
-            backoff_until_ = now + Millis(backoff_ms);
-            ++consecutive_failures_;
-            const bool trip =
-                options_.breaker_threshold > 0 &&
-                (failure.permanent || consecutive_failures_ >= options_.breaker_threshold);
-            if (breaker_ == Breaker::half_open) {
-                breaker_ = Breaker::open;  // the probe failed
-            } else if (breaker_ == Breaker::closed && trip) {
-                breaker_ = Breaker::open;
-                breaker_opened = true;
+            const ConnectPolicy::FailureOutcome outcome =
+                connect_policy_.on_failure(now, failure.permanent, random_fraction());
+            backoff_ms = outcome.backoff_ms;
+            breaker_opened = outcome.breaker_opened;
+            if (breaker_opened) {
                 count(counters_.breaker_opens);
                 fail_waiters_fast_locked();
             }
@@ -95,11 +85,7 @@ void Pool::run_open() {
             to_close = slot;
         } else {
             count(counters_.created);
-            breaker_closed = breaker_ != Breaker::closed;
-            breaker_ = Breaker::closed;
-            consecutive_failures_ = 0;
-            backoff_ms_ = 0;
-            backoff_until_ = {};
+            breaker_closed = connect_policy_.on_success();
             last_connect_error_.reset();
             ++total_;
             ready_cv_.notify_all();
@@ -153,7 +139,9 @@ void Pool::maintenance_loop() {
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stopping_.load(std::memory_order_relaxed)) {
         TimePoint wake = Clock::now() + Millis(options_.maintenance_interval_ms);
-        if (backoff_until_ > Clock::now()) wake = std::min(wake, backoff_until_);
+        if (connect_policy_.backoff_until() > Clock::now()) {
+            wake = std::min(wake, connect_policy_.backoff_until());
+        }
         if (waiters_.async_size() > 0) {
             for (Waiter *w = waiters_.head(); w != nullptr; w = w->next) {
                 if (w->async != nullptr) wake = std::min(wake, w->async->deadline_);
