@@ -287,20 +287,7 @@ void Pool::link_leased_locked(Slot *slot, TimePoint now) {
     ++holds_;
     ++acquired_;
     if (slot->used) ++reused_;
-    slot->leased_since = now;
-    slot->label.clear();  // a label belongs to one lease (clear() keeps the buffer: no free)
-    slot->leak_reported = false;
-    slot->leased_prev = nullptr;
-    slot->leased_next = leased_head_;
-    if (leased_head_ != nullptr) leased_head_->leased_prev = slot;
-    leased_head_ = slot;
-}
-
-void Pool::unlink_leased_locked(Slot *slot) {
-    (slot->leased_prev != nullptr ? slot->leased_prev->leased_next : leased_head_) =
-        slot->leased_next;
-    if (slot->leased_next != nullptr) slot->leased_next->leased_prev = slot->leased_prev;
-    slot->leased_prev = slot->leased_next = nullptr;
+    leases_.link(*slot, now);
 }
 
 // A dead idle connection usually means the server restarted: the other idle ones are likely
@@ -496,7 +483,7 @@ Slot *Pool::take_idle_locked() {
 // A slot that failed validation: take it off the leased list and count why it goes. Returns it
 // for the caller to close unlocked.
 Slot *Pool::reject_handout_locked(Slot *slot, TimePoint now) {
-    unlink_leased_locked(slot);
+    leases_.unlink(*slot);
     --holds_;  // the caller still holds the pool
     --acquired_;
     if (slot->used) --reused_;
@@ -529,7 +516,7 @@ void Pool::release(Slot *slot) {
         std::lock_guard<std::mutex> lock(mutex_);
         const TimePoint now = coarse_now();
         ++released_;
-        unlink_leased_locked(slot);
+        leases_.unlink(*slot);
         if (closed_) {
             to_close = discard_locked(slot, nullptr);
         } else if (verdict == ReleaseVerdict::reuse) {

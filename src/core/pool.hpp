@@ -1,12 +1,13 @@
 // The generic pool: capacity, idle connections, waiters, background workers, maintenance and
 // statistics. It knows nothing about PostgreSQL; a Connector does the I/O.
 //
-// Locking rule: one mutex guards the pool's state. Nothing that can block (connect, ping,
-// reset, close, logging) happens while it is held, and the acquire/release fast path does not
-// allocate under it. The one system call it may make there is waking a waiter: a release that
-// hands its connection to a blocked acquirer notifies that waiter's condition variable (it
-// lives on the waiter's stack, so it must be notified before unlocking), and an asynchronous
-// waiter's eventfd is written under the lock for the same reason.
+// Locking rule: one mutex guards the pool's state, including the plain data structures it is
+// built from (WaiterQueue, ConnectPolicy, LeakTracker: none has a lock of its own). Nothing that
+// can block (connect, ping, reset, close, logging) happens while it is held, and the
+// acquire/release fast path does not allocate under it. The one system call it may make there is
+// waking a waiter: a release that hands its connection to a blocked acquirer notifies that waiter's
+// condition variable (it lives on the waiter's stack, so it must be notified before unlocking), and
+// an asynchronous waiter's eventfd is written under the lock for the same reason.
 //
 // Fairness: waiters are served first come, first served, with a bounded exception. A blocking
 // waiter first sleeps for at most the overtake_window_us option (200 µs); a connection released
@@ -37,6 +38,7 @@
 #include "core/connect_policy.hpp"
 #include "core/connector.hpp"
 #include "core/error.hpp"
+#include "core/leak_tracker.hpp"
 #include "core/options.hpp"
 #include "core/stats.hpp"
 #include "core/waiter_queue.hpp"
@@ -61,8 +63,10 @@ struct SlotTagHooks {
 void install_slot_tag_hooks(SlotTagHooks hooks);
 
 // One pooled connection and its bookkeeping. At any moment exactly one party owns a Slot: the
-// idle stack, a lease, a waiter being handed it, the reset queue, or whoever closes it.
-struct Slot {
+// idle stack, a lease, a waiter being handed it, the reset queue, or whoever closes it. While
+// leased it is in the pool's LeakTracker (the LeaseRecord part, label included, is guarded by
+// the pool mutex).
+struct Slot : LeaseRecord {
     Slot(Pool &owner, std::unique_ptr<Connection> connection, TimePoint expires_at);
     ~Slot();
     Slot(const Slot &) = delete;
@@ -71,17 +75,12 @@ struct Slot {
     Pool &pool;
     std::unique_ptr<Connection> connection;
     const TimePoint created_at;
-    const TimePoint expires_at;   // TimePoint::max() when max_lifetime is 0
-    TimePoint idle_since;         // when it last became idle (or was created)
-    bool used = false;            // has been leased before
-    const uint64_t tag;           // see SlotTagHooks
-    Slot *next_reset = nullptr;   // link in the reset queue
-    Slot *leased_prev = nullptr;  // links in the list of leased slots (leak detection)
-    Slot *leased_next = nullptr;
-    TimePoint leased_since{};
-    bool leak_reported = false;
-    uint64_t sweep_epoch = 0;  // the pool's sweep_epoch_ when it was last handed out
-    std::string label;         // set by the lease holder; guarded by the pool mutex
+    const TimePoint expires_at;  // TimePoint::max() when max_lifetime is 0
+    TimePoint idle_since;        // when it last became idle (or was created)
+    bool used = false;           // has been leased before
+    const uint64_t tag;          // see SlotTagHooks
+    Slot *next_reset = nullptr;  // link in the reset queue
+    uint64_t sweep_epoch = 0;    // the pool's sweep_epoch_ when it was last handed out
 };
 
 // An acquire that never blocks its caller: completion is signalled on an eventfd, created only
@@ -201,7 +200,6 @@ class Pool {
     void fail_waiters_fast_locked();
     // A slot becomes a lease: counts the acquire and holds the pool (see drop_hold_locked).
     void link_leased_locked(Slot *slot, TimePoint now);
-    void unlink_leased_locked(Slot *slot);
     void note_dead_connection_locked(const Slot &dead);
     void sweep_idle(std::unique_lock<std::mutex> &lock);
     void report_leaks(std::unique_lock<std::mutex> &lock, TimePoint now);
@@ -242,9 +240,9 @@ class Pool {
     bool probe_wanted_ = false;          // a refused acquirer wants the breaker probed
     bool sweep_requested_ = false;
     uint64_t sweep_epoch_ = 0;  // sweeps started (under the lock)
-    Slot *leased_head_ = nullptr;
-    int64_t holds_ = 0;      // leases out + releases still running (they keep the pool alive)
-    bool orphaned_ = false;  // no shared_ptr left: the last hold frees the pool
+    LeakTracker leases_;        // leases out
+    int64_t holds_ = 0;         // leases out + releases still running (they keep the pool alive)
+    bool orphaned_ = false;     // no shared_ptr left: the last hold frees the pool
     int64_t acquired_ = 0, reused_ = 0, released_ = 0;  // counters kept under the lock
     // Overtaking windows behind a hand-off waiter pay off only when connections are held
     // briefly (more than kBriefHoldCycles cycles per connection in a window): see acquire().

@@ -151,12 +151,8 @@ void Pool::maintenance_loop() {
             // Scan at least every leak_threshold (a new lease does not wake this thread: that
             // would put a syscall on the hot path), so a leak is reported within 2x the
             // threshold; sooner when a known lease crosses it.
-            wake = std::min(wake, Clock::now() + Millis(options_.leak_threshold_ms));
-            for (Slot *s = leased_head_; s != nullptr; s = s->leased_next) {
-                if (!s->leak_reported) {
-                    wake = std::min(wake, s->leased_since + Millis(options_.leak_threshold_ms));
-                }
-            }
+            const Millis threshold(options_.leak_threshold_ms);
+            wake = std::min({wake, Clock::now() + threshold, leases_.next_due(threshold)});
         }
         maintenance_wake_ = wake;
         if (!sweep_requested_) maintenance_cv_.wait_until(lock, wake);
@@ -223,17 +219,10 @@ void Pool::sweep_idle(std::unique_lock<std::mutex> &lock) {
 
 // Reports each lease held longer than leak_threshold once.
 void Pool::report_leaks(std::unique_lock<std::mutex> &lock, TimePoint now) {
-    std::vector<std::pair<int64_t, std::string>> leaks;
-    for (Slot *s = leased_head_; s != nullptr; s = s->leased_next) {
-        if (s->leak_reported || now - s->leased_since < Millis(options_.leak_threshold_ms)) {
-            continue;
-        }
-        s->leak_reported = true;
-        count(counters_.leaks_detected);
-        leaks.emplace_back(std::chrono::duration_cast<Millis>(now - s->leased_since).count(),
-                           s->label);
-    }
+    const std::vector<LeakTracker::Leak> leaks =
+        leases_.take_new_leaks(now, Millis(options_.leak_threshold_ms));
     if (leaks.empty()) return;
+    count(counters_.leaks_detected, static_cast<int64_t>(leaks.size()));
     lock.unlock();
     for (const auto &[held_ms, label] : leaks) {
         log_->warn(
