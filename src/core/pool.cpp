@@ -302,36 +302,50 @@ void Pool::note_dead_connection_locked(const Slot &dead) {
 
 // ----- acquire / release --------------------------------------------------------------------
 
+namespace {
+// When an acquire gives up. The fast path (an idle connection at once) reads only the coarse
+// clock, which may lag by several ms: fine for timestamps compared in ms, not for a deadline.
+// The precise clock is read, and the deadline fixed, when something slow begins: a wait, a
+// pre-ping (which sets `deadline` through hand_out) or the replacement of a dead connection.
+// Once fixed, the deadline never moves. (Plain locals of acquire_slot rather than a struct
+// passed around, so that the fast path keeps them in registers.)
+inline void fix_deadline(bool &precise, TimePoint &start, TimePoint &deadline, int64_t timeout_ms) {
+    if (precise) return;
+    precise = true;
+    if (deadline == TimePoint::max()) {
+        start = Clock::now();
+        deadline = deadline_from(start, timeout_ms);
+    } else {
+        start = deadline - Millis(timeout_ms);  // hand_out fixed it before a ping
+    }
+}
+
+// The caller's hold on a locked mutex, lent to a helper that waits on condition variables: it
+// adopts the mutex and gives it back still locked, also if an exception passes. (Passing the
+// caller's own unique_lock by reference would make its state unknown to the compiler, costing
+// the acquire fast path a test before unlocking and another on return.)
+class LentLock {
+  public:
+    explicit LentLock(std::mutex &mutex) : lock_(mutex, std::adopt_lock) {}
+    ~LentLock() { lock_.release(); }
+    LentLock(const LentLock &) = delete;
+    LentLock &operator=(const LentLock &) = delete;
+    std::unique_lock<std::mutex> &get() { return lock_; }
+
+  private:
+    std::unique_lock<std::mutex> lock_;
+};
+}  // namespace
+
 connpool_status Pool::acquire_slot(int64_t timeout_ms, bool try_only, Slot *&out, Error *error) {
     if (timeout_ms < 0) timeout_ms = options_.acquire_timeout_ms;
     // ~100 years is forever; the cap keeps deadline arithmetic in range for any int64.
     timeout_ms = std::min<int64_t>(timeout_ms, 3'153'600'000'000);
-    // The fast path (an idle connection at once) reads only the coarse clock, which may lag
-    // by several ms: fine for timestamps compared in ms, not for a deadline. The precise clock
-    // is read, and the deadline fixed, when something slow begins: a wait, a pre-ping (which
-    // sets `deadline` through hand_out) or the replacement of a dead connection. Once fixed,
-    // the deadline never moves.
     TimePoint start{}, deadline = TimePoint::max();
-    bool precise = false;  // `start` and `deadline` come from the precise clock
-    auto begin = [&] {
-        if (precise) return;
-        precise = true;
-        if (deadline == TimePoint::max()) {
-            start = Clock::now();
-            deadline = deadline_from(start, timeout_ms);
-        } else {
-            start = deadline - Millis(timeout_ms);  // hand_out fixed it before a ping
-        }
-    };
+    bool precise = false;  // `start` and `deadline` come from the precise clock (fix_deadline)
     std::unique_lock<std::mutex> lock(mutex_);
     for (bool retry = false;; retry = true) {
-        if (closed_) {
-            if (error)
-                *error = Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name +
-                                                             "\" is closed; create a new "
-                                                             "pool to get connections");
-            return CONNPOOL_ERR_POOL_CLOSED;
-        }
+        if (closed_) return closed_error(error);
         // Replacing dead connections must not stretch the wait past the deadline.
         const bool late = retry && Clock::now() >= deadline;
         Slot *slot = nullptr;
@@ -340,61 +354,10 @@ connpool_status Pool::acquire_slot(int64_t timeout_ms, bool try_only, Slot *&out
         } else if (try_only) {
             return CONNPOOL_ERR_WOULD_BLOCK;
         } else {
-            begin();
-            const connpool_status refused = refuse_wait_locked(timeout_ms, start, error);
-            if (refused != CONNPOOL_OK) return refused;
-            Waiter me;
-            // Behind a waiter already asking for hand-off, releases will not go idle, so a
-            // window would only cost a wake-up; unless connections are held so briefly that
-            // hand-offs (a sleep and a wake-up each) would be most of a cycle's cost. Every
-            // 16th waiter takes a window anyway, to keep measuring that (see below).
-            const bool behind_handoff = waiters_.head_wants_handoff();
-            me.wants_handoff = options_.overtake_window_us == 0 ||
-                               (behind_handoff && !brief_holds_ && ++window_skips_ % 16 != 0);
-            me.released_before = released_;
-            waiters_.push_back(me);
-            schedule_opens_locked(start);
-            if (timeout_ms > 0 && !late) {
-                auto pending = [&] {
-                    return me.slot == nullptr && me.refused == CONNPOOL_OK && !closed_;
-                };
-                // First the overtaking window: releases leave their connection idle...
-                const TimePoint window_end =
-                    std::min(Clock::now() + std::chrono::microseconds(options_.overtake_window_us),
-                             deadline);
-                while (!me.wants_handoff && pending() &&
-                       me.cv.wait_until(lock, window_end) == std::cv_status::no_timeout) {
-                }
-                // ...then take one of those, or have the next release hand one over.
-                if (pending() && !me.wants_handoff) {
-                    // Holds are brief if each connection went round many times in the window.
-                    brief_holds_ = released_ - me.released_before >=
-                                   kBriefHoldCycles * std::max<int64_t>(total_, 1);
-                    if (!idle_.empty()) {
-                        me.slot = take_idle_locked();  // before unlinking: that may serve
-                        unlink_waiter_locked(me);      // the next waiter from idle_
-                    } else {
-                        me.wants_handoff = true;
-                    }
-                }
-                while (pending() &&
-                       me.cv.wait_until(lock, deadline) == std::cv_status::no_timeout) {
-                }
-            }
-            if (me.refused != CONNPOOL_OK) {  // the breaker opened: already unlinked
-                if (error) *error = unavailable_error_locked();
-                return me.refused;
-            }
-            slot = me.slot;  // whoever set it also unlinked us
-            if (slot == nullptr) {
-                unlink_waiter_locked(me);
-                if (closed_) continue;  // reported at the top of the loop
-                count(counters_.acquire_timeouts);
-                const connpool_status status =
-                    last_connect_error_ ? CONNPOOL_ERR_CONNECT_FAILED : CONNPOOL_ERR_TIMEOUT;
-                if (error) *error = wait_failed_locked(timeout_ms, "a connection");
-                return status;
-            }
+            fix_deadline(precise, start, deadline, timeout_ms);
+            const connpool_status waited =
+                wait_in_line_locked({start, deadline, timeout_ms, late}, slot, error);
+            if (waited != CONNPOOL_OK) return waited;
         }
         // Thresholds compared with `now` are milliseconds: without a wait, coarse is enough.
         const TimePoint now = precise ? Clock::now() : coarse_now();
@@ -406,7 +369,7 @@ connpool_status Pool::acquire_slot(int64_t timeout_ms, bool try_only, Slot *&out
             return CONNPOOL_OK;
         }
         // Dead or expired: close it and try again within the same deadline.
-        begin();
+        fix_deadline(precise, start, deadline, timeout_ms);
         lock.lock();
         Slot *dead = reject_handout_locked(slot, now);
         schedule_opens_locked(now);
@@ -414,6 +377,91 @@ connpool_status Pool::acquire_slot(int64_t timeout_ms, bool try_only, Slot *&out
         delete dead;
         lock.lock();
     }
+}
+
+connpool_status Pool::closed_error(Error *error) const {
+    if (error) {
+        *error =
+            Error(CONNPOOL_ERR_POOL_CLOSED,
+                  "pool \"" + options_.name + "\" is closed; create a new pool to get connections");
+    }
+    return CONNPOOL_ERR_POOL_CLOSED;
+}
+
+// No idle connection for the caller: it queues and waits for one, first in its overtaking
+// window, then for hand-off (see pool.hpp). OK with `slot` set, or why it got none.
+connpool_status Pool::wait_in_line_locked(const WaitTerms &terms, Slot *&slot, Error *error) {
+    const auto [start, deadline, timeout_ms, late] = terms;
+    const connpool_status refused = refuse_wait_locked(timeout_ms, start, error);
+    if (refused != CONNPOOL_OK) return refused;
+    Waiter me;
+    me.wants_handoff = skips_window_locked();
+    me.released_before = released_;
+    waiters_.push_back(me);
+    schedule_opens_locked(start);
+    if (timeout_ms > 0 && !late) {
+        LentLock lock(mutex_);
+        sit_out_window_locked(lock.get(), me, deadline);
+        while (pending_locked(me) &&
+               me.cv.wait_until(lock.get(), deadline) == std::cv_status::no_timeout) {
+        }
+    }
+    return wait_outcome_locked(me, timeout_ms, slot, error);
+}
+
+// Behind a waiter already asking for hand-off, releases will not go idle, so a window would
+// only cost a wake-up; unless connections are held so briefly that hand-offs (a sleep and a
+// wake-up each) would be most of a cycle's cost. Every 16th waiter takes a window anyway, to
+// keep measuring that (see sit_out_window_locked).
+bool Pool::skips_window_locked() {
+    const bool behind_handoff = waiters_.head_wants_handoff();
+    return options_.overtake_window_us == 0 ||
+           (behind_handoff && !brief_holds_ && ++window_skips_ % 16 != 0);
+}
+
+// A queued blocking waiter has not been served, refused or closed out yet.
+bool Pool::pending_locked(const Waiter &me) const {
+    return me.slot == nullptr && me.refused == CONNPOOL_OK && !closed_;
+}
+
+// First the overtaking window: releases leave their connection idle... then take one of those,
+// or have the next release hand one over.
+void Pool::sit_out_window_locked(std::unique_lock<std::mutex> &lock, Waiter &me,
+                                 TimePoint deadline) {
+    const TimePoint window_end =
+        std::min(Clock::now() + std::chrono::microseconds(options_.overtake_window_us), deadline);
+    while (!me.wants_handoff && pending_locked(me) &&
+           me.cv.wait_until(lock, window_end) == std::cv_status::no_timeout) {
+    }
+    if (!pending_locked(me) || me.wants_handoff) return;
+    // Holds are brief if each connection went round many times in the window.
+    brief_holds_ =
+        released_ - me.released_before >= kBriefHoldCycles * std::max<int64_t>(total_, 1);
+    if (!idle_.empty()) {
+        me.slot = take_idle_locked();  // before unlinking: that may serve
+        unlink_waiter_locked(me);      // the next waiter from idle_
+    } else {
+        me.wants_handoff = true;
+    }
+}
+
+// How a wait ended: with a connection (whoever set `me.slot` also unlinked `me`), refused by
+// the breaker (already unlinked), or with nothing: closed, or timed out.
+connpool_status Pool::wait_outcome_locked(Waiter &me, int64_t timeout_ms, Slot *&slot,
+                                          Error *error) {
+    if (me.refused != CONNPOOL_OK) {
+        if (error) *error = unavailable_error_locked();
+        return me.refused;
+    }
+    slot = me.slot;
+    if (slot != nullptr) return CONNPOOL_OK;
+    unlink_waiter_locked(me);
+    if (closed_) return closed_error(error);
+    count(counters_.acquire_timeouts);
+    const connpool_status status =
+        last_connect_error_ ? CONNPOOL_ERR_CONNECT_FAILED : CONNPOOL_ERR_TIMEOUT;
+    if (error) *error = wait_failed_locked(timeout_ms, "a connection");
+    return status;
 }
 
 bool Pool::validate_for_handout(Slot &slot, TimePoint now, TimePoint &deadline,

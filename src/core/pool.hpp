@@ -161,6 +161,20 @@ class Pool {
   private:
     // acquire() and try_acquire().
     connpool_status acquire_slot(int64_t timeout_ms, bool try_only, Slot *&out, Error *error);
+    // Its steps away from the fast path.
+    connpool_status closed_error(Error *error) const;
+    struct WaitTerms {
+        TimePoint start;     // from the precise clock
+        TimePoint deadline;  // when the wait gives up
+        int64_t timeout_ms;
+        bool late;  // the deadline passed while replacing a dead connection: take only what is
+                    // there at once
+    };
+    connpool_status wait_in_line_locked(const WaitTerms &terms, Slot *&slot, Error *error);
+    bool skips_window_locked();
+    bool pending_locked(const Waiter &me) const;
+    void sit_out_window_locked(std::unique_lock<std::mutex> &lock, Waiter &me, TimePoint deadline);
+    connpool_status wait_outcome_locked(Waiter &me, int64_t timeout_ms, Slot *&slot, Error *error);
     struct Counters {
         std::atomic<int64_t> created{0}, closed{0}, acquire_timeouts{0}, connect_errors{0},
             health_checks{0}, health_check_failures{0}, closed_lifetime{0}, closed_idle{0},
@@ -245,7 +259,8 @@ class Pool {
     bool orphaned_ = false;     // no shared_ptr left: the last hold frees the pool
     int64_t acquired_ = 0, reused_ = 0, released_ = 0;  // counters kept under the lock
     // Overtaking windows behind a hand-off waiter pay off only when connections are held
-    // briefly (more than kBriefHoldCycles cycles per connection in a window): see acquire().
+    // briefly (more than kBriefHoldCycles cycles per connection in a window): see
+    // sit_out_window_locked().
     static constexpr int64_t kBriefHoldCycles = 25;
     bool brief_holds_ = false;
     uint64_t window_skips_ = 0;
