@@ -196,6 +196,7 @@ class Pool {
     void finish_async_locked(AsyncAcquire &request, connpool_status status, Error error);
     Error wait_failed_locked(int64_t timeout_ms, const char *what) const;
     void expire_async_waiters_locked(TimePoint now);
+    void regrant_async_locked(AsyncAcquire &request);
     void unlink_waiter_locked(Waiter &waiter);
     void serve_idle_to_head_locked();
     // `used`: the connection was just used (released, reset, opened), so its idle time restarts;
@@ -230,6 +231,8 @@ class Pool {
     void record_wait(TimePoint start, TimePoint now);
     void worker_loop();
     void maintenance_loop();
+    TimePoint next_maintenance_locked() const;
+    void evict_idle_locked(TimePoint now, std::vector<Slot *> &evicted);
     void run_open();
     void run_reset(Slot *slot);
     TimePoint lifetime_deadline(TimePoint created) const;

@@ -138,22 +138,7 @@ void Pool::maintenance_loop() {
     std::vector<Slot *> evicted;
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stopping_.load(std::memory_order_relaxed)) {
-        TimePoint wake = Clock::now() + Millis(options_.maintenance_interval_ms);
-        if (connect_policy_.backoff_until() > Clock::now()) {
-            wake = std::min(wake, connect_policy_.backoff_until());
-        }
-        if (waiters_.async_size() > 0) {
-            for (Waiter *w = waiters_.head(); w != nullptr; w = w->next) {
-                if (w->async != nullptr) wake = std::min(wake, w->async->deadline_);
-            }
-        }
-        if (options_.leak_threshold_ms > 0) {
-            // Scan at least every leak_threshold (a new lease does not wake this thread: that
-            // would put a syscall on the hot path), so a leak is reported within 2x the
-            // threshold; sooner when a known lease crosses it.
-            const Millis threshold(options_.leak_threshold_ms);
-            wake = std::min({wake, Clock::now() + threshold, leases_.next_due(threshold)});
-        }
+        const TimePoint wake = next_maintenance_locked();
         maintenance_wake_ = wake;
         if (!sweep_requested_) maintenance_cv_.wait_until(lock, wake);
         if (stopping_.load(std::memory_order_relaxed)) break;
@@ -161,20 +146,7 @@ void Pool::maintenance_loop() {
         expire_async_waiters_locked(now);
         if (sweep_requested_) sweep_idle(lock);
         if (options_.leak_threshold_ms > 0) report_leaks(lock, now);
-        // Oldest-idle first (the front of the LIFO stack has been idle longest).
-        auto keep = std::remove_if(idle_.begin(), idle_.end(), [&](Slot *slot) {
-            if (now >= slot->expires_at) {
-                evicted.push_back(discard_locked(slot, &counters_.closed_lifetime));
-                return true;
-            }
-            if (options_.max_idle_ms > 0 && total_ > options_.min_size &&
-                now - slot->idle_since >= Millis(options_.max_idle_ms)) {
-                evicted.push_back(discard_locked(slot, &counters_.closed_idle));
-                return true;
-            }
-            return false;
-        });
-        idle_.erase(keep, idle_.end());
+        evict_idle_locked(now, evicted);
         schedule_opens_locked(now);
         if (evicted.empty()) continue;
         lock.unlock();
@@ -183,6 +155,47 @@ void Pool::maintenance_loop() {
         evicted.clear();
         lock.lock();
     }
+}
+
+// When the maintenance thread must wake next: its interval, the end of a connect backoff, an
+// asynchronous waiter's deadline or a lease crossing leak_threshold, whichever comes first.
+TimePoint Pool::next_maintenance_locked() const {
+    TimePoint wake = Clock::now() + Millis(options_.maintenance_interval_ms);
+    if (connect_policy_.backoff_until() > Clock::now()) {
+        wake = std::min(wake, connect_policy_.backoff_until());
+    }
+    if (waiters_.async_size() > 0) {
+        for (Waiter *w = waiters_.head(); w != nullptr; w = w->next) {
+            if (w->async != nullptr) wake = std::min(wake, w->async->deadline_);
+        }
+    }
+    if (options_.leak_threshold_ms > 0) {
+        // Scan at least every leak_threshold (a new lease does not wake this thread: that would
+        // put a syscall on the hot path), so a leak is reported within 2x the threshold; sooner
+        // when a known lease crosses it.
+        const Millis threshold(options_.leak_threshold_ms);
+        wake = std::min({wake, Clock::now() + threshold, leases_.next_due(threshold)});
+    }
+    return wake;
+}
+
+// Takes expired connections, and those idle longer than max_idle beyond min_size, off the idle
+// stack into `evicted` (for the caller to close unlocked), oldest-idle first (the front of the
+// LIFO stack has been idle longest).
+void Pool::evict_idle_locked(TimePoint now, std::vector<Slot *> &evicted) {
+    auto keep = std::remove_if(idle_.begin(), idle_.end(), [&](Slot *slot) {
+        if (now >= slot->expires_at) {
+            evicted.push_back(discard_locked(slot, &counters_.closed_lifetime));
+            return true;
+        }
+        if (options_.max_idle_ms > 0 && total_ > options_.min_size &&
+            now - slot->idle_since >= Millis(options_.max_idle_ms)) {
+            evicted.push_back(discard_locked(slot, &counters_.closed_idle));
+            return true;
+        }
+        return false;
+    });
+    idle_.erase(keep, idle_.end());
 }
 
 // Checks every idle connection cheaply (no round trip) after one was found dead. They are
