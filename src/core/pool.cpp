@@ -72,6 +72,7 @@ Pool::Pool(PoolOptions options, std::unique_ptr<Connector> connector)
     : options_(std::move(options)),
       connector_(std::move(connector)),
       log_(make_pool_logger(options_.name, options_.log_level)),
+      connect_policy_(options_.breaker_threshold),
       fork_generation_((install_fork_guard(), fork_generation())) {
     // Reserve once so that returning a connection to the idle stack never allocates.
     idle_.reserve(static_cast<size_t>(options_.max_size + options_.max_overflow));
@@ -97,48 +98,22 @@ Pool::~Pool() {
 
 // ----- waiters ------------------------------------------------------------------------------
 
-void Pool::enqueue_waiter_locked(Waiter &waiter, bool first_in_line) {
-    waiter.linked = true;
-    if (first_in_line) {  // a waiter whose granted connection turned out dead keeps its place
-        waiter.prev = nullptr;
-        waiter.next = waiters_head_;
-        (waiters_head_ != nullptr ? waiters_head_->prev : waiters_tail_) = &waiter;
-        waiters_head_ = &waiter;
-    } else {
-        waiter.prev = waiters_tail_;
-        waiter.next = nullptr;
-        (waiters_tail_ != nullptr ? waiters_tail_->next : waiters_head_) = &waiter;
-        waiters_tail_ = &waiter;
-    }
-    ++waiting_;
-    if (waiter.async != nullptr) ++async_waiting_;
-}
-
 void Pool::unlink_waiter_locked(Waiter &waiter) {
     if (!waiter.linked) return;  // idempotent: a cancel may follow any outcome
-    const bool was_head = waiters_head_ == &waiter;
-    detach_waiter_locked(waiter);
+    const bool was_head = waiters_.head() == &waiter;
+    waiters_.remove(waiter);
     if (was_head) serve_idle_to_head_locked();
 }
 
 // Connections released during the old head's overtaking window may sit idle while the new
 // head waits for hand-off: give them to it now.
 void Pool::serve_idle_to_head_locked() {
-    while (!idle_.empty() && waiters_head_ != nullptr && waiters_head_->wants_handoff) {
-        Waiter &head = *waiters_head_;
-        detach_waiter_locked(head);
+    while (!idle_.empty() && waiters_.head_wants_handoff()) {
+        Waiter &head = *waiters_.head();
+        waiters_.remove(head);
         head.slot = take_idle_locked();
         wake_locked(head);
     }
-}
-
-void Pool::detach_waiter_locked(Waiter &waiter) {
-    waiter.linked = false;
-    (waiter.prev != nullptr ? waiter.prev->next : waiters_head_) = waiter.next;
-    (waiter.next != nullptr ? waiter.next->prev : waiters_tail_) = waiter.prev;
-    waiter.prev = waiter.next = nullptr;
-    --waiting_;
-    if (waiter.async != nullptr) --async_waiting_;
 }
 
 // Tells a waiter that `waiter.slot` is set (or that the pool closed).
@@ -180,7 +155,7 @@ Slot *Pool::return_to_pool_locked(Slot *slot, TimePoint now, bool used, bool ove
     if (used) slot->idle_since = now;
     if (closed_) return discard_locked(slot, nullptr);
     if (now >= slot->expires_at) return discard_locked(slot, &counters_.closed_lifetime);
-    Waiter *oldest = waiters_head_;
+    Waiter *oldest = waiters_.head();
     // A lease returned within the oldest waiter's overtaking window goes idle (the waiter takes
     // one when its window ends); new, reset or unused connections and overflow ones (which
     // would otherwise be closed) are handed over at once.
@@ -210,18 +185,18 @@ void Pool::schedule_opens_locked(TimePoint now) {
     const int64_t coming = total_ + opening_;
     // Idle connections are there for waiters still in their overtaking window.
     const int64_t covered = opening_ + resetting_ + static_cast<int64_t>(idle_.size());
-    int64_t want = std::max(options_.min_size - coming, waiting_ - covered);
+    int64_t want = std::max(options_.min_size - coming, waiters_.size() - covered);
     if (probe_wanted_) want = std::max<int64_t>(want, 1 - opening_);
     want = std::min(want, options_.max_size + options_.max_overflow - coming);
     if (want <= 0) return;
-    if (now < backoff_until_) {
+    if (connect_policy_.backing_off(now)) {
         maintenance_cv_.notify_one();  // it retries when the backoff ends
         return;
     }
-    if (breaker_ != Breaker::closed) {  // half-open: one probe at a time
+    if (!connect_policy_.breaker_closed()) {  // half-open: one probe at a time
         if (opening_ > 0) return;
         want = 1;
-        breaker_ = Breaker::half_open;
+        connect_policy_.start_probe();
     }
     probe_wanted_ = false;
     opening_ += want;
@@ -245,7 +220,7 @@ std::string Pool::describe_state_locked() const {
     std::string text = "pool \"" + options_.name +
                        "\": " + std::to_string(total_ - static_cast<int64_t>(idle_.size())) +
                        " in use, " + std::to_string(idle_.size()) + " idle, " +
-                       std::to_string(opening_) + " opening, " + std::to_string(waiting_) +
+                       std::to_string(opening_) + " opening, " + std::to_string(waiters_.size()) +
                        " waiting, max_size " + std::to_string(options_.max_size) +
                        ", max_overflow " + std::to_string(options_.max_overflow);
     if (last_connect_error_) text += "; last connect error: " + *last_connect_error_;
@@ -256,19 +231,19 @@ std::string Pool::describe_state_locked() const {
 
 connpool_status Pool::refuse_wait_locked(int64_t timeout_ms, TimePoint now, Error *error) {
     // Breaker open and not a single connection that could come back: waiting is pointless.
-    if (breaker_ != Breaker::closed && total_ == 0) {
+    if (!connect_policy_.breaker_closed() && total_ == 0) {
         count(counters_.unavailable);
         probe_wanted_ = true;  // keep probing even when only fail-fast callers want connections
         schedule_opens_locked(now);
         if (error) *error = unavailable_error_locked();
         return CONNPOOL_ERR_DATABASE_UNAVAILABLE;
     }
-    if (options_.max_waiting > 0 && timeout_ms > 0 && waiting_ >= options_.max_waiting) {
+    if (options_.max_waiting > 0 && timeout_ms > 0 && waiters_.size() >= options_.max_waiting) {
         count(counters_.waiters_rejected);
         if (error) {
             *error =
                 Error(CONNPOOL_ERR_TOO_MANY_WAITERS,
-                      "too many waiters: " + std::to_string(waiting_) +
+                      "too many waiters: " + std::to_string(waiters_.size()) +
                           " already wait (max_waiting " + std::to_string(options_.max_waiting) +
                           "); shed load or raise max_waiting/max_size");
         }
@@ -279,7 +254,7 @@ connpool_status Pool::refuse_wait_locked(int64_t timeout_ms, TimePoint now, Erro
 
 Error Pool::unavailable_error_locked() const {
     return Error(CONNPOOL_ERR_DATABASE_UNAVAILABLE,
-                 "database unavailable: " + std::to_string(consecutive_failures_) +
+                 "database unavailable: " + std::to_string(connect_policy_.consecutive_failures()) +
                      " consecutive connect attempt(s) failed, so acquires fail fast (circuit "
                      "breaker open; the pool keeps retrying in the background and recovers by "
                      "itself)" +
@@ -291,7 +266,7 @@ Error Pool::unavailable_error_locked() const {
 // now instead of each sitting out its timeout.
 void Pool::fail_waiters_fast_locked() {
     if (total_ > 0) return;
-    for (Waiter *w = waiters_head_, *next; w != nullptr; w = next) {
+    for (Waiter *w = waiters_.head(), *next; w != nullptr; w = next) {
         next = w->next;
         unlink_waiter_locked(*w);
         count(counters_.unavailable);
@@ -312,20 +287,7 @@ void Pool::link_leased_locked(Slot *slot, TimePoint now) {
     ++holds_;
     ++acquired_;
     if (slot->used) ++reused_;
-    slot->leased_since = now;
-    slot->label.clear();  // a label belongs to one lease (clear() keeps the buffer: no free)
-    slot->leak_reported = false;
-    slot->leased_prev = nullptr;
-    slot->leased_next = leased_head_;
-    if (leased_head_ != nullptr) leased_head_->leased_prev = slot;
-    leased_head_ = slot;
-}
-
-void Pool::unlink_leased_locked(Slot *slot) {
-    (slot->leased_prev != nullptr ? slot->leased_prev->leased_next : leased_head_) =
-        slot->leased_next;
-    if (slot->leased_next != nullptr) slot->leased_next->leased_prev = slot->leased_prev;
-    slot->leased_prev = slot->leased_next = nullptr;
+    leases_.link(*slot, now);
 }
 
 // A dead idle connection usually means the server restarted: the other idle ones are likely
@@ -340,36 +302,50 @@ void Pool::note_dead_connection_locked(const Slot &dead) {
 
 // ----- acquire / release --------------------------------------------------------------------
 
+namespace {
+// When an acquire gives up. The fast path (an idle connection at once) reads only the coarse
+// clock, which may lag by several ms: fine for timestamps compared in ms, not for a deadline.
+// The precise clock is read, and the deadline fixed, when something slow begins: a wait, a
+// pre-ping (which sets `deadline` through hand_out) or the replacement of a dead connection.
+// Once fixed, the deadline never moves. (Plain locals of acquire_slot rather than a struct
+// passed around, so that the fast path keeps them in registers.)
+inline void fix_deadline(bool &precise, TimePoint &start, TimePoint &deadline, int64_t timeout_ms) {
+    if (precise) return;
+    precise = true;
+    if (deadline == TimePoint::max()) {
+        start = Clock::now();
+        deadline = deadline_from(start, timeout_ms);
+    } else {
+        start = deadline - Millis(timeout_ms);  // hand_out fixed it before a ping
+    }
+}
+
+// The caller's hold on a locked mutex, lent to a helper that waits on condition variables: it
+// adopts the mutex and gives it back still locked, also if an exception passes. (Passing the
+// caller's own unique_lock by reference would make its state unknown to the compiler, costing
+// the acquire fast path a test before unlocking and another on return.)
+class LentLock {
+  public:
+    explicit LentLock(std::mutex &mutex) : lock_(mutex, std::adopt_lock) {}
+    ~LentLock() { lock_.release(); }
+    LentLock(const LentLock &) = delete;
+    LentLock &operator=(const LentLock &) = delete;
+    std::unique_lock<std::mutex> &get() { return lock_; }
+
+  private:
+    std::unique_lock<std::mutex> lock_;
+};
+}  // namespace
+
 connpool_status Pool::acquire_slot(int64_t timeout_ms, bool try_only, Slot *&out, Error *error) {
     if (timeout_ms < 0) timeout_ms = options_.acquire_timeout_ms;
     // ~100 years is forever; the cap keeps deadline arithmetic in range for any int64.
     timeout_ms = std::min<int64_t>(timeout_ms, 3'153'600'000'000);
-    // The fast path (an idle connection at once) reads only the coarse clock, which may lag
-    // by several ms: fine for timestamps compared in ms, not for a deadline. The precise clock
-    // is read, and the deadline fixed, when something slow begins: a wait, a pre-ping (which
-    // sets `deadline` through hand_out) or the replacement of a dead connection. Once fixed,
-    // the deadline never moves.
     TimePoint start{}, deadline = TimePoint::max();
-    bool precise = false;  // `start` and `deadline` come from the precise clock
-    auto begin = [&] {
-        if (precise) return;
-        precise = true;
-        if (deadline == TimePoint::max()) {
-            start = Clock::now();
-            deadline = deadline_from(start, timeout_ms);
-        } else {
-            start = deadline - Millis(timeout_ms);  // hand_out fixed it before a ping
-        }
-    };
+    bool precise = false;  // `start` and `deadline` come from the precise clock (fix_deadline)
     std::unique_lock<std::mutex> lock(mutex_);
     for (bool retry = false;; retry = true) {
-        if (closed_) {
-            if (error)
-                *error = Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name +
-                                                             "\" is closed; create a new "
-                                                             "pool to get connections");
-            return CONNPOOL_ERR_POOL_CLOSED;
-        }
+        if (closed_) return closed_error(error);
         // Replacing dead connections must not stretch the wait past the deadline.
         const bool late = retry && Clock::now() >= deadline;
         Slot *slot = nullptr;
@@ -378,61 +354,10 @@ connpool_status Pool::acquire_slot(int64_t timeout_ms, bool try_only, Slot *&out
         } else if (try_only) {
             return CONNPOOL_ERR_WOULD_BLOCK;
         } else {
-            begin();
-            const connpool_status refused = refuse_wait_locked(timeout_ms, start, error);
-            if (refused != CONNPOOL_OK) return refused;
-            Waiter me;
-            // Behind a waiter already asking for hand-off, releases will not go idle, so a
-            // window would only cost a wake-up; unless connections are held so briefly that
-            // hand-offs (a sleep and a wake-up each) would be most of a cycle's cost. Every
-            // 16th waiter takes a window anyway, to keep measuring that (see below).
-            const bool behind_handoff = waiters_head_ != nullptr && waiters_head_->wants_handoff;
-            me.wants_handoff = options_.overtake_window_us == 0 ||
-                               (behind_handoff && !brief_holds_ && ++window_skips_ % 16 != 0);
-            me.released_before = released_;
-            enqueue_waiter_locked(me);
-            schedule_opens_locked(start);
-            if (timeout_ms > 0 && !late) {
-                auto pending = [&] {
-                    return me.slot == nullptr && me.refused == CONNPOOL_OK && !closed_;
-                };
-                // First the overtaking window: releases leave their connection idle...
-                const TimePoint window_end =
-                    std::min(Clock::now() + std::chrono::microseconds(options_.overtake_window_us),
-                             deadline);
-                while (!me.wants_handoff && pending() &&
-                       me.cv.wait_until(lock, window_end) == std::cv_status::no_timeout) {
-                }
-                // ...then take one of those, or have the next release hand one over.
-                if (pending() && !me.wants_handoff) {
-                    // Holds are brief if each connection went round many times in the window.
-                    brief_holds_ = released_ - me.released_before >=
-                                   kBriefHoldCycles * std::max<int64_t>(total_, 1);
-                    if (!idle_.empty()) {
-                        me.slot = take_idle_locked();  // before unlinking: that may serve
-                        unlink_waiter_locked(me);      // the next waiter from idle_
-                    } else {
-                        me.wants_handoff = true;
-                    }
-                }
-                while (pending() &&
-                       me.cv.wait_until(lock, deadline) == std::cv_status::no_timeout) {
-                }
-            }
-            if (me.refused != CONNPOOL_OK) {  // the breaker opened: already unlinked
-                if (error) *error = unavailable_error_locked();
-                return me.refused;
-            }
-            slot = me.slot;  // whoever set it also unlinked us
-            if (slot == nullptr) {
-                unlink_waiter_locked(me);
-                if (closed_) continue;  // reported at the top of the loop
-                count(counters_.acquire_timeouts);
-                const connpool_status status =
-                    last_connect_error_ ? CONNPOOL_ERR_CONNECT_FAILED : CONNPOOL_ERR_TIMEOUT;
-                if (error) *error = wait_failed_locked(timeout_ms, "a connection");
-                return status;
-            }
+            fix_deadline(precise, start, deadline, timeout_ms);
+            const connpool_status waited =
+                wait_in_line_locked({start, deadline, timeout_ms, late}, slot, error);
+            if (waited != CONNPOOL_OK) return waited;
         }
         // Thresholds compared with `now` are milliseconds: without a wait, coarse is enough.
         const TimePoint now = precise ? Clock::now() : coarse_now();
@@ -444,7 +369,7 @@ connpool_status Pool::acquire_slot(int64_t timeout_ms, bool try_only, Slot *&out
             return CONNPOOL_OK;
         }
         // Dead or expired: close it and try again within the same deadline.
-        begin();
+        fix_deadline(precise, start, deadline, timeout_ms);
         lock.lock();
         Slot *dead = reject_handout_locked(slot, now);
         schedule_opens_locked(now);
@@ -452,6 +377,91 @@ connpool_status Pool::acquire_slot(int64_t timeout_ms, bool try_only, Slot *&out
         delete dead;
         lock.lock();
     }
+}
+
+connpool_status Pool::closed_error(Error *error) const {
+    if (error) {
+        *error =
+            Error(CONNPOOL_ERR_POOL_CLOSED,
+                  "pool \"" + options_.name + "\" is closed; create a new pool to get connections");
+    }
+    return CONNPOOL_ERR_POOL_CLOSED;
+}
+
+// No idle connection for the caller: it queues and waits for one, first in its overtaking
+// window, then for hand-off (see pool.hpp). OK with `slot` set, or why it got none.
+connpool_status Pool::wait_in_line_locked(const WaitTerms &terms, Slot *&slot, Error *error) {
+    const auto [start, deadline, timeout_ms, late] = terms;
+    const connpool_status refused = refuse_wait_locked(timeout_ms, start, error);
+    if (refused != CONNPOOL_OK) return refused;
+    Waiter me;
+    me.wants_handoff = skips_window_locked();
+    me.released_before = released_;
+    waiters_.push_back(me);
+    schedule_opens_locked(start);
+    if (timeout_ms > 0 && !late) {
+        LentLock lock(mutex_);
+        sit_out_window_locked(lock.get(), me, deadline);
+        while (pending_locked(me) &&
+               me.cv.wait_until(lock.get(), deadline) == std::cv_status::no_timeout) {
+        }
+    }
+    return wait_outcome_locked(me, timeout_ms, slot, error);
+}
+
+// Behind a waiter already asking for hand-off, releases will not go idle, so a window would
+// only cost a wake-up; unless connections are held so briefly that hand-offs (a sleep and a
+// wake-up each) would be most of a cycle's cost. Every 16th waiter takes a window anyway, to
+// keep measuring that (see sit_out_window_locked).
+bool Pool::skips_window_locked() {
+    const bool behind_handoff = waiters_.head_wants_handoff();
+    return options_.overtake_window_us == 0 ||
+           (behind_handoff && !brief_holds_ && ++window_skips_ % 16 != 0);
+}
+
+// A queued blocking waiter has not been served, refused or closed out yet.
+bool Pool::pending_locked(const Waiter &me) const {
+    return me.slot == nullptr && me.refused == CONNPOOL_OK && !closed_;
+}
+
+// First the overtaking window: releases leave their connection idle... then take one of those,
+// or have the next release hand one over.
+void Pool::sit_out_window_locked(std::unique_lock<std::mutex> &lock, Waiter &me,
+                                 TimePoint deadline) {
+    const TimePoint window_end =
+        std::min(Clock::now() + std::chrono::microseconds(options_.overtake_window_us), deadline);
+    while (!me.wants_handoff && pending_locked(me) &&
+           me.cv.wait_until(lock, window_end) == std::cv_status::no_timeout) {
+    }
+    if (!pending_locked(me) || me.wants_handoff) return;
+    // Holds are brief if each connection went round many times in the window.
+    brief_holds_ =
+        released_ - me.released_before >= kBriefHoldCycles * std::max<int64_t>(total_, 1);
+    if (!idle_.empty()) {
+        me.slot = take_idle_locked();  // before unlinking: that may serve
+        unlink_waiter_locked(me);      // the next waiter from idle_
+    } else {
+        me.wants_handoff = true;
+    }
+}
+
+// How a wait ended: with a connection (whoever set `me.slot` also unlinked `me`), refused by
+// the breaker (already unlinked), or with nothing: closed, or timed out.
+connpool_status Pool::wait_outcome_locked(Waiter &me, int64_t timeout_ms, Slot *&slot,
+                                          Error *error) {
+    if (me.refused != CONNPOOL_OK) {
+        if (error) *error = unavailable_error_locked();
+        return me.refused;
+    }
+    slot = me.slot;
+    if (slot != nullptr) return CONNPOOL_OK;
+    unlink_waiter_locked(me);
+    if (closed_) return closed_error(error);
+    count(counters_.acquire_timeouts);
+    const connpool_status status =
+        last_connect_error_ ? CONNPOOL_ERR_CONNECT_FAILED : CONNPOOL_ERR_TIMEOUT;
+    if (error) *error = wait_failed_locked(timeout_ms, "a connection");
+    return status;
 }
 
 bool Pool::validate_for_handout(Slot &slot, TimePoint now, TimePoint &deadline,
@@ -500,7 +510,7 @@ bool Pool::hand_out(Slot &slot, TimePoint start, TimePoint now, TimePoint &deadl
 // scheduler loses its pairing of a client thread with its backend: at 2 clients on 2 cores,
 // bench/ measured 0.60 of the physical limit without this, ~1.0 with it).
 bool Pool::may_take_idle_locked() const {
-    return !idle_.empty() && (waiters_head_ == nullptr || !waiters_head_->wants_handoff);
+    return !idle_.empty() && !waiters_.head_wants_handoff();
 }
 
 Slot *Pool::take_idle_locked() {
@@ -521,7 +531,7 @@ Slot *Pool::take_idle_locked() {
 // A slot that failed validation: take it off the leased list and count why it goes. Returns it
 // for the caller to close unlocked.
 Slot *Pool::reject_handout_locked(Slot *slot, TimePoint now) {
-    unlink_leased_locked(slot);
+    leases_.unlink(*slot);
     --holds_;  // the caller still holds the pool
     --acquired_;
     if (slot->used) --reused_;
@@ -554,7 +564,7 @@ void Pool::release(Slot *slot) {
         std::lock_guard<std::mutex> lock(mutex_);
         const TimePoint now = coarse_now();
         ++released_;
-        unlink_leased_locked(slot);
+        leases_.unlink(*slot);
         if (closed_) {
             to_close = discard_locked(slot, nullptr);
         } else if (verdict == ReleaseVerdict::reuse) {
@@ -609,7 +619,7 @@ void Pool::close() {
         if (!closed_) {
             closed_ = true;
             stopping_.store(true);
-            for (Waiter *w = waiters_head_, *next; w != nullptr; w = next) {
+            for (Waiter *w = waiters_.head(), *next; w != nullptr; w = next) {
                 next = w->next;
                 if (w->async == nullptr) {
                     w->cv.notify_one();  // it sees closed_ and unlinks itself
@@ -652,8 +662,8 @@ PoolStats Pool::stats() const {
         s.idle = static_cast<int64_t>(idle_.size());
         s.in_use = total_ - s.idle;
         s.opening = opening_;
-        s.waiting = waiting_;
-        s.breaker_state = static_cast<int64_t>(breaker_);
+        s.waiting = waiters_.size();
+        s.breaker_state = static_cast<int64_t>(connect_policy_.breaker());
         s.acquired = acquired_;
         s.released = released_;
         s.reused = reused_;

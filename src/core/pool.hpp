@@ -1,12 +1,13 @@
 // The generic pool: capacity, idle connections, waiters, background workers, maintenance and
 // statistics. It knows nothing about PostgreSQL; a Connector does the I/O.
 //
-// Locking rule: one mutex guards the pool's state. Nothing that can block (connect, ping,
-// reset, close, logging) happens while it is held, and the acquire/release fast path does not
-// allocate under it. The one system call it may make there is waking a waiter: a release that
-// hands its connection to a blocked acquirer notifies that waiter's condition variable (it
-// lives on the waiter's stack, so it must be notified before unlocking), and an asynchronous
-// waiter's eventfd is written under the lock for the same reason.
+// Locking rule: one mutex guards the pool's state, including the plain data structures it is
+// built from (WaiterQueue, ConnectPolicy, LeakTracker: none has a lock of its own). Nothing that
+// can block (connect, ping, reset, close, logging) happens while it is held, and the
+// acquire/release fast path does not allocate under it. The one system call it may make there is
+// waking a waiter: a release that hands its connection to a blocked acquirer notifies that waiter's
+// condition variable (it lives on the waiter's stack, so it must be notified before unlocking), and
+// an asynchronous waiter's eventfd is written under the lock for the same reason.
 //
 // Fairness: waiters are served first come, first served, with a bounded exception. A blocking
 // waiter first sleeps for at most the overtake_window_us option (200 µs); a connection released
@@ -34,10 +35,13 @@
 #include <vector>
 
 #include "core/clock.hpp"
+#include "core/connect_policy.hpp"
 #include "core/connector.hpp"
 #include "core/error.hpp"
+#include "core/leak_tracker.hpp"
 #include "core/options.hpp"
 #include "core/stats.hpp"
+#include "core/waiter_queue.hpp"
 
 namespace spdlog {
 class logger;
@@ -59,8 +63,10 @@ struct SlotTagHooks {
 void install_slot_tag_hooks(SlotTagHooks hooks);
 
 // One pooled connection and its bookkeeping. At any moment exactly one party owns a Slot: the
-// idle stack, a lease, a waiter being handed it, the reset queue, or whoever closes it.
-struct Slot {
+// idle stack, a lease, a waiter being handed it, the reset queue, or whoever closes it. While
+// leased it is in the pool's LeakTracker (the LeaseRecord part, label included, is guarded by
+// the pool mutex).
+struct Slot : LeaseRecord {
     Slot(Pool &owner, std::unique_ptr<Connection> connection, TimePoint expires_at);
     ~Slot();
     Slot(const Slot &) = delete;
@@ -69,32 +75,12 @@ struct Slot {
     Pool &pool;
     std::unique_ptr<Connection> connection;
     const TimePoint created_at;
-    const TimePoint expires_at;   // TimePoint::max() when max_lifetime is 0
-    TimePoint idle_since;         // when it last became idle (or was created)
-    bool used = false;            // has been leased before
-    const uint64_t tag;           // see SlotTagHooks
-    Slot *next_reset = nullptr;   // link in the reset queue
-    Slot *leased_prev = nullptr;  // links in the list of leased slots (leak detection)
-    Slot *leased_next = nullptr;
-    TimePoint leased_since{};
-    bool leak_reported = false;
-    uint64_t sweep_epoch = 0;  // the pool's sweep_epoch_ when it was last handed out
-    std::string label;         // set by the lease holder; guarded by the pool mutex
-};
-
-// A caller waiting for a connection, in the pool's FIFO list. Blocking acquirers keep it on
-// their stack and sleep on `cv`; asynchronous ones keep it in their AsyncAcquire.
-struct Waiter {
-    Waiter *prev = nullptr;
-    Waiter *next = nullptr;
-    Slot *slot = nullptr;                   // set by whoever hands it a connection
-    AsyncAcquire *async = nullptr;          // null for a blocking acquirer
-    connpool_status refused = CONNPOOL_OK;  // set (with no slot) when the breaker fails it fast
-    bool linked = false;                    // in the pool's waiter list
-    int64_t released_before = 0;            // the pool's release count when the window began
-    bool wants_handoff = false;  // releases hand it their connection (async: always; blocking:
-                                 // once its overtaking window has passed)
-    std::condition_variable cv;  // blocking acquirers only
+    const TimePoint expires_at;  // TimePoint::max() when max_lifetime is 0
+    TimePoint idle_since;        // when it last became idle (or was created)
+    bool used = false;           // has been leased before
+    const uint64_t tag;          // see SlotTagHooks
+    Slot *next_reset = nullptr;  // link in the reset queue
+    uint64_t sweep_epoch = 0;    // the pool's sweep_epoch_ when it was last handed out
 };
 
 // An acquire that never blocks its caller: completion is signalled on an eventfd, created only
@@ -175,6 +161,20 @@ class Pool {
   private:
     // acquire() and try_acquire().
     connpool_status acquire_slot(int64_t timeout_ms, bool try_only, Slot *&out, Error *error);
+    // Its steps away from the fast path.
+    connpool_status closed_error(Error *error) const;
+    struct WaitTerms {
+        TimePoint start;     // from the precise clock
+        TimePoint deadline;  // when the wait gives up
+        int64_t timeout_ms;
+        bool late;  // the deadline passed while replacing a dead connection: take only what is
+                    // there at once
+    };
+    connpool_status wait_in_line_locked(const WaitTerms &terms, Slot *&slot, Error *error);
+    bool skips_window_locked();
+    bool pending_locked(const Waiter &me) const;
+    void sit_out_window_locked(std::unique_lock<std::mutex> &lock, Waiter &me, TimePoint deadline);
+    connpool_status wait_outcome_locked(Waiter &me, int64_t timeout_ms, Slot *&slot, Error *error);
     struct Counters {
         std::atomic<int64_t> created{0}, closed{0}, acquire_timeouts{0}, connect_errors{0},
             health_checks{0}, health_check_failures{0}, closed_lifetime{0}, closed_idle{0},
@@ -192,13 +192,12 @@ class Pool {
     bool drop_hold_locked();
 
     // All *_locked functions require mutex_.
-    void enqueue_waiter_locked(Waiter &waiter, bool first_in_line = false);
     void wake_locked(Waiter &waiter);
     void finish_async_locked(AsyncAcquire &request, connpool_status status, Error error);
     Error wait_failed_locked(int64_t timeout_ms, const char *what) const;
     void expire_async_waiters_locked(TimePoint now);
+    void regrant_async_locked(AsyncAcquire &request);
     void unlink_waiter_locked(Waiter &waiter);
-    void detach_waiter_locked(Waiter &waiter);  // list removal only
     void serve_idle_to_head_locked();
     // `used`: the connection was just used (released, reset, opened), so its idle time restarts;
     // false for a slot merely checked or handed back unused (sweep, cancelled grant).
@@ -216,7 +215,6 @@ class Pool {
     void fail_waiters_fast_locked();
     // A slot becomes a lease: counts the acquire and holds the pool (see drop_hold_locked).
     void link_leased_locked(Slot *slot, TimePoint now);
-    void unlink_leased_locked(Slot *slot);
     void note_dead_connection_locked(const Slot &dead);
     void sweep_idle(std::unique_lock<std::mutex> &lock);
     void report_leaks(std::unique_lock<std::mutex> &lock, TimePoint now);
@@ -233,6 +231,8 @@ class Pool {
     void record_wait(TimePoint start, TimePoint now);
     void worker_loop();
     void maintenance_loop();
+    TimePoint next_maintenance_locked() const;
+    void evict_idle_locked(TimePoint now, std::vector<Slot *> &evicted);
     void run_open();
     void run_reset(Slot *slot);
     TimePoint lifetime_deadline(TimePoint created) const;
@@ -243,10 +243,7 @@ class Pool {
 
     mutable std::mutex mutex_;
     std::vector<Slot *> idle_;  // LIFO: back is the most recently returned
-    Waiter *waiters_head_ = nullptr;
-    Waiter *waiters_tail_ = nullptr;
-    int64_t waiting_ = 0;
-    int64_t async_waiting_ = 0;     // of those, asynchronous ones
+    WaiterQueue waiters_;
     TimePoint maintenance_wake_{};  // when the maintenance thread wakes next
     int64_t total_ = 0;             // open connections, idle or not
     int64_t opening_ = 0;           // requested or in-progress connects
@@ -256,20 +253,17 @@ class Pool {
     Slot *reset_tail_ = nullptr;
     bool closed_ = false;
     std::atomic<bool> stopping_{false};  // read by connectors to abandon a connect
-    int64_t backoff_ms_ = 0;
-    TimePoint backoff_until_{};
-    enum class Breaker { closed = 0, open = 1, half_open = 2 };
-    Breaker breaker_ = Breaker::closed;
-    int64_t consecutive_failures_ = 0;
-    bool probe_wanted_ = false;  // a refused acquirer wants the breaker probed
+    ConnectPolicy connect_policy_;       // backoff and circuit breaker
+    bool probe_wanted_ = false;          // a refused acquirer wants the breaker probed
     bool sweep_requested_ = false;
     uint64_t sweep_epoch_ = 0;  // sweeps started (under the lock)
-    Slot *leased_head_ = nullptr;
-    int64_t holds_ = 0;      // leases out + releases still running (they keep the pool alive)
-    bool orphaned_ = false;  // no shared_ptr left: the last hold frees the pool
+    LeakTracker leases_;        // leases out
+    int64_t holds_ = 0;         // leases out + releases still running (they keep the pool alive)
+    bool orphaned_ = false;     // no shared_ptr left: the last hold frees the pool
     int64_t acquired_ = 0, reused_ = 0, released_ = 0;  // counters kept under the lock
     // Overtaking windows behind a hand-off waiter pay off only when connections are held
-    // briefly (more than kBriefHoldCycles cycles per connection in a window): see acquire().
+    // briefly (more than kBriefHoldCycles cycles per connection in a window): see
+    // sit_out_window_locked().
     static constexpr int64_t kBriefHoldCycles = 25;
     bool brief_holds_ = false;
     uint64_t window_skips_ = 0;

@@ -82,7 +82,7 @@ void Pool::start_async(AsyncAcquire &request, int64_t timeout_ms) {
         finish_async_locked(request, refused, std::move(refusal));
         return;
     }
-    enqueue_waiter_locked(request.waiter_);
+    waiters_.push_back(request.waiter_);
     schedule_opens_locked(request.start_);
     if (timeout_ms == 0) {
         unlink_waiter_locked(request.waiter_);
@@ -97,8 +97,8 @@ void Pool::start_async(AsyncAcquire &request, int64_t timeout_ms) {
 }
 
 void Pool::expire_async_waiters_locked(TimePoint now) {
-    if (async_waiting_ == 0) return;
-    for (Waiter *w = waiters_head_, *next; w != nullptr; w = next) {
+    if (waiters_.async_size() == 0) return;
+    for (Waiter *w = waiters_.head(), *next; w != nullptr; w = next) {
         next = w->next;
         if (w->async == nullptr || w->async->deadline_ > now) continue;
         unlink_waiter_locked(*w);
@@ -141,35 +141,41 @@ connpool_status Pool::collect_async(AsyncAcquire &request, Slot *&out, Error *er
             return CONNPOOL_OK;
         }
         Slot *dead = reject_handout_locked(slot, now);
-        const TimePoint after = Clock::now();
-        request.status_ = CONNPOOL_ERR_IN_PROGRESS;
-        request.unsignal();
-        if (request.cancel_requested_) {
-            count(counters_.canceled);
-            finish_async_locked(request, CONNPOOL_ERR_CANCELED,
-                                Error(CONNPOOL_ERR_CANCELED, "the acquire was cancelled"));
-        } else if (closed_) {
-            finish_async_locked(
-                request, CONNPOOL_ERR_POOL_CLOSED,
-                Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name + "\" is closed"));
-        } else if (after >= request.deadline_) {
-            count(counters_.acquire_timeouts);
-            Error failed = wait_failed_locked(request.timeout_ms_, "a connection");
-            const connpool_status status = failed.status;
-            finish_async_locked(request, status, std::move(failed));
-        } else if (may_take_idle_locked()) {
-            request.waiter_.slot = take_idle_locked();  // another idle one: try it at once
-            request.status_ = CONNPOOL_OK;
-            request.signal();
-        } else {
-            enqueue_waiter_locked(request.waiter_, true);
-            schedule_opens_locked(after);
-            // Its deadline is enforced by the maintenance thread: wake it if this one is first.
-            if (request.deadline_ < maintenance_wake_) maintenance_cv_.notify_one();
-        }
+        regrant_async_locked(request);
         lock.unlock();
         delete dead;
         lock.lock();
+    }
+}
+
+// The connection granted to `request` was dead: the request is pending again (first in line),
+// unless it was cancelled meanwhile, the pool closed or its deadline passed.
+void Pool::regrant_async_locked(AsyncAcquire &request) {
+    const TimePoint now = Clock::now();
+    request.status_ = CONNPOOL_ERR_IN_PROGRESS;
+    request.unsignal();
+    if (request.cancel_requested_) {
+        count(counters_.canceled);
+        finish_async_locked(request, CONNPOOL_ERR_CANCELED,
+                            Error(CONNPOOL_ERR_CANCELED, "the acquire was cancelled"));
+    } else if (closed_) {
+        finish_async_locked(
+            request, CONNPOOL_ERR_POOL_CLOSED,
+            Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name + "\" is closed"));
+    } else if (now >= request.deadline_) {
+        count(counters_.acquire_timeouts);
+        Error failed = wait_failed_locked(request.timeout_ms_, "a connection");
+        const connpool_status status = failed.status;
+        finish_async_locked(request, status, std::move(failed));
+    } else if (may_take_idle_locked()) {
+        request.waiter_.slot = take_idle_locked();  // another idle one: try it at once
+        request.status_ = CONNPOOL_OK;
+        request.signal();
+    } else {
+        waiters_.push_front(request.waiter_);
+        schedule_opens_locked(now);
+        // Its deadline is enforced by the maintenance thread: wake it if this one is first.
+        if (request.deadline_ < maintenance_wake_) maintenance_cv_.notify_one();
     }
 }
 

@@ -27,7 +27,7 @@ void Pool::worker_loop() {
             slot->next_reset = nullptr;
             lock.unlock();
             run_reset(slot);
-        } else if (Clock::now() < backoff_until_) {
+        } else if (connect_policy_.backing_off(Clock::now())) {
             // A connect failed since these were requested: drop them; the maintenance thread
             // asks again when the backoff ends. So an outage costs at most
             // max_concurrent_connects attempts per backoff step, whatever the demand.
@@ -73,21 +73,11 @@ void Pool::run_open() {
         } else if (slot == nullptr) {
             count(counters_.connect_errors);
             last_connect_error_ = std::make_shared<const std::string>(failure.message);
-            backoff_ms_ = backoff_ms_ == 0 ? detail::kFirstBackoffMs
-                                           : std::min(backoff_ms_ * 2, detail::kMaxBackoffMs);
-            // +-20% jitter so that many pools do not retry in lockstep.
-            backoff_ms = static_cast<int64_t>(static_cast<double>(backoff_ms_) *
-                                              (0.8 + 0.4 * random_fraction()));
-            backoff_until_ = now + Millis(backoff_ms);
-            ++consecutive_failures_;
-            const bool trip =
-                options_.breaker_threshold > 0 &&
-                (failure.permanent || consecutive_failures_ >= options_.breaker_threshold);
-            if (breaker_ == Breaker::half_open) {
-                breaker_ = Breaker::open;  // the probe failed
-            } else if (breaker_ == Breaker::closed && trip) {
-                breaker_ = Breaker::open;
-                breaker_opened = true;
+            const ConnectPolicy::FailureOutcome outcome =
+                connect_policy_.on_failure(now, failure.permanent, random_fraction());
+            backoff_ms = outcome.backoff_ms;
+            breaker_opened = outcome.breaker_opened;
+            if (breaker_opened) {
                 count(counters_.breaker_opens);
                 fail_waiters_fast_locked();
             }
@@ -95,11 +85,7 @@ void Pool::run_open() {
             to_close = slot;
         } else {
             count(counters_.created);
-            breaker_closed = breaker_ != Breaker::closed;
-            breaker_ = Breaker::closed;
-            consecutive_failures_ = 0;
-            backoff_ms_ = 0;
-            backoff_until_ = {};
+            breaker_closed = connect_policy_.on_success();
             last_connect_error_.reset();
             ++total_;
             ready_cv_.notify_all();
@@ -152,24 +138,7 @@ void Pool::maintenance_loop() {
     std::vector<Slot *> evicted;
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stopping_.load(std::memory_order_relaxed)) {
-        TimePoint wake = Clock::now() + Millis(options_.maintenance_interval_ms);
-        if (backoff_until_ > Clock::now()) wake = std::min(wake, backoff_until_);
-        if (async_waiting_ > 0) {
-            for (Waiter *w = waiters_head_; w != nullptr; w = w->next) {
-                if (w->async != nullptr) wake = std::min(wake, w->async->deadline_);
-            }
-        }
-        if (options_.leak_threshold_ms > 0) {
-            // Scan at least every leak_threshold (a new lease does not wake this thread: that
-            // would put a syscall on the hot path), so a leak is reported within 2x the
-            // threshold; sooner when a known lease crosses it.
-            wake = std::min(wake, Clock::now() + Millis(options_.leak_threshold_ms));
-            for (Slot *s = leased_head_; s != nullptr; s = s->leased_next) {
-                if (!s->leak_reported) {
-                    wake = std::min(wake, s->leased_since + Millis(options_.leak_threshold_ms));
-                }
-            }
-        }
+        const TimePoint wake = next_maintenance_locked();
         maintenance_wake_ = wake;
         if (!sweep_requested_) maintenance_cv_.wait_until(lock, wake);
         if (stopping_.load(std::memory_order_relaxed)) break;
@@ -177,20 +146,7 @@ void Pool::maintenance_loop() {
         expire_async_waiters_locked(now);
         if (sweep_requested_) sweep_idle(lock);
         if (options_.leak_threshold_ms > 0) report_leaks(lock, now);
-        // Oldest-idle first (the front of the LIFO stack has been idle longest).
-        auto keep = std::remove_if(idle_.begin(), idle_.end(), [&](Slot *slot) {
-            if (now >= slot->expires_at) {
-                evicted.push_back(discard_locked(slot, &counters_.closed_lifetime));
-                return true;
-            }
-            if (options_.max_idle_ms > 0 && total_ > options_.min_size &&
-                now - slot->idle_since >= Millis(options_.max_idle_ms)) {
-                evicted.push_back(discard_locked(slot, &counters_.closed_idle));
-                return true;
-            }
-            return false;
-        });
-        idle_.erase(keep, idle_.end());
+        evict_idle_locked(now, evicted);
         schedule_opens_locked(now);
         if (evicted.empty()) continue;
         lock.unlock();
@@ -199,6 +155,47 @@ void Pool::maintenance_loop() {
         evicted.clear();
         lock.lock();
     }
+}
+
+// When the maintenance thread must wake next: its interval, the end of a connect backoff, an
+// asynchronous waiter's deadline or a lease crossing leak_threshold, whichever comes first.
+TimePoint Pool::next_maintenance_locked() const {
+    TimePoint wake = Clock::now() + Millis(options_.maintenance_interval_ms);
+    if (connect_policy_.backoff_until() > Clock::now()) {
+        wake = std::min(wake, connect_policy_.backoff_until());
+    }
+    if (waiters_.async_size() > 0) {
+        for (Waiter *w = waiters_.head(); w != nullptr; w = w->next) {
+            if (w->async != nullptr) wake = std::min(wake, w->async->deadline_);
+        }
+    }
+    if (options_.leak_threshold_ms > 0) {
+        // Scan at least every leak_threshold (a new lease does not wake this thread: that would
+        // put a syscall on the hot path), so a leak is reported within 2x the threshold; sooner
+        // when a known lease crosses it.
+        const Millis threshold(options_.leak_threshold_ms);
+        wake = std::min({wake, Clock::now() + threshold, leases_.next_due(threshold)});
+    }
+    return wake;
+}
+
+// Takes expired connections, and those idle longer than max_idle beyond min_size, off the idle
+// stack into `evicted` (for the caller to close unlocked), oldest-idle first (the front of the
+// LIFO stack has been idle longest).
+void Pool::evict_idle_locked(TimePoint now, std::vector<Slot *> &evicted) {
+    auto keep = std::remove_if(idle_.begin(), idle_.end(), [&](Slot *slot) {
+        if (now >= slot->expires_at) {
+            evicted.push_back(discard_locked(slot, &counters_.closed_lifetime));
+            return true;
+        }
+        if (options_.max_idle_ms > 0 && total_ > options_.min_size &&
+            now - slot->idle_since >= Millis(options_.max_idle_ms)) {
+            evicted.push_back(discard_locked(slot, &counters_.closed_idle));
+            return true;
+        }
+        return false;
+    });
+    idle_.erase(keep, idle_.end());
 }
 
 // Checks every idle connection cheaply (no round trip) after one was found dead. They are
@@ -235,17 +232,10 @@ void Pool::sweep_idle(std::unique_lock<std::mutex> &lock) {
 
 // Reports each lease held longer than leak_threshold once.
 void Pool::report_leaks(std::unique_lock<std::mutex> &lock, TimePoint now) {
-    std::vector<std::pair<int64_t, std::string>> leaks;
-    for (Slot *s = leased_head_; s != nullptr; s = s->leased_next) {
-        if (s->leak_reported || now - s->leased_since < Millis(options_.leak_threshold_ms)) {
-            continue;
-        }
-        s->leak_reported = true;
-        count(counters_.leaks_detected);
-        leaks.emplace_back(std::chrono::duration_cast<Millis>(now - s->leased_since).count(),
-                           s->label);
-    }
+    const std::vector<LeakTracker::Leak> leaks =
+        leases_.take_new_leaks(now, Millis(options_.leak_threshold_ms));
     if (leaks.empty()) return;
+    count(counters_.leaks_detected, static_cast<int64_t>(leaks.size()));
     lock.unlock();
     for (const auto &[held_ms, label] : leaks) {
         log_->warn(

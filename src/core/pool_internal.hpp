@@ -11,9 +11,6 @@
 
 namespace connpool::detail {
 
-constexpr int64_t kFirstBackoffMs = 100;
-constexpr int64_t kMaxBackoffMs = 5'000;
-
 // A uniformly random fraction in [0, 1), per thread; used for jitter off the hot path.
 inline double random_fraction() {
     thread_local std::minstd_rand engine(

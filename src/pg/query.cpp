@@ -157,6 +157,133 @@ bool take_result(PgConnection &pg, PGresult *r) {
     return true;
 }
 
+// The statement can go no further through this API: it started a COPY. Keeps that result to
+// report it and has release close the connection.
+void stop_at_copy(PgConnection &pg, PGresult *copy) {
+    StatementState &st = pg.statement();
+    st.clear_results();
+    st.result = copy;
+    st.next = st.expect.size();
+    pg.poison();
+}
+
+connpool_status protocol_confusion(PgConnection &pg, Error &error) {
+    error = Error(CONNPOOL_ERR_CONNECTION_BROKEN,
+                  "unexpected protocol state; release the lease (the pool closes this "
+                  "connection)");
+    StatementState &st = pg.statement();
+    st.clear_results();
+    st.active = false;
+    pg.poison();
+    return CONNPOOL_ERR_CONNECTION_BROKEN;
+}
+
+// Sends what is still queued, reads what has arrived and takes the complete results, without
+// blocking. OK unless the connection failed.
+connpool_status read_results(PgConnection &pg, Error &error) {
+    PGconn *conn = pg.get();
+    StatementState &st = pg.statement();
+    if (st.want_write) {
+        const int flushed = PQflush(conn);
+        if (flushed < 0) return broken(pg, error);
+        st.want_write = flushed == 1;
+    }
+    if (PQconsumeInput(conn) == 0) return broken(pg, error, st.result);
+    while (st.next < st.expect.size() && !PQisBusy(conn)) {
+        PGresult *r = PQgetResult(conn);
+        if (r != nullptr && is_copy(r)) {
+            stop_at_copy(pg, r);
+            break;
+        }
+        if (!take_result(pg, r)) return protocol_confusion(pg, error);
+    }
+    return CONNPOOL_OK;
+}
+
+bool all_results_in(const StatementState &st) {
+    return st.next >= st.expect.size();
+}
+
+// Whether bytes are waiting in the socket, without waiting.
+bool readable_now(PGconn *conn) {
+    pollfd p{PQsocket(conn), POLLIN, 0};
+    return poll(&p, 1, 0) > 0;
+}
+
+// Every expected result is in: leaves pipeline and non-blocking mode and takes the statement's
+// result (a failed prepare's error rather than the aborted execute's). OK with `result` set, or
+// CONNECTION_BROKEN.
+connpool_status end_statement(PgConnection &pg, PGresult *&result, Error &error) {
+    PGconn *conn = pg.get();
+    StatementState &st = pg.statement();
+    if (st.pipeline && !pg.poisoned()) {
+        if (PQexitPipelineMode(conn) != 1) pg.poison();
+        st.pipeline = false;
+    }
+    if (!pg.poisoned()) PQsetnonblocking(conn, 0);
+    if (PQstatus(conn) == CONNECTION_BAD) {
+        return broken(pg, error, st.prepare_error != nullptr ? st.prepare_error : st.result);
+    }
+    result = st.result;
+    if (st.prepare_error != nullptr) {
+        PQclear(st.result);  // PIPELINE_ABORTED
+        result = st.prepare_error;
+    }
+    st.result = st.prepare_error = nullptr;
+    if (result == nullptr) return broken(pg, error);
+    return CONNPOOL_OK;
+}
+
+enum class Retry { none, sent, failed };
+
+// A cached prepared statement failed because the server no longer has it (26000) or its plan
+// went stale: corrects the cache and, when the session allows it, re-sends the statement
+// unprepared (`result` is then freed).
+Retry retry_unprepared(PgConnection &pg, PGresult *result) {
+    StatementState &st = pg.statement();
+    if (!st.retryable || st.retried || !is_error(result)) return Retry::none;
+    const bool missing = has_sqlstate(result, "26000");
+    const bool stale = !missing && is_stale_plan(result);
+    if (missing) {
+        // Someone dropped prepared statements behind the cache's back (DEALLOCATE through the
+        // raw PGconn...): trust none of them any more, and deallocate the others (those already
+        // gone fail harmlessly) rather than leave them behind.
+        pg.cache().forget_all(false);
+    } else if (stale) {
+        pg.cache().forget(st.name, true);
+    }
+    if (!(missing || stale) || pg.poisoned() || PQtransactionStatus(pg.get()) != PQTRANS_IDLE) {
+        return Retry::none;
+    }
+    PQclear(result);
+    return send_retry(pg) ? Retry::sent : Retry::failed;
+}
+
+// Statements that drop prepared statements server-side empty the cache to match.
+void track_deallocations(PgConnection &pg, PGresult *result) {
+    if (PQresultStatus(result) != PGRES_COMMAND_OK) return;
+    const char *tag = PQcmdStatus(result);
+    if (std::strcmp(tag, "DISCARD ALL") == 0 || std::strcmp(tag, "DEALLOCATE ALL") == 0) {
+        pg.cache().forget_all(true);
+    } else if (std::strcmp(tag, "DEALLOCATE") == 0) {
+        pg.cache().forget_all(false);
+    }
+}
+
+// The statement is over: hands its result to the caller.
+connpool_status deliver(PgConnection &pg, PGresult *result, std::unique_ptr<QueryResult> &out,
+                        Error &error) {
+    pg.statement().active = false;
+    // Every result was read and libpq is idle: nothing is left in the socket that the server
+    // sent before its ReadyForQuery.
+    if (!pg.poisoned()) pg.drained(Clock::now());
+    out = std::make_unique<QueryResult>(result);
+    if (out->status() != CONNPOOL_OK) {
+        error = Error(out->status(), out->error_message(), out->sqlstate());
+    }
+    return out->status();
+}
+
 }  // namespace
 
 connpool_status send_statement(PgConnection &pg, const char *sql, int32_t n_params,
@@ -254,92 +381,24 @@ connpool_status collect_statement(PgConnection &pg, std::unique_ptr<QueryResult>
     // client sharing a CPU with its backend. Measured with bench/go (a poll first: 3 system
     // calls per statement where 2 do).
     for (;;) {
-        if (st.want_write) {
-            const int flushed = PQflush(conn);
-            if (flushed < 0) return broken(pg, error);
-            st.want_write = flushed == 1;
-        }
-        if (PQconsumeInput(conn) == 0) return broken(pg, error, st.result);
-        while (st.next < st.expect.size() && !PQisBusy(conn)) {
-            PGresult *r = PQgetResult(conn);
-            if (r != nullptr && is_copy(r)) {
-                // COPY cannot go on through this API: report it and let release close the
-                // connection.
-                st.clear_results();
-                st.result = r;
-                st.next = st.expect.size();
-                pg.poison();
-                break;
-            }
-            if (!take_result(pg, r)) {
-                error = Error(CONNPOOL_ERR_CONNECTION_BROKEN,
-                              "unexpected protocol state; release the lease (the pool closes "
-                              "this connection)");
-                st.clear_results();
-                st.active = false;
-                pg.poison();
-                return CONNPOOL_ERR_CONNECTION_BROKEN;
-            }
-        }
-        if (st.next < st.expect.size()) {
+        const connpool_status read = read_results(pg, error);
+        if (read != CONNPOOL_OK) return read;
+        if (!all_results_in(st)) {
             if (PQstatus(conn) == CONNECTION_BAD) return broken(pg, error, st.result);
             if (st.want_write) return CONNPOOL_ERR_IN_PROGRESS;
             // Drain the socket before reporting "wait": a caller on an edge-triggered poller
             // (Go's netpoller) would otherwise never hear of bytes that already arrived.
-            pollfd p{PQsocket(conn), POLLIN, 0};
-            if (poll(&p, 1, 0) > 0) continue;
+            if (readable_now(conn)) continue;
             return CONNPOOL_ERR_IN_PROGRESS;
         }
-        // Every expected result is in.
-        if (st.pipeline && !pg.poisoned()) {
-            if (PQexitPipelineMode(conn) != 1) pg.poison();
-            st.pipeline = false;
-        }
-        if (!pg.poisoned()) PQsetnonblocking(conn, 0);
-        if (PQstatus(conn) == CONNECTION_BAD) {
-            return broken(pg, error, st.prepare_error != nullptr ? st.prepare_error : st.result);
-        }
-        PGresult *result = st.result;
-        if (st.prepare_error != nullptr) {
-            PQclear(st.result);  // PIPELINE_ABORTED
-            result = st.prepare_error;
-        }
-        st.result = st.prepare_error = nullptr;
-        if (result == nullptr) return broken(pg, error);
-        if (st.retryable && !st.retried && is_error(result)) {
-            const bool missing = has_sqlstate(result, "26000");
-            const bool stale = !missing && is_stale_plan(result);
-            if (missing) {
-                // Someone dropped prepared statements behind the cache's back (DEALLOCATE
-                // through the raw PGconn...): trust none of them any more, and deallocate the
-                // others (those already gone fail harmlessly) rather than leave them behind.
-                pg.cache().forget_all(false);
-            } else if (stale) {
-                pg.cache().forget(st.name, true);
-            }
-            if ((missing || stale) && !pg.poisoned() && PQtransactionStatus(conn) == PQTRANS_IDLE) {
-                PQclear(result);
-                if (!send_retry(pg)) return broken(pg, error);
-                continue;
-            }
-        }
-        if (PQresultStatus(result) == PGRES_COMMAND_OK) {
-            const char *tag = PQcmdStatus(result);
-            if (std::strcmp(tag, "DISCARD ALL") == 0 || std::strcmp(tag, "DEALLOCATE ALL") == 0) {
-                pg.cache().forget_all(true);
-            } else if (std::strcmp(tag, "DEALLOCATE") == 0) {
-                pg.cache().forget_all(false);
-            }
-        }
-        st.active = false;
-        // Every result was read and libpq is idle: nothing is left in the socket that the
-        // server sent before its ReadyForQuery.
-        if (!pg.poisoned()) pg.drained(Clock::now());
-        out = std::make_unique<QueryResult>(result);
-        if (out->status() != CONNPOOL_OK) {
-            error = Error(out->status(), out->error_message(), out->sqlstate());
-        }
-        return out->status();
+        PGresult *result = nullptr;
+        const connpool_status ended = end_statement(pg, result, error);
+        if (ended != CONNPOOL_OK) return ended;
+        const Retry retry = retry_unprepared(pg, result);
+        if (retry == Retry::sent) continue;
+        if (retry == Retry::failed) return broken(pg, error);
+        track_deallocations(pg, result);
+        return deliver(pg, result, out, error);
     }
 }
 
