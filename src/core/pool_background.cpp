@@ -214,9 +214,10 @@ void Pool::sweep_idle(std::unique_lock<std::mutex> &lock) {
             slot = nullptr;
         }
     }
+    std::vector<Slot *> to_close;
+    to_close.reserve(checking.size());  // reserved unlocked: no allocation under the lock
     lock.lock();
     const TimePoint now = Clock::now();
-    std::vector<Slot *> to_close;
     for (Slot *slot : dead) to_close.push_back(discard_locked(slot, &counters_.closed_broken));
     for (Slot *slot : checking) {
         if (slot == nullptr) continue;
