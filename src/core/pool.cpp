@@ -507,8 +507,8 @@ bool Pool::hand_out(Slot &slot, TimePoint start, TimePoint now, TimePoint &deadl
 
 // Thread affinity: among the most recently returned idle connections, prefer the one this
 // thread used last. Connections migrating between threads cost a lot more than the scan (the
-// scheduler loses its pairing of a client thread with its backend: at 2 clients on 2 cores,
-// bench/ measured 0.60 of the physical limit without this, ~1.0 with it).
+// scheduler loses its pairing of a client thread with its backend; docs/BENCHMARKS.md has the
+// measurement with and without it).
 bool Pool::may_take_idle_locked() const {
     return !idle_.empty() && !waiters_.head_wants_handoff();
 }

@@ -378,8 +378,8 @@ connpool_status collect_statement(PgConnection &pg, std::unique_ptr<QueryResult>
     // Read first, also right after the send: a poll first would save a system call only when
     // the answer is not there yet, and cost one when it is, which is most of the time under
     // load (the backend runs while the sender is preempted) and on the critical path of a lone
-    // client sharing a CPU with its backend. Measured with bench/go (a poll first: 3 system
-    // calls per statement where 2 do).
+    // client sharing a CPU with its backend (a poll first: 3 system calls per statement where 2
+    // do).
     for (;;) {
         const connpool_status read = read_results(pg, error);
         if (read != CONNPOOL_OK) return read;
