@@ -370,21 +370,29 @@ _STATS_HEADER = 8  # struct_size and reserved0 (two uint32) precede the int64 fi
 _INT64 = ctypes.sizeof(c_int64)
 
 
+def _described(prefix: str, struct: type, last_field: str):
+    """Yields (index, filled struct) for each item `<prefix>_count()` reports, described by
+    `<prefix>_describe`; fails if the library fills less than this binding reads."""
+    count, describe = getattr(lib, prefix + "_count"), getattr(lib, prefix + "_describe")
+    needed = getattr(struct, last_field).offset + getattr(struct, last_field).size
+    for index in range(count()):
+        info = struct(struct_size=ctypes.sizeof(struct))
+        err = c_void_p()
+        status = describe(ctypes.byref(info), index, ctypes.byref(err))
+        if status:
+            raise _describe_failure(prefix + "_describe", index, status, err)
+        if info.struct_size < needed:
+            raise _incompatible(
+                f"{prefix}_describe filled {info.struct_size} bytes of {struct.__name__}; "
+                f"this binding needs {needed} (up to `{last_field}`)"
+            )
+        yield index, info
+
+
 def _read_stats_fields() -> tuple[StatsField, ...]:
     out = []
     seen = set()
-    needed = connpool_stats_field.offset.offset + connpool_stats_field.offset.size
-    for index in range(lib.connpool_stats_field_count()):
-        info = connpool_stats_field(struct_size=ctypes.sizeof(connpool_stats_field))
-        err = c_void_p()
-        status = lib.connpool_stats_field_describe(ctypes.byref(info), index, ctypes.byref(err))
-        if status:
-            raise _describe_failure("connpool_stats_field_describe", index, status, err)
-        if info.struct_size < needed:
-            raise _incompatible(
-                f"connpool_stats_field_describe filled {info.struct_size} bytes of "
-                f"connpool_stats_field; this binding needs {needed} (up to `offset`)"
-            )
+    for index, info in _described("connpool_stats_field", connpool_stats_field, "offset"):
         name = (info.name or b"").decode()
         expected = _STATS_HEADER + index * _INT64
         if not name.isidentifier() or name in seen or name in ("struct_size", "reserved0"):
@@ -442,18 +450,7 @@ def option_kind_name(kind: int) -> str:
 
 def _read_options() -> dict[str, OptionInfo]:
     out: dict[str, OptionInfo] = {}
-    needed = connpool_option_info.kind.offset + connpool_option_info.kind.size
-    for index in range(lib.connpool_option_count()):
-        info = connpool_option_info(struct_size=ctypes.sizeof(connpool_option_info))
-        err = c_void_p()
-        status = lib.connpool_option_describe(ctypes.byref(info), index, ctypes.byref(err))
-        if status:
-            raise _describe_failure("connpool_option_describe", index, status, err)
-        if info.struct_size < needed:
-            raise _incompatible(
-                f"connpool_option_describe filled {info.struct_size} bytes of "
-                f"connpool_option_info; this binding needs {needed} (up to `kind`)"
-            )
+    for index, info in _described("connpool_option", connpool_option_info, "kind"):
         key = (info.key or b"").decode()
         if not key or key in out:
             raise _incompatible(f"option {index} has an empty or repeated key {key!r}")
