@@ -123,7 +123,7 @@ type Stats struct {
 	Acquired            int64         `stat:"acquired"`              // successful acquires
 	Released            int64         `stat:"released"`              // releases
 	Reused              int64         `stat:"reused"`                // acquires served by a connection used before
-	AcquireTimeouts     int64         `stat:"acquire_timeouts"`      // acquires that ended in ErrTimeout inside the library
+	AcquireTimeouts     int64         `stat:"acquire_timeouts"`      // acquires ended by their timeout inside the library (ErrTimeout, ErrConnectFailed)
 	ConnectErrors       int64         `stat:"connect_errors"`        // failed connection attempts
 	HealthChecks        int64         `stat:"health_checks"`         // pre-pings run
 	HealthCheckFailures int64         `stat:"health_check_failures"` // pre-pings that found the connection dead
