@@ -50,8 +50,8 @@ inline connpool_lease *lease_handle(Slot *slot) {
     return handle_of<connpool_lease>(
         HandleRegistry::instance().publish(static_cast<uint32_t>(slot->tag), slot));
 }
-// Gives every slot created from now on a registry cell for its lease tokens. Idempotent; called
-// before any pool is created.
+// Gives every slot created from now on a registry cell for its lease tokens. Installs the hooks
+// once per process; every pool creation calls it first.
 void install_lease_cells();
 
 // Registers `object` (taking ownership) and returns its token as a C handle.

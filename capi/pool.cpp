@@ -28,9 +28,17 @@ connpool_status resolve_settings(const connpool_options *options, PoolSettings &
 namespace connpool::capi {
 
 void install_lease_cells() {
-    install_slot_tag_hooks(
-        {[]() -> uint64_t { return HandleRegistry::instance().allocate_cell(HandleKind::lease); },
-         [](uint64_t cell) { HandleRegistry::instance().free_cell(static_cast<uint32_t>(cell)); }});
+    static const bool installed = [] {
+        install_slot_tag_hooks(
+            {[]() -> uint64_t {
+                 return HandleRegistry::instance().allocate_cell(HandleKind::lease);
+             },
+             [](uint64_t cell) {
+                 HandleRegistry::instance().free_cell(static_cast<uint32_t>(cell));
+             }});
+        return true;
+    }();
+    (void)installed;
 }
 
 connpool_status publish_pool(connpool_pool **out, std::shared_ptr<Pool> pool) {

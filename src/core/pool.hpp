@@ -194,6 +194,10 @@ class Pool {
     // All *_locked functions require mutex_.
     void wake_locked(Waiter &waiter);
     void finish_async_locked(AsyncAcquire &request, connpool_status status, Error error);
+    // An asynchronous acquire ends without a connection: its wait timed out (counted as an
+    // acquire timeout, with the pool's state in the message), or the pool is closed.
+    void time_out_async_locked(AsyncAcquire &request);
+    void close_out_async_locked(AsyncAcquire &request);
     Error wait_failed_locked(int64_t timeout_ms, const char *what) const;
     void expire_async_waiters_locked(TimePoint now);
     void regrant_async_locked(AsyncAcquire &request);

@@ -65,9 +65,7 @@ void Pool::start_async(AsyncAcquire &request, int64_t timeout_ms) {
     request.timeout_ms_ = timeout_ms;
     std::lock_guard<std::mutex> lock(mutex_);
     if (closed_) {
-        finish_async_locked(
-            request, CONNPOOL_ERR_POOL_CLOSED,
-            Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name + "\" is closed"));
+        close_out_async_locked(request);
         return;
     }
     if (may_take_idle_locked()) {
@@ -86,14 +84,24 @@ void Pool::start_async(AsyncAcquire &request, int64_t timeout_ms) {
     schedule_opens_locked(request.start_);
     if (timeout_ms == 0) {
         unlink_waiter_locked(request.waiter_);
-        count(counters_.acquire_timeouts);
-        Error failed = wait_failed_locked(0, "a connection");
-        const connpool_status status = failed.status;
-        finish_async_locked(request, status, std::move(failed));
+        time_out_async_locked(request);
         return;
     }
     // The maintenance thread enforces deadlines: wake it if this one comes first.
     if (request.deadline_ < maintenance_wake_) maintenance_cv_.notify_one();
+}
+
+void Pool::time_out_async_locked(AsyncAcquire &request) {
+    count(counters_.acquire_timeouts);
+    Error failed = wait_failed_locked(request.timeout_ms_, "a connection");
+    const connpool_status status = failed.status;
+    finish_async_locked(request, status, std::move(failed));
+}
+
+void Pool::close_out_async_locked(AsyncAcquire &request) {
+    finish_async_locked(
+        request, CONNPOOL_ERR_POOL_CLOSED,
+        Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name + "\" is closed"));
 }
 
 void Pool::expire_async_waiters_locked(TimePoint now) {
@@ -102,10 +110,7 @@ void Pool::expire_async_waiters_locked(TimePoint now) {
         next = w->next;
         if (w->async == nullptr || w->async->deadline_ > now) continue;
         unlink_waiter_locked(*w);
-        count(counters_.acquire_timeouts);
-        Error failed = wait_failed_locked(w->async->timeout_ms_, "a connection");
-        const connpool_status status = failed.status;
-        finish_async_locked(*w->async, status, std::move(failed));
+        time_out_async_locked(*w->async);
     }
 }
 
@@ -159,14 +164,9 @@ void Pool::regrant_async_locked(AsyncAcquire &request) {
         finish_async_locked(request, CONNPOOL_ERR_CANCELED,
                             Error(CONNPOOL_ERR_CANCELED, "the acquire was cancelled"));
     } else if (closed_) {
-        finish_async_locked(
-            request, CONNPOOL_ERR_POOL_CLOSED,
-            Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name + "\" is closed"));
+        close_out_async_locked(request);
     } else if (now >= request.deadline_) {
-        count(counters_.acquire_timeouts);
-        Error failed = wait_failed_locked(request.timeout_ms_, "a connection");
-        const connpool_status status = failed.status;
-        finish_async_locked(request, status, std::move(failed));
+        time_out_async_locked(request);
     } else if (may_take_idle_locked()) {
         request.waiter_.slot = take_idle_locked();  // another idle one: try it at once
         request.status_ = CONNPOOL_OK;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "pg/conninfo.hpp"
+#include "pg/libpq_helpers.hpp"
 
 namespace connpool {
 namespace {
@@ -93,9 +94,7 @@ bool PgConnection::cancel(std::string &message) const {
     }
     char buffer[256] = {};
     if (PQcancel(cancel_, buffer, sizeof buffer) == 1) return true;
-    message = buffer;
-    while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
-        message.pop_back();
+    message = trimmed(buffer);
     return false;
 }
 
@@ -250,10 +249,6 @@ bool drops_prepared_statements(PGresult *result) {
     return PQresultStatus(result) == PGRES_COMMAND_OK &&
            (std::strcmp(PQcmdStatus(result), "DISCARD ALL") == 0 ||
             std::strcmp(PQcmdStatus(result), "DEALLOCATE ALL") == 0);
-}
-
-bool is_copy(ExecStatusType status) {
-    return status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH;
 }
 
 }  // namespace

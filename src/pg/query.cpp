@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "pg/connector.hpp"
-#include "pg/message.hpp"
+#include "pg/libpq_helpers.hpp"
 
 namespace connpool {
 
@@ -63,11 +63,6 @@ bool is_error(const PGresult *r) {
     const ExecStatusType status = PQresultStatus(r);
     return status == PGRES_BAD_RESPONSE || status == PGRES_NONFATAL_ERROR ||
            status == PGRES_FATAL_ERROR || status == PGRES_PIPELINE_ABORTED;
-}
-
-bool is_copy(const PGresult *r) {
-    const ExecStatusType status = PQresultStatus(r);
-    return status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH;
 }
 
 // Keeps what a retry needs: the caller's buffers are not guaranteed to outlive the send.
@@ -191,7 +186,7 @@ connpool_status read_results(PgConnection &pg, Error &error) {
     if (PQconsumeInput(conn) == 0) return broken(pg, error, st.result);
     while (st.next < st.expect.size() && !PQisBusy(conn)) {
         PGresult *r = PQgetResult(conn);
-        if (r != nullptr && is_copy(r)) {
+        if (r != nullptr && is_copy(PQresultStatus(r))) {
             stop_at_copy(pg, r);
             break;
         }

@@ -5,7 +5,7 @@
 #include <charconv>
 #include <cstring>
 
-#include "pg/message.hpp"
+#include "pg/libpq_helpers.hpp"
 
 namespace connpool {
 

@@ -9,19 +9,10 @@
 
 #include "core/pool.hpp"
 #include "fake_connector.hpp"
+#include "wait_support.hpp"
 
 namespace connpool::testing {
 namespace {
-
-template <class Condition>
-bool eventually(Condition condition, int limit_ms = 2000) {
-    const auto until = Clock::now() + Millis(limit_ms);
-    while (Clock::now() < until) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(Millis(1));
-    }
-    return condition();
-}
 
 class CorePoolTest : public ::testing::Test {
   protected:

@@ -11,6 +11,7 @@
 #include "core/pool.hpp"
 #include "fake_connector.hpp"
 #include "handles.hpp"
+#include "wait_support.hpp"
 
 namespace connpool::testing {
 
@@ -72,21 +73,6 @@ inline FakeConnection &fake_of(connpool_lease *lease) {
 inline std::string label_of(connpool_lease *lease) {
     auto ref = HandleRegistry::instance().lookup(capi::token_of(lease), HandleKind::lease);
     return ref.get<Slot>()->label;
-}
-
-// Polls `condition` every millisecond for up to `limit_ms`.
-template <class Condition>
-bool eventually(Condition condition, int limit_ms = 2000) {
-    const auto until = Clock::now() + Millis(limit_ms);
-    while (Clock::now() < until) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(Millis(1));
-    }
-    return condition();
-}
-
-inline int64_t elapsed_ms(TimePoint since) {
-    return std::chrono::duration_cast<Millis>(Clock::now() - since).count();
 }
 
 }  // namespace connpool::testing
