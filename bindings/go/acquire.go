@@ -69,10 +69,15 @@ func (p *Pool) queryRow(ctx context.Context, sql string, args []any) *Row {
 		return &Row{err: contextError(ctx, "acquire")}
 	}
 	enc := encoders.Get().(*encoder)
-	if err := enc.encode(sql, args); err != nil {
+	if err := enc.encode(sql, args, nil); err != nil {
 		enc.reset()
 		encoders.Put(enc)
 		return &Row{err: err}
+	}
+	if enc.guessedBytes && describable(sql) { // describe first: acquire, then Conn.QueryRow
+		enc.reset()
+		encoders.Put(enc)
+		return p.queryRowOnLease(ctx, sql, args)
 	}
 	if err := p.gate.enter(ctx); err != nil {
 		enc.reset()

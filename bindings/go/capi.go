@@ -10,9 +10,11 @@ package connpool
 //   - Out-parameters live in C: every helper returns a small struct by value, so a call does
 //     not force a Go heap allocation and C never writes a Go pointer anywhere.
 //   - connpool_error objects are converted to Go errors and freed right away (takeError).
+//
+// The compiler and linker flags come from pkg-config (pkgconfig.go), or from CGO_CFLAGS and
+// CGO_LDFLAGS with the build tag connpool_nopkgconfig (nopkgconfig.go).
 
 /*
-#cgo LDFLAGS: -lconnpool
 #include <connpool/connpool.h>
 #include <fcntl.h>
 #include <poll.h>

@@ -107,7 +107,7 @@ func (r Result) RowsAffected() int64 { return r.rowsAffected }
 // Exec runs one statement with $1..$n parameters (see "Parameters" in the package
 // documentation) and discards any rows it returns.
 func (c *Conn) Exec(ctx context.Context, sql string, args ...any) (Result, error) {
-	r, err := c.exec(ctx, sql, args)
+	r, err := c.exec(ctx, sql, args, nil)
 	if err != nil {
 		return Result{}, err
 	}
@@ -119,7 +119,7 @@ func (c *Conn) Exec(ctx context.Context, sql string, args ...any) (Result, error
 // Query returns (libpq's default), so errors surface here and the Conn may be used for
 // other statements, or released, while the Rows are still being read.
 func (c *Conn) Query(ctx context.Context, sql string, args ...any) (*Rows, error) {
-	r, err := c.exec(ctx, sql, args)
+	r, err := c.exec(ctx, sql, args, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +130,7 @@ func (c *Conn) Query(ctx context.Context, sql string, args ...any) (*Rows, error
 // and ErrNoRows when there is no row.
 func (c *Conn) QueryRow(ctx context.Context, sql string, args ...any) *Row {
 	c.wantRow = true
-	r, err := c.exec(ctx, sql, args)
+	r, err := c.exec(ctx, sql, args, nil)
 	c.wantRow = false
 	if err != nil {
 		return &Row{err: err}
@@ -154,7 +154,10 @@ func (c *Conn) rowOf(r execResult) *Row {
 //
 // The statement is sent with the library's asynchronous API and the goroutine waits on the
 // connection's socket through Go's netpoller, so statements in flight hold no OS thread.
-func (c *Conn) exec(ctx context.Context, sql string, args []any) (execResult, error) {
+//
+// types are the parameter types if known (a described statement), else nil: then a []byte
+// whose encoding depends on its target type makes exec describe the statement first.
+func (c *Conn) exec(ctx context.Context, sql string, args []any, types []uint32) (execResult, error) {
 	if ctx.Err() != nil {
 		return execResult{}, contextError(ctx, "statement not sent")
 	}
@@ -166,8 +169,18 @@ func (c *Conn) exec(ctx context.Context, sql string, args []any) (execResult, er
 	if c.enc == nil {
 		c.enc = encoders.Get().(*encoder)
 	}
-	if err := c.enc.encode(sql, args); err != nil {
+	if err := c.enc.encode(sql, args, types); err != nil {
 		return execResult{}, err
+	}
+	if c.enc.guessedBytes && describable(sql) {
+		described, err := c.describe(ctx, sql)
+		if err == nil {
+			err = c.enc.encode(sql, args, described)
+		}
+		if err != nil {
+			c.markBroken(err)
+			return execResult{}, err
+		}
 	}
 	var (
 		r   execResult
@@ -181,10 +194,15 @@ func (c *Conn) exec(ctx context.Context, sql string, args []any) (execResult, er
 		r, err = c.execBlockingCancellable(ctx)
 	}
 	runtime.KeepAlive(c)
+	c.markBroken(err)
+	return r, err
+}
+
+// markBroken notes a connection that died during a call (database/sql must then drop it).
+func (c *Conn) markBroken(err error) {
 	if err != nil && errors.Is(err, ErrConnectionBroken) {
 		c.broken = true
 	}
-	return r, err
 }
 
 // cancelStatement sends the server-side cancel (a variable so that tests can play a server

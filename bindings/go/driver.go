@@ -246,10 +246,23 @@ func (s *sqlConn) Prepare(query string) (driver.Stmt, error) {
 	return s.PrepareContext(context.Background(), query)
 }
 
-// PrepareContext does not prepare on the server: the statement is sent with its parameters
-// each time it runs (the library's exec is one PQexecParams round trip).
-func (s *sqlConn) PrepareContext(_ context.Context, query string) (driver.Stmt, error) {
-	return &sqlStmt{conn: s, query: query}, nil
+// PrepareContext checks the statement on the server and learns its parameter types (see
+// describe.go: PREPARE, a look-up, DEALLOCATE), so that invalid SQL fails here with the
+// server's *PgError (SQLSTATE in Code), NumInput is the real parameter count and []byte
+// arguments are encoded for their targets without asking again. Statements PREPARE does not
+// take (utility statements such as CREATE, SET, CALL) are checked when they run. The
+// statement itself is not kept prepared: each execution is sent with its parameters through
+// the library's statement cache, which prepares statement texts that repeat on a connection.
+func (s *sqlConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	st := &sqlStmt{conn: s, query: query}
+	if describable(query) {
+		types, err := s.c.describe(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		st.types = types
+	}
+	return st, nil
 }
 
 // Close releases the lease.
@@ -332,27 +345,37 @@ func namedArgs(named []driver.NamedValue) ([]any, error) {
 }
 
 func (s *sqlConn) ExecContext(ctx context.Context, query string, named []driver.NamedValue) (driver.Result, error) {
-	args, err := namedArgs(named)
-	if err != nil {
-		return nil, err
-	}
-	r, err := s.c.Exec(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	return sqlResult(r), nil
+	return s.execTyped(ctx, query, named, nil)
 }
 
 func (s *sqlConn) QueryContext(ctx context.Context, query string, named []driver.NamedValue) (driver.Rows, error) {
+	return s.queryTyped(ctx, query, named, nil)
+}
+
+// execTyped runs query; types are its parameter types when a Prepare described it, else nil.
+func (s *sqlConn) execTyped(ctx context.Context, query string, named []driver.NamedValue, types []uint32) (driver.Result, error) {
 	args, err := namedArgs(named)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.c.Query(ctx, query, args...)
+	r, err := s.c.exec(ctx, query, args, types)
 	if err != nil {
 		return nil, err
 	}
-	return &sqlRows{rows: rows}, nil
+	cResultFree(r.res)
+	return sqlResult{rowsAffected: r.affected}, nil
+}
+
+func (s *sqlConn) queryTyped(ctx context.Context, query string, named []driver.NamedValue, types []uint32) (driver.Rows, error) {
+	args, err := namedArgs(named)
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.c.exec(ctx, query, args, types)
+	if err != nil {
+		return nil, err
+	}
+	return &sqlRows{rows: newRows(r)}, nil
 }
 
 func (s *sqlConn) Ping(ctx context.Context) error {
@@ -390,10 +413,19 @@ func (r sqlResult) RowsAffected() (int64, error) {
 type sqlStmt struct {
 	conn  *sqlConn
 	query string
+	types []uint32 // the parameter types, as described by Prepare; nil when not described
 }
 
-func (st *sqlStmt) Close() error  { return nil }
-func (st *sqlStmt) NumInput() int { return -1 }
+func (st *sqlStmt) Close() error { return nil }
+
+// NumInput is the statement's parameter count when Prepare described it (database/sql then
+// checks the argument count), else -1.
+func (st *sqlStmt) NumInput() int {
+	if st.types == nil {
+		return -1
+	}
+	return len(st.types)
+}
 
 func (st *sqlStmt) Exec(args []driver.Value) (driver.Result, error) {
 	return st.ExecContext(context.Background(), valuesToNamed(args))
@@ -404,11 +436,11 @@ func (st *sqlStmt) Query(args []driver.Value) (driver.Rows, error) {
 }
 
 func (st *sqlStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	return st.conn.ExecContext(ctx, st.query, args)
+	return st.conn.execTyped(ctx, st.query, args, st.types)
 }
 
 func (st *sqlStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	return st.conn.QueryContext(ctx, st.query, args)
+	return st.conn.queryTyped(ctx, st.query, args, st.types)
 }
 
 func (st *sqlStmt) CheckNamedValue(nv *driver.NamedValue) error { return nil }

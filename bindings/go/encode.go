@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // encoder packs a statement for cpgo_exec: the SQL text and every non-NULL parameter, each
@@ -19,11 +20,16 @@ type encoder struct {
 	offs []int64
 	row  *rowBuf   // QueryRow's first row, copied in the final collect
 	st   statement // the statement in flight on the netpoller path (statement.go)
+	// The last encode wrote a []byte whose meaning depends on the parameter's type (see
+	// bytesTarget) without knowing that type: describing the statement would settle it.
+	guessedBytes bool
 }
 
 const maxParams = 65535 // PostgreSQL's protocol limit
 
-func (e *encoder) encode(sql string, args []any) error {
+// encode packs sql and args. types are the parameters' type OIDs as the server described them
+// (describe.go), or nil when unknown; they only decide how []byte values are written.
+func (e *encoder) encode(sql string, args []any, types []uint32) error {
 	if strings.IndexByte(sql, 0) >= 0 {
 		return &Error{Status: StatusInvalidArgument, Message: "the SQL text contains a NUL byte"}
 	}
@@ -33,13 +39,21 @@ func (e *encoder) encode(sql string, args []any) error {
 	}
 	e.buf = append(append(e.buf[:0], sql...), 0)
 	e.offs = e.offs[:0]
+	e.guessedBytes = false
 	for i, a := range args {
 		start := len(e.buf)
 		var (
 			null bool
 			err  error
 		)
-		e.buf, null, err = appendValue(e.buf, a, 0)
+		target := bytesUnknown
+		if types != nil {
+			target = bytesText
+			if i < len(types) && types[i] == oidBytea {
+				target = bytesBytea
+			}
+		}
+		e.buf, null, err = e.appendValue(e.buf, a, target, 0)
 		if err != nil {
 			return &Error{Status: StatusInvalidArgument, Message: fmt.Sprintf("parameter $%d: %v", i+1, err)}
 		}
@@ -70,10 +84,43 @@ func (e *encoder) reset() {
 
 const hexDigits = "0123456789abcdef"
 
+// bytesTarget is what a []byte parameter goes to, as far as the encoder knows.
+type bytesTarget uint8
+
+const (
+	bytesUnknown bytesTarget = iota // the statement was not described
+	bytesBytea                      // a bytea parameter: the bytes, in bytea's hex format
+	bytesText                       // any other type: the bytes are its text, unchanged
+)
+
+// appendBytes writes a []byte parameter. Its bytes go to a bytea parameter as bytes and to
+// any other as text (as lib/pq does: json.Marshal output into json, jsonb or text stays JSON).
+// Without the parameter's type: bytes that are valid UTF-8 without a backslash or NUL mean the
+// same to bytea's input (its escape format treats only backslashes specially) as to text, so
+// they are sent unchanged; anything else is a guess, recorded so that the caller can describe
+// the statement and encode again: bytea (hex) when the bytes cannot be text (a NUL or invalid
+// UTF-8), else text.
+func (e *encoder) appendBytes(buf, b []byte, target bytesTarget) []byte {
+	switch target {
+	case bytesBytea:
+		return appendBytea(buf, b)
+	case bytesText:
+		return append(buf, b...)
+	}
+	if bytes.IndexByte(b, '\\') < 0 && bytes.IndexByte(b, 0) < 0 && utf8.Valid(b) {
+		return append(buf, b...)
+	}
+	e.guessedBytes = true
+	if bytes.IndexByte(b, 0) >= 0 || !utf8.Valid(b) {
+		return appendBytea(buf, b)
+	}
+	return append(buf, b...)
+}
+
 // appendValue appends the PostgreSQL text form of v. Parameters are sent as text and the
 // server infers their types, so the text must be valid input for the type the statement
-// expects: see "Parameters" in the package documentation.
-func appendValue(buf []byte, v any, depth int) ([]byte, bool, error) {
+// expects: see "Parameters" in the package documentation. target applies to []byte values.
+func (e *encoder) appendValue(buf []byte, v any, target bytesTarget, depth int) ([]byte, bool, error) {
 	switch x := v.(type) {
 	case nil:
 		return buf, true, nil
@@ -83,7 +130,7 @@ func appendValue(buf []byte, v any, depth int) ([]byte, bool, error) {
 		if x == nil {
 			return buf, true, nil
 		}
-		return appendBytea(buf, x), false, nil
+		return e.appendBytes(buf, x, target), false, nil
 	case int:
 		return strconv.AppendInt(buf, int64(x), 10), false, nil
 	case int64:
@@ -127,7 +174,7 @@ func appendValue(buf []byte, v any, depth int) ([]byte, bool, error) {
 		if err != nil {
 			return buf, false, fmt.Errorf("%T.Value: %w", v, err)
 		}
-		return appendValue(buf, val, depth+1)
+		return e.appendValue(buf, val, target, depth+1)
 	}
 	// Pointers and named types (type UserID int64, ...).
 	rv := reflect.ValueOf(v)
@@ -139,7 +186,7 @@ func appendValue(buf []byte, v any, depth int) ([]byte, bool, error) {
 		if depth > 8 {
 			return buf, false, fmt.Errorf("%T: pointer nesting too deep", v)
 		}
-		return appendValue(buf, rv.Elem().Interface(), depth+1)
+		return e.appendValue(buf, rv.Elem().Interface(), target, depth+1)
 	case reflect.String:
 		return append(buf, rv.String()...), false, nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
@@ -151,13 +198,13 @@ func appendValue(buf []byte, v any, depth int) ([]byte, bool, error) {
 	case reflect.Float64:
 		return appendFloat(buf, rv.Float(), 64), false, nil
 	case reflect.Bool:
-		return appendValue(buf, rv.Bool(), depth+1)
+		return e.appendValue(buf, rv.Bool(), target, depth+1)
 	case reflect.Slice:
 		if rv.Type().Elem().Kind() == reflect.Uint8 {
 			if rv.IsNil() {
 				return buf, true, nil
 			}
-			return appendBytea(buf, rv.Bytes()), false, nil
+			return e.appendBytes(buf, rv.Bytes(), target), false, nil
 		}
 	}
 	return buf, false, fmt.Errorf("unsupported type %T (use string, []byte, integers, floats, bool, "+

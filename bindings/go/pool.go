@@ -241,6 +241,11 @@ func (p *Pool) QueryRow(ctx context.Context, sql string, args ...any) *Row {
 	if usePoller {
 		return p.queryRow(ctx, sql, args)
 	}
+	return p.queryRowOnLease(ctx, sql, args)
+}
+
+// queryRowOnLease acquires, then runs Conn.QueryRow with the release in its final collect.
+func (p *Pool) queryRowOnLease(ctx context.Context, sql string, args []any) *Row {
 	lease, err := p.acquireLease(ctx)
 	if err != nil {
 		return &Row{err: err}
