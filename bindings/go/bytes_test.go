@@ -73,7 +73,7 @@ func TestBytesParamsFollowTheirTarget(t *testing.T) {
 	if _, err := db.ExecContext(ctx, "UPDATE "+table+" SET jb = $1 WHERE id = 0", raw); err != nil {
 		t.Fatal(err)
 	}
-	var back []byte
+	var back json.RawMessage // database/sql gives json and jsonb as []byte, as lib/pq does
 	if err := db.QueryRowContext(ctx, "SELECT jb FROM "+table+" WHERE id = 0").Scan(&back); err != nil {
 		t.Fatal(err)
 	}

@@ -471,10 +471,19 @@ func (r *sqlRows) Next(dest []driver.Value) error {
 		if c.null() {
 			dest[i] = nil
 		} else {
-			dest[i] = decodeValue(c.bytes(), r.rows.types[i])
+			dest[i] = driverValue(c.bytes(), r.rows.types[i])
 		}
 	}
 	return nil
+}
+
+// driverValue is decodeValue, except that json and jsonb come as []byte, as lib/pq gives
+// them: database/sql then scans them into json.RawMessage and other named []byte types too.
+func driverValue(b []byte, oid uint32) driver.Value {
+	if oid == oidJSON || oid == oidJSONB {
+		return append([]byte(nil), b...)
+	}
+	return decodeValue(b, oid)
 }
 
 // ColumnTypeDatabaseTypeName reports the PostgreSQL type name ("INT4", "TEXT"...) for the
