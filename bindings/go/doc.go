@@ -43,11 +43,18 @@
 //
 // Parameters are $1, $2... and travel as text; the server infers their types from the
 // statement (add a cast such as $1::int8 where it cannot). Go values are written as:
-// nil and nil pointers as NULL; string as is; []byte as bytea (hex format; nil is NULL);
-// integers and floats in decimal (NaN, ±Infinity spelled as PostgreSQL does); bool as
+// nil and nil pointers as NULL; string as is; []byte (nil is NULL) as bytes (bytea's hex
+// format) to a bytea parameter and as its text, unchanged, to any other type, as lib/pq does
+// (json.Marshal output stays JSON in text, json and jsonb); integers and floats in decimal (NaN, ±Infinity spelled as PostgreSQL does); bool as
 // true/false; time.Time as an ISO 8601 timestamp with its UTC offset; driver.Valuer
 // (sql.NullString...) through its Value; named types through their kind. One statement per
 // call: the extended query protocol does not allow several statements separated by ';'.
+//
+// The target type of a []byte matters only when its bytes read differently as bytea input and
+// as text (a backslash, a NUL byte, invalid UTF-8). Then the binding first asks the server for
+// the statement's parameter types on the same connection (PREPARE, pg_prepared_statements,
+// DEALLOCATE: see describe.go); statements PREPARE does not take (CALL, DO...) get such bytes
+// as bytea when they cannot be text, else as text.
 //
 // # Results
 //
@@ -80,4 +87,10 @@
 // pool_max_size=8"). Each database/sql connection is one lease. See Driver for how
 // database/sql's idle connections interact with the pool (in short: SetMaxIdleConns(0) lets
 // the pool do the pooling; OpenDB does that for an existing Pool).
+//
+// Prepare checks the statement on the server (the describe above): invalid SQL fails there
+// with a *PgError carrying the SQLSTATE, and NumInput is the real parameter count. Utility
+// statements, which PREPARE refuses, are checked when they run. json and jsonb results come as
+// []byte, as from lib/pq. For sqlx, call sqlx.BindDriver("connpool", sqlx.DOLLAR) once, or wrap
+// with sqlx.NewDb(db, "postgres"); the package registers no name but "connpool".
 package connpool
