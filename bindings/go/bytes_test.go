@@ -136,11 +136,15 @@ func TestBytesParamsNativeAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Release()
-	if err := conn.QueryRow(ctx, "SELECT $1::text || $2::text", []byte(`a\`), []byte(`\b`)).Scan(&s); err != nil {
-		t.Fatal(err)
-	}
-	if s != `a\\b` {
-		t.Errorf("text: got %q", s)
+	// Repeated past prepare_threshold: the describing statements go through the library's
+	// statement cache like any other.
+	for i := 0; i < 8; i++ {
+		if err := conn.QueryRow(ctx, "SELECT $1::text || $2::text", []byte(`a\`), []byte(`\b`)).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		if s != `a\\b` {
+			t.Errorf("text: got %q", s)
+		}
 	}
 	// Describing leaves no prepared statement behind on the connection.
 	var left int
