@@ -312,10 +312,12 @@ class Connection:
         return sql
 
     # ---- statements -----------------------------------------------------------------------------
-    def _execute(self, sql: str, values: list):
+    def _execute(self, sql: str, values: list, begin: bool = True):
+        """Runs a statement, after the implicit BEGIN when one is due (``begin=False``: never,
+        for the SQLAlchemy dialect's SHOW of session defaults)."""
         with self._lock:
             lease = self._lease()
-            if not self._autocommit and self._status() == _IDLE:
+            if begin and not self._autocommit and self._status() == _IDLE:
                 _exec(lease, self._begin_statement(), [])
             return _exec(lease, sql, values)
 
