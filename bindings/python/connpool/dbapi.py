@@ -134,9 +134,11 @@ def _cached_pool(conninfo: str, options: dict) -> ConnectionPool:
 def close_pools() -> None:
     """Closes every pool :func:`connect` created in this process (connections still out stay
     usable until closed) and forgets them: later connect() calls create new pools."""
+    pid = os.getpid()
     with _pools_lock:
-        pools = [p for (pid, _, _), p in _pools.items() if pid == os.getpid()]
-        _pools.clear()
+        # A parent's pools (after fork) stay referenced: freeing them here is not ours to do.
+        mine = [key for key in _pools if key[0] == pid]
+        pools = [_pools.pop(key) for key in mine]
     for pool in pools:
         pool.close()
 
@@ -157,6 +159,8 @@ def connect(
     ``reset_query``...; README "Options") configure the pool, as ``pool_options`` does; the
     others are libpq keywords (``host``, ``port``, ``dbname``/``database``, ``user``,
     ``password``, ``sslmode``...) added to the conninfo.
+
+    (``connect_timeout`` is the pool's option: it bounds each connection attempt.)
 
     ``pool``: borrow from this :class:`connpool.ConnectionPool` instead (no dsn or options then).
     ``timeout``: seconds to wait for a connection (None: the pool's ``acquire_timeout``).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import os
 import pickle
 import threading
 import unittest
@@ -414,6 +415,24 @@ class PoolingTest(DBAPITestCase):
                              self.app + "_kw")
         finally:
             conn.close()
+
+    def test_forked_child_gets_its_own_pool(self):
+        parent_pool = self.connect().pool
+        pid = os.fork()
+        if pid == 0:  # child: the cached pool belongs to the parent; connect() makes a new one
+            code = 1
+            try:
+                conn = dbapi.connect(self.dsn)
+                cur = conn.cursor()
+                cur.execute("SELECT 1")
+                code = 0 if conn.pool is not parent_pool and cur.fetchone() == (1,) else 2
+                conn.close()
+                dbapi.close_pools()
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+        self.assertIs(self.connect().pool, parent_pool, "the parent's cache is intact")
 
     def test_threads_share_a_connection(self):
         conn = self.connect()
