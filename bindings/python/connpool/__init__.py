@@ -7,7 +7,8 @@ connection pool with a C++ core.
         with pool.connection() as conn:
             row = conn.execute("SELECT $1::int + 1", [41]).fetchone()
 
-asyncio: :class:`connpool.AsyncConnectionPool` (``connpool.aio``).
+asyncio: :class:`connpool.AsyncConnectionPool` (``connpool.aio``). DB-API 2.0 (PEP 249):
+:mod:`connpool.dbapi`; SQLAlchemy: ``postgresql+connpool://`` (:mod:`connpool.sqlalchemy_dialect`).
 """
 
 from . import _ffi
@@ -15,8 +16,20 @@ from .errors import (
     Canceled,
     ConnectError,
     ConnectionBroken,
+    DatabaseError,
     DatabaseUnavailable,
+    DataError,
     Error,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    QueryDataError,
+    QueryIntegrityError,
+    QueryInternalError,
+    QueryNotSupportedError,
+    QueryOperationalError,
+    QueryProgrammingError,
     Forked,
     WouldBlock,
     InProgress,
@@ -55,8 +68,20 @@ __all__ = [
     "Connection",
     "ConnectionBroken",
     "ConnectionPool",
+    "DatabaseError",
     "DatabaseUnavailable",
+    "DataError",
     "Error",
+    "IntegrityError",
+    "InterfaceError",
+    "OperationalError",
+    "ProgrammingError",
+    "QueryDataError",
+    "QueryIntegrityError",
+    "QueryInternalError",
+    "QueryNotSupportedError",
+    "QueryOperationalError",
+    "QueryProgrammingError",
     "Forked",
     "WouldBlock",
     "InProgress",
