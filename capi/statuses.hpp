@@ -36,4 +36,8 @@
       "a pool or lease used in a child process after fork(); create a new pool there")         \
     X(CONNPOOL_ERR_WOULD_BLOCK,                                                                \
       "connpool_pool_try_acquire found no connection it could take without waiting (not a "    \
-      "failure: wait with connpool_pool_acquire or connpool_pool_acquire_async)")
+      "failure: wait with connpool_pool_acquire or connpool_pool_acquire_async)")              \
+    X(CONNPOOL_ERR_NOT_FOUND, "no registered pool has that name")                              \
+    X(CONNPOOL_ERR_CONFLICT,                                                                   \
+      "a registered pool has that name with another conninfo or other options (the message "   \
+      "names the difference)")

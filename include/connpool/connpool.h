@@ -199,6 +199,11 @@ typedef int32_t connpool_status;
 #define CONNPOOL_ERR_FORKED 15
 /** connpool_pool_try_acquire found no connection it could take without waiting (not a failure). */
 #define CONNPOOL_ERR_WOULD_BLOCK 16
+/** No registered pool has that name (connpool_registry_lookup, connpool_registry_close). */
+#define CONNPOOL_ERR_NOT_FOUND 17
+/** A registered pool has that name with another conninfo or other options (the message names
+ *  what differs, never a value of a password). */
+#define CONNPOOL_ERR_CONFLICT 18
 
 /** Details of a failure: status, message and (for query failures) SQLSTATE. */
 typedef struct connpool_error connpool_error;
@@ -1196,6 +1201,332 @@ CONNPOOL_API void connpool_string_free(char *string);
  * Threads: any (a relaxed atomic counter).
  */
 CONNPOOL_API int64_t connpool_misuse_count(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Pools of a process: the registry of named pools
+ *
+ * One registry per process, shared by everything loaded into it: a pool registered from C can
+ * be looked up by name from Python (ctypes) or Go (cgo) in the same process, and every handle
+ * reaches the same pool with one set of counters. Pools made with connpool_pool_create() are
+ * not registered and work as before.
+ *
+ * Names: 1 to 63 characters from [A-Za-z0-9_.-] (safe in URLs, metric labels and log lines).
+ * A registered pool's `name` option is its registry name.
+ *
+ * Handles: every connpool_registry_get_or_create() and connpool_registry_lookup() returns a new
+ * connpool_pool handle. connpool_pool_free() on a handle of a registered pool frees only that
+ * handle; the pool stays registered and open. The pool closes (for every handle) on
+ * connpool_registry_close(), connpool_registry_close_all(), or connpool_pool_close() on any of
+ * its handles; it is unregistered then, and handles still held answer CONNPOOL_ERR_POOL_CLOSED
+ * until freed. Registered pools are not closed at process exit: call
+ * connpool_registry_close_all() before exiting to end their sessions politely.
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * Returns a handle to the registered pool called `name`, creating and registering it if there
+ * is none. An existing pool is returned only when `conninfo` and `options` equal those it was
+ * created with (conninfo compared key by key after parsing, options value by value);
+ * otherwise CONNPOOL_ERR_CONFLICT names the first difference (the key or option, never a
+ * password). `options` may be NULL (defaults).
+ *
+ * Returns: CONNPOOL_OK with `*out` set; CONNPOOL_ERR_CONFLICT; CONNPOOL_ERR_INVALID_ARGUMENT
+ *          (NULL `out`, `name` or `conninfo`, a name that breaks the rule above, unparsable
+ *          conninfo, invalid options), CONNPOOL_ERR_INVALID_HANDLE (stale `options`),
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never waits for the server (as connpool_pool_create).
+ * Threads: thread-safe; of concurrent calls with one name exactly one creates the pool, the
+ *          others get handles to it (or CONFLICT).
+ */
+CONNPOOL_API connpool_status connpool_registry_get_or_create(connpool_pool **out, const char *name,
+                                                             const char *conninfo,
+                                                             const connpool_options *options,
+                                                             connpool_error **err);
+
+/**
+ * Returns a new handle to the registered pool called `name`.
+ *
+ * Returns: CONNPOOL_OK with `*out` set; CONNPOOL_ERR_NOT_FOUND (not counted by
+ *          connpool_misuse_count); CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out` or `name`),
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: thread-safe.
+ */
+CONNPOOL_API connpool_status connpool_registry_lookup(connpool_pool **out, const char *name,
+                                                      connpool_error **err);
+
+/**
+ * The names of the registered pools, sorted, one per line ("\n" after each; "" when there are
+ * none). Free `*out_names` with connpool_string_free().
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out_names`),
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: thread-safe (a snapshot).
+ */
+CONNPOOL_API connpool_status connpool_registry_names(char **out_names, connpool_error **err);
+
+/**
+ * Statistics of every registered pool and their aggregate, as one JSON object:
+ * {"pools": {"<name>": <as connpool_pool_stats_json>, ...}, "aggregate": {"pools": N,
+ * <each connpool_stats field summed over the pools>, "utilisation_percent": <in use over the
+ * sum of max_size + max_overflow>, "reuse_ratio": <reused / created, 0 when none created>}}.
+ * Free `*out_json` with connpool_string_free().
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out_json`), CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: thread-safe.
+ */
+CONNPOOL_API connpool_status connpool_registry_stats_json(char **out_json, connpool_error **err);
+
+/**
+ * Closes the registered pool called `name` (as connpool_pool_close) and unregisters it; the
+ * name is free for a new pool at once.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_NOT_FOUND; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `name`),
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  as connpool_pool_close.
+ * Threads: thread-safe.
+ */
+CONNPOOL_API connpool_status connpool_registry_close(const char *name, connpool_error **err);
+
+/**
+ * Closes and unregisters every registered pool.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  as connpool_pool_close, once per pool.
+ * Threads: thread-safe.
+ */
+CONNPOOL_API connpool_status connpool_registry_close_all(connpool_error **err);
+
+/**
+ * Sets the process-wide connection budget: the open connections (including those being
+ * opened) of all registered pools together never exceed `max_connections`; 0 turns the budget
+ * off (the default). A pool that needs a connection while the budget is spent closes an idle
+ * connection of another registered pool if there is one, else waits for one within its
+ * acquire timeout. Lowering the budget below what is open closes nothing at once: connections
+ * are not opened again until the total is below it.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (negative), CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: thread-safe.
+ */
+CONNPOOL_API connpool_status connpool_registry_set_connection_budget(int32_t max_connections,
+                                                                     connpool_error **err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Health
+ *
+ * A verdict per pool from its utilisation (in use / (max_size + max_overflow)), the errors in a
+ * recent window (failed connects, acquire timeouts, connections found broken) and the circuit
+ * breaker. With the default options (health_* in the options table): healthy below 80 %
+ * utilisation with no error in the window; degraded at 80-95 % or with some errors; unhealthy
+ * above 95 %, with more than 10 errors in the window, or with the breaker open.
+ * ------------------------------------------------------------------------------------------- */
+
+#define CONNPOOL_HEALTH_HEALTHY 0
+#define CONNPOOL_HEALTH_DEGRADED 1
+#define CONNPOOL_HEALTH_UNHEALTHY 2
+
+/**
+ * The pool's verdict now: CONNPOOL_HEALTH_HEALTHY, _DEGRADED or _UNHEALTHY. A closed pool is
+ * unhealthy.
+ *
+ * Returns: CONNPOOL_OK with `*out_verdict` set; CONNPOOL_ERR_INVALID_ARGUMENT (NULL
+ *          `out_verdict` or `pool`), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED,
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: thread-safe.
+ */
+CONNPOOL_API connpool_status connpool_pool_health(int32_t *out_verdict, connpool_pool *pool,
+                                                  connpool_error **err);
+
+/**
+ * The pool's verdict with its reasons as JSON: {"name": ..., "status": "healthy" | "degraded" |
+ * "unhealthy", "utilisation_percent": <number>, "recent_errors": <integer>, "breaker_state":
+ * <integer>, "reasons": [<one sentence each>]}. Free with connpool_string_free().
+ *
+ * Returns: as connpool_pool_health.
+ */
+CONNPOOL_API connpool_status connpool_pool_health_json(char **out_json, connpool_pool *pool,
+                                                       connpool_error **err);
+
+/**
+ * The registry-wide verdict: unhealthy if any registered pool is, else degraded if any is, else
+ * healthy (healthy also when no pool is registered). `*out_verdict` may be NULL. JSON:
+ * {"status": ..., "pools": {"<name>": <as connpool_pool_health_json>, ...}, "healthy_pools": N,
+ * "total_pools": N, "warnings": ["<name>: <reason>", ...]}. Free with connpool_string_free().
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out_json`),
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: thread-safe.
+ */
+CONNPOOL_API connpool_status connpool_registry_health_json(char **out_json, int32_t *out_verdict,
+                                                           connpool_error **err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Metrics
+ *
+ * Text exposition for Prometheus, names following OpenTelemetry's database client connection
+ * metrics (db.client.connection.*) mapped to Prometheus naming (seconds, _total counters, a
+ * pool_name label), plus the library's own series under connpool_ (README: "Health and
+ * metrics" has the table).
+ * ------------------------------------------------------------------------------------------- */
+
+#define CONNPOOL_METRICS_PROMETHEUS 0  /**< text/plain; version=0.0.4 */
+#define CONNPOOL_METRICS_OPENMETRICS 1 /**< application/openmetrics-text; version=1.0.0 */
+
+/**
+ * The pool's metrics in `format`. Free `*out_text` with connpool_string_free().
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out_text` or `pool`, unknown
+ *          format), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: thread-safe.
+ */
+CONNPOOL_API connpool_status connpool_pool_metrics(char **out_text, connpool_pool *pool,
+                                                   int32_t format, connpool_error **err);
+
+/**
+ * The metrics of every registered pool in one exposition (each family once, one series per
+ * pool). Free `*out_text` with connpool_string_free().
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out_text`, unknown format),
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: thread-safe.
+ */
+CONNPOOL_API connpool_status connpool_registry_metrics(char **out_text, int32_t format,
+                                                       connpool_error **err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Monitoring endpoints
+ *
+ * One router, used by the embedded exporter below, the Python WSGI/ASGI apps and the Go
+ * http.Handler, so every language answers the same routes the same way:
+ *   GET  /pools                 statistics of all registered pools + aggregate (JSON)
+ *   GET  /pools/{name}          one pool's statistics and health (JSON; 404 if unknown)
+ *   GET  /health                registry verdict (JSON): 200 healthy or degraded, 503 unhealthy
+ *   GET  /metrics               Prometheus text, or OpenMetrics when `accept` asks for it
+ *   POST /pools/{name}/close    close one pool   } only with an admin token configured, and
+ *   POST /pools/close-all       close every pool } "Authorization: Bearer <token>"
+ * Other paths: 404; other methods on a known path: 405; mutating routes without a configured
+ * token: 403; with a token but a missing or wrong Authorization: 401. Errors have a JSON body
+ * {"error": "..."}. A query string is ignored.
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * Answers one HTTP request. `method` and `target` (the request target, e.g. "/pools/main") are
+ * required; `authorization` and `accept` are the request's header values or NULL;
+ * `admin_token` NULL or "" leaves the mutating routes off. On CONNPOOL_OK the three outputs are
+ * set: the HTTP status code and two new strings, the Content-Type and the body, each freed with
+ * connpool_string_free(). An unroutable request is not a failure (it gets its 4xx reply).
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (a NULL output, `method` or `target`),
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never holds a pool lock while rendering; a close route blocks as
+ *          connpool_registry_close.
+ * Threads: thread-safe.
+ */
+CONNPOOL_API connpool_status connpool_monitor_handle(int32_t *out_http_status,
+                                                     char **out_content_type, char **out_body,
+                                                     const char *method, const char *target,
+                                                     const char *authorization, const char *accept,
+                                                     const char *admin_token, connpool_error **err);
+
+/** An embedded HTTP exporter serving connpool_monitor_handle's routes. */
+typedef struct connpool_exporter connpool_exporter;
+
+/**
+ * Starts an HTTP server on `address` ("HOST:PORT"; NULL means "127.0.0.1:0", port 0 picks a
+ * free port) with a small fixed number of threads and bounded request size, answering the
+ * monitoring routes with `admin_token` (NULL or "": mutating routes off). Opt-in: nothing
+ * listens unless this is called.
+ *
+ * Returns: CONNPOOL_OK with `*out` set; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out`, malformed
+ *          address, or the address cannot be bound: the message says why),
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  until the server listens (bounded).
+ * Threads: thread-safe.
+ */
+CONNPOOL_API connpool_status connpool_exporter_start(connpool_exporter **out, const char *address,
+                                                     const char *admin_token, connpool_error **err);
+
+/**
+ * The TCP port the exporter listens on.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out_port` or `exporter`),
+ *          CONNPOOL_ERR_INVALID_HANDLE (stopped or made up).
+ */
+CONNPOOL_API connpool_status connpool_exporter_port(int32_t *out_port, connpool_exporter *exporter,
+                                                    connpool_error **err);
+
+/**
+ * Stops the exporter (finishing requests in progress, bounded) and frees it. Exporters still
+ * running at process exit are stopped then.
+ *
+ * Returns: CONNPOOL_OK (also for NULL); CONNPOOL_ERR_INVALID_HANDLE (stopped before, made up),
+ *          CONNPOOL_ERR_INTERNAL.
+ * Threads: once per exporter.
+ */
+CONNPOOL_API connpool_status connpool_exporter_stop(connpool_exporter *exporter);
+
+/* ---------------------------------------------------------------------------------------------
+ * Logging into the host's logging
+ * ------------------------------------------------------------------------------------------- */
+
+#define CONNPOOL_LOG_TRACE 0
+#define CONNPOOL_LOG_DEBUG 1
+#define CONNPOOL_LOG_INFO 2
+#define CONNPOOL_LOG_WARN 3
+#define CONNPOOL_LOG_ERROR 4
+#define CONNPOOL_LOG_CRITICAL 5
+#define CONNPOOL_LOG_OFF 6
+
+/**
+ * Receives the library's log messages: `level` (CONNPOOL_LOG_*), the pool's name, and the
+ * message (passwords already removed). Strings are valid during the call only. Called from one
+ * library thread, never with a pool lock held and never from a caller's thread.
+ */
+typedef void (*connpool_log_callback)(void *user_data, int32_t level, const char *pool_name,
+                                      const char *message);
+
+/**
+ * Routes the log messages of every pool (except pools given their own callback) to `callback`,
+ * at `min_level` and above; a pool whose log_level option is set keeps that level. NULL
+ * `callback` restores the default (stderr, with the level from log_level or
+ * CONNPOOL_LOG_LEVEL). Messages wait in a bounded queue for the delivery thread: when the host
+ * is slow and the queue is full, new messages are dropped and counted
+ * (connpool_log_dropped_count), so a pool thread never waits for the host.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (level out of range),
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  until messages already queued for the previous callback are delivered (bounded).
+ * Threads: thread-safe.
+ */
+CONNPOOL_API connpool_status connpool_log_set_callback(connpool_log_callback callback,
+                                                       void *user_data, int32_t min_level,
+                                                       connpool_error **err);
+
+/**
+ * As connpool_log_set_callback, for one pool (all its handles). NULL `callback` returns the
+ * pool to the process-wide routing.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `pool`, level out of range),
+ *          CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ */
+CONNPOOL_API connpool_status connpool_pool_set_log_callback(connpool_pool *pool,
+                                                            connpool_log_callback callback,
+                                                            void *user_data, int32_t min_level,
+                                                            connpool_error **err);
+
+/**
+ * Log messages dropped because the delivery queue was full, process-wide, since load.
+ */
+CONNPOOL_API int64_t connpool_log_dropped_count(void);
 
 #ifdef __cplusplus
 }

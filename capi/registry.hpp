@@ -1,0 +1,21 @@
+// The process-wide registry of named pools (connpool_registry_*), as the rest of capi sees it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/pool.hpp"
+
+namespace connpool::capi {
+
+struct RegisteredPool {
+    std::string name;
+    std::shared_ptr<Pool> pool;
+};
+
+// A snapshot of the registered pools, sorted by name. Holding it keeps the pools alive, not
+// registered: a pool closed meanwhile answers as closed.
+std::vector<RegisteredPool> registered_pools();
+
+}  // namespace connpool::capi
