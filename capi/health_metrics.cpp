@@ -76,9 +76,10 @@ std::string registry_health_json(HealthVerdict &overall) {
                                     json_escape(entry.name + ": " + reason));
         }
     }
-    return fmt::format("{{\"status\": \"{}\", \"pools\": {{{}}}, \"healthy_pools\": {}, "
-                       "\"total_pools\": {}, \"warnings\": [{}]}}",
-                       health_verdict_name(overall), pools_json, healthy, total, warnings);
+    return fmt::format(
+        "{{\"status\": \"{}\", \"pools\": {{{}}}, \"healthy_pools\": {}, "
+        "\"total_pools\": {}, \"warnings\": [{}]}}",
+        health_verdict_name(overall), pools_json, healthy, total, warnings);
 }
 
 }  // namespace

@@ -23,15 +23,17 @@ HealthVerdict judge(const PoolStats &s, const HealthThresholds &t, bool closed,
     }
     if (s.breaker_state == kBreakerOpen) {
         note(HealthVerdict::unhealthy, [&] {
-            return fmt::format("The circuit breaker is open: connection attempts keep failing "
-                               "({} errors in the last {} s), so acquires fail fast.",
-                               s.recent_errors, t.error_window_ms / 1000);
+            return fmt::format(
+                "The circuit breaker is open: connection attempts keep failing "
+                "({} errors in the last {} s), so acquires fail fast.",
+                s.recent_errors, t.error_window_ms / 1000);
         });
     }
     if (s.breaker_state == kBreakerHalfOpen) {
         note(HealthVerdict::degraded, [] {
-            return std::string("The circuit breaker is half-open: a probe connection is testing "
-                               "whether the server is back.");
+            return std::string(
+                "The circuit breaker is half-open: a probe connection is testing "
+                "whether the server is back.");
         });
     }
     if (s.utilisation_percent > t.unhealthy_utilisation) {
@@ -42,24 +44,26 @@ HealthVerdict judge(const PoolStats &s, const HealthThresholds &t, bool closed,
         });
     } else if (s.utilisation_percent >= t.degraded_utilisation) {
         note(HealthVerdict::degraded, [&] {
-            return fmt::format("Utilisation is {} %, at or above {} %: {} of {} connections are "
-                               "in use.",
-                               s.utilisation_percent, t.degraded_utilisation, s.in_use,
-                               s.max_size + s.max_overflow);
+            return fmt::format(
+                "Utilisation is {} %, at or above {} %: {} of {} connections are "
+                "in use.",
+                s.utilisation_percent, t.degraded_utilisation, s.in_use,
+                s.max_size + s.max_overflow);
         });
     }
     if (s.recent_errors > t.unhealthy_errors) {
         note(HealthVerdict::unhealthy, [&] {
-            return fmt::format("{} errors (failed connects, acquire timeouts, broken connections) "
-                               "in the last {} s, more than {}.",
-                               s.recent_errors, t.error_window_ms / 1000, t.unhealthy_errors);
+            return fmt::format(
+                "{} errors (failed connects, acquire timeouts, broken connections) "
+                "in the last {} s, more than {}.",
+                s.recent_errors, t.error_window_ms / 1000, t.unhealthy_errors);
         });
     } else if (s.recent_errors > 0) {
         note(HealthVerdict::degraded, [&] {
-            return fmt::format("{} error{} (failed connects, acquire timeouts, broken "
-                               "connections) in the last {} s.",
-                               s.recent_errors, s.recent_errors == 1 ? "" : "s",
-                               t.error_window_ms / 1000);
+            return fmt::format(
+                "{} error{} (failed connects, acquire timeouts, broken "
+                "connections) in the last {} s.",
+                s.recent_errors, s.recent_errors == 1 ? "" : "s", t.error_window_ms / 1000);
         });
     }
     return verdict;

@@ -47,7 +47,7 @@ std::string escape_help(std::string_view text) {
             out += "\\\\";
         } else if (c == '\n') {
             out += "\\n";
-        } else if (c == '"' ) {
+        } else if (c == '"') {
             out += '\'';  // OpenMetrics escapes quotes in HELP, Prometheus 0.0.4 does not
         } else {
             out += c;
@@ -76,16 +76,15 @@ class Exposition {
         } else {
             // Prometheus 0.0.4 names a counter's family by its sample name.
             const std::string name = f.type == Type::counter ? f.name + "_total" : f.name;
-            out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, escape_help(f.help), name,
-                                type);
+            out_ +=
+                fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, escape_help(f.help), name, type);
         }
     }
     // `labels`: already formatted, without braces ("" for none besides pool_name).
     void sample(std::string_view name, const PoolObservation &pool, std::string_view labels,
                 std::string_view value) {
-        out_ += fmt::format("{}{{pool_name=\"{}\"{}{}}} {}\n", name,
-                            escape_label_value(pool.name), labels.empty() ? "" : ",", labels,
-                            value);
+        out_ += fmt::format("{}{{pool_name=\"{}\"{}{}}} {}\n", name, escape_label_value(pool.name),
+                            labels.empty() ? "" : ",", labels, value);
     }
     void histogram(const std::string &name, const PoolObservation &pool,
                    const HistogramSnapshot &h) {
@@ -122,12 +121,12 @@ std::vector<Family> otel_families() {
                       std::to_string(p.stats.in_use));
          }});
     auto simple = [&](const char *name, Type type, const char *help, auto value) {
-        families.push_back({name, type, "", help, [name, type, value](Exposition &e,
-                                                                      const PoolObservation &p) {
-                                const std::string sample =
-                                    type == Type::counter ? std::string(name) + "_total" : name;
-                                e.sample(sample, p, "", std::to_string(value(p.stats)));
-                            }});
+        families.push_back(
+            {name, type, "", help, [name, type, value](Exposition &e, const PoolObservation &p) {
+                 const std::string sample =
+                     type == Type::counter ? std::string(name) + "_total" : name;
+                 e.sample(sample, p, "", std::to_string(value(p.stats)));
+             }});
     };
     simple("db_client_connection_idle_max", Type::gauge,
            "The maximum number of idle open connections allowed (max_size); OpenTelemetry "
@@ -174,8 +173,8 @@ std::vector<Family> otel_families() {
 
 // Statistics shown by the OpenTelemetry families already.
 bool covered_by_otel(std::string_view stat) {
-    for (std::string_view name : {"total", "idle", "in_use", "waiting", "max_size", "min_size",
-                                  "acquire_timeouts"}) {
+    for (std::string_view name :
+         {"total", "idle", "in_use", "waiting", "max_size", "min_size", "acquire_timeouts"}) {
         if (stat == name) return true;
     }
     return false;

@@ -725,8 +725,7 @@ PoolStats Pool::stats() const {
 }
 
 PoolHistograms Pool::histograms() const {
-    return {wait_histogram_.snapshot(), hold_histogram_.snapshot(),
-            connect_histogram_.snapshot()};
+    return {wait_histogram_.snapshot(), hold_histogram_.snapshot(), connect_histogram_.snapshot()};
 }
 
 HealthThresholds Pool::health_thresholds() const {

@@ -198,8 +198,8 @@ class Pool {
     struct Counters {
         std::atomic<int64_t> created{0}, closed{0}, acquire_timeouts{0}, connect_errors{0},
             health_checks{0}, health_check_failures{0}, closed_lifetime{0}, closed_idle{0},
-            closed_broken{0}, closed_overflow{0}, resets{0}, breaker_opens{0},
-            waiters_rejected{0}, unavailable{0}, leaks_detected{0}, canceled{0}, sweeps{0};
+            closed_broken{0}, closed_overflow{0}, resets{0}, breaker_opens{0}, waiters_rejected{0},
+            unavailable{0}, leaks_detected{0}, canceled{0}, sweeps{0};
     };
 
     Pool(PoolOptions options, std::unique_ptr<Connector> connector);

@@ -55,9 +55,9 @@ void Pool::run_open() {
         failure.message = std::string("unexpected error while connecting: ") + e.what();
     }
     if (connection) {
-        connect_histogram_.record(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                      Clock::now() - connect_start)
-                                      .count());
+        connect_histogram_.record(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - connect_start)
+                .count());
     }
     Slot *slot = nullptr;
     if (connection) {

@@ -31,8 +31,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     const std::string conninfo = argv[1], form = argv[2], format_name = argv[3];
-    const int32_t format = format_name == "openmetrics" ? CONNPOOL_METRICS_OPENMETRICS
-                                                        : CONNPOOL_METRICS_PROMETHEUS;
+    const int32_t format =
+        format_name == "openmetrics" ? CONNPOOL_METRICS_OPENMETRICS : CONNPOOL_METRICS_PROMETHEUS;
     connpool_error *err = nullptr;
     connpool_options *options = nullptr;
     if (connpool_options_new(&options, &err) != CONNPOOL_OK ||
@@ -42,10 +42,9 @@ int main(int argc, char **argv) {
     }
     connpool_pool *pool = nullptr;
     const connpool_status created =
-        form == "registry"
-            ? connpool_registry_get_or_create(&pool, "metrics_dump", conninfo.c_str(), options,
-                                              &err)
-            : connpool_pool_create(&pool, conninfo.c_str(), options, &err);
+        form == "registry" ? connpool_registry_get_or_create(&pool, "metrics_dump",
+                                                             conninfo.c_str(), options, &err)
+                           : connpool_pool_create(&pool, conninfo.c_str(), options, &err);
     connpool_options_free(options);
     if (created != CONNPOOL_OK) return fail("creating the pool", err);
 

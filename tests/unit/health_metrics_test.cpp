@@ -101,7 +101,8 @@ TEST(HistogramTest, CountsBelowABucketBoundAreExact) {
     EXPECT_EQ(s.count_below(int64_t{1} << 36), 4);
 }
 
-// ---- the pool's latency statistics ----------------------------------------------------------------
+// ---- the pool's latency statistics
+// ----------------------------------------------------------------
 
 class PoolLatencyTest : public ::testing::Test {
   protected:
@@ -252,8 +253,8 @@ TEST_F(HealthTest, BrokenConnectionsCountAsErrors) {
 
 TEST_F(HealthTest, OpenBreakerIsUnhealthy) {
     server_->refuse = true;
-    pool_ = make_fake_pool(server_, {{"max_size", "2"}, {"min_size", "1"},
-                                     {"breaker_threshold", "1"}});
+    pool_ =
+        make_fake_pool(server_, {{"max_size", "2"}, {"min_size", "1"}, {"breaker_threshold", "1"}});
     ASSERT_TRUE(eventually([&] { return stats_of(pool_).breaker_state == 1; }));
     EXPECT_EQ(verdict(), CONNPOOL_HEALTH_UNHEALTHY);
     EXPECT_NE(health_json().find("The circuit breaker is open"), std::string::npos)
@@ -269,12 +270,11 @@ TEST_F(HealthTest, ClosedPoolIsUnhealthy) {
 }
 
 TEST_F(HealthTest, ThresholdsAreValidatedTogether) {
-    connpool_options *opts = make_options({{"health_degraded_utilisation", "90"},
-                                           {"health_unhealthy_utilisation", "50"}});
+    connpool_options *opts = make_options(
+        {{"health_degraded_utilisation", "90"}, {"health_unhealthy_utilisation", "50"}});
     connpool_pool *pool = nullptr;
     ErrorBox error;
-    EXPECT_EQ(capi::create_pool(&pool, std::make_unique<FakeConnector>(server_), opts,
-                                error.out()),
+    EXPECT_EQ(capi::create_pool(&pool, std::make_unique<FakeConnector>(server_), opts, error.out()),
               CONNPOOL_ERR_INVALID_ARGUMENT);
     EXPECT_NE(error.message().find("health_degraded_utilisation"), std::string::npos)
         << error.message();
@@ -292,8 +292,7 @@ TEST_F(HealthTest, RefusesBadArguments) {
     EXPECT_EQ(text, nullptr);
     EXPECT_EQ(connpool_registry_metrics(&text, -1, nullptr), CONNPOOL_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(connpool_registry_metrics(nullptr, 0, nullptr), CONNPOOL_ERR_INVALID_ARGUMENT);
-    EXPECT_EQ(connpool_registry_health_json(nullptr, &v, nullptr),
-              CONNPOOL_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(connpool_registry_health_json(nullptr, &v, nullptr), CONNPOOL_ERR_INVALID_ARGUMENT);
 }
 
 // ---- metrics exposition -------------------------------------------------------------------------
@@ -347,8 +346,7 @@ TEST(MetricsTextTest, PrometheusFamiliesOnceSeriesPerPoolAndEscapedNames) {
               std::string::npos);
     EXPECT_NE(text.find("connpool_acquire_wait_seconds_total{pool_name=\"main\"} 1.5\n"),
               std::string::npos);
-    EXPECT_NE(text.find("connpool_utilisation_ratio{pool_name=\"main\"} 0.4\n"),
-              std::string::npos);
+    EXPECT_NE(text.find("connpool_utilisation_ratio{pool_name=\"main\"} 0.4\n"), std::string::npos);
     EXPECT_EQ(text.find("# EOF"), std::string::npos);
 }
 
@@ -362,8 +360,9 @@ TEST(MetricsTextTest, HistogramBucketsAreCumulativeAndExact) {
     EXPECT_NE(text.find(prefix + "le=\"+Inf\"} 3\n"), std::string::npos);
     EXPECT_NE(text.find("db_client_connection_wait_time_seconds_count{pool_name=\"main\"} 3\n"),
               std::string::npos);
-    EXPECT_NE(text.find("db_client_connection_wait_time_seconds_sum{pool_name=\"main\"} 3.0020005\n"),
-              std::string::npos)
+    EXPECT_NE(
+        text.find("db_client_connection_wait_time_seconds_sum{pool_name=\"main\"} 3.0020005\n"),
+        std::string::npos)
         << text;
     int64_t previous = -1;
     for (const std::string &line : lines_of(text)) {
