@@ -41,6 +41,8 @@ class LogTest : public RealPoolTest {
         EXPECT_EQ(connpool_log_set_callback(nullptr, nullptr, CONNPOOL_LOG_OFF, nullptr),
                   CONNPOOL_OK);
     }
+    // Callbacks' user data outlives the test body: TearDown frees the pool, then clears.
+    Lines lines_, own_;
 };
 
 TEST_F(LogTest, PlantedPasswordNeverReachesTheCallback) {
@@ -50,7 +52,7 @@ TEST_F(LogTest, PlantedPasswordNeverReachesTheCallback) {
     }
     const std::string planted = "Pl4nted-S3cret-quux";
     const std::string real = tcp.substr(tcp.find("password=") + 9);
-    Lines lines;
+    Lines &lines = lines_;
     ASSERT_EQ(connpool_log_set_callback(&Lines::callback, &lines, CONNPOOL_LOG_TRACE, nullptr),
               CONNPOOL_OK);
     {
@@ -80,7 +82,7 @@ TEST_F(LogTest, PlantedPasswordNeverReachesTheCallback) {
 }
 
 TEST_F(LogTest, PoolCallbackHearsOnlyItsPool) {
-    Lines everyone, own;
+    Lines &everyone = lines_, &own = own_;
     ASSERT_EQ(
         connpool_log_set_callback(&Lines::callback, &everyone, CONNPOOL_LOG_DEBUG, nullptr),
         CONNPOOL_OK);

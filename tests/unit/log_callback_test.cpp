@@ -76,12 +76,14 @@ class LogCallbackTest : public ::testing::Test {
         ASSERT_EQ(connpool_lease_release(lease, nullptr), CONNPOOL_OK);
     }
 
+    // Callbacks' user data outlives the test body: TearDown clears the callbacks first.
+    Collector host_, own_;
     std::shared_ptr<FakeServer> server_ = std::make_shared<FakeServer>();
     std::vector<connpool_pool *> pools_;
 };
 
 TEST_F(LogCallbackTest, ProcessWideCallbackGetsLevelPoolAndMessageOnItsOwnThread) {
-    Collector host;
+    Collector &host = host_;
     ASSERT_EQ(connpool_log_set_callback(&Collector::callback, &host, CONNPOOL_LOG_DEBUG, nullptr),
               CONNPOOL_OK);
     connpool_pool *p = pool({{"name", "orders"}, {"min_size", "1"}});
@@ -101,7 +103,7 @@ TEST_F(LogCallbackTest, ProcessWideCallbackGetsLevelPoolAndMessageOnItsOwnThread
 }
 
 TEST_F(LogCallbackTest, MinLevelBecomesThePoolsLevelUnlessItsLogLevelIsSet) {
-    Collector host;
+    Collector &host = host_;
     ASSERT_EQ(connpool_log_set_callback(&Collector::callback, &host, CONNPOOL_LOG_INFO, nullptr),
               CONNPOOL_OK);
     server_->refuse = true;
@@ -113,6 +115,9 @@ TEST_F(LogCallbackTest, MinLevelBecomesThePoolsLevelUnlessItsLogLevelIsSet) {
     ASSERT_TRUE(eventually([&] { return host.has("follows", "could not open a connection"); }));
     ASSERT_TRUE(eventually([&] { return host.has("pinned", "circuit breaker opened"); }));
     server_->refuse = false;
+    for (connpool_pool *p : {follows, pinned}) {
+        ASSERT_TRUE(eventually([&] { return stats_of(p).breaker_state == 0; }, 5000));
+    }
     release_broken(follows);  // info: delivered
     release_broken(pinned);   // info: below the pool's own log_level
     ASSERT_TRUE(eventually([&] { return host.has("follows", "returned connection was broken"); }));
@@ -126,7 +131,7 @@ TEST_F(LogCallbackTest, MinLevelBecomesThePoolsLevelUnlessItsLogLevelIsSet) {
 }
 
 TEST_F(LogCallbackTest, PoolCallbackOverridesTheProcessWideOneUntilCleared) {
-    Collector everyone, own;
+    Collector &everyone = host_, &own = own_;
     ASSERT_EQ(connpool_log_set_callback(&Collector::callback, &everyone, CONNPOOL_LOG_INFO,
                                         nullptr),
               CONNPOOL_OK);
@@ -153,7 +158,7 @@ TEST_F(LogCallbackTest, PoolCallbackOverridesTheProcessWideOneUntilCleared) {
 }
 
 TEST_F(LogCallbackTest, SlowHostDropsLinesInsteadOfStallingThePool) {
-    Collector slow;
+    Collector &slow = host_;
     slow.delay_ms = 20;
     ASSERT_EQ(connpool_log_set_callback(&Collector::callback, &slow, CONNPOOL_LOG_INFO, nullptr),
               CONNPOOL_OK);
@@ -180,7 +185,7 @@ TEST_F(LogCallbackTest, SlowHostDropsLinesInsteadOfStallingThePool) {
 }
 
 TEST_F(LogCallbackTest, ChangingTheCallbackFirstDeliversWhatWasQueued) {
-    Collector host;
+    Collector &host = host_;
     host.delay_ms = 2;
     ASSERT_EQ(connpool_log_set_callback(&Collector::callback, &host, CONNPOOL_LOG_INFO, nullptr),
               CONNPOOL_OK);
@@ -203,14 +208,15 @@ TEST_F(LogCallbackTest, CallbackMayClearItselfWithoutDeadlock) {
                 self->status = connpool_log_set_callback(nullptr, nullptr, 0, nullptr);
             }
         }
-    } host;
+    };
+    static SelfClearing host;  // may still be called after the test body
     ASSERT_EQ(connpool_log_set_callback(&SelfClearing::callback, &host, CONNPOOL_LOG_INFO, nullptr),
               CONNPOOL_OK);
     connpool_pool *p = pool({{"name", "selfish"}});
     release_broken(p);
     ASSERT_TRUE(eventually([&] { return host.status.load() == CONNPOOL_OK; }));
     release_broken(p);
-    Collector after;  // the router still works
+    Collector &after = own_;  // the router still works
     ASSERT_EQ(connpool_log_set_callback(&Collector::callback, &after, CONNPOOL_LOG_INFO, nullptr),
               CONNPOOL_OK);
     release_broken(p);
@@ -218,7 +224,7 @@ TEST_F(LogCallbackTest, CallbackMayClearItselfWithoutDeadlock) {
 }
 
 TEST_F(LogCallbackTest, RefusesBadLevelsAndHandles) {
-    Collector host;
+    Collector &host = host_;
     ErrorBox error;
     EXPECT_EQ(connpool_log_set_callback(&Collector::callback, &host, 7, error.out()),
               CONNPOOL_ERR_INVALID_ARGUMENT);
@@ -241,7 +247,7 @@ TEST_F(LogCallbackTest, RefusesBadLevelsAndHandles) {
 #if !defined(__SANITIZE_THREAD__)
 // TSan does not support starting threads in the child of a multithreaded fork().
 TEST_F(LogCallbackTest, ChildAfterForkGetsItsOwnDeliveryThread) {
-    Collector host;
+    Collector &host = host_;
     ASSERT_EQ(connpool_log_set_callback(&Collector::callback, &host, CONNPOOL_LOG_INFO, nullptr),
               CONNPOOL_OK);
     connpool_pool *p = pool({{"name", "parent"}});
