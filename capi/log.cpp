@@ -7,8 +7,10 @@
 using namespace connpool;
 using namespace connpool::capi;
 
-static_assert(CONNPOOL_LOG_TRACE == SPDLOG_LEVEL_TRACE && CONNPOOL_LOG_DEBUG == SPDLOG_LEVEL_DEBUG &&
-                  CONNPOOL_LOG_INFO == SPDLOG_LEVEL_INFO && CONNPOOL_LOG_WARN == SPDLOG_LEVEL_WARN &&
+static_assert(CONNPOOL_LOG_TRACE == SPDLOG_LEVEL_TRACE &&
+                  CONNPOOL_LOG_DEBUG == SPDLOG_LEVEL_DEBUG &&
+                  CONNPOOL_LOG_INFO == SPDLOG_LEVEL_INFO &&
+                  CONNPOOL_LOG_WARN == SPDLOG_LEVEL_WARN &&
                   CONNPOOL_LOG_ERROR == SPDLOG_LEVEL_ERROR &&
                   CONNPOOL_LOG_CRITICAL == SPDLOG_LEVEL_CRITICAL &&
                   CONNPOOL_LOG_OFF == SPDLOG_LEVEL_OFF,

@@ -111,11 +111,11 @@ class LogRouter {
     std::vector<Entry> ring_;
     size_t head_ = 0;
     size_t size_ = 0;
-    uint64_t queued_ = 0;     // messages ever queued
-    uint64_t finished_ = 0;   // ... and since delivered or discarded
+    uint64_t queued_ = 0;                   // messages ever queued
+    uint64_t finished_ = 0;                 // ... and since delivered or discarded
     const LogTarget *in_flight_ = nullptr;  // whose callback is running now
-    bool running_ = false;    // the delivery thread exists
-    bool stopping_ = false;   // process exit: no more deliveries
+    bool running_ = false;                  // the delivery thread exists
+    bool stopping_ = false;                 // process exit: no more deliveries
     std::thread::id delivery_thread_;
     // Condition variables are replaced in a forked child (their waiters did not come along);
     // the old ones are kept, unused, in retired_.

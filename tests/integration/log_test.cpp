@@ -57,7 +57,8 @@ TEST_F(LogTest, PlantedPasswordNeverReachesTheCallback) {
               CONNPOOL_OK);
     {
         // The right password: the pool's creation line shows the conninfo, masked.
-        connpool_pool *good = make({{"name", "good"}, {"min_size", "1"}}, tcp + " application_name=" + app_);
+        connpool_pool *good =
+            make({{"name", "good"}, {"min_size", "1"}}, tcp + " application_name=" + app_);
         ASSERT_EQ(connpool_pool_wait_ready(good, 10000, nullptr), CONNPOOL_OK);
         ASSERT_TRUE(lines.eventually_contains("good|pool created for"));
         ASSERT_TRUE(lines.eventually_contains("password=********"));
@@ -65,7 +66,8 @@ TEST_F(LogTest, PlantedPasswordNeverReachesTheCallback) {
         pool_ = nullptr;
     }
     // A wrong password: the server refuses, the library logs libpq's reason and the breaker.
-    make({{"name", "bad"}, {"min_size", "1"}}, tcp + " password=" + planted + " application_name=" + app_);
+    make({{"name", "bad"}, {"min_size", "1"}},
+         tcp + " password=" + planted + " application_name=" + app_);
     ASSERT_TRUE(lines.eventually_contains("bad|could not open a connection"));
     ASSERT_TRUE(lines.eventually_contains("password authentication failed"));
     ASSERT_TRUE(lines.eventually_contains("bad|circuit breaker opened"));
@@ -83,13 +85,12 @@ TEST_F(LogTest, PlantedPasswordNeverReachesTheCallback) {
 
 TEST_F(LogTest, PoolCallbackHearsOnlyItsPool) {
     Lines &everyone = lines_, &own = own_;
-    ASSERT_EQ(
-        connpool_log_set_callback(&Lines::callback, &everyone, CONNPOOL_LOG_DEBUG, nullptr),
-        CONNPOOL_OK);
-    make({{"name", "mine"}, {"max_size", "2"}});
-    ASSERT_EQ(connpool_pool_set_log_callback(pool_, &Lines::callback, &own, CONNPOOL_LOG_DEBUG,
-                                             nullptr),
+    ASSERT_EQ(connpool_log_set_callback(&Lines::callback, &everyone, CONNPOOL_LOG_DEBUG, nullptr),
               CONNPOOL_OK);
+    make({{"name", "mine"}, {"max_size", "2"}});
+    ASSERT_EQ(
+        connpool_pool_set_log_callback(pool_, &Lines::callback, &own, CONNPOOL_LOG_DEBUG, nullptr),
+        CONNPOOL_OK);
     connpool_lease *lease = acquire();
     EXPECT_EQ(scalar(lease, "SELECT 1"), "1");
     ASSERT_EQ(connpool_lease_release(lease, nullptr), CONNPOOL_OK);

@@ -107,7 +107,8 @@ TEST_F(LogCallbackTest, MinLevelBecomesThePoolsLevelUnlessItsLogLevelIsSet) {
     ASSERT_EQ(connpool_log_set_callback(&Collector::callback, &host, CONNPOOL_LOG_INFO, nullptr),
               CONNPOOL_OK);
     server_->refuse = true;
-    connpool_pool *follows = pool({{"name", "follows"}, {"min_size", "1"}, {"breaker_threshold", "1"}});
+    connpool_pool *follows =
+        pool({{"name", "follows"}, {"min_size", "1"}, {"breaker_threshold", "1"}});
     connpool_pool *pinned = pool({{"name", "pinned"},
                                   {"min_size", "1"},
                                   {"breaker_threshold", "1"},
@@ -132,9 +133,9 @@ TEST_F(LogCallbackTest, MinLevelBecomesThePoolsLevelUnlessItsLogLevelIsSet) {
 
 TEST_F(LogCallbackTest, PoolCallbackOverridesTheProcessWideOneUntilCleared) {
     Collector &everyone = host_, &own = own_;
-    ASSERT_EQ(connpool_log_set_callback(&Collector::callback, &everyone, CONNPOOL_LOG_INFO,
-                                        nullptr),
-              CONNPOOL_OK);
+    ASSERT_EQ(
+        connpool_log_set_callback(&Collector::callback, &everyone, CONNPOOL_LOG_INFO, nullptr),
+        CONNPOOL_OK);
     connpool_pool *shared = pool({{"name", "shared"}});
     connpool_pool *special = pool({{"name", "special"}});
     ASSERT_EQ(connpool_pool_set_log_callback(special, &Collector::callback, &own,
@@ -231,8 +232,7 @@ TEST_F(LogCallbackTest, RefusesBadLevelsAndHandles) {
     EXPECT_NE(error.message().find("min_level 7"), std::string::npos) << error.message();
     EXPECT_EQ(connpool_log_set_callback(&Collector::callback, &host, -1, nullptr),
               CONNPOOL_ERR_INVALID_ARGUMENT);
-    EXPECT_EQ(connpool_pool_set_log_callback(nullptr, &Collector::callback, &host, 0,
-                                             error.out()),
+    EXPECT_EQ(connpool_pool_set_log_callback(nullptr, &Collector::callback, &host, 0, error.out()),
               CONNPOOL_ERR_INVALID_ARGUMENT);
     EXPECT_NE(error.message().find("\"pool\""), std::string::npos) << error.message();
     connpool_pool *p = pool({});
