@@ -16,6 +16,7 @@ type Pool struct {
 	closed atomic.Bool
 	polls  pollFiles // netpoller registrations of the connections' sockets
 	gate   *gate     // where goroutines wait when every connection is busy (gate.go)
+	logID  uintptr   // its WithLogger registration (log.go), 0 if none
 }
 
 // Open creates a pool for conninfo, a libpq connection string ("host=/run/postgresql
@@ -27,6 +28,7 @@ func Open(conninfo string, opts ...Option) (*Pool, error) {
 		return nil, optionsErr
 	}
 	var o uintptr
+	var logger poolLogger // WithLogger (log.go): applied once the pool exists
 	settings := make([]setting, 0, len(opts))
 	if len(opts) > 0 {
 		var err error
@@ -35,6 +37,10 @@ func Open(conninfo string, opts ...Option) (*Pool, error) {
 		}
 		defer cOptionsFree(o)
 		for _, opt := range opts {
+			if l, ok := opt.value.(poolLogger); ok {
+				logger = l
+				continue
+			}
 			text, err := opt.text()
 			if err != nil {
 				return nil, err
@@ -49,8 +55,14 @@ func Open(conninfo string, opts ...Option) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
+	logID, err := setPoolLogger(h, logger)
+	if err != nil {
+		_ = cPoolFree(h)
+		return nil, err
+	}
 	s, err := cStats(h)
 	if err != nil {
+		clearPoolLogger(h, logID)
 		_ = cPoolFree(h)
 		return nil, err
 	}
@@ -58,7 +70,7 @@ func Open(conninfo string, opts ...Option) (*Pool, error) {
 		s, err := cStats(h)
 		return s.ConnectErrors, err == nil && s.BreakerState == BreakerOpen
 	}
-	p := &Pool{handle: h, gate: newGate(s.MaxSize+s.MaxOverflow, settings, health)}
+	p := &Pool{handle: h, logID: logID, gate: newGate(s.MaxSize+s.MaxOverflow, settings, health)}
 	// The handle is freed when the Pool becomes unreachable (Close keeps it valid for Stat).
 	// Conns hold a reference to their Pool, so that never happens while a lease is out.
 	runtime.SetFinalizer(p, (*Pool).free)
@@ -70,6 +82,7 @@ type setting struct{ key, value string }
 
 func (p *Pool) free() {
 	p.polls.closeAll()
+	clearPoolLogger(p.handle, p.logID)
 	_ = cPoolFree(p.handle)
 }
 

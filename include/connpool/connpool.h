@@ -65,7 +65,9 @@
  *  - Blocking: "never" means no network I/O and no waiting for another party. Such a call may
  *    still take a pool's internal mutex, which is never held across I/O. Log lines (off unless
  *    the log_level option or $CONNPOOL_LOG_LEVEL enables them) are written to stderr by the
- *    thread that logs, which may be the caller's. The library calls no user code back.
+ *    thread that logs, which may be the caller's; with a log callback set
+ *    (connpool_log_set_callback) they are queued instead, and the callback is the only user
+ *    code the library calls, from its own delivery thread.
  *
  *  - Threads: functions on a pool (connpool_pool_*) and on an asynchronous acquire
  *    (connpool_acquire_*) are thread-safe. A lease is used by one thread at a time (any thread,
@@ -1523,13 +1525,19 @@ typedef void (*connpool_log_callback)(void *user_data, int32_t level, const char
  * Routes the log messages of every pool (except pools given their own callback) to `callback`,
  * at `min_level` and above; a pool whose log_level option is set keeps that level. NULL
  * `callback` restores the default (stderr, with the level from log_level or
- * CONNPOOL_LOG_LEVEL). Messages wait in a bounded queue for the delivery thread: when the host
- * is slow and the queue is full, new messages are dropped and counted
- * (connpool_log_dropped_count), so a pool thread never waits for the host.
+ * CONNPOOL_LOG_LEVEL). Messages below the level are not even formatted. Messages wait in a
+ * bounded queue (1024 messages, shared by all callbacks) for the one delivery thread: when the
+ * host is slow and the queue is full, new messages are dropped and counted
+ * (connpool_log_dropped_count), so a pool thread never waits for the host. Setting the same
+ * callback again is a flush. In a child after fork() the callback stays set and the child gets
+ * its own delivery thread; messages the parent had queued are the parent's to deliver.
  *
  * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (level out of range),
  *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
- * Blocks:  until messages already queued for the previous callback are delivered (bounded).
+ * Blocks:  until the messages already queued for the previous callback are delivered (at most
+ *          500 ms; the rest are then dropped and counted) and its call in progress has
+ *          returned: afterwards the previous callback is never called again, and its user_data
+ *          may be freed. Called from a callback, it does not wait (it cannot wait for itself).
  * Threads: thread-safe.
  */
 CONNPOOL_API connpool_status connpool_log_set_callback(connpool_log_callback callback,
@@ -1538,7 +1546,10 @@ CONNPOOL_API connpool_status connpool_log_set_callback(connpool_log_callback cal
 
 /**
  * As connpool_log_set_callback, for one pool (all its handles). NULL `callback` returns the
- * pool to the process-wide routing.
+ * pool to the process-wide routing. When the pool goes away (its last handle freed, its last
+ * lease released), that call waits for the pool's callback as clearing it does. The pool's
+ * first message ("pool created for ...") is logged by
+ * connpool_pool_create, before a pool callback can be set: it goes the process-wide way.
  *
  * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `pool`, level out of range),
  *          CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,

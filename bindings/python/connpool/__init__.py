@@ -47,6 +47,11 @@ from .errors import (
 from ._ffi import LibraryNotFoundError
 from .pool import Column, Connection, ConnectionPool, Result, Transaction
 from .aio import AsyncConnection, AsyncConnectionPool
+from . import _logging
+from ._logging import flush_logs, log_dropped_count, set_log_level, sync_log_level
+
+# The library's log messages go to logging.getLogger("connpool.<pool name>") (see _logging).
+_logging.install()
 
 __version__ = "0.1.0"
 
@@ -100,4 +105,8 @@ __all__ = [
     "UnknownOption",
     "library_path",
     "library_version",
+    "flush_logs",
+    "log_dropped_count",
+    "set_log_level",
+    "sync_log_level",
 ]

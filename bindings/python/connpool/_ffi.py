@@ -148,6 +148,11 @@ SIGNATURES = [
     ("connpool_stats_field_describe", c_int32, [P(connpool_stats_field), c_int32, ERR], False),
     ("connpool_string_free", None, [c_void_p], False),
     ("connpool_misuse_count", c_int64, [], False),
+    # logging into the host's logging (connpool/_logging.py): blocking, because setting a
+    # callback waits for the delivery thread, which needs the GIL to call into Python
+    ("connpool_log_set_callback", c_int32, [c_void_p, c_void_p, c_int32, ERR], True),
+    ("connpool_pool_set_log_callback", c_int32, [c_void_p, c_void_p, c_void_p, c_int32, ERR], True),
+    ("connpool_log_dropped_count", c_int64, [], False),
 ]
 
 

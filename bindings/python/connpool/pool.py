@@ -10,7 +10,7 @@ import math
 import warnings
 import weakref
 
-from . import _ffi
+from . import _ffi, _logging
 from .errors import Error, InvalidArgument, QueryError, error_from_status
 from .types import DECODERS, _text, encode
 
@@ -156,6 +156,7 @@ class ConnectionPool:
         }
         named.update(options)
         settings = [(k, _option_text(k, v)) for k, v in named.items() if v is not None]
+        _logging.sync_log_level()  # the library logs at the "connpool" logger's current level
 
         opts = _c_void_p()
         err = _c_void_p()
