@@ -30,8 +30,9 @@
  * char *), an integer, a bool ("true"/"false"), or std::nullopt / std::optional<...> for SQL
  * NULL. Values are copied for the call only.
  *
- * Threads: as in C. A pool may be used from any number of threads; a lease and its results by
- * one thread at a time (results may be read concurrently); lease::cancel from another thread.
+ * Threads: as in C. A pool may be used from any number of threads at once; a lease by one
+ * thread at a time (lease::cancel may come from another); a result may be read by several
+ * threads at once. Moving or destroying an object is not safe while another thread uses it.
  *
  *   connpool::pool pool("host=/var/run/postgresql dbname=app",
  *                       connpool::options().set("max_size", 8));
