@@ -254,8 +254,11 @@ class param {
     }
 
     bool is_null() const noexcept { return !text_.has_value(); }
-    /** The text (meaningless for NULL). Valid while this param and its source live. */
-    std::string_view text() const noexcept { return owns_ ? std::string_view(owned_) : *text_; }
+    /** The text; "" for SQL NULL. Valid while this param and what it was made from live. */
+    std::string_view text() const noexcept {
+        if (owns_) return owned_;
+        return text_.value_or(std::string_view());
+    }
 
   private:
     std::optional<std::string_view> text_;  // disengaged: SQL NULL
@@ -272,7 +275,9 @@ class param_block {
     param_block(Iter first, Iter last) {
         std::size_t bytes = 0;
         std::size_t count = 0;
-        for (Iter it = first; it != last; ++it, ++count) bytes += it->text().size() + 1;
+        for (Iter it = first; it != last; ++it, ++count) {
+            if (!it->is_null()) bytes += it->text().size() + 1;
+        }
         storage_.reserve(bytes);
         offsets_.reserve(count);
         for (Iter it = first; it != last; ++it) {

@@ -188,6 +188,11 @@ TEST_F(CppWrapperTest, NullParametersAndValues) {
     EXPECT_EQ(row[3], "5");
     EXPECT_EQ(row[4], std::nullopt);
     EXPECT_EQ(row.text(0), "");
+
+    const connpool::param null_param(std::nullopt);
+    EXPECT_TRUE(null_param.is_null());
+    EXPECT_EQ(null_param.text(), "");
+    EXPECT_FALSE(connpool::param("").is_null());
 }
 
 TEST_F(CppWrapperTest, ParametersOfEveryKind) {
