@@ -76,8 +76,7 @@ inline std::string_view status_name(connpool_status code) noexcept {
     return connpool_status_name(code);
 }
 
-// ---- errors
-// --------------------------------------------------------------------------------------
+// ---- errors -------------------------------------------------------------------------------------
 
 /**
  * The std::error_category of connpool statuses: name "connpool", message() the status's one-line
@@ -161,8 +160,7 @@ std::int64_t to_ms(std::chrono::duration<Rep, Period> timeout) {
 
 }  // namespace detail
 
-// ---- options
-// -------------------------------------------------------------------------------------
+// ---- options ------------------------------------------------------------------------------------
 
 /**
  * A builder of pool options (the C header lists the keys; connpool_option_describe enumerates
@@ -188,7 +186,11 @@ class options {
         return *this;
     }
     options &set(std::string_view key, const char *value) & {
-        return set(key, std::string_view(value));
+        if (value != nullptr) return set(key, std::string_view(value));
+        detail::error_box box;  // the C API refuses NULL and says so
+        detail::check(
+            connpool_options_set(handle_.get(), std::string(key).c_str(), nullptr, &box.ptr), box);
+        return *this;
     }
     /** An integer option, or a boolean ("on"/"off"). */
     template <class Int, std::enable_if_t<std::is_integral_v<Int>, int> = 0>
@@ -222,10 +224,13 @@ class options {
     std::unique_ptr<connpool_options, detail::options_free> handle_;
 };
 
-// ---- parameters
-// ----------------------------------------------------------------------------------
+// ---- parameters ---------------------------------------------------------------------------------
 
-/** One text parameter of a statement, or SQL NULL. Copyable; holds what it needs. */
+/**
+ * One text parameter of a statement, or SQL NULL. Integers are converted into the param; strings
+ * are referenced, not copied, so a param must not outlive the string it was made from (the
+ * arguments of exec and try_exec live until the call returns).
+ */
 class param {
   public:
     /** SQL NULL. */
@@ -311,8 +316,7 @@ class param_block {
 
 }  // namespace detail
 
-// ---- results
-// -------------------------------------------------------------------------------------
+// ---- results ------------------------------------------------------------------------------------
 
 /** One row of a result: a view, valid while the result lives. */
 class row {
@@ -478,8 +482,7 @@ class result {
     std::unique_ptr<connpool_result, detail::result_free> handle_;
 };
 
-// ---- leases
-// --------------------------------------------------------------------------------------
+// ---- leases -------------------------------------------------------------------------------------
 
 /** A borrowed connection; destruction (or release()) returns it to the pool. */
 class lease {
@@ -569,8 +572,7 @@ class lease {
     std::unique_ptr<connpool_lease, detail::lease_release> handle_;
 };
 
-// ---- pools
-// ---------------------------------------------------------------------------------------
+// ---- pools --------------------------------------------------------------------------------------
 
 /** A snapshot of a pool's statistics (the C struct; see connpool_stats). */
 using stats = connpool_stats;
