@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-"""Checks that every C snippet in README.md is compiled and run: the text of each ```c block must
-be exactly a marked excerpt of the example program its note names.
+"""Checks that every C and C++ snippet in README.md is compiled and run: the text of each ```c or
+```cpp block must be exactly a marked excerpt of the example program its note names.
 
-    check_readme_snippets.py [README.md] [examples/] [NAME ...]   (NAME: the programs CMake builds)
+    check_readme_snippets.py [README.md] [examples/] [NAME ...]   (NAME: the programs CMake builds,
+                                                                  as NAME for NAME.c, NAME.cpp)
 
 In README.md, each ```c block is preceded (after the previous heading or block) by the note
-"(compiled and run by CTest as examples/NAME.c)". In examples/NAME.c the excerpt sits between a
+"(compiled and run by CTest as examples/NAME.c)" (or NAME.cpp). In the file the excerpt sits between a
 line `/* README:begin */` and a line `/* README:end */`; it is compared with the block after
 removing the indentation common to its lines (an excerpt from inside a function is indented
 there, not in the README). Every excerpt must be shown by some block, and every file named by a
@@ -23,7 +24,7 @@ import re
 import sys
 import textwrap
 
-NOTE = re.compile(r"\(compiled and run by CTest as (examples/[A-Za-z0-9_]+\.c)\)")
+NOTE = re.compile(r"\(compiled and run by CTest as (examples/[A-Za-z0-9_]+\.(?:c|cpp))\)")
 BEGIN = re.compile(r"^\s*/\* README:begin \*/\s*$")
 END = re.compile(r"^\s*/\* README:end \*/\s*$")
 
@@ -42,7 +43,7 @@ def readme_blocks(readme: pathlib.Path) -> list[tuple[int, str | None, str]]:
             i += 1
             while i < len(lines) and not lines[i].startswith("```"):
                 i += 1
-            if lang == "c":
+            if lang in ("c", "cpp"):
                 notes = NOTE.findall("\n".join(context))
                 blocks.append((start, notes[-1] if notes else None, "\n".join(lines[start:i])))
             context = []
@@ -85,7 +86,8 @@ def main() -> int:
     built = set(sys.argv[3:])
     problems: list[str] = []
 
-    by_file = {f"examples/{p.name}": excerpts(p, problems) for p in sorted(examples_dir.glob("*.c"))}
+    sources = sorted([*examples_dir.glob("*.c"), *examples_dir.glob("*.cpp")])
+    by_file = {f"examples/{p.name}": excerpts(p, problems) for p in sources}
     shown = {(name, k): False for name, texts in by_file.items() for k in range(len(texts))}
 
     blocks = readme_blocks(readme)
@@ -100,7 +102,7 @@ def main() -> int:
         if name not in by_file:
             problems.append(f"{where}: the note names {name}, which does not exist")
             continue
-        if pathlib.PurePath(name).stem not in built:
+        if pathlib.PurePath(name).stem not in built and pathlib.PurePath(name).name not in built:
             problems.append(f"{where}: {name} is not built and run by examples/CMakeLists.txt")
         text = text.strip("\n")
         candidates = by_file[name]

@@ -60,7 +60,7 @@ struct worker {
     int64_t *samples; /* latencies in ns, SAMPLE_CAP entries */
     int64_t n_samples;
     uint64_t rng;
-    char error[1024];
+    char error[1600]; /* fits "connpool_lease_release: " and a 1536-byte description */
 
     /* shared with the progress reporter: guarded by lock */
     pthread_mutex_t lock;
