@@ -80,8 +80,9 @@ class DialectTest(SQLAlchemyTestCase):
 
     def test_url_query_configures_the_pool_and_conninfo(self):
         # max_size and acquire_timeout (C option text: milliseconds) go to the pool,
-        # application_name to the conninfo.
-        engine = sa.create_engine(engine_url(self.app + "_q", max_size="1", acquire_timeout="50"),
+        # application_name to the conninfo. The timeout also bounds the first connect, so it
+        # leaves room for a loaded machine.
+        engine = sa.create_engine(engine_url(self.app + "_q", max_size="1", acquire_timeout="1000"),
                                   future=True)
         self.addCleanup(engine.dispose)
         with engine.connect() as conn:
@@ -89,7 +90,7 @@ class DialectTest(SQLAlchemyTestCase):
             self.assertEqual(app, self.app + "_q")
             self.assertEqual(conn.connection.dbapi_connection.pool.get_stats()["in_use"], 1)
             with self.assertRaises(sa.exc.OperationalError) as ctx:
-                engine.connect()  # max_size 1 is in use: times out after 50 ms
+                engine.connect()  # max_size 1 is in use: times out after 1 s
             self.assertIsInstance(ctx.exception.orig, connpool.PoolTimeout)
 
     def test_typed_binds_in_select_list(self):
