@@ -80,9 +80,12 @@ Error first_difference(const std::string &name, const Entry &entry, const char *
         const std::string registered = entry.settings.get(option.spec.key);
         const std::string requested = settings.get(option.spec.key);
         if (registered == requested) continue;
-        return {CONNPOOL_ERR_CONFLICT, there + "other options: option \"" + option.spec.key +
-                                           "\" is " + quoted_input(registered) + " there, " +
-                                           quoted_input(requested) + " here" + fix};
+        std::string message = there;
+        message += "other options: option \"";
+        message += option.spec.key;
+        message += "\" is " + quoted_input(registered) + " there, ";
+        message += quoted_input(requested) + " here" + fix;
+        return {CONNPOOL_ERR_CONFLICT, std::move(message)};
     }
     return {};
 }
