@@ -233,7 +233,7 @@ std::string Pool::describe_state_locked() const {
                        " waiting, max_size " + std::to_string(options_.max_size) +
                        ", max_overflow " + std::to_string(options_.max_overflow);
     if (last_connect_error_) text += "; last connect error: " + *last_connect_error_;
-    if (budget_blocked_) {
+    if (budget_short_.load(std::memory_order_relaxed)) {
         text += "; the process-wide connection budget is spent (" +
                 std::to_string(budget_->held()) + " connection(s) open or opening, budget " +
                 std::to_string(budget_->limit()) +

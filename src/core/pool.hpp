@@ -295,6 +295,9 @@ class Pool final : private BudgetMember {
     // again (another pool may have an idle connection to give up by then).
     bool budget_blocked_ = false;
     uint64_t budget_signals_ = 0;  // budget_permit_freed calls so far
+    // The budget refused this pool's latest permit request (for messages: it stays set while
+    // retries are in flight, unlike budget_blocked_).
+    std::atomic<bool> budget_short_{false};
     TimePoint budget_retry_at_{};
     static constexpr Millis kBudgetRetry{100};
     std::condition_variable work_cv_;

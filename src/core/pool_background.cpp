@@ -125,7 +125,9 @@ bool Pool::take_connect_permit() {
     }
     // Only acquirers waiting justify closing another pool's idle connection: topping up
     // min_size by taking from each other would have pools trading connections forever.
-    if (budget_->take(*this, acquirers_wait)) return true;
+    const bool granted = budget_->take(*this, acquirers_wait);
+    budget_short_.store(!granted, std::memory_order_relaxed);
+    if (granted) return true;
     std::lock_guard<std::mutex> lock(mutex_);
     const TimePoint now = Clock::now();
     --opening_;
