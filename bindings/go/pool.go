@@ -23,32 +23,47 @@ type Pool struct {
 // min_size connections are opened in the background (see WaitReady). A bad conninfo or a
 // rejected option fails here with an *Error naming what is wrong.
 func Open(conninfo string, opts ...Option) (*Pool, error) {
+	h, settings, err := withOptions(opts, func(o uintptr) (uintptr, error) { return cPoolCreate(conninfo, o) })
+	if err != nil {
+		return nil, err
+	}
+	return wrapHandle(h, settings, true)
+}
+
+// withOptions applies opts to a new connpool_options (none when opts is empty), calls create
+// with it, and frees it. It returns create's handle and the settings the library accepted.
+func withOptions(opts []Option, create func(options uintptr) (uintptr, error)) (uintptr, []setting, error) {
 	if optionsErr != nil {
-		return nil, optionsErr
+		return 0, nil, optionsErr
 	}
 	var o uintptr
 	settings := make([]setting, 0, len(opts))
 	if len(opts) > 0 {
 		var err error
 		if o, err = cOptionsNew(); err != nil {
-			return nil, err
+			return 0, nil, err
 		}
 		defer cOptionsFree(o)
 		for _, opt := range opts {
 			text, err := opt.text()
 			if err != nil {
-				return nil, err
+				return 0, nil, err
 			}
 			if err := cOptionsSet(o, opt.key, text); err != nil {
-				return nil, err
+				return 0, nil, err
 			}
 			settings = append(settings, setting{opt.key, text})
 		}
 	}
-	h, err := cPoolCreate(conninfo, o)
-	if err != nil {
-		return nil, err
-	}
+	h, err := create(o)
+	return h, settings, err
+}
+
+// wrapHandle makes the Pool that owns the pool handle h (freed by its finalizer). settings are
+// the options the pool was created with (the gate reads acquire_timeout and max_waiting from
+// them); gated false leaves all waiting to the library, for a handle whose options are not
+// known here (Lookup).
+func wrapHandle(h uintptr, settings []setting, gated bool) (*Pool, error) {
 	s, err := cStats(h)
 	if err != nil {
 		_ = cPoolFree(h)
@@ -59,6 +74,9 @@ func Open(conninfo string, opts ...Option) (*Pool, error) {
 		return s.ConnectErrors, err == nil && s.BreakerState == BreakerOpen
 	}
 	p := &Pool{handle: h, gate: newGate(s.MaxSize+s.MaxOverflow, settings, health)}
+	if !gated {
+		p.gate.on = false
+	}
 	// The handle is freed when the Pool becomes unreachable (Close keeps it valid for Stat).
 	// Conns hold a reference to their Pool, so that never happens while a lease is out.
 	runtime.SetFinalizer(p, (*Pool).free)

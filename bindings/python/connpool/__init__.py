@@ -26,6 +26,8 @@ from .errors import (
     NoMemory,
     NotSupportedError,
     PoolClosed,
+    PoolConflict,
+    PoolNotFound,
     PoolTimeout,
     QueryError,
     TooManyWaiters,
@@ -34,6 +36,7 @@ from .errors import (
 from ._ffi import LibraryNotFoundError
 from .pool import Column, Connection, ConnectionPool, Result, Transaction
 from .aio import AsyncConnection, AsyncConnectionPool
+from . import pools  # named pools of the process (connpool.pools; asyncio: connpool.aio.pools)
 
 __version__ = "0.1.0"
 
@@ -67,6 +70,8 @@ __all__ = [
     "NoMemory",
     "NotSupportedError",
     "PoolClosed",
+    "PoolConflict",
+    "PoolNotFound",
     "PoolTimeout",
     "QueryError",
     "Result",
