@@ -90,6 +90,10 @@ func TestMonitorHandlerReadRoutes(t *testing.T) {
 		t.Errorf("GET /metrics for OpenMetrics: %d %q %s", r.status, r.contentType, r.body)
 	}
 
+	if r := request(t, srv, "HEAD", "/health", nil); r.status != 200 || r.body != "" {
+		t.Errorf("HEAD /health: %d %q; want 200 without a body", r.status, r.body)
+	}
+	wantJSONError(t, "GET /pools/<invalid name>", request(t, srv, "GET", "/pools/bad%20name", nil), 400)
 	wantJSONError(t, "GET /nothing", request(t, srv, "GET", "/nothing", nil), 404)
 	wantJSONError(t, "DELETE /pools", request(t, srv, "DELETE", "/pools", nil), 405)
 	wantJSONError(t, "POST /health", request(t, srv, "POST", "/health", nil), 405)
