@@ -28,7 +28,7 @@ import json
 import urllib.parse
 
 from . import _ffi
-from .errors import InvalidArgument, error_from_status
+from .errors import Error, InvalidArgument, error_from_status
 from .pool import _take_text
 
 __all__ = ["asgi_app", "handle", "wsgi_app"]
@@ -111,6 +111,15 @@ def _handle_raw(method, target, authorization, accept, token) -> tuple[int, str,
     return code.value, _take_text(content_type), body_text.encode("utf-8")
 
 
+def _answer(args, token) -> tuple[int, str, bytes]:
+    """The router's reply; a failure of the router itself (a library bug, no memory) becomes a
+    500 with the library's message, like the C exporter's and the Go handler's."""
+    try:
+        return _handle_raw(*args, token)
+    except Error as exc:
+        return _error_reply(500, f"connpool_monitor_handle failed: {exc}")
+
+
 def _reason(code: int) -> str:
     try:
         return http.HTTPStatus(code).phrase
@@ -133,9 +142,10 @@ def wsgi_app(admin_token: str | None = None):
                 _text_arg(environ.get("HTTP_AUTHORIZATION"), "Authorization header"),
                 _text_arg(environ.get("HTTP_ACCEPT"), "Accept header"),
             )
-            code, content_type, body = _handle_raw(*args, token)
         except _BadRequest as exc:
             code, content_type, body = _error_reply(400, str(exc))
+        else:
+            code, content_type, body = _answer(args, token)
         start_response(
             f"{code} {_reason(code)}",
             [
@@ -183,7 +193,7 @@ def asgi_app(admin_token: str | None = None):
             code, content_type, body = _error_reply(400, str(exc))
         else:
             loop = asyncio.get_running_loop()
-            code, content_type, body = await loop.run_in_executor(None, _handle_raw, *args, token)
+            code, content_type, body = await loop.run_in_executor(None, _answer, args, token)
         await send(
             {
                 "type": "http.response.start",
