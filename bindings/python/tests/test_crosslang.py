@@ -43,12 +43,12 @@ def _load_go_library() -> ctypes.CDLL:
 
 
 def _libconnpool_mappings() -> set[str]:
-    """The files named libconnpool* mapped into this process."""
+    """The files named libconnpool.so* mapped into this process."""
     out = set()
     with open("/proc/self/maps") as maps:
         for line in maps:
             parts = line.split(maxsplit=5)
-            if len(parts) == 6 and os.path.basename(parts[5].strip()).startswith("libconnpool"):
+            if len(parts) == 6 and os.path.basename(parts[5].strip()).startswith("libconnpool.so"):
                 out.add(os.path.realpath(parts[5].strip()))
     return out
 
