@@ -125,7 +125,8 @@ CONNPOOL_API connpool_status connpool_exporter_start(connpool_exporter **out, co
         Running &list = running();
         const std::lock_guard lock(list.mutex);
         list.exporters.reserve(list.exporters.size() + 1);
-        connpool_exporter *handle = publish<connpool_exporter>(HandleKind::exporter, std::move(object));
+        connpool_exporter *handle =
+            publish<connpool_exporter>(HandleKind::exporter, std::move(object));
         list.exporters.push_back({token_of(handle), generation});
         *out = handle;
         return CONNPOOL_OK;

@@ -120,10 +120,9 @@ class Session : public std::enable_shared_from_this<Session> {
         // The deadline covers the whole request, not each byte: a slow client is dropped.
         stream_.expires_after(Limits::kReadTimeout);
         reading_ = true;
-        http::async_read(stream_, buffer_, *parser_,
-                         [self = shared_from_this()](beast::error_code ec, size_t) {
-                             self->on_read(ec);
-                         });
+        http::async_read(
+            stream_, buffer_, *parser_,
+            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
     }
 
     void on_read(beast::error_code ec) {
@@ -156,10 +155,9 @@ class Session : public std::enable_shared_from_this<Session> {
         response_.keep_alive(keep_alive && !stopping_);
         response_.prepare_payload();
         stream_.expires_after(Limits::kWriteTimeout);
-        http::async_write(stream_, response_,
-                          [self = shared_from_this()](beast::error_code ec, size_t) {
-                              self->on_write(ec);
-                          });
+        http::async_write(
+            stream_, response_,
+            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_write(ec); });
     }
 
     void on_write(beast::error_code ec) {
@@ -329,8 +327,8 @@ std::unique_ptr<ExporterServer> ExporterServer::start(std::string_view address,
     std::string why;
     const std::optional<ParsedAddress> parsed = parse_address(address, why);
     if (!parsed) {
-        error = Error(CONNPOOL_ERR_INVALID_ARGUMENT, "connpool_exporter_start: address \"" +
-                                                         std::string(address) + "\": " + why);
+        error = Error(CONNPOOL_ERR_INVALID_ARGUMENT,
+                      "connpool_exporter_start: address \"" + std::string(address) + "\": " + why);
         return nullptr;
     }
     auto impl = std::make_unique<Impl>();

@@ -37,8 +37,8 @@ class ExporterServer {
     // "localhost"; no name lookup, so starting never waits for DNS) and starts the threads.
     // On failure returns nullptr with `error` set (INVALID_ARGUMENT for a malformed address
     // or one that cannot be bound, naming why).
-    static std::unique_ptr<ExporterServer> start(std::string_view address,
-                                                 std::string admin_token, Error &error);
+    static std::unique_ptr<ExporterServer> start(std::string_view address, std::string admin_token,
+                                                 Error &error);
 
     ExporterServer(const ExporterServer &) = delete;
     ExporterServer &operator=(const ExporterServer &) = delete;

@@ -20,7 +20,8 @@ namespace {
 
 constexpr const char *kJson = "application/json";
 constexpr const char *kPrometheusText = "text/plain; version=0.0.4; charset=utf-8";
-constexpr const char *kOpenMetricsText = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+constexpr const char *kOpenMetricsText =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 struct Request {
     std::string_view method;
@@ -106,7 +107,8 @@ Reply get_health() {
     ErrorOwner error;
     StringOwner json;
     int32_t verdict = CONNPOOL_HEALTH_UNHEALTHY;
-    const connpool_status status = connpool_registry_health_json(&json.text, &verdict, &error.error);
+    const connpool_status status =
+        connpool_registry_health_json(&json.text, &verdict, &error.error);
     if (status != CONNPOOL_OK) return failure_reply("connpool_registry_health_json", status, error);
     // Degraded still serves: only an unhealthy registry should be taken out of rotation.
     return Reply{verdict == CONNPOOL_HEALTH_UNHEALTHY ? 503 : 200, kJson, json.text};
@@ -142,8 +144,9 @@ Reply close_all() {
 template <class Action>
 Reply with_pool_name(const std::string &name, Action &&action) {
     if (!valid_pool_name(name)) {
-        return error_reply(400, "invalid pool name: names are 1 to 63 characters from "
-                                "[A-Za-z0-9_.-]");
+        return error_reply(400,
+                           "invalid pool name: names are 1 to 63 characters from "
+                           "[A-Za-z0-9_.-]");
     }
     return action(name);
 }
@@ -164,7 +167,8 @@ Reply mutating(const Request &request, Action &&action) {
     }
     const std::optional<std::string_view> presented = bearer_token(request.authorization);
     if (!presented || !tokens_match(*presented, request.admin_token)) {
-        return error_reply(401, "this route needs the header \"Authorization: Bearer <admin token>\"");
+        return error_reply(401,
+                           "this route needs the header \"Authorization: Bearer <admin token>\"");
     }
     return action();
 }
@@ -186,20 +190,22 @@ Reply dispatch(const Request &request, const std::vector<std::string> &path) {
     if (path.size() == 3 && under_pools && path[2] == "close") {
         return mutating(request, [&] { return with_pool_name(path[1], close_pool); });
     }
-    return error_reply(404, "no such route; the routes are GET /pools, GET /pools/{name}, "
-                            "GET /health, GET /metrics, POST /pools/{name}/close, "
-                            "POST /pools/close-all");
+    return error_reply(404,
+                       "no such route; the routes are GET /pools, GET /pools/{name}, "
+                       "GET /health, GET /metrics, POST /pools/{name}/close, "
+                       "POST /pools/close-all");
 }
 
 Reply route(const Request &request) {
     if (request.target.size() > kMaxMonitorTarget) {
-        return error_reply(414, "request target longer than " +
-                                    std::to_string(kMaxMonitorTarget) + " bytes");
+        return error_reply(
+            414, "request target longer than " + std::to_string(kMaxMonitorTarget) + " bytes");
     }
     const auto path = target_segments(request.target);
     if (!path) {
-        return error_reply(400, "malformed request target: expected a path such as /pools, "
-                                "with valid percent escapes");
+        return error_reply(400,
+                           "malformed request target: expected a path such as /pools, "
+                           "with valid percent escapes");
     }
     Reply reply = dispatch(request, *path);
     // HEAD: the GET's status and type, no body, so every server wrapping this sends none.

@@ -33,7 +33,9 @@ std::optional<std::string> percent_decode(std::string_view text) {
 bool ascii_iequal(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
     for (size_t i = 0; i < a.size(); ++i) {
-        const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+        const auto lower = [](char c) {
+            return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+        };
         if (lower(a[i]) != lower(b[i])) return false;
     }
     return true;
@@ -49,9 +51,8 @@ std::optional<std::vector<std::string>> target_segments(std::string_view target)
     size_t start = 1;
     while (true) {
         const size_t slash = path.find('/', start);
-        std::optional<std::string> segment =
-            percent_decode(path.substr(start, slash == std::string_view::npos ? path.npos
-                                                                              : slash - start));
+        std::optional<std::string> segment = percent_decode(
+            path.substr(start, slash == std::string_view::npos ? path.npos : slash - start));
         if (!segment) return std::nullopt;
         segments.push_back(std::move(*segment));
         if (slash == std::string_view::npos) break;

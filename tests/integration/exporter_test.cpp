@@ -56,7 +56,8 @@ class ExporterTest : public ::testing::Test {
   protected:
     void SetUp() override {
         ASSERT_FALSE(base_conninfo().empty()) << "no server: run through ctest (fixture)";
-        app_ = std::string("cpx_") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+        app_ =
+            std::string("cpx_") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
         connpool_options *options = nullptr;
         ASSERT_EQ(connpool_options_new(&options, nullptr), CONNPOOL_OK);
         ASSERT_EQ(connpool_options_set(options, "max_size", "4", nullptr), CONNPOOL_OK);
@@ -123,8 +124,8 @@ TEST_F(ExporterTest, ServesEveryRouteOverHttp) {
     EXPECT_EQ(request(exporter.port, "DELETE", "/pools").status, 405);
     EXPECT_EQ(request(exporter.port, "GET", "/pools/bad%2Fname").status, 400);
     EXPECT_EQ(request(exporter.port, "GET", "/pools/" + std::string(3000, 'a')).status, 414);
-    Response unauthorized = request(exporter.port, "POST", "/pools/exported/close",
-                                    "Authorization: Bearer wrong\r\n");
+    Response unauthorized =
+        request(exporter.port, "POST", "/pools/exported/close", "Authorization: Bearer wrong\r\n");
     EXPECT_EQ(unauthorized.status, 401);
     EXPECT_EQ(httptest::header_value(unauthorized, "WWW-Authenticate"), "Bearer");
 
@@ -140,9 +141,9 @@ TEST_F(ExporterTest, ServesEveryRouteOverHttp) {
 
 TEST_F(ExporterTest, MutatingRoutesAreOffWithoutAToken) {
     Exporter exporter(nullptr);
-    EXPECT_EQ(request(exporter.port, "POST", "/pools/close-all", "Authorization: Bearer x\r\n")
-                  .status,
-              403);
+    EXPECT_EQ(
+        request(exporter.port, "POST", "/pools/close-all", "Authorization: Bearer x\r\n").status,
+        403);
     EXPECT_EQ(request(exporter.port, "GET", "/pools/exported").status, 200);
 }
 
@@ -183,14 +184,16 @@ TEST_F(ExporterTest, MalformedRequestsGetA4xxAndTheServerGoesOn) {
         {"header without colon", "GET /health HTTP/1.1\r\nnonsense\r\n\r\n", 400},
         {"huge header",
          "GET /health HTTP/1.1\r\nX-Big: " + std::string(64 * 1024, 'x') + "\r\n\r\n", 431},
-        {"many headers", "GET /health HTTP/1.1\r\n" + [] {
-             std::string h;
-             for (int i = 0; i < 2000; ++i) h += "X-H" + std::to_string(i) + ": v\r\n";
-             return h;
-         }() + "\r\n",
+        {"many headers",
+         "GET /health HTTP/1.1\r\n" +
+             [] {
+                 std::string h;
+                 for (int i = 0; i < 2000; ++i) h += "X-H" + std::to_string(i) + ": v\r\n";
+                 return h;
+             }() +
+             "\r\n",
          431},
-        {"huge body", "POST /pools/close-all HTTP/1.1\r\nContent-Length: 100000000\r\n\r\nxx",
-         413},
+        {"huge body", "POST /pools/close-all HTTP/1.1\r\nContent-Length: 100000000\r\n\r\nxx", 413},
         {"bad content length", "GET /health HTTP/1.1\r\nContent-Length: -5\r\n\r\n", 400},
         {"tls client hello", std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11), 0},
         {"nul bytes", std::string(64, '\0'), 0},
@@ -312,9 +315,9 @@ TEST(ExporterHandles, StaleMadeUpAndNullHandlesAreRefused) {
 }
 
 TEST(ExporterHandles, BadAddressesAreRefusedWithAReason) {
-    for (const char *address : {"", "nonsense", "127.0.0.1", "127.0.0.1:", "127.0.0.1:99999",
-                                "127.0.0.1:12ab", "example.com:80", "[::1", "::1:80",
-                                "300.1.1.1:80"}) {
+    for (const char *address :
+         {"", "nonsense", "127.0.0.1", "127.0.0.1:", "127.0.0.1:99999", "127.0.0.1:12ab",
+          "example.com:80", "[::1", "::1:80", "300.1.1.1:80"}) {
         connpool_exporter *exporter = nullptr;
         Error error;
         EXPECT_EQ(connpool_exporter_start(&exporter, address, nullptr, error.out()),

@@ -107,9 +107,9 @@ TEST(MonitorRefusals, MissingOrWrongBearerTokensAre401) {
               std::string("Bearer wrong"), "Basic " + token, "Bearer " + token + "x",
               "Bearer " + token.substr(0, token.size() - 1), "Bearer" + token,
               "Bearer X" + token.substr(1), "Token " + token}) {
-            const Reply reply = call("POST", target,
-                                     authorization.empty() ? nullptr : authorization.c_str(),
-                                     nullptr, kToken);
+            const Reply reply =
+                call("POST", target, authorization.empty() ? nullptr : authorization.c_str(),
+                     nullptr, kToken);
             expect_refusal(reply, 401, std::string(target) + " with '" + authorization + "'");
             EXPECT_EQ(reply.body.find(kToken), std::string::npos) << "the token leaked";
         }
@@ -168,7 +168,8 @@ TEST(MonitorRefusals, NullArgumentsAreRefusedAndCounted) {
     EXPECT_EQ(connpool_misuse_count() - misuse_before, 5);
 }
 
-// ---- routes with content --------------------------------------------------------------------------
+// ---- routes with content
+// --------------------------------------------------------------------------
 
 TEST_F(MonitorRoutes, PoolsListsEveryRegisteredPoolAndTheAggregate) {
     register_pool("alpha");
