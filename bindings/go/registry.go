@@ -112,9 +112,11 @@ func AllStats() (RegistryStats, error) {
 func AllStatsJSON() (string, error) { return cRegistryStatsJSON() }
 
 func decodeRegistryStats(text string) (RegistryStats, error) {
+	// Values are numbers, except a pool's "name" and "closed_pool": decoded as any, numbers
+	// kept exact (json.Number).
 	var raw struct {
-		Pools     map[string]map[string]json.Number `json:"pools"`
-		Aggregate map[string]json.Number            `json:"aggregate"`
+		Pools     map[string]map[string]any `json:"pools"`
+		Aggregate map[string]any            `json:"aggregate"`
 	}
 	dec := json.NewDecoder(strings.NewReader(text))
 	dec.UseNumber()
@@ -127,11 +129,17 @@ func decodeRegistryStats(text string) (RegistryStats, error) {
 	}
 	a := raw.Aggregate
 	out.Aggregate.Stats = statsFromJSON(a)
-	pools, _ := a["pools"].Int64()
+	pools, _ := number(a["pools"]).Int64()
 	out.Aggregate.Pools = int(pools)
-	out.Aggregate.UtilisationPercent, _ = a["utilisation_percent"].Float64()
-	out.Aggregate.ReuseRatio, _ = a["reuse_ratio"].Float64()
+	out.Aggregate.UtilisationPercent, _ = number(a["utilisation_percent"]).Float64()
+	out.Aggregate.ReuseRatio, _ = number(a["reuse_ratio"]).Float64()
 	return out, nil
+}
+
+// number is v as a json.Number ("" when it is not a number).
+func number(v any) json.Number {
+	n, _ := v.(json.Number)
+	return n
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))
@@ -139,13 +147,13 @@ var durationType = reflect.TypeOf(time.Duration(0))
 // statsFromJSON fills a Stats from the library's JSON keys (its `stat` tags); other keys (name,
 // closed_pool...) and fields missing from the JSON are left alone. Duration fields are
 // microseconds in the JSON.
-func statsFromJSON(fields map[string]json.Number) Stats {
+func statsFromJSON(fields map[string]any) Stats {
 	var s Stats
 	v := reflect.ValueOf(&s).Elem()
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
-		n, ok := fields[t.Field(i).Tag.Get("stat")]
-		if !ok {
+		n := number(fields[t.Field(i).Tag.Get("stat")])
+		if n == "" {
 			continue
 		}
 		x, err := n.Int64()

@@ -215,7 +215,7 @@ class StatsHealthMetricsTest(RegistryTestCase):
             self.assertEqual(agg[key], sum(p[key] for p in per_pool), key)
         self.assertEqual(agg["utilisation_percent"], 0)
         created = agg["created"]
-        self.assertAlmostEqual(agg["reuse_ratio"], agg["reused"] / created if created else 0)
+        self.assertAlmostEqual(agg["reuse_ratio"], agg["reused"] / created if created else 0, places=3)
 
     def test_pool_health_and_utilisation(self):
         name, pool = self.registered(max_size=2)
