@@ -29,11 +29,11 @@ import urllib.parse
 
 from . import _ffi
 from .errors import Error, InvalidArgument, error_from_status
-from .pool import _take_text
 
 __all__ = ["asgi_app", "handle", "wsgi_app"]
 
 _lib = _ffi.lib
+_free = _ffi.fast.connpool_string_free
 _byref = ctypes.byref
 _c_void_p = ctypes.c_void_p
 
@@ -107,8 +107,15 @@ def _handle_raw(method, target, authorization, accept, token) -> tuple[int, str,
     )  # fmt: skip
     if status:
         raise error_from_status(status, err)
-    body_text = _take_text(body)
-    return code.value, _take_text(content_type), body_text.encode("utf-8")
+    try:  # the body as bytes, untouched; both strings freed whatever happens
+        return (
+            code.value,
+            ctypes.string_at(content_type.value).decode("latin-1"),
+            ctypes.string_at(body.value),
+        )
+    finally:
+        _free(content_type)
+        _free(body)
 
 
 def _answer(args, token) -> tuple[int, str, bytes]:
