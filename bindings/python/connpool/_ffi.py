@@ -164,6 +164,9 @@ SIGNATURES = [
     ("connpool_registry_metrics", c_int32, [P(c_void_p), c_int32, ERR], True),
     ("connpool_monitor_handle", c_int32,
      [P(c_int32), P(c_void_p), P(c_void_p), c_char_p, c_char_p, c_char_p, c_char_p, c_char_p, ERR], True),
+    ("connpool_exporter_start", c_int32, [P(c_void_p), c_char_p, c_char_p, ERR], True),
+    ("connpool_exporter_port", c_int32, [P(c_int32), c_void_p, ERR], False),
+    ("connpool_exporter_stop", c_int32, [c_void_p], True),
 ]
 
 

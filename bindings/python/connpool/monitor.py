@@ -30,7 +30,7 @@ import urllib.parse
 from . import _ffi
 from .errors import Error, InvalidArgument, error_from_status
 
-__all__ = ["asgi_app", "handle", "wsgi_app"]
+__all__ = ["Exporter", "asgi_app", "handle", "start_exporter", "wsgi_app"]
 
 _lib = _ffi.lib
 _free = _ffi.fast.connpool_string_free
@@ -225,3 +225,55 @@ async def _lifespan(receive, send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+class Exporter:
+    """The library's embedded HTTP exporter (``connpool_exporter_start``): the same routes,
+    served by the library's own threads, no Python code per request. Stop it with
+    :meth:`stop` (or ``with``); one still running at process exit is stopped then."""
+
+    def __init__(self, handle: int) -> None:
+        self._handle = handle
+        port = ctypes.c_int32()
+        err = _c_void_p()
+        status = _lib.connpool_exporter_port(_byref(port), handle, _byref(err))
+        if status:
+            _lib.connpool_exporter_stop(handle)
+            raise error_from_status(status, err)
+        #: The TCP port it listens on.
+        self.port = port.value
+
+    def stop(self) -> None:
+        """Stops the server (requests in progress finish, bounded). Idempotent."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            status = _lib.connpool_exporter_stop(handle)
+            if status:
+                raise error_from_status(status, None)
+
+    def __enter__(self) -> "Exporter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "stopped" if self._handle is None else f"port {self.port}"
+        return f"<connpool.monitor.Exporter {state}>"
+
+
+def start_exporter(address: str | None = None, admin_token: str | None = None) -> Exporter:
+    """Starts the embedded exporter on ``address`` ("HOST:PORT"; None: ``127.0.0.1:0``, a free
+    loopback port, see :attr:`Exporter.port`); ``admin_token`` as for :func:`wsgi_app`."""
+    if address is not None and (not isinstance(address, str) or "\0" in address):
+        raise InvalidArgument(f"address must be a \"HOST:PORT\" str or None, not {address!r}")
+    out = _c_void_p()
+    err = _c_void_p()
+    status = _lib.connpool_exporter_start(
+        _byref(out), None if address is None else address.encode("utf-8"),
+        _token_bytes(admin_token), _byref(err),
+    )  # fmt: skip
+    if status:
+        raise error_from_status(status, err)
+    return Exporter(out.value)
+

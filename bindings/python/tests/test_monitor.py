@@ -293,5 +293,35 @@ class AsgiAppTest(MonitorTestCase):
         asyncio.run(main())
 
 
+class ExporterTest(MonitorTestCase):
+    """connpool.monitor.start_exporter: the library's embedded server, same routes."""
+
+    def test_start_serve_stop(self):
+        name, pool = self.registered()
+        with pool.connection() as conn:
+            conn.execute("SELECT 1")
+        exporter = connpool.monitor.start_exporter(admin_token=TOKEN)
+        self.addCleanup(exporter.stop)
+        self.assertGreater(exporter.port, 0)
+        client = WsgiServer.__new__(WsgiServer)  # reuse its urllib helper only
+        client.base = f"http://127.0.0.1:{exporter.port}"
+        code, _, body = client.request("GET", "/pools")
+        self.assertEqual(code, 200, body)
+        self.assertEqual(json.loads(body)["pools"][name]["acquired"], 1)
+        self.assertJsonError(client.request("POST", f"/pools/{name}/close"), 401)
+        code, _, body = client.request("POST", f"/pools/{name}/close", {"Authorization": f"Bearer {TOKEN}"})
+        self.assertEqual(code, 200, body)
+        self.assertTrue(pool.closed)
+        exporter.stop()
+        exporter.stop()  # idempotent
+        with self.assertRaises(OSError):
+            urllib.request.urlopen(client.base + "/health", timeout=2)
+
+    def test_bad_address(self):
+        for bad in ("not-an-address", "127.0.0.1:99999", "nul\0:1"):
+            with self.subTest(address=bad), self.assertRaises(connpool.InvalidArgument):
+                connpool.monitor.start_exporter(bad)
+
+
 if __name__ == "__main__":
     unittest.main()
