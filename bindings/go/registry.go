@@ -90,7 +90,9 @@ type RegistryStats struct {
 	Aggregate AggregateStats
 }
 
-// AggregateStats sums the statistics of all registered pools.
+// AggregateStats sums the statistics of all registered pools. Sums of the counters and gauges
+// are what they say; per-pool ratios (Stats.Health, the percentiles) have no meaningful sum, and
+// UtilisationPercent below (the overall figure) takes the place of Stats.UtilisationPercent.
 type AggregateStats struct {
 	Stats                      // each field summed over the pools
 	Pools              int     // registered pools
