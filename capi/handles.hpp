@@ -29,6 +29,10 @@ struct OptionsObject {
 };
 struct PoolObject {
     std::shared_ptr<Pool> pool;
+    // A handle of a registered pool: freeing it frees only the handle, closing it closes the
+    // pool and unregisters it (see capi/registry.hpp). Empty for pools made by
+    // connpool_pool_create.
+    std::string registry_name;
 };
 struct AcquireObject {
     std::unique_ptr<AsyncAcquire> request;
@@ -117,8 +121,9 @@ connpool_status guarded(connpool_error **err, Body &&body) noexcept {
 // The C struct of a stats snapshot (capi/stats.cpp checks that it mirrors kStatFields).
 connpool_stats to_c_stats(const PoolStats &stats);
 
-// Publishes a new pool as a handle.
-connpool_status publish_pool(connpool_pool **out, std::shared_ptr<Pool> pool);
+// Publishes a new handle to `pool` (of the registered pool `registry_name`, if not empty).
+connpool_status publish_pool(connpool_pool **out, std::shared_ptr<Pool> pool,
+                             std::string registry_name = {});
 
 // Test hook (not exported): a pool over any Connector, e.g. the unit tests' fake one.
 connpool_status create_pool(connpool_pool **out, std::unique_ptr<Connector> connector,

@@ -3,6 +3,7 @@
 
 #include "handles.hpp"
 #include "pg/pool_factory.hpp"
+#include "registry.hpp"
 
 using namespace connpool;
 using namespace connpool::capi;
@@ -41,9 +42,11 @@ void install_lease_cells() {
     (void)installed;
 }
 
-connpool_status publish_pool(connpool_pool **out, std::shared_ptr<Pool> pool) {
+connpool_status publish_pool(connpool_pool **out, std::shared_ptr<Pool> pool,
+                             std::string registry_name) {
     auto object = std::make_unique<PoolObject>();
     object->pool = std::move(pool);
+    object->registry_name = std::move(registry_name);
     *out = publish<connpool_pool>(HandleKind::pool, std::move(object));
     return CONNPOOL_OK;
 }
@@ -181,8 +184,11 @@ CONNPOOL_API connpool_status connpool_pool_close(connpool_pool *pool, connpool_e
     return guarded(err, [&] {
         auto ref = lookup_pool(pool);
         if (!ref) return stale_handle(err, "connpool_pool_close", "pool");
-        if (ref.get<PoolObject>()->pool->forked()) return forked(err, "connpool_pool_close");
-        ref.get<PoolObject>()->pool->close();
+        const PoolObject &object = *ref.get<PoolObject>();
+        if (object.pool->forked()) return forked(err, "connpool_pool_close");
+        // A registered pool closes for every handle: its name is free again at once.
+        if (!object.registry_name.empty()) unregister_pool(object.registry_name, *object.pool);
+        object.pool->close();
         return CONNPOOL_OK;
     });
 }
@@ -191,13 +197,15 @@ CONNPOOL_API connpool_status connpool_pool_free(connpool_pool *pool) {
     if (pool == nullptr) return CONNPOOL_OK;
     return guarded(nullptr, [&] {
         // Close first: that wakes threads blocked in acquire on this handle, so the retire
-        // below (which waits for every call in flight on the handle) finishes promptly.
+        // below (which waits for every call in flight on the handle) finishes promptly. A
+        // registered pool stays open for its other handles and later lookups.
         bool in_child = false;
         {
             auto ref = lookup_pool(pool);
             if (!ref) return misuse(CONNPOOL_ERR_INVALID_HANDLE);
-            in_child = ref.get<PoolObject>()->pool->forked();
-            if (!in_child) ref.get<PoolObject>()->pool->close();
+            const PoolObject &object = *ref.get<PoolObject>();
+            in_child = object.pool->forked();
+            if (!in_child && object.registry_name.empty()) object.pool->close();
         }
         if (in_child) {
             // In a child after fork(): closing would end the parent's sessions and joining

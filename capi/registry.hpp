@@ -18,4 +18,8 @@ struct RegisteredPool {
 // registered: a pool closed meanwhile answers as closed.
 std::vector<RegisteredPool> registered_pools();
 
+// Removes `name` from the registry if it still names `pool` (connpool_pool_close on one of its
+// handles); the caller closes the pool. No effect if the name was freed or reused meanwhile.
+void unregister_pool(const std::string &name, const Pool &pool);
+
 }  // namespace connpool::capi

@@ -43,12 +43,18 @@ Slot::Slot(Pool &owner, std::unique_ptr<Connection> c, TimePoint expires)
       tag(attach_slot_tag()) {}
 
 Slot::~Slot() {
+    if (budget != nullptr) {
+        connection.reset();  // closed first: the permit covers it until then
+        budget->give_back();
+    }
     void (*detach)(uint64_t) = detach_tag.load(std::memory_order_acquire);
     if (detach != nullptr) detach(tag);
 }
 
-std::shared_ptr<Pool> Pool::create(PoolOptions options, std::unique_ptr<Connector> connector) {
-    std::shared_ptr<Pool> pool(new Pool(std::move(options), std::move(connector)), &Pool::orphan);
+std::shared_ptr<Pool> Pool::create(PoolOptions options, std::unique_ptr<Connector> connector,
+                                   std::shared_ptr<ConnectionBudget> budget) {
+    std::shared_ptr<Pool> pool(
+        new Pool(std::move(options), std::move(connector), std::move(budget)), &Pool::orphan);
     pool->start();
     return pool;
 }
@@ -68,10 +74,12 @@ bool Pool::drop_hold_locked() {
     return --holds_ == 0 && orphaned_;
 }
 
-Pool::Pool(PoolOptions options, std::unique_ptr<Connector> connector)
+Pool::Pool(PoolOptions options, std::unique_ptr<Connector> connector,
+           std::shared_ptr<ConnectionBudget> budget)
     : options_(std::move(options)),
       connector_(std::move(connector)),
       log_(make_pool_logger(options_.name, options_.log_level)),
+      budget_(std::move(budget)),
       connect_policy_(options_.breaker_threshold),
       fork_generation_((install_fork_guard(), fork_generation())) {
     // Reserve once so that returning a connection to the idle stack never allocates.
@@ -79,6 +87,7 @@ Pool::Pool(PoolOptions options, std::unique_ptr<Connector> connector)
 }
 
 void Pool::start() {
+    if (budget_) budget_->join(*this);
     for (int64_t i = 0; i < options_.max_concurrent_connects; ++i) {
         workers_.emplace_back([this] { worker_loop(); });
     }
@@ -188,7 +197,7 @@ void Pool::schedule_opens_locked(TimePoint now) {
     int64_t want = std::max(options_.min_size - coming, waiters_.size() - covered);
     if (probe_wanted_) want = std::max<int64_t>(want, 1 - opening_);
     want = std::min(want, options_.max_size + options_.max_overflow - coming);
-    if (want <= 0) return;
+    if (want <= 0 || budget_blocked_) return;
     if (connect_policy_.backing_off(now)) {
         maintenance_cv_.notify_one();  // it retries when the backoff ends
         return;
@@ -224,6 +233,12 @@ std::string Pool::describe_state_locked() const {
                        " waiting, max_size " + std::to_string(options_.max_size) +
                        ", max_overflow " + std::to_string(options_.max_overflow);
     if (last_connect_error_) text += "; last connect error: " + *last_connect_error_;
+    if (budget_blocked_) {
+        text += "; the process-wide connection budget is spent (" +
+                std::to_string(budget_->held()) + " connection(s) open or opening, budget " +
+                std::to_string(budget_->limit()) +
+                "): raise it with connpool_registry_set_connection_budget";
+    }
     return text;
 }
 
@@ -645,6 +660,8 @@ void Pool::close() {
         work_cv_.notify_all();
         maintenance_cv_.notify_all();
     }
+    // Unlocked: the budget waits for other pools' calls into this one, which take mutex_.
+    if (budget_) budget_->leave(*this);
     // Workers finish their current task quickly: connects watch stopping_, resets are bounded.
     for (std::thread &t : workers_) {
         if (t.joinable()) t.join();

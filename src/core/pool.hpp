@@ -23,6 +23,10 @@
 // Lifetime: the Pool is owned by shared_ptrs (the C handle, asynchronous requests) whose
 // deleter (Pool::orphan) closes it and frees it once no lease is out: leases do not hold a
 // reference each, which would cost two contended atomic operations per cycle.
+//
+// Connection budget: a pool created with a ConnectionBudget takes a permit before each connect
+// and its slots give it back when they close (see core/connection_budget.hpp). Acquire and
+// release never touch the budget.
 #pragma once
 
 #include <atomic>
@@ -36,6 +40,7 @@
 
 #include "core/clock.hpp"
 #include "core/connect_policy.hpp"
+#include "core/connection_budget.hpp"
 #include "core/connector.hpp"
 #include "core/error.hpp"
 #include "core/leak_tracker.hpp"
@@ -81,6 +86,8 @@ struct Slot : LeaseRecord {
     const uint64_t tag;          // see SlotTagHooks
     Slot *next_reset = nullptr;  // link in the reset queue
     uint64_t sweep_epoch = 0;    // the pool's sweep_epoch_ when it was last handed out
+    // The budget this connection's permit goes back to when it closes; null if it holds none.
+    ConnectionBudget *budget = nullptr;
 };
 
 // An acquire that never blocks its caller: completion is signalled on an eventfd, created only
@@ -117,13 +124,16 @@ class AsyncAcquire {
     bool cancel_requested_ = false;  // cancel arrived during that validation
 };
 
-class Pool {
+class Pool final : private BudgetMember {
     friend class AsyncAcquire;  // its eventfd state is guarded by mutex_
 
   public:
     // Starts the background workers; min_size connections are opened asynchronously. When the
     // last shared_ptr goes, the pool is closed, and freed with the last outstanding lease.
-    static std::shared_ptr<Pool> create(PoolOptions options, std::unique_ptr<Connector> connector);
+    // With a `budget`, the pool's open and opening connections count against it (see
+    // core/connection_budget.hpp) until the pool is closed.
+    static std::shared_ptr<Pool> create(PoolOptions options, std::unique_ptr<Connector> connector,
+                                        std::shared_ptr<ConnectionBudget> budget = nullptr);
     ~Pool();
     Pool(const Pool &) = delete;
     Pool &operator=(const Pool &) = delete;
@@ -183,7 +193,8 @@ class Pool {
             leaks_detected{0}, canceled{0}, sweeps{0};
     };
 
-    Pool(PoolOptions options, std::unique_ptr<Connector> connector);
+    Pool(PoolOptions options, std::unique_ptr<Connector> connector,
+         std::shared_ptr<ConnectionBudget> budget);
     void start();
     // The shared_ptr deleter: closes the pool; frees it now or with the last lease.
     static void orphan(Pool *pool);
@@ -238,12 +249,19 @@ class Pool {
     TimePoint next_maintenance_locked() const;
     void evict_idle_locked(TimePoint now, std::vector<Slot *> &evicted);
     void run_open();
+    // A permit of the connection budget for the connect about to start (always, without a
+    // budget). Without one the open request is dropped and the pool waits for a permit.
+    bool take_connect_permit();
+    // BudgetMember: called by the budget with no lock held.
+    bool give_up_idle_connection() override;
+    void budget_permit_freed() override;
     void run_reset(Slot *slot);
     TimePoint lifetime_deadline(TimePoint created) const;
 
     const PoolOptions options_;
     const std::unique_ptr<Connector> connector_;
     const std::shared_ptr<spdlog::logger> log_;
+    const std::shared_ptr<ConnectionBudget> budget_;  // null: not counted against a budget
 
     mutable std::mutex mutex_;
     std::vector<Slot *> idle_;  // LIFO: back is the most recently returned
@@ -272,6 +290,13 @@ class Pool {
     bool brief_holds_ = false;
     uint64_t window_skips_ = 0;
     std::shared_ptr<const std::string> last_connect_error_;
+    // The budget refused a permit: no connect is requested until it frees one (it calls
+    // budget_permit_freed) or, while acquirers wait, until budget_retry_at_, when the pool asks
+    // again (another pool may have an idle connection to give up by then).
+    bool budget_blocked_ = false;
+    uint64_t budget_signals_ = 0;  // budget_permit_freed calls so far
+    TimePoint budget_retry_at_{};
+    static constexpr Millis kBudgetRetry{100};
     std::condition_variable work_cv_;
     std::condition_variable maintenance_cv_;
     std::condition_variable ready_cv_;

@@ -45,6 +45,7 @@ void Pool::worker_loop() {
 }
 
 void Pool::run_open() {
+    if (!take_connect_permit()) return;
     ConnectFailure failure;
     std::unique_ptr<Connection> connection;
     try {
@@ -57,6 +58,7 @@ void Pool::run_open() {
     if (connection) {
         try {
             slot = new Slot(*this, std::move(connection), lifetime_deadline(Clock::now()));
+            slot->budget = budget_.get();  // the permit now goes back when the slot closes
         } catch (const std::bad_alloc &) {
             failure.message = "out of memory while registering a new connection";
         }
@@ -106,6 +108,59 @@ void Pool::run_open() {
         if (breaker_closed) log_->warn("database reachable again: circuit breaker closed");
     }
     delete to_close;
+    if (slot == nullptr && budget_) {
+        connection.reset();
+        budget_->give_back();
+    }
+}
+
+bool Pool::take_connect_permit() {
+    if (!budget_) return true;
+    uint64_t signals = 0;
+    bool acquirers_wait = false;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        signals = budget_signals_;
+        acquirers_wait = waiters_.size() > 0;
+    }
+    // Only acquirers waiting justify closing another pool's idle connection: topping up
+    // min_size by taking from each other would have pools trading connections forever.
+    if (budget_->take(*this, acquirers_wait)) return true;
+    std::lock_guard<std::mutex> lock(mutex_);
+    const TimePoint now = Clock::now();
+    --opening_;
+    // A permit freed after the refusal (its notice counted in budget_signals_) means try again.
+    if (budget_signals_ == signals) {
+        budget_blocked_ = true;
+        budget_retry_at_ = now + kBudgetRetry;
+        if (waiters_.size() > 0) maintenance_cv_.notify_one();  // it schedules the retry
+    }
+    schedule_opens_locked(now);
+    return false;
+}
+
+bool Pool::give_up_idle_connection() {
+    Slot *slot = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        // Idle connections with acquirers waiting are theirs (overtaking window).
+        if (closed_ || idle_.empty() || waiters_.size() > 0) return false;
+        slot = idle_.front();  // the bottom of the LIFO stack: idle the longest
+        idle_.erase(idle_.begin());
+        discard_locked(slot, nullptr);
+    }
+    slot->budget = nullptr;  // its permit passes to the pool that asked
+    delete slot;
+    log_->debug("closed an idle connection for another pool (connection budget spent)");
+    return true;
+}
+
+void Pool::budget_permit_freed() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++budget_signals_;
+    if (!budget_blocked_) return;
+    budget_blocked_ = false;
+    schedule_opens_locked(Clock::now());
 }
 
 void Pool::run_reset(Slot *slot) {
@@ -147,6 +202,9 @@ void Pool::maintenance_loop() {
         if (sweep_requested_) sweep_idle(lock);
         if (options_.leak_threshold_ms > 0) report_leaks(lock, now);
         evict_idle_locked(now, evicted);
+        if (budget_blocked_ && waiters_.size() > 0 && now >= budget_retry_at_) {
+            budget_blocked_ = false;  // ask the budget again: see take_connect_permit
+        }
         schedule_opens_locked(now);
         if (evicted.empty()) continue;
         lock.unlock();
@@ -169,6 +227,7 @@ TimePoint Pool::next_maintenance_locked() const {
             if (w->async != nullptr) wake = std::min(wake, w->async->deadline_);
         }
     }
+    if (budget_blocked_ && waiters_.size() > 0) wake = std::min(wake, budget_retry_at_);
     if (options_.leak_threshold_ms > 0) {
         // Scan at least every leak_threshold (a new lease does not wake this thread: that would
         // put a syscall on the hot path), so a leak is reported within 2x the threshold; sooner

@@ -21,7 +21,12 @@ std::string redact(std::string text, std::string_view secret) {
     return text;
 }
 
-Error parse_conninfo(const char *conninfo, ParsedConninfo &out) {
+namespace {
+
+using ParsedOptions = std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)>;
+
+// libpq's parse of `conninfo`, or an error of the library's own wording.
+Error parse_options(const char *conninfo, ParsedOptions &out) {
     if (std::strlen(conninfo) > kMaxConninfoLength) {
         return {CONNPOOL_ERR_INVALID_ARGUMENT,
                 "conninfo is longer than 65536 bytes; pass a libpq connection string"};
@@ -36,17 +41,49 @@ Error parse_conninfo(const char *conninfo, ParsedConninfo &out) {
                 "(e.g. \"host=localhost dbname=app user=app\") with known libpq keywords, or a "
                 "postgresql:// URI; check quoting and keyword names"};
     }
-    std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> guard(options, PQconninfoFree);
+    out.reset(options);
+    return {};
+}
+
+bool is_secret(const PQconninfoOption &option) {
+    // libpq marks every secret option (password, sslpassword...) with dispchar "*".
+    return option.dispchar != nullptr && option.dispchar[0] == '*';
+}
+
+}  // namespace
+
+Error parse_conninfo(const char *conninfo, ParsedConninfo &out) {
+    ParsedOptions options(nullptr, PQconninfoFree);
+    Error error = parse_options(conninfo, options);
+    if (!error.ok()) return error;
     out = {};
-    for (PQconninfoOption *o = options; o->keyword != nullptr; ++o) {
+    for (PQconninfoOption *o = options.get(); o->keyword != nullptr; ++o) {
         if (o->val == nullptr) continue;
-        // libpq marks every secret option (password, sslpassword...) with dispchar "*".
-        const bool secret = o->dispchar != nullptr && o->dispchar[0] == '*';
+        const bool secret = is_secret(*o);
         if (std::strcmp(o->keyword, "password") == 0) out.password = o->val;
         if (!out.redacted.empty()) out.redacted += ' ';
         out.redacted += o->keyword;
         out.redacted += '=';
         out.redacted += secret ? kMask : o->val;
+    }
+    return {};
+}
+
+Error first_conninfo_difference(const char *a, const char *b, ConninfoDifference &out) {
+    ParsedOptions left(nullptr, PQconninfoFree), right(nullptr, PQconninfoFree);
+    Error error = parse_options(a, left);
+    if (error.ok()) error = parse_options(b, right);
+    if (!error.ok()) return error;
+    out = {};
+    // Both arrays list every keyword libpq knows, in the same order.
+    for (PQconninfoOption *l = left.get(), *r = right.get(); l->keyword != nullptr; ++l, ++r) {
+        const bool equal =
+            (l->val == nullptr && r->val == nullptr) ||
+            (l->val != nullptr && r->val != nullptr && std::strcmp(l->val, r->val) == 0);
+        if (equal) continue;
+        out.key = l->keyword;
+        out.secret = is_secret(*l);
+        break;
     }
     return {};
 }

@@ -7,8 +7,8 @@
 
 namespace connpool {
 
-Error create_pg_pool(const char *conninfo, const PoolSettings &settings,
-                     std::shared_ptr<Pool> &out) {
+Error create_pg_pool(const char *conninfo, const PoolSettings &settings, std::shared_ptr<Pool> &out,
+                     std::shared_ptr<ConnectionBudget> budget) {
     ParsedConninfo parsed;
     Error error = parse_conninfo(conninfo, parsed);
     if (!error.ok()) return error;
@@ -19,7 +19,7 @@ Error create_pg_pool(const char *conninfo, const PoolSettings &settings,
                    parsed.password,
                    settings.pg.reset_query,
                    {settings.pg.statement_cache_size, settings.pg.prepare_threshold}});
-    out = Pool::create(settings.pool, std::move(connector));
+    out = Pool::create(settings.pool, std::move(connector), std::move(budget));
     out->log().info("pool created for {}", parsed.redacted);
     return {};
 }

@@ -41,6 +41,12 @@ Error PoolSettings::set(std::string_view key, std::string_view value) {
                                                      quoted_input(key), known_keys())};
 }
 
+std::string PoolSettings::get(std::string_view key) const {
+    if (const auto *field = find_field(pool_option_fields(), key)) return field->format(pool);
+    if (const auto *field = find_field(pg_option_fields(), key)) return field->format(pg);
+    return {};
+}
+
 Error PoolSettings::validate() const {
     return pool.validate();
 }

@@ -22,6 +22,8 @@ struct PoolSettings {
     Error set(std::string_view key, std::string_view value);
     // Checks rules that involve several options.
     Error validate() const;
+    // The value of option `key` in the form set() accepts; "" for an unknown key.
+    std::string get(std::string_view key) const;
 };
 
 // One option as the C API describes it.
