@@ -680,6 +680,19 @@ func cStats(p uintptr) (Stats, error) {
 		LeaksDetected:       int64(s.leaks_detected),
 		Canceled:            int64(s.canceled),
 		Sweeps:              int64(s.sweeps),
+		RequestsQueued:      int64(s.requests_queued),
+		UsageMs:             int64(s.usage_ms),
+		AcquireWaitP50Ns:    int64(s.acquire_wait_p50_ns),
+		AcquireWaitP90Ns:    int64(s.acquire_wait_p90_ns),
+		AcquireWaitP99Ns:    int64(s.acquire_wait_p99_ns),
+		AcquireWaitP999Ns:   int64(s.acquire_wait_p999_ns),
+		LeaseHoldP50Ns:      int64(s.lease_hold_p50_ns),
+		LeaseHoldP90Ns:      int64(s.lease_hold_p90_ns),
+		LeaseHoldP99Ns:      int64(s.lease_hold_p99_ns),
+		LeaseHoldP999Ns:     int64(s.lease_hold_p999_ns),
+		UtilisationPercent:  int64(s.utilisation_percent),
+		Health:              int64(s.health),
+		RecentErrors:        int64(s.recent_errors),
 	}, nil
 }
 

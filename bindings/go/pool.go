@@ -142,6 +142,21 @@ type Stats struct {
 	LeaksDetected   int64 `stat:"leaks_detected"`   // leases held longer than leak_threshold (each reported once)
 	Canceled        int64 `stat:"canceled"`         // asynchronous acquires cancelled while pending (context ended)
 	Sweeps          int64 `stat:"sweeps"`           // checks of all idle connections after one was found dead
+	// Health and latency (percentiles from fixed-bucket histograms, within 12.5 %; README.md,
+	// "Health and metrics").
+	RequestsQueued     int64 `stat:"requests_queued"`      // acquires that had to wait for a connection
+	UsageMs            int64 `stat:"usage_ms"`             // time connections spent leased, ms (psycopg_pool's usage_ms)
+	AcquireWaitP50Ns   int64 `stat:"acquire_wait_p50_ns"`  // median acquire wait, ns
+	AcquireWaitP90Ns   int64 `stat:"acquire_wait_p90_ns"`  // 90th percentile acquire wait, ns
+	AcquireWaitP99Ns   int64 `stat:"acquire_wait_p99_ns"`  // 99th percentile acquire wait, ns
+	AcquireWaitP999Ns  int64 `stat:"acquire_wait_p999_ns"` // 99.9th percentile acquire wait, ns
+	LeaseHoldP50Ns     int64 `stat:"lease_hold_p50_ns"`    // median lease hold time, ns
+	LeaseHoldP90Ns     int64 `stat:"lease_hold_p90_ns"`    // 90th percentile lease hold time, ns
+	LeaseHoldP99Ns     int64 `stat:"lease_hold_p99_ns"`    // 99th percentile lease hold time, ns
+	LeaseHoldP999Ns    int64 `stat:"lease_hold_p999_ns"`   // 99.9th percentile lease hold time, ns
+	UtilisationPercent int64 `stat:"utilisation_percent"`  // in use over max_size + max_overflow, percent
+	Health             int64 `stat:"health"`               // 0 healthy, 1 degraded, 2 unhealthy
+	RecentErrors       int64 `stat:"recent_errors"`        // errors in the last health_error_window
 }
 
 // Circuit breaker states (Stats.BreakerState).

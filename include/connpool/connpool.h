@@ -317,6 +317,13 @@ CONNPOOL_API const char *connpool_status_description(connpool_status status);
  *   breaker_threshold (integer, 5, 0..1000): consecutive connect failures that open the circuit
  *       breaker (CONNPOOL_ERR_DATABASE_UNAVAILABLE); an authentication failure (SQLSTATE 28xxx)
  *       or an unknown database (3D000) opens it at once (0 = never, not even then).
+ *   health_degraded_utilisation (integer, 80, 0..100): the health verdict is degraded when
+ *       this percentage of max_size + max_overflow or more is in use (see "Health").
+ *   health_unhealthy_utilisation (integer, 95, 0..100): unhealthy when more than this
+ *       percentage is in use; must not be below health_degraded_utilisation.
+ *   health_error_window (duration ms, 60000, 1000..86400000): how long failed connects,
+ *       acquire timeouts and broken connections count as recent errors (any: degraded).
+ *   health_unhealthy_errors (integer, 10, 0..1000000): unhealthy with more recent errors.
  *   log_level (choice of trace, debug, info, warn, error, critical, off; default ""): the
  *       pool's log level. The default "" means $CONNPOOL_LOG_LEVEL as read when the pool is
  *       created, else off; connpool_options_set refuses "" (leave the option unset instead).
@@ -1098,7 +1105,8 @@ typedef struct connpool_stats {
     int64_t closed_broken;         /**< closed because they were broken or in an unknown state */
     int64_t closed_overflow;       /**< overflow connections closed on release */
     int64_t resets;                /**< connections rolled back / reset after release */
-    int64_t acquire_wait_us_total; /**< sum of time spent in successful acquires, microseconds */
+    int64_t acquire_wait_us_total; /**< sum of time spent in successful acquires, microseconds
+                                        (each measured in ns; added when the lease is released) */
     int64_t acquire_wait_us_max;   /**< longest successful acquire, microseconds */
     /* appended in 0.1.0 for the resilience features */
     int64_t breaker_state;    /**< circuit breaker: 0 closed, 1 open (failing fast), 2 half-open */
@@ -1108,6 +1116,24 @@ typedef struct connpool_stats {
     int64_t leaks_detected;   /**< leases held longer than leak_threshold (each reported once) */
     int64_t canceled;         /**< asynchronous acquires cancelled while pending */
     int64_t sweeps;           /**< idle sweeps after a dead connection was found */
+    /* appended in 0.2.0 for health and metrics. Latency percentiles come from fixed-bucket
+     * histograms (README "Health and metrics"): within 12.5 % of the true value, never above
+     * the largest value recorded, 0 while nothing was recorded. Every successful acquire is
+     * measured (in ns, also those that did not wait) and recorded when its lease is released. */
+    int64_t requests_queued;      /**< acquires that had to wait for a connection (queued) */
+    int64_t usage_ms;             /**< time connections spent leased, ms (psycopg_pool's) */
+    int64_t acquire_wait_p50_ns;  /**< median acquire wait, nanoseconds */
+    int64_t acquire_wait_p90_ns;  /**< 90th percentile of acquire waits, nanoseconds */
+    int64_t acquire_wait_p99_ns;  /**< 99th percentile of acquire waits, nanoseconds */
+    int64_t acquire_wait_p999_ns; /**< 99.9th percentile of acquire waits, nanoseconds */
+    int64_t lease_hold_p50_ns;    /**< median time a lease was held, nanoseconds */
+    int64_t lease_hold_p90_ns;    /**< 90th percentile of lease hold times, nanoseconds */
+    int64_t lease_hold_p99_ns;    /**< 99th percentile of lease hold times, nanoseconds */
+    int64_t lease_hold_p999_ns;   /**< 99.9th percentile of lease hold times, nanoseconds */
+    int64_t utilisation_percent;  /**< in_use over max_size + max_overflow, percent, rounded down */
+    int64_t health;               /**< the verdict: a CONNPOOL_HEALTH_* value */
+    int64_t recent_errors; /**< failed connects, acquire timeouts and broken connections in the
+                                last health_error_window */
 } connpool_stats;
 
 /**
@@ -1159,7 +1185,7 @@ typedef struct connpool_stats_field {
 /**
  * The number of int64_t fields of connpool_stats this version fills.
  *
- * Returns: the count (31 in this version).
+ * Returns: the count (45 in this version).
  * Blocks:  never.
  * Threads: any.
  */

@@ -75,6 +75,21 @@ const Field kFields[] = {
       "CONNPOOL_ERR_DATABASE_UNAVAILABLE (authentication failures and unknown databases open it at "
       "once; 0 = never)"},
      &P::breaker_threshold},
+    {{"health_degraded_utilisation", OptionKind::integer, 0, 100,
+      "health verdict: degraded when this percentage of max_size + max_overflow (or more) is in "
+      "use"},
+     &P::health_degraded_utilisation},
+    {{"health_unhealthy_utilisation", OptionKind::integer, 0, 100,
+      "health verdict: unhealthy when more than this percentage of max_size + max_overflow is "
+      "in use"},
+     &P::health_unhealthy_utilisation},
+    {{"health_error_window", OptionKind::duration_ms, 1000, kDay,
+      "health verdict: failed connects, acquire timeouts and broken connections count as recent "
+      "errors this long (any: degraded)"},
+     &P::health_error_window_ms},
+    {{"health_unhealthy_errors", OptionKind::integer, 0, 1'000'000,
+      "health verdict: unhealthy with more than this many recent errors"},
+     &P::health_unhealthy_errors},
     {{"log_level", OptionKind::choice, 0, 0,
       "trace, debug, info, warn, error, critical or off; empty: $CONNPOOL_LOG_LEVEL, else off",
       "trace,debug,info,warn,error,critical,off"},
@@ -189,6 +204,13 @@ Error PoolOptions::validate() const {
                 fmt::format("options \"min_size\" ({}) and \"max_size\" ({}): min_size must not "
                             "exceed max_size",
                             min_size, max_size)};
+    }
+    if (health_degraded_utilisation > health_unhealthy_utilisation) {
+        return {CONNPOOL_ERR_INVALID_ARGUMENT,
+                fmt::format("options \"health_degraded_utilisation\" ({}) and "
+                            "\"health_unhealthy_utilisation\" ({}): the degraded threshold must "
+                            "not exceed the unhealthy one",
+                            health_degraded_utilisation, health_unhealthy_utilisation)};
     }
     return {};
 }

@@ -32,6 +32,11 @@ struct PoolOptions {
     int64_t overtake_window_us = 200;  // see "Fairness" in pool.hpp; 0 = strict FIFO
     int64_t leak_threshold_ms = 0;     // 0 = no leak reports
     int64_t breaker_threshold = 5;     // consecutive connect failures that open it; 0 = never
+    // Health verdict (core/health.hpp).
+    int64_t health_degraded_utilisation = 80;   // percent: degraded at or above
+    int64_t health_unhealthy_utilisation = 95;  // percent: unhealthy above
+    int64_t health_error_window_ms = 60'000;
+    int64_t health_unhealthy_errors = 10;  // errors in the window: unhealthy above
 
     // Checks rules that involve several options (e.g. min_size <= max_size).
     Error validate() const;

@@ -4,6 +4,7 @@
 
 #include <spdlog/logger.h>
 
+#include "core/fine_clock.hpp"
 #include "core/fork_guard.hpp"
 #include "core/log.hpp"
 #include "core/pool_internal.hpp"
@@ -11,6 +12,23 @@
 
 namespace connpool {
 namespace {
+
+// The statistics read from the latency histograms.
+void fill_latency_stats(PoolStats &s, const HistogramSnapshot &wait,
+                        const HistogramSnapshot &hold) {
+    s.acquire_wait_us_total = wait.sum_ns / 1000;
+    s.acquire_wait_us_max = wait.max_ns / 1000;
+    s.acquire_wait_p50_ns = wait.percentile_ns(0.50);
+    s.acquire_wait_p90_ns = wait.percentile_ns(0.90);
+    s.acquire_wait_p99_ns = wait.percentile_ns(0.99);
+    s.acquire_wait_p999_ns = wait.percentile_ns(0.999);
+    s.usage_ms = hold.sum_ns / 1'000'000;
+    s.lease_hold_p50_ns = hold.percentile_ns(0.50);
+    s.lease_hold_p90_ns = hold.percentile_ns(0.90);
+    s.lease_hold_p99_ns = hold.percentile_ns(0.99);
+    s.lease_hold_p999_ns = hold.percentile_ns(0.999);
+}
+
 // The slot this thread was last handed (any pool). Only ever compared, never dereferenced, so
 // a stale value is harmless.
 thread_local const Slot *last_handed_out = nullptr;
@@ -30,7 +48,6 @@ void install_slot_tag_hooks(SlotTagHooks hooks) {
     attach_tag.store(hooks.attach, std::memory_order_release);
 }
 
-using detail::bump_max;
 using detail::count;
 using detail::random_fraction;
 
@@ -81,7 +98,9 @@ Pool::Pool(PoolOptions options, std::unique_ptr<Connector> connector,
       log_(make_pool_logger(options_.name, options_.log_level)),
       budget_(std::move(budget)),
       connect_policy_(options_.breaker_threshold),
-      fork_generation_((install_fork_guard(), fork_generation())) {
+      recent_errors_(options_.health_error_window_ms),
+      fork_generation_((install_fork_guard(), fork_generation())),
+      ns_per_tick_(fine_ns_per_tick()) {
     // Reserve once so that returning a connection to the idle stack never allocates.
     idle_.reserve(static_cast<size_t>(options_.max_size + options_.max_overflow));
 }
@@ -183,6 +202,7 @@ Slot *Pool::return_to_pool_locked(Slot *slot, TimePoint now, bool used, bool ove
 Slot *Pool::discard_locked(Slot *slot, std::atomic<int64_t> *reason) {
     --total_;
     if (reason != nullptr) count(*reason);
+    if (reason == &counters_.closed_broken) note_error_locked();
     count(counters_.closed);
     return slot;
 }
@@ -353,6 +373,7 @@ class LentLock {
 }  // namespace
 
 connpool_status Pool::acquire_slot(int64_t timeout_ms, bool try_only, Slot *&out, Error *error) {
+    const int64_t start_ticks = fine_ticks();  // the wait histogram counts every acquire
     if (timeout_ms < 0) timeout_ms = options_.acquire_timeout_ms;
     // ~100 years is forever; the cap keeps deadline arithmetic in range for any int64.
     timeout_ms = std::min<int64_t>(timeout_ms, 3'153'600'000'000);
@@ -379,7 +400,7 @@ connpool_status Pool::acquire_slot(int64_t timeout_ms, bool try_only, Slot *&out
         if (!precise) start = now;
         link_leased_locked(slot, now);
         lock.unlock();
-        if (hand_out(*slot, start, now, deadline, timeout_ms)) {
+        if (hand_out(*slot, start_ticks, now, deadline, timeout_ms)) {
             out = slot;
             return CONNPOOL_OK;
         }
@@ -409,6 +430,7 @@ connpool_status Pool::wait_in_line_locked(const WaitTerms &terms, Slot *&slot, E
     const auto [start, deadline, timeout_ms, late] = terms;
     const connpool_status refused = refuse_wait_locked(timeout_ms, start, error);
     if (refused != CONNPOOL_OK) return refused;
+    ++requests_queued_;
     Waiter me;
     me.wants_handoff = skips_window_locked();
     me.released_before = released_;
@@ -473,6 +495,7 @@ connpool_status Pool::wait_outcome_locked(Waiter &me, int64_t timeout_ms, Slot *
     unlink_waiter_locked(me);
     if (closed_) return closed_error(error);
     count(counters_.acquire_timeouts);
+    note_error_locked();
     const connpool_status status =
         last_connect_error_ ? CONNPOOL_ERR_CONNECT_FAILED : CONNPOOL_ERR_TIMEOUT;
     if (error) *error = wait_failed_locked(timeout_ms, "a connection");
@@ -512,10 +535,13 @@ bool Pool::validate_for_handout(Slot &slot, TimePoint now, TimePoint &deadline,
 
 // Called unlocked with a slot just taken for a caller: checks it and, if it is fit, makes it
 // the caller's lease. False means the caller must hand it to reject_handout_locked.
-bool Pool::hand_out(Slot &slot, TimePoint start, TimePoint now, TimePoint &deadline,
+bool Pool::hand_out(Slot &slot, int64_t start_ticks, TimePoint now, TimePoint &deadline,
                     int64_t timeout_ms) {
     if (!validate_for_handout(slot, now, deadline, timeout_ms)) return false;
-    record_wait(start, now);
+    // Kept with the slot and recorded at release, under the lock the release takes anyway:
+    // recording now would cost atomic read-modify-writes on the fast path.
+    slot.leased_at_ticks = fine_ticks();
+    slot.wait_ns = fine_ns_between(start_ticks, slot.leased_at_ticks, ns_per_tick_);
     last_handed_out = &slot;
     return true;
 }
@@ -555,12 +581,8 @@ Slot *Pool::reject_handout_locked(Slot *slot, TimePoint now) {
     return discard_locked(slot, &counters_.closed_broken);
 }
 
-void Pool::record_wait(TimePoint start, TimePoint now) {
-    const int64_t waited = micros_between(start, now);
-    if (waited > 0) {  // the common uncontended case skips two atomic operations
-        count(counters_.acquire_wait_us_total, waited);
-        bump_max(counters_.acquire_wait_us_max, waited);
-    }
+void Pool::note_error_locked() {
+    recent_errors_.record(coarse_now());
 }
 
 void Pool::set_label(Slot &slot, std::string label) {
@@ -573,12 +595,15 @@ void Pool::release(Slot *slot) {
     slot->used = true;
     // Only the rare paths touch the pool after unlocking; they keep their hold until done.
     const bool work_after_unlock = verdict != ReleaseVerdict::reuse;
+    const int64_t held_ns = fine_ns_between(slot->leased_at_ticks, fine_ticks(), ns_per_tick_);
     Slot *to_close = nullptr;
     bool free_pool = false;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         const TimePoint now = coarse_now();
         ++released_;
+        wait_histogram_.record_serialised(slot->wait_ns);
+        hold_histogram_.record_serialised(held_ns);
         leases_.unlink(*slot);
         if (closed_) {
             to_close = discard_locked(slot, nullptr);
@@ -673,6 +698,7 @@ void Pool::close() {
 
 PoolStats Pool::stats() const {
     PoolStats s;
+    bool closed;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         s.total = total_;
@@ -684,6 +710,9 @@ PoolStats Pool::stats() const {
         s.acquired = acquired_;
         s.released = released_;
         s.reused = reused_;
+        s.requests_queued = requests_queued_;
+        s.recent_errors = recent_errors_.count(coarse_now());
+        closed = closed_;
     }
     s.max_size = options_.max_size;
     s.min_size = options_.min_size;
@@ -700,15 +729,40 @@ PoolStats Pool::stats() const {
     s.closed_broken = get(counters_.closed_broken);
     s.closed_overflow = get(counters_.closed_overflow);
     s.resets = get(counters_.resets);
-    s.acquire_wait_us_total = get(counters_.acquire_wait_us_total);
-    s.acquire_wait_us_max = get(counters_.acquire_wait_us_max);
     s.breaker_opens = get(counters_.breaker_opens);
     s.waiters_rejected = get(counters_.waiters_rejected);
     s.unavailable = get(counters_.unavailable);
     s.leaks_detected = get(counters_.leaks_detected);
     s.canceled = get(counters_.canceled);
     s.sweeps = get(counters_.sweeps);
+    fill_latency_stats(s, wait_histogram_.snapshot(), hold_histogram_.snapshot());
+    s.utilisation_percent = utilisation_percent(s);
+    s.health = static_cast<int64_t>(assess_health(s, health_thresholds(), closed));
     return s;
+}
+
+PoolHistograms Pool::histograms() const {
+    return {wait_histogram_.snapshot(), hold_histogram_.snapshot(), connect_histogram_.snapshot()};
+}
+
+HealthThresholds Pool::health_thresholds() const {
+    return {options_.health_degraded_utilisation, options_.health_unhealthy_utilisation,
+            options_.health_unhealthy_errors, options_.health_error_window_ms};
+}
+
+bool Pool::closed() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return closed_;
+}
+
+HealthReport Pool::health() const {
+    const PoolStats s = stats();
+    return explain_health(s, health_thresholds(), closed());
+}
+
+std::string Pool::health_json() const {
+    const PoolStats s = stats();
+    return health_to_json(explain_health(s, health_thresholds(), closed()), s, options_.name);
 }
 
 std::string Pool::stats_json() const {

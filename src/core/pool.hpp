@@ -43,6 +43,8 @@
 #include "core/connection_budget.hpp"
 #include "core/connector.hpp"
 #include "core/error.hpp"
+#include "core/health.hpp"
+#include "core/histogram.hpp"
 #include "core/leak_tracker.hpp"
 #include "core/options.hpp"
 #include "core/stats.hpp"
@@ -88,6 +90,16 @@ struct Slot : LeaseRecord {
     uint64_t sweep_epoch = 0;    // the pool's sweep_epoch_ when it was last handed out
     // The budget this connection's permit goes back to when it closes; null if it holds none.
     ConnectionBudget *budget = nullptr;
+    // The current lease, for the latency histograms (set when handed out, read at release).
+    int64_t leased_at_ticks = 0;  // fine_ticks() when the lease began
+    int64_t wait_ns = 0;          // how long its acquire took
+};
+
+// The latency distributions of a pool (see core/histogram.hpp).
+struct PoolHistograms {
+    HistogramSnapshot acquire_wait;  // every successful acquire, recorded at release
+    HistogramSnapshot lease_hold;    // every lease released
+    HistogramSnapshot connect;       // every connection opened successfully
 };
 
 // An acquire that never blocks its caller: completion is signalled on an eventfd, created only
@@ -115,6 +127,7 @@ class AsyncAcquire {
     bool signaled_ = false;
     Waiter waiter_;
     TimePoint start_{};
+    int64_t start_ticks_ = 0;  // fine_ticks() at start, for the wait histogram
     TimePoint deadline_{};
     int64_t timeout_ms_ = 0;
     connpool_status status_ = CONNPOOL_ERR_IN_PROGRESS;
@@ -162,8 +175,15 @@ class Pool final : private BudgetMember {
     // Closes the pool in bounded time; idempotent and thread-safe.
     void close();
 
+    // A snapshot; its health fields judge the pool with the health_* options.
     PoolStats stats() const;
     std::string stats_json() const;
+    PoolHistograms histograms() const;
+    // The verdict with its reasons.
+    HealthReport health() const;
+    std::string health_json() const;
+    const std::string &name() const { return options_.name; }
+    bool closed() const;
     spdlog::logger &log() { return *log_; }
     // True in a child process after fork(): the pool must not be used there.
     bool forked() const;
@@ -188,9 +208,8 @@ class Pool final : private BudgetMember {
     struct Counters {
         std::atomic<int64_t> created{0}, closed{0}, acquire_timeouts{0}, connect_errors{0},
             health_checks{0}, health_check_failures{0}, closed_lifetime{0}, closed_idle{0},
-            closed_broken{0}, closed_overflow{0}, resets{0}, acquire_wait_us_total{0},
-            acquire_wait_us_max{0}, breaker_opens{0}, waiters_rejected{0}, unavailable{0},
-            leaks_detected{0}, canceled{0}, sweeps{0};
+            closed_broken{0}, closed_overflow{0}, resets{0}, breaker_opens{0}, waiters_rejected{0},
+            unavailable{0}, leaks_detected{0}, canceled{0}, sweeps{0};
     };
 
     Pool(PoolOptions options, std::unique_ptr<Connector> connector,
@@ -237,13 +256,16 @@ class Pool final : private BudgetMember {
     // `deadline` may be TimePoint::max() (not fixed yet): a pre-ping fixes it from the precise
     // clock.
     bool validate_for_handout(Slot &slot, TimePoint now, TimePoint &deadline, int64_t timeout_ms);
-    bool hand_out(Slot &slot, TimePoint start, TimePoint now, TimePoint &deadline,
+    // `start_ticks`: fine_ticks() when the acquire began.
+    bool hand_out(Slot &slot, int64_t start_ticks, TimePoint now, TimePoint &deadline,
                   int64_t timeout_ms);
     // An idle connection may be taken by a newcomer: nobody waits for hand-off.
     bool may_take_idle_locked() const;
     Slot *take_idle_locked();
     Slot *reject_handout_locked(Slot *slot, TimePoint now);
-    void record_wait(TimePoint start, TimePoint now);
+    // A failed connect, an acquire timeout or a connection found broken (health).
+    void note_error_locked();
+    HealthThresholds health_thresholds() const;
     void worker_loop();
     void maintenance_loop();
     TimePoint next_maintenance_locked() const;
@@ -283,6 +305,8 @@ class Pool final : private BudgetMember {
     int64_t holds_ = 0;         // leases out + releases still running (they keep the pool alive)
     bool orphaned_ = false;     // no shared_ptr left: the last hold frees the pool
     int64_t acquired_ = 0, reused_ = 0, released_ = 0;  // counters kept under the lock
+    int64_t requests_queued_ = 0;
+    ErrorWindow recent_errors_;
     // Overtaking windows behind a hand-off waiter pay off only when connections are held
     // briefly (more than kBriefHoldCycles cycles per connection in a window): see
     // sit_out_window_locked().
@@ -307,6 +331,11 @@ class Pool final : private BudgetMember {
 
     Counters counters_;
     const uint64_t fork_generation_;
+    const double ns_per_tick_;  // fine_ticks() to nanoseconds
+    // Written under mutex_ (record_serialised), read without it.
+    LatencyHistogram wait_histogram_;
+    LatencyHistogram hold_histogram_;
+    LatencyHistogram connect_histogram_;  // written by the workers, unlocked (record)
 };
 
 }  // namespace connpool

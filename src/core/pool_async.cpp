@@ -8,6 +8,7 @@
 
 #include <spdlog/logger.h>
 
+#include "core/fine_clock.hpp"
 #include "core/pool.hpp"
 #include "core/pool_internal.hpp"
 
@@ -61,6 +62,7 @@ void AsyncAcquire::unsignal() {
 void Pool::start_async(AsyncAcquire &request, int64_t timeout_ms) {
     if (timeout_ms < 0) timeout_ms = options_.acquire_timeout_ms;
     request.start_ = Clock::now();
+    request.start_ticks_ = fine_ticks();
     request.deadline_ = deadline_after(timeout_ms);
     request.timeout_ms_ = timeout_ms;
     std::lock_guard<std::mutex> lock(mutex_);
@@ -80,6 +82,7 @@ void Pool::start_async(AsyncAcquire &request, int64_t timeout_ms) {
         finish_async_locked(request, refused, std::move(refusal));
         return;
     }
+    ++requests_queued_;
     waiters_.push_back(request.waiter_);
     schedule_opens_locked(request.start_);
     if (timeout_ms == 0) {
@@ -93,6 +96,7 @@ void Pool::start_async(AsyncAcquire &request, int64_t timeout_ms) {
 
 void Pool::time_out_async_locked(AsyncAcquire &request) {
     count(counters_.acquire_timeouts);
+    note_error_locked();
     Error failed = wait_failed_locked(request.timeout_ms_, "a connection");
     const connpool_status status = failed.status;
     finish_async_locked(request, status, std::move(failed));
@@ -137,7 +141,7 @@ connpool_status Pool::collect_async(AsyncAcquire &request, Slot *&out, Error *er
         lock.unlock();
         const TimePoint now = Clock::now();
         const bool fit =
-            hand_out(*slot, request.start_, now, request.deadline_, request.timeout_ms_);
+            hand_out(*slot, request.start_ticks_, now, request.deadline_, request.timeout_ms_);
         lock.lock();
         request.collecting_ = false;
         if (fit) {

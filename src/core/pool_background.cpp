@@ -48,11 +48,17 @@ void Pool::run_open() {
     if (!take_connect_permit()) return;
     ConnectFailure failure;
     std::unique_ptr<Connection> connection;
+    const TimePoint connect_start = Clock::now();
     try {
-        connection =
-            connector_->connect(deadline_after(options_.connect_timeout_ms), stopping_, failure);
+        connection = connector_->connect(deadline_from(connect_start, options_.connect_timeout_ms),
+                                         stopping_, failure);
     } catch (const std::exception &e) {
         failure.message = std::string("unexpected error while connecting: ") + e.what();
+    }
+    if (connection) {
+        connect_histogram_.record(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - connect_start)
+                .count());
     }
     Slot *slot = nullptr;
     if (connection) {
@@ -74,6 +80,7 @@ void Pool::run_open() {
             // Abandoned because the pool is closing: not a failure of the server.
         } else if (slot == nullptr) {
             count(counters_.connect_errors);
+            note_error_locked();
             last_connect_error_ = std::make_shared<const std::string>(failure.message);
             const ConnectPolicy::FailureOutcome outcome =
                 connect_policy_.on_failure(now, failure.permanent, random_fraction());

@@ -15,41 +15,58 @@ namespace connpool {
 enum class StatKind : int32_t { gauge = 1, counter = 2 };
 
 // X(name, kind, one-line description)
-#define CONNPOOL_STAT_FIELDS(X)                                                                \
-    X(total, gauge, "open connections (idle + in use)")                                        \
-    X(idle, gauge, "open connections ready to be handed out")                                  \
-    X(in_use, gauge, "open connections leased, or being checked/reset by the pool")            \
-    X(opening, gauge, "connection attempts in progress")                                       \
-    X(waiting, gauge, "threads blocked in acquire + pending asynchronous acquires")            \
-    X(max_size, gauge, "the max_size option")                                                  \
-    X(min_size, gauge, "the min_size option")                                                  \
-    X(max_overflow, gauge, "the max_overflow option")                                          \
-    X(created, counter, "connections opened successfully")                                     \
-    X(closed, counter, "connections closed, for any reason")                                   \
-    X(acquired, counter, "successful acquires")                                                \
-    X(released, counter, "releases")                                                           \
-    X(reused, counter, "acquires served by a connection that had been used before")            \
-    X(acquire_timeouts, counter,                                                               \
-      "acquires ended by their timeout (CONNPOOL_ERR_TIMEOUT or CONNPOOL_ERR_CONNECT_FAILED)") \
-    X(connect_errors, counter, "failed connection attempts")                                   \
-    X(health_checks, counter, "liveness checks (pre-ping) run on idle connections")            \
-    X(health_check_failures, counter, "liveness checks that found the connection dead")        \
-    X(closed_lifetime, counter, "connections closed because they outlived max_lifetime")       \
-    X(closed_idle, counter, "connections closed because they were idle longer than max_idle")  \
-    X(closed_broken, counter,                                                                  \
-      "connections closed because they were broken or in an unknown "                          \
-      "state")                                                                                 \
-    X(closed_overflow, counter, "overflow connections closed on release")                      \
-    X(resets, counter, "connections rolled back / reset after release")                        \
-    X(acquire_wait_us_total, counter, "time spent in successful acquires, microseconds")       \
-    X(acquire_wait_us_max, gauge, "longest successful acquire, microseconds")                  \
-    X(breaker_state, gauge, "circuit breaker: 0 closed, 1 open (failing fast), 2 half-open")   \
-    X(breaker_opens, counter, "times the circuit breaker opened")                              \
-    X(waiters_rejected, counter, "acquires refused with CONNPOOL_ERR_TOO_MANY_WAITERS")        \
-    X(unavailable, counter, "acquires refused with CONNPOOL_ERR_DATABASE_UNAVAILABLE")         \
-    X(leaks_detected, counter, "leases held longer than leak_threshold (each reported once)")  \
-    X(canceled, counter, "asynchronous acquires cancelled while pending")                      \
-    X(sweeps, counter, "idle sweeps after a dead connection was found")
+#define CONNPOOL_STAT_FIELDS(X)                                                                   \
+    X(total, gauge, "open connections (idle + in use)")                                           \
+    X(idle, gauge, "open connections ready to be handed out")                                     \
+    X(in_use, gauge, "open connections leased, or being checked/reset by the pool")               \
+    X(opening, gauge, "connection attempts in progress")                                          \
+    X(waiting, gauge, "threads blocked in acquire + pending asynchronous acquires")               \
+    X(max_size, gauge, "the max_size option")                                                     \
+    X(min_size, gauge, "the min_size option")                                                     \
+    X(max_overflow, gauge, "the max_overflow option")                                             \
+    X(created, counter, "connections opened successfully")                                        \
+    X(closed, counter, "connections closed, for any reason")                                      \
+    X(acquired, counter, "successful acquires")                                                   \
+    X(released, counter, "releases")                                                              \
+    X(reused, counter, "acquires served by a connection that had been used before")               \
+    X(acquire_timeouts, counter,                                                                  \
+      "acquires ended by their timeout (CONNPOOL_ERR_TIMEOUT or CONNPOOL_ERR_CONNECT_FAILED)")    \
+    X(connect_errors, counter, "failed connection attempts")                                      \
+    X(health_checks, counter, "liveness checks (pre-ping) run on idle connections")               \
+    X(health_check_failures, counter, "liveness checks that found the connection dead")           \
+    X(closed_lifetime, counter, "connections closed because they outlived max_lifetime")          \
+    X(closed_idle, counter, "connections closed because they were idle longer than max_idle")     \
+    X(closed_broken, counter,                                                                     \
+      "connections closed because they were broken or in an unknown "                             \
+      "state")                                                                                    \
+    X(closed_overflow, counter, "overflow connections closed on release")                         \
+    X(resets, counter, "connections rolled back / reset after release")                           \
+    X(acquire_wait_us_total, counter,                                                             \
+      "time spent in successful acquires, microseconds (each measured in nanoseconds, added "     \
+      "when its lease is released)")                                                              \
+    X(acquire_wait_us_max, gauge, "longest successful acquire, microseconds")                     \
+    X(breaker_state, gauge, "circuit breaker: 0 closed, 1 open (failing fast), 2 half-open")      \
+    X(breaker_opens, counter, "times the circuit breaker opened")                                 \
+    X(waiters_rejected, counter, "acquires refused with CONNPOOL_ERR_TOO_MANY_WAITERS")           \
+    X(unavailable, counter, "acquires refused with CONNPOOL_ERR_DATABASE_UNAVAILABLE")            \
+    X(leaks_detected, counter, "leases held longer than leak_threshold (each reported once)")     \
+    X(canceled, counter, "asynchronous acquires cancelled while pending")                         \
+    X(sweeps, counter, "idle sweeps after a dead connection was found")                           \
+    X(requests_queued, counter, "acquires that had to wait for a connection (queued)")            \
+    X(usage_ms, counter, "time connections spent leased, milliseconds (psycopg_pool's usage_ms)") \
+    X(acquire_wait_p50_ns, gauge, "median acquire wait, nanoseconds (histogram, within 12.5 %)")  \
+    X(acquire_wait_p90_ns, gauge, "90th percentile of acquire waits, nanoseconds")                \
+    X(acquire_wait_p99_ns, gauge, "99th percentile of acquire waits, nanoseconds")                \
+    X(acquire_wait_p999_ns, gauge, "99.9th percentile of acquire waits, nanoseconds")             \
+    X(lease_hold_p50_ns, gauge, "median time a lease was held, nanoseconds (histogram)")          \
+    X(lease_hold_p90_ns, gauge, "90th percentile of lease hold times, nanoseconds")               \
+    X(lease_hold_p99_ns, gauge, "99th percentile of lease hold times, nanoseconds")               \
+    X(lease_hold_p999_ns, gauge, "99.9th percentile of lease hold times, nanoseconds")            \
+    X(utilisation_percent, gauge, "in_use over max_size + max_overflow, percent (rounded down)")  \
+    X(health, gauge, "health verdict: 0 healthy, 1 degraded, 2 unhealthy")                        \
+    X(recent_errors, gauge,                                                                       \
+      "failed connects, acquire timeouts and broken connections in the last "                     \
+      "health_error_window")
 
 // A snapshot of one pool; the gauges are mutually consistent (idle + in_use == total).
 struct PoolStats {

@@ -418,6 +418,19 @@ const std::vector<Field> kFields = {
     {"leaks_detected", &PoolStats::leaks_detected},
     {"canceled", &PoolStats::canceled},
     {"sweeps", &PoolStats::sweeps},
+    {"requests_queued", &PoolStats::requests_queued},
+    {"usage_ms", &PoolStats::usage_ms},
+    {"acquire_wait_p50_ns", &PoolStats::acquire_wait_p50_ns},
+    {"acquire_wait_p90_ns", &PoolStats::acquire_wait_p90_ns},
+    {"acquire_wait_p99_ns", &PoolStats::acquire_wait_p99_ns},
+    {"acquire_wait_p999_ns", &PoolStats::acquire_wait_p999_ns},
+    {"lease_hold_p50_ns", &PoolStats::lease_hold_p50_ns},
+    {"lease_hold_p90_ns", &PoolStats::lease_hold_p90_ns},
+    {"lease_hold_p99_ns", &PoolStats::lease_hold_p99_ns},
+    {"lease_hold_p999_ns", &PoolStats::lease_hold_p999_ns},
+    {"utilisation_percent", &PoolStats::utilisation_percent},
+    {"health", &PoolStats::health},
+    {"recent_errors", &PoolStats::recent_errors},
 };
 
 PoolStats distinct_stats() {
