@@ -301,6 +301,7 @@ struct ExporterServer::Impl {
                 for (auto &entry : shared->sessions) {
                     if (auto session = entry.second.lock()) open.push_back(std::move(session));
                 }
+                shared->drained.notify_all();  // no session open: nothing else would notify
             }
             for (auto &session : open) session->stop();
         });

@@ -23,8 +23,8 @@ namespace connpool::capi {
 struct ExporterLimits {
     static constexpr int kThreads = 2;
     static constexpr size_t kMaxConnections = 64;
-    static constexpr uint32_t kMaxHeaderBytes = 8 * 1024;  // request line + headers
-    static constexpr uint64_t kMaxBodyBytes = 4 * 1024;    // no route reads a body
+    static constexpr uint32_t kMaxHeaderBytes = 8 * 1024;          // request line + headers
+    static constexpr uint64_t kMaxBodyBytes = uint64_t{4} * 1024;  // no route reads a body
     static constexpr std::chrono::seconds kReadTimeout{5};
     static constexpr std::chrono::seconds kWriteTimeout{5};
     // How long stop() lets replies in progress finish before it stops the threads.

@@ -88,11 +88,11 @@ struct Slot : LeaseRecord {
     const uint64_t tag;          // see SlotTagHooks
     Slot *next_reset = nullptr;  // link in the reset queue
     uint64_t sweep_epoch = 0;    // the pool's sweep_epoch_ when it was last handed out
+    // The budget this connection's permit goes back to when it closes; null if it holds none.
+    ConnectionBudget *budget = nullptr;
     // The current lease, for the latency histograms (set when handed out, read at release).
     int64_t leased_at_ticks = 0;  // fine_ticks() when the lease began
     int64_t wait_ns = 0;          // how long its acquire took
-    // The budget this connection's permit goes back to when it closes; null if it holds none.
-    ConnectionBudget *budget = nullptr;
 };
 
 // The latency distributions of a pool (see core/histogram.hpp).

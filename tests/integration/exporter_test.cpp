@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -29,9 +30,16 @@ using namespace std::chrono_literals;
 
 constexpr const char *kToken = "exporter-test-token";
 
-double slack() {
+// A time bound stretched by CONNPOOL_TEST_SLACK_SCALE (sanitizer builds are slower).
+std::chrono::milliseconds scaled(std::chrono::milliseconds bound) {
     const char *scale = std::getenv("CONNPOOL_TEST_SLACK_SCALE");
-    return scale != nullptr ? std::atof(scale) : 1.0;
+    const int factor = scale != nullptr ? std::max(1, std::atoi(scale)) : 1;
+    return bound * factor;
+}
+
+// The server still parses and routes requests (a route that needs no pool content).
+bool answers(int port) {
+    return request(port, "GET", "/no-such-route").status == 404;
 }
 
 struct Exporter {
@@ -48,7 +56,9 @@ struct Exporter {
     Exporter(const Exporter &) = delete;
     Exporter &operator=(const Exporter &) = delete;
     ~Exporter() {
-        if (handle != nullptr) EXPECT_EQ(connpool_exporter_stop(handle), CONNPOOL_OK);
+        if (handle != nullptr) {
+            EXPECT_EQ(connpool_exporter_stop(handle), CONNPOOL_OK);
+        }
     }
 };
 
@@ -82,8 +92,8 @@ class ExporterTest : public ::testing::Test {
         const auto start = Clock::now();
         ASSERT_EQ(connpool_pool_acquire(&lease, pool_, 5000, error.out()), CONNPOOL_OK)
             << error.message();
-        EXPECT_EQ(connpool_lease_release(lease), CONNPOOL_OK);
-        EXPECT_LT(Clock::now() - start, 2s * slack());
+        EXPECT_EQ(connpool_lease_release(lease, nullptr), CONNPOOL_OK);
+        EXPECT_LT(Clock::now() - start, scaled(2s));
     }
 
     connpool_pool *pool_ = nullptr;
@@ -154,7 +164,7 @@ TEST_F(ExporterTest, HealthIs503WhenThePoolIsUnhealthy) {
     Response health = request(exporter.port, "GET", "/health");
     EXPECT_EQ(health.status, 503) << health.body;
     EXPECT_NE(health.body.find("unhealthy"), std::string::npos) << health.body;
-    for (auto *lease : leases) connpool_lease_release(lease);
+    for (auto *lease : leases) connpool_lease_release(lease, nullptr);
     EXPECT_EQ(request(exporter.port, "GET", "/health").status, 200);
 }
 
@@ -162,9 +172,9 @@ TEST_F(ExporterTest, KeepAliveServesSeveralRequestsOnOneConnection) {
     Exporter exporter;
     Connection connection(exporter.port);
     for (int i = 0; i < 3; ++i) {
-        ASSERT_TRUE(connection.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+        ASSERT_TRUE(connection.send("GET /no-such-route HTTP/1.1\r\nHost: x\r\n\r\n"));
         Response r = httptest::parse_response(connection.read_response(10s));
-        EXPECT_EQ(r.status, 200) << i;
+        EXPECT_EQ(r.status, 404) << i;
     }
 }
 
@@ -204,12 +214,12 @@ TEST_F(ExporterTest, MalformedRequestsGetA4xxAndTheServerGoesOn) {
         ASSERT_TRUE(connection.connected());
         connection.send(c.bytes);
         bool closed = false;
-        const std::string raw = connection.read_until_closed(10s * slack(), &closed);
+        const std::string raw = connection.read_until_closed(scaled(10s), &closed);
         if (c.status != 0) {
             EXPECT_EQ(httptest::parse_response(raw).status, c.status) << raw.substr(0, 200);
         }
         EXPECT_TRUE(closed) << "the server kept a broken connection open";
-        EXPECT_EQ(request(exporter.port, "GET", "/health").status, 200);
+        EXPECT_TRUE(answers(exporter.port));
     }
     expect_pool_serves();
 }
@@ -220,14 +230,14 @@ TEST_F(ExporterTest, ASlowClientIsDroppedAtTheReadDeadline) {
     ASSERT_TRUE(slow.send("GET /health HTTP/1.1\r\nHo"));
     const auto start = Clock::now();
     // Meanwhile the server answers others and the pool serves leases.
-    EXPECT_EQ(request(exporter.port, "GET", "/pools").status, 200);
+    EXPECT_TRUE(answers(exporter.port));
     expect_pool_serves();
     bool closed = false;
-    slow.read_until_closed(30s * slack(), &closed);
+    slow.read_until_closed(scaled(30s), &closed);
     const auto waited = Clock::now() - start;
     EXPECT_TRUE(closed);
     EXPECT_GT(waited, 3s);  // the read deadline is 5 s
-    EXPECT_LT(waited, 15s * slack());
+    EXPECT_LT(waited, scaled(15s));
 }
 
 TEST_F(ExporterTest, ConcurrentClientsAreAllServed) {
@@ -253,10 +263,12 @@ TEST_F(ExporterTest, AConnectionFloodIsCappedAndTheServerRecovers) {
     std::vector<std::unique_ptr<Connection>> flood;
     for (int i = 0; i < 100; ++i) flood.push_back(std::make_unique<Connection>(exporter.port));
     // Connections past the cap are closed at once; the ones admitted wait for a request.
+    // (Checked well inside the 5 s read deadline, after which the admitted ones close too.)
+    std::this_thread::sleep_for(1s);
     int closed_at_once = 0;
     for (auto &connection : flood) {
         bool closed = false;
-        connection->read_until_closed(200ms, &closed);
+        connection->read_until_closed(1ms, &closed);
         if (closed) ++closed_at_once;
     }
     EXPECT_GE(closed_at_once, 100 - 64);
@@ -264,12 +276,12 @@ TEST_F(ExporterTest, AConnectionFloodIsCappedAndTheServerRecovers) {
     expect_pool_serves();
     flood.clear();
     // Once the flood is gone the server answers again (its sessions notice the closes).
-    Response health;
-    for (int i = 0; i < 100 && health.status != 200; ++i) {
-        health = request(exporter.port, "GET", "/health");
-        if (health.status != 200) std::this_thread::sleep_for(50ms);
+    bool back = answers(exporter.port);
+    for (int i = 0; i < 100 && !back; ++i) {
+        std::this_thread::sleep_for(50ms);
+        back = answers(exporter.port);
     }
-    EXPECT_EQ(health.status, 200);
+    EXPECT_TRUE(back);
 }
 
 TEST_F(ExporterTest, StopWithClientsConnectedIsPromptAndFinal) {
@@ -280,12 +292,12 @@ TEST_F(ExporterTest, StopWithClientsConnectedIsPromptAndFinal) {
     Connection partial(port);
     partial.send("GET /health HTTP/1.1\r\n");
     Connection kept(port);
-    kept.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
-    EXPECT_EQ(httptest::parse_response(kept.read_response(10s)).status, 200);
+    kept.send("GET /no-such-route HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(httptest::parse_response(kept.read_response(10s)).status, 404);
 
     const auto start = Clock::now();
     exporter.reset();  // connpool_exporter_stop
-    EXPECT_LT(Clock::now() - start, 3s * slack());
+    EXPECT_LT(Clock::now() - start, scaled(3s));
     for (auto &connection : idle) {
         bool closed = false;
         connection->read_until_closed(2s, &closed);
@@ -364,7 +376,7 @@ TEST(ExporterLifetime, ExitStopsRunningExportersAndForkLeavesTheParentsAlone) {
     ASSERT_TRUE(exited) << "the child hung at exit";
     ASSERT_TRUE(WIFEXITED(status)) << "the child crashed (signal " << WTERMSIG(status) << ")";
     EXPECT_EQ(WEXITSTATUS(status), 0);
-    EXPECT_EQ(request(parent.port, "GET", "/health").status, 200);
+    EXPECT_TRUE(answers(parent.port)) << "the parent's exporter stopped serving";
 }
 
 }  // namespace

@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
     }
 
     connpool_exporter_stop(exporter);
-    for (connpool_lease *lease : leases) connpool_lease_release(lease);
+    for (connpool_lease *lease : leases) connpool_lease_release(lease, nullptr);
     connpool_pool_free(pool);
     return connpool_registry_close_all(nullptr) == CONNPOOL_OK ? 0 : 1;
 }

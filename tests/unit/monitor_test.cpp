@@ -83,9 +83,12 @@ TEST(MonitorRefusals, OtherMethodsOnKnownPathsAre405) {
             expect_refusal(call(method, target), 405, std::string(method) + " " + target);
         }
     }
-    for (const char *method : {"GET", "HEAD", "PUT", "post"}) {
+    for (const char *method : {"GET", "PUT", "post"}) {
         expect_refusal(call(method, "/pools/main/close", nullptr, nullptr, kToken), 405, method);
     }
+    const Reply head = call("HEAD", "/pools/close-all/close", nullptr, nullptr, kToken);
+    EXPECT_EQ(head.status, 405);
+    EXPECT_TRUE(head.body.empty()) << "HEAD replies have no body";
     // POST /pools/close-all is mutating; any other method reads the pool called "close-all".
     expect_refusal(call("PUT", "/pools/close-all", nullptr, nullptr, kToken), 405, "PUT");
 }
