@@ -52,7 +52,7 @@ connpool_status bad_name(connpool_error **err, const char *function, std::string
     const std::string message =
         std::string(function) + ": pool name " + quoted_input(name) +
         " is not valid; use 1 to 63 characters from A-Z, a-z, 0-9, '_', '.' and '-'";
-    return misuse(fail(err, CONNPOOL_ERR_INVALID_ARGUMENT, message.c_str()));
+    return fail(err, CONNPOOL_ERR_INVALID_ARGUMENT, message.c_str());  // counts as misuse
 }
 
 connpool_status not_found(connpool_error **err, const char *function, std::string_view name) {
@@ -80,9 +80,12 @@ Error first_difference(const std::string &name, const Entry &entry, const char *
         const std::string registered = entry.settings.get(option.spec.key);
         const std::string requested = settings.get(option.spec.key);
         if (registered == requested) continue;
-        return {CONNPOOL_ERR_CONFLICT, there + "other options: option \"" + option.spec.key +
-                                           "\" is " + quoted_input(registered) + " there, " +
-                                           quoted_input(requested) + " here" + fix};
+        std::string message = there;
+        message += "other options: option \"";
+        message += option.spec.key;
+        message += "\" is " + quoted_input(registered) + " there, ";
+        message += quoted_input(requested) + " here" + fix;
+        return {CONNPOOL_ERR_CONFLICT, std::move(message)};
     }
     return {};
 }
@@ -260,10 +263,10 @@ CONNPOOL_API connpool_status connpool_registry_close_all(connpool_error **err) {
 CONNPOOL_API connpool_status connpool_registry_set_connection_budget(int32_t max_connections,
                                                                      connpool_error **err) {
     if (max_connections < 0) {
-        return misuse(fail(err, CONNPOOL_ERR_INVALID_ARGUMENT,
-                           "connpool_registry_set_connection_budget: max_connections is negative; "
-                           "pass 0 (no budget) or the most connections all registered pools may "
-                           "have open together"));
+        return fail(err, CONNPOOL_ERR_INVALID_ARGUMENT,
+                    "connpool_registry_set_connection_budget: max_connections is negative; pass 0 "
+                    "(no budget) or the most connections all registered pools may have open "
+                    "together");
     }
     return guarded(err, [&] {
         registry().budget->set_limit(max_connections);

@@ -23,6 +23,9 @@ namespace connpool {
 // A pool as the budget sees it. Both calls are made with no budget or pool lock held.
 class BudgetMember {
   public:
+    BudgetMember() = default;
+    BudgetMember(const BudgetMember &) = delete;
+    BudgetMember &operator=(const BudgetMember &) = delete;
     // Closes one idle connection (if there is one and no acquirer of this member waits for it)
     // and keeps its permit back from the budget: the caller now holds it. True if it did.
     virtual bool give_up_idle_connection() = 0;
@@ -30,8 +33,7 @@ class BudgetMember {
     // one: try again.
     virtual void budget_permit_freed() = 0;
 
-  protected:
-    ~BudgetMember() = default;
+    virtual ~BudgetMember() = default;
 };
 
 class ConnectionBudget {

@@ -147,7 +147,7 @@ class Pool final : private BudgetMember {
     // core/connection_budget.hpp) until the pool is closed.
     static std::shared_ptr<Pool> create(PoolOptions options, std::unique_ptr<Connector> connector,
                                         std::shared_ptr<ConnectionBudget> budget = nullptr);
-    ~Pool();
+    ~Pool() override;
     Pool(const Pool &) = delete;
     Pool &operator=(const Pool &) = delete;
 

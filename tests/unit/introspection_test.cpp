@@ -199,11 +199,11 @@ TEST(StatsIntrospection, JsonAndStructAgreeFieldByField) {
 
 TEST(StatusIntrospection, EveryStatusHasANameAndADescription) {
     std::set<std::string> descriptions;
-    for (connpool_status status = CONNPOOL_OK; status <= CONNPOOL_ERR_WOULD_BLOCK; ++status) {
+    for (connpool_status status = CONNPOOL_OK; status <= CONNPOOL_ERR_CONFLICT; ++status) {
         EXPECT_STRNE(connpool_status_name(status), "CONNPOOL_UNKNOWN_STATUS") << status;
         EXPECT_TRUE(descriptions.insert(connpool_status_description(status)).second) << status;
     }
-    EXPECT_STREQ(connpool_status_name(CONNPOOL_ERR_WOULD_BLOCK + 1), "CONNPOOL_UNKNOWN_STATUS");
+    EXPECT_STREQ(connpool_status_name(CONNPOOL_ERR_CONFLICT + 1), "CONNPOOL_UNKNOWN_STATUS");
     EXPECT_STREQ(connpool_status_name(-1), "CONNPOOL_UNKNOWN_STATUS");
     EXPECT_STREQ(connpool_status_description(CONNPOOL_ERR_POOL_CLOSED),
                  "the pool was closed or freed");
