@@ -111,13 +111,14 @@ class Exposition {
 std::vector<Family> otel_families() {
     std::vector<Family> families;
     families.push_back(
-        {"db_client_connection_count", Type::gauge, "",
+        {"db_client_connections_usage", Type::gauge, "",
          "Connections in the state given by the state label (idle or used); OpenTelemetry "
-         "db.client.connection.count",
+         "db.client.connection.count (named db.client.connections.usage before semantic "
+         "conventions 1.26: a gauge ending in _count is refused by promtool)",
          [](Exposition &e, const PoolObservation &p) {
-             e.sample("db_client_connection_count", p, "state=\"idle\"",
+             e.sample("db_client_connections_usage", p, "state=\"idle\"",
                       std::to_string(p.stats.idle));
-             e.sample("db_client_connection_count", p, "state=\"used\"",
+             e.sample("db_client_connections_usage", p, "state=\"used\"",
                       std::to_string(p.stats.in_use));
          }});
     auto simple = [&](const char *name, Type type, const char *help, auto value) {

@@ -335,10 +335,10 @@ TEST(MetricsTextTest, PrometheusFamiliesOnceSeriesPerPoolAndEscapedNames) {
     EXPECT_EQ(type_lines.count("connpool_acquire_wait_seconds_total"), 1u);
     EXPECT_EQ(type_lines.count("connpool_utilisation_ratio"), 1u);
     EXPECT_EQ(type_lines.count("connpool_health"), 1u);
-    EXPECT_EQ(type_lines.count("connpool_total"), 0u);  // shown by db_client_connection_count
-    EXPECT_NE(text.find("db_client_connection_count{pool_name=\"main\",state=\"used\"} 4\n"),
+    EXPECT_EQ(type_lines.count("connpool_total"), 0u);  // shown by db_client_connections_usage
+    EXPECT_NE(text.find("db_client_connections_usage{pool_name=\"main\",state=\"used\"} 4\n"),
               std::string::npos);
-    EXPECT_NE(text.find("db_client_connection_count{pool_name=\"we\\\"ird\\\\na\\nme\","
+    EXPECT_NE(text.find("db_client_connections_usage{pool_name=\"we\\\"ird\\\\na\\nme\","
                         "state=\"idle\"} 2\n"),
               std::string::npos)
         << text;
