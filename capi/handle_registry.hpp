@@ -22,7 +22,14 @@
 
 namespace connpool {
 
-enum class HandleKind : uint8_t { options = 1, pool = 2, lease = 3, result = 4, acquire = 5 };
+enum class HandleKind : uint8_t {
+    options = 1,
+    pool = 2,
+    lease = 3,
+    result = 4,
+    acquire = 5,
+    exporter = 6,
+};
 
 namespace detail {
 struct HandleCell {

@@ -414,6 +414,96 @@ static cpgo_stats_field_ret cpgo_stats_field_describe(int32_t index) {
     return r;
 }
 
+// ---- pools of a process, health, metrics, monitoring endpoints ------------------------------
+// (cpgo_json_ret carries any string the library allocated: JSON, names, metrics text.)
+
+static cpgo_handle cpgo_registry_get_or_create(const char *name, const char *conninfo, uintptr_t options) {
+    cpgo_handle r = {0, NULL, 0};
+    connpool_pool *p = NULL;
+    r.st = connpool_registry_get_or_create(&p, name, conninfo, (const connpool_options *)options, &r.err);
+    r.h = (uintptr_t)p;
+    return r;
+}
+
+static cpgo_handle cpgo_registry_lookup(const char *name) {
+    cpgo_handle r = {0, NULL, 0};
+    connpool_pool *p = NULL;
+    r.st = connpool_registry_lookup(&p, name, &r.err);
+    r.h = (uintptr_t)p;
+    return r;
+}
+
+static cpgo_json_ret cpgo_registry_names(void) {
+    cpgo_json_ret r = {NULL, NULL, 0};
+    r.st = connpool_registry_names(&r.json, &r.err);
+    return r;
+}
+
+static cpgo_json_ret cpgo_registry_stats_json(void) {
+    cpgo_json_ret r = {NULL, NULL, 0};
+    r.st = connpool_registry_stats_json(&r.json, &r.err);
+    return r;
+}
+
+static cpgo_status cpgo_registry_close(const char *name) {
+    cpgo_status r = {0, NULL};
+    r.st = connpool_registry_close(name, &r.err);
+    return r;
+}
+
+static cpgo_status cpgo_registry_close_all(void) {
+    cpgo_status r = {0, NULL};
+    r.st = connpool_registry_close_all(&r.err);
+    return r;
+}
+
+static cpgo_status cpgo_registry_set_connection_budget(int32_t max_connections) {
+    cpgo_status r = {0, NULL};
+    r.st = connpool_registry_set_connection_budget(max_connections, &r.err);
+    return r;
+}
+
+static cpgo_json_ret cpgo_pool_health_json(uintptr_t p) {
+    cpgo_json_ret r = {NULL, NULL, 0};
+    r.st = connpool_pool_health_json(&r.json, (connpool_pool *)p, &r.err);
+    return r;
+}
+
+static cpgo_json_ret cpgo_registry_health_json(void) {
+    cpgo_json_ret r = {NULL, NULL, 0};
+    r.st = connpool_registry_health_json(&r.json, NULL, &r.err);
+    return r;
+}
+
+static cpgo_json_ret cpgo_pool_metrics(uintptr_t p, int32_t format) {
+    cpgo_json_ret r = {NULL, NULL, 0};
+    r.st = connpool_pool_metrics(&r.json, (connpool_pool *)p, format, &r.err);
+    return r;
+}
+
+static cpgo_json_ret cpgo_registry_metrics(int32_t format) {
+    cpgo_json_ret r = {NULL, NULL, 0};
+    r.st = connpool_registry_metrics(&r.json, format, &r.err);
+    return r;
+}
+
+typedef struct {
+    char *content_type;
+    char *body;
+    connpool_error *err;
+    connpool_status st;
+    int32_t http_status;
+} cpgo_monitor_ret;
+
+static cpgo_monitor_ret cpgo_monitor_handle(const char *method, const char *target,
+                                            const char *authorization, const char *accept,
+                                            const char *admin_token) {
+    cpgo_monitor_ret r = {NULL, NULL, NULL, 0, 0};
+    r.st = connpool_monitor_handle(&r.http_status, &r.content_type, &r.body, method, target,
+                                   authorization, accept, admin_token, &r.err);
+    return r;
+}
+
 */
 import "C"
 
@@ -910,4 +1000,116 @@ func cStatsFieldDescribe(index int) (statsField, error) {
 		kind:        int32(r.field.kind),
 		offset:      uint32(r.field.offset),
 	}, nil
+}
+
+// ---- pools of a process, health, metrics, monitoring endpoints ------------------------------
+
+// takeText converts a string the library allocated (connpool_string_free) or its error.
+func takeText(r C.cpgo_json_ret) (string, error) {
+	if err := takeError(r.st, r.err); err != nil {
+		if r.json != nil {
+			C.connpool_string_free(r.json)
+		}
+		return "", err
+	}
+	s := C.GoString(r.json)
+	C.connpool_string_free(r.json)
+	return s, nil
+}
+
+// optionalCString is NULL for "" (the library's "not given"), else a C copy to free.
+func optionalCString(s string) *C.char {
+	if s == "" {
+		return nil
+	}
+	return cString(s)
+}
+
+func cRegistryGetOrCreate(name, conninfo string, opts uintptr) (uintptr, error) {
+	n, ci := cString(name), cString(conninfo)
+	defer freeCString(n)
+	defer freeCString(ci)
+	r := C.cpgo_registry_get_or_create(n, ci, C.uintptr_t(opts))
+	return uintptr(r.h), takeError(r.st, r.err)
+}
+
+func cRegistryLookup(name string) (uintptr, error) {
+	n := cString(name)
+	defer freeCString(n)
+	r := C.cpgo_registry_lookup(n)
+	return uintptr(r.h), takeError(r.st, r.err)
+}
+
+func cRegistryNames() (string, error)     { return takeText(C.cpgo_registry_names()) }
+func cRegistryStatsJSON() (string, error) { return takeText(C.cpgo_registry_stats_json()) }
+
+func cRegistryClose(name string) error {
+	n := cString(name)
+	defer freeCString(n)
+	r := C.cpgo_registry_close(n)
+	return takeError(r.st, r.err)
+}
+
+func cRegistryCloseAll() error {
+	r := C.cpgo_registry_close_all()
+	return takeError(r.st, r.err)
+}
+
+func cRegistrySetConnectionBudget(n int32) error {
+	r := C.cpgo_registry_set_connection_budget(C.int32_t(n))
+	return takeError(r.st, r.err)
+}
+
+func cPoolHealthJSON(p uintptr) (string, error) {
+	return takeText(C.cpgo_pool_health_json(C.uintptr_t(p)))
+}
+
+func cRegistryHealthJSON() (string, error) { return takeText(C.cpgo_registry_health_json()) }
+
+func cPoolMetrics(p uintptr, format MetricsFormat) (string, error) {
+	return takeText(C.cpgo_pool_metrics(C.uintptr_t(p), C.int32_t(format)))
+}
+
+func cRegistryMetrics(format MetricsFormat) (string, error) {
+	return takeText(C.cpgo_registry_metrics(C.int32_t(format)))
+}
+
+// Metrics formats (CONNPOOL_METRICS_*).
+const (
+	metricsPrometheus  = C.CONNPOOL_METRICS_PROMETHEUS
+	metricsOpenMetrics = C.CONNPOOL_METRICS_OPENMETRICS
+)
+
+// monitorReply is connpool_monitor_handle's answer.
+type monitorReply struct {
+	status      int
+	contentType string
+	body        string
+}
+
+// cMonitorHandle answers one request through the library's router; "" for authorization,
+// accept or adminToken means not given.
+func cMonitorHandle(method, target, authorization, accept, adminToken string) (monitorReply, error) {
+	m, t := cString(method), cString(target)
+	au, ac, tok := optionalCString(authorization), optionalCString(accept), optionalCString(adminToken)
+	defer func() {
+		for _, p := range []*C.char{m, t, au, ac, tok} {
+			if p != nil {
+				freeCString(p)
+			}
+		}
+	}()
+	r := C.cpgo_monitor_handle(m, t, au, ac, tok)
+	if err := takeError(r.st, r.err); err != nil {
+		for _, p := range []*C.char{r.content_type, r.body} {
+			if p != nil {
+				C.connpool_string_free(p)
+			}
+		}
+		return monitorReply{}, err
+	}
+	reply := monitorReply{status: int(r.http_status), contentType: C.GoString(r.content_type), body: C.GoString(r.body)}
+	C.connpool_string_free(r.content_type)
+	C.connpool_string_free(r.body)
+	return reply, nil
 }

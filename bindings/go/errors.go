@@ -33,6 +33,8 @@ const (
 	StatusTooManyWaiters      Status = 14
 	StatusForked              Status = 15
 	StatusWouldBlock          Status = 16 // connpool_pool_try_acquire: nothing idle (used internally)
+	StatusNotFound            Status = 17 // no registered pool has that name (Lookup, Close)
+	StatusConflict            Status = 18 // GetOrCreate: the name is taken with other settings
 )
 
 // Sentinel errors for errors.Is, one per failure status.
@@ -52,6 +54,8 @@ var (
 	ErrDatabaseUnavailable error = StatusDatabaseUnavailable
 	ErrTooManyWaiters      error = StatusTooManyWaiters
 	ErrForked              error = StatusForked
+	ErrNotFound            error = StatusNotFound
+	ErrConflict            error = StatusConflict
 )
 
 // ErrNoRows is returned by Row.Scan when the query returned no row. It is database/sql's

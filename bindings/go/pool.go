@@ -24,16 +24,27 @@ type Pool struct {
 // min_size connections are opened in the background (see WaitReady). A bad conninfo or a
 // rejected option fails here with an *Error naming what is wrong.
 func Open(conninfo string, opts ...Option) (*Pool, error) {
+	h, settings, logger, err := withOptions(opts, func(o uintptr) (uintptr, error) { return cPoolCreate(conninfo, o) })
+	if err != nil {
+		return nil, err
+	}
+	return wrapHandle(h, settings, logger, true)
+}
+
+// withOptions applies opts to a new connpool_options (none when opts is empty), calls create
+// with it, and frees it. It returns create's handle, the settings the library accepted and the
+// WithLogger option (applied by wrapHandle once the pool exists).
+func withOptions(opts []Option, create func(options uintptr) (uintptr, error)) (uintptr, []setting, poolLogger, error) {
+	var logger poolLogger
 	if optionsErr != nil {
-		return nil, optionsErr
+		return 0, nil, logger, optionsErr
 	}
 	var o uintptr
-	var logger poolLogger // WithLogger (log.go): applied once the pool exists
 	settings := make([]setting, 0, len(opts))
 	if len(opts) > 0 {
 		var err error
 		if o, err = cOptionsNew(); err != nil {
-			return nil, err
+			return 0, nil, logger, err
 		}
 		defer cOptionsFree(o)
 		for _, opt := range opts {
@@ -43,18 +54,23 @@ func Open(conninfo string, opts ...Option) (*Pool, error) {
 			}
 			text, err := opt.text()
 			if err != nil {
-				return nil, err
+				return 0, nil, logger, err
 			}
 			if err := cOptionsSet(o, opt.key, text); err != nil {
-				return nil, err
+				return 0, nil, logger, err
 			}
 			settings = append(settings, setting{opt.key, text})
 		}
 	}
-	h, err := cPoolCreate(conninfo, o)
-	if err != nil {
-		return nil, err
-	}
+	h, err := create(o)
+	return h, settings, logger, err
+}
+
+// wrapHandle makes the Pool that owns the pool handle h (freed by its finalizer). settings are
+// the options the pool was created with (the gate reads acquire_timeout and max_waiting from
+// them); gated false leaves all waiting to the library, for a handle whose options are not
+// known here (Lookup). logger (WithLogger) becomes the pool's own log callback.
+func wrapHandle(h uintptr, settings []setting, logger poolLogger, gated bool) (*Pool, error) {
 	logID, err := setPoolLogger(h, logger)
 	if err != nil {
 		_ = cPoolFree(h)
@@ -71,6 +87,9 @@ func Open(conninfo string, opts ...Option) (*Pool, error) {
 		return s.ConnectErrors, err == nil && s.BreakerState == BreakerOpen
 	}
 	p := &Pool{handle: h, logID: logID, gate: newGate(s.MaxSize+s.MaxOverflow, settings, health)}
+	if !gated {
+		p.gate.on = false
+	}
 	// The handle is freed when the Pool becomes unreachable (Close keeps it valid for Stat).
 	// Conns hold a reference to their Pool, so that never happens while a lease is out.
 	runtime.SetFinalizer(p, (*Pool).free)

@@ -1435,14 +1435,20 @@ CONNPOOL_API connpool_status connpool_registry_metrics(char **out_text, int32_t 
  * One router, used by the embedded exporter below, the Python WSGI/ASGI apps and the Go
  * http.Handler, so every language answers the same routes the same way:
  *   GET  /pools                 statistics of all registered pools + aggregate (JSON)
- *   GET  /pools/{name}          one pool's statistics and health (JSON; 404 if unknown)
+ *   GET  /pools/{name}          one pool's statistics and health (JSON: {"name": ..., "stats":
+ *                               <as connpool_pool_stats_json>, "health": <as
+ *                               connpool_pool_health_json>}; 404 if unknown)
  *   GET  /health                registry verdict (JSON): 200 healthy or degraded, 503 unhealthy
  *   GET  /metrics               Prometheus text, or OpenMetrics when `accept` asks for it
  *   POST /pools/{name}/close    close one pool   } only with an admin token configured, and
  *   POST /pools/close-all       close every pool } "Authorization: Bearer <token>"
- * Other paths: 404; other methods on a known path: 405; mutating routes without a configured
- * token: 403; with a token but a missing or wrong Authorization: 401. Errors have a JSON body
- * {"error": "..."}. A query string is ignored.
+ * Other paths: 404; other methods on a known path: 405 (methods are case-sensitive); mutating
+ * routes without a configured token: 403; with a token but a missing or wrong Authorization:
+ * 401 (compared in constant time). A target that is not a path or has a bad percent escape,
+ * or a {name} (percent-decoded) that breaks the registry's name rule: 400; a target longer
+ * than 2048 bytes: 414. A library failure behind a route: 500. Errors have a JSON body
+ * {"error": "..."}. A query string is ignored. HEAD on a GET route answers as GET with an
+ * empty body.
  * ------------------------------------------------------------------------------------------- */
 
 /**
@@ -1471,7 +1477,12 @@ typedef struct connpool_exporter connpool_exporter;
  * Starts an HTTP server on `address` ("HOST:PORT"; NULL means "127.0.0.1:0", port 0 picks a
  * free port) with a small fixed number of threads and bounded request size, answering the
  * monitoring routes with `admin_token` (NULL or "": mutating routes off). Opt-in: nothing
- * listens unless this is called.
+ * listens unless this is called. HOST is an IPv4 literal, a bracketed IPv6 literal or
+ * "localhost" (no name lookup). Bounds: 2 threads, 64 open connections (more are closed at
+ * once), request line and headers 8 KiB (431), body 4 KiB (413), 5 s to send a request and
+ * 5 s to take a reply (else the connection is dropped); a malformed request gets 400.
+ * In a child process after fork() the parent's exporters do not serve; stopping one there
+ * only forgets its handle.
  *
  * Returns: CONNPOOL_OK with `*out` set; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out`, malformed
  *          address, or the address cannot be bound: the message says why),

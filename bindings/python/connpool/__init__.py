@@ -39,6 +39,8 @@ from .errors import (
     NoMemory,
     NotSupportedError,
     PoolClosed,
+    PoolConflict,
+    PoolNotFound,
     PoolTimeout,
     QueryError,
     TooManyWaiters,
@@ -52,6 +54,7 @@ from ._logging import flush_logs, log_dropped_count, set_log_level, sync_log_lev
 
 # The library's log messages go to logging.getLogger("connpool.<pool name>") (see _logging).
 _logging.install()
+from . import pools  # named pools of the process (connpool.pools; asyncio: connpool.aio.pools)
 
 __version__ = "0.1.0"
 
@@ -97,6 +100,8 @@ __all__ = [
     "NoMemory",
     "NotSupportedError",
     "PoolClosed",
+    "PoolConflict",
+    "PoolNotFound",
     "PoolTimeout",
     "QueryError",
     "Result",

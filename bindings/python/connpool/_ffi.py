@@ -153,6 +153,25 @@ SIGNATURES = [
     ("connpool_log_set_callback", c_int32, [c_void_p, c_void_p, c_int32, ERR], True),
     ("connpool_pool_set_log_callback", c_int32, [c_void_p, c_void_p, c_void_p, c_int32, ERR], True),
     ("connpool_log_dropped_count", c_int64, [], False),
+    # pools of a process, health, metrics, monitoring endpoints (registry calls may wait for
+    # the registry's lock or close pools: GIL released)
+    ("connpool_registry_get_or_create", c_int32, [P(c_void_p), c_char_p, c_char_p, c_void_p, ERR], True),
+    ("connpool_registry_lookup", c_int32, [P(c_void_p), c_char_p, ERR], True),
+    ("connpool_registry_names", c_int32, [P(c_void_p), ERR], True),
+    ("connpool_registry_stats_json", c_int32, [P(c_void_p), ERR], True),
+    ("connpool_registry_close", c_int32, [c_char_p, ERR], True),
+    ("connpool_registry_close_all", c_int32, [ERR], True),
+    ("connpool_registry_set_connection_budget", c_int32, [c_int32, ERR], True),
+    ("connpool_pool_health", c_int32, [P(c_int32), c_void_p, ERR], False),
+    ("connpool_pool_health_json", c_int32, [P(c_void_p), c_void_p, ERR], False),
+    ("connpool_registry_health_json", c_int32, [P(c_void_p), P(c_int32), ERR], True),
+    ("connpool_pool_metrics", c_int32, [P(c_void_p), c_void_p, c_int32, ERR], False),
+    ("connpool_registry_metrics", c_int32, [P(c_void_p), c_int32, ERR], True),
+    ("connpool_monitor_handle", c_int32,
+     [P(c_int32), P(c_void_p), P(c_void_p), c_char_p, c_char_p, c_char_p, c_char_p, c_char_p, ERR], True),
+    ("connpool_exporter_start", c_int32, [P(c_void_p), c_char_p, c_char_p, ERR], True),
+    ("connpool_exporter_port", c_int32, [P(c_int32), c_void_p, ERR], False),
+    ("connpool_exporter_stop", c_int32, [c_void_p], True),
 ]
 
 

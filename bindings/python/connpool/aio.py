@@ -54,6 +54,15 @@ class AsyncConnectionPool:
         self._executor = executor
         self._own_executor = None
 
+    @classmethod
+    def _wrap(cls, pool: ConnectionPool, executor=None) -> "AsyncConnectionPool":
+        """The asyncio face of an existing pool object (e.g. a registered pool's handle)."""
+        self = cls.__new__(cls)
+        self._pool = pool
+        self._executor = executor
+        self._own_executor = None
+        return self
+
     @property
     def sync_pool(self) -> ConnectionPool:
         """The underlying synchronous pool (same connections)."""
@@ -87,7 +96,7 @@ class AsyncConnectionPool:
     async def close(self) -> None:
         """Closes the pool; waiting tasks get PoolClosed. Runs the (bounded) C close in a thread
         so that the loop keeps running meanwhile."""
-        if self._pool.closed:
+        if self._pool._closed:  # this handle closed it (a registered pool: perhaps another)
             return
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._pool.close)
@@ -102,6 +111,14 @@ class AsyncConnectionPool:
     def get_stats(self) -> dict:
         """Every statistic of the pool (never blocks)."""
         return self._pool.get_stats()
+
+    def health(self) -> dict:
+        """The pool's health verdict (see ConnectionPool.health; never blocks)."""
+        return self._pool.health()
+
+    def metrics(self, openmetrics: bool = False) -> str:
+        """The pool's metrics (see ConnectionPool.metrics; never blocks)."""
+        return self._pool.metrics(openmetrics)
 
     # ---- borrowing ------------------------------------------------------------------------------
     async def getconn(self, timeout=None) -> "AsyncConnection":
@@ -288,3 +305,8 @@ class AsyncTransaction:
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
         await self._aconn._run(self._tx.__exit__, exc_type, exc, tb)
+
+
+# The registry of named pools, asyncio flavour: connpool.aio.pools (imported last: it builds
+# on AsyncConnectionPool above).
+from . import _aio_pools as pools  # noqa: E402

@@ -203,6 +203,23 @@ class WouldBlock(OperationalError):
     status_code = _ffi.ERR_WOULD_BLOCK
 
 
+class PoolNotFound(Error, KeyError):
+    """CONNPOOL_ERR_NOT_FOUND: no registered pool has that name (``connpool.pools``). A
+    KeyError too, so ``except KeyError`` works as for a dict lookup."""
+
+    status_code = _ffi.ERR_NOT_FOUND
+
+    def __str__(self) -> str:  # the message as is (KeyError would quote it)
+        return self.message
+
+
+class PoolConflict(Error, ValueError):
+    """CONNPOOL_ERR_CONFLICT: a registered pool has that name with another conninfo or other
+    options; the message names the first difference (never a password)."""
+
+    status_code = _ffi.ERR_CONFLICT
+
+
 class NotSupportedError(DatabaseError):
     """The loaded libconnpool does not export a function this feature needs (too old). Also
     PEP 249's NotSupportedError (a failed statement of SQLSTATE class 0A is a
@@ -274,6 +291,8 @@ ERRORS_BY_STATUS: dict[int, type[Error]] = {
         TooManyWaiters,
         Forked,
         WouldBlock,
+        PoolNotFound,
+        PoolConflict,
     )
 }
 

@@ -36,6 +36,10 @@ _value = _fast.connpool_result_value
 
 _QUERY_FAILED = _ffi.ERR_QUERY_FAILED
 
+#: connpool_pool_metrics / connpool_registry_metrics formats (CONNPOOL_METRICS_* in the header).
+METRICS_PROMETHEUS = 0
+METRICS_OPENMETRICS = 1
+
 #: Option keys whose C value is a duration in milliseconds (kind CONNPOOL_OPTION_DURATION_MS, as
 #: connpool_option_describe reports it). The binding takes them in seconds (int, float or
 #: datetime.timedelta); a str value is always passed to C verbatim (milliseconds).
@@ -103,6 +107,37 @@ def _free_pool(handle: int) -> None:
     _lib.connpool_pool_free(handle)
 
 
+def with_options(named: dict, create):
+    """Calls ``create(options_handle)`` with a connpool_options holding the Python option values
+    in ``named`` (None values left out, converted by :func:`_option_text`); frees the options
+    after. Returns what ``create`` returns."""
+    settings = [(k, _option_text(k, v)) for k, v in named.items() if v is not None]
+    _logging.sync_log_level()  # the new pool logs at the "connpool" logger's current level
+    opts = _c_void_p()
+    err = _c_void_p()
+    status = _lib.connpool_options_new(_byref(opts), _byref(err))
+    if status:
+        _raise(status, err)
+    try:
+        for key, value in settings:
+            status = _lib.connpool_options_set(
+                opts, key.encode("utf-8"), value.encode("utf-8"), _byref(err)
+            )
+            if status:
+                _raise(status, err)
+        return create(opts)
+    finally:
+        _lib.connpool_options_free(opts)
+
+
+def _take_text(out) -> str:
+    """The text of a string the library allocated (``char **`` out-parameter), freed here."""
+    try:
+        return ctypes.string_at(out.value).decode("utf-8")
+    finally:
+        _fast.connpool_string_free(out)
+
+
 Column = collections.namedtuple(
     "Column", ["name", "type_code", "display_size", "internal_size", "precision", "scale", "null_ok"]
 )
@@ -155,30 +190,31 @@ class ConnectionPool:
             "pre_ping": pre_ping,
         }
         named.update(options)
-        settings = [(k, _option_text(k, v)) for k, v in named.items() if v is not None]
-        _logging.sync_log_level()  # the library logs at the "connpool" logger's current level
 
-        opts = _c_void_p()
-        err = _c_void_p()
-        status = _lib.connpool_options_new(_byref(opts), _byref(err))
-        if status:
-            _raise(status, err)
-        try:
-            for key, value in settings:
-                status = _lib.connpool_options_set(
-                    opts, key.encode("utf-8"), value.encode("utf-8"), _byref(err)
-                )
-                if status:
-                    _raise(status, err)
+        def create(opts) -> int:
             handle = _c_void_p()
+            err = _c_void_p()
             status = _lib.connpool_pool_create(
                 _byref(handle), conninfo.encode("utf-8"), opts, _byref(err)
             )
             if status:
                 _raise(status, err)
-        finally:
-            _lib.connpool_options_free(opts)
-        self._handle = handle.value
+            return handle.value
+
+        self._adopt(with_options(named, create), name)
+
+    @classmethod
+    def _from_handle(cls, handle: int) -> "ConnectionPool":
+        """Wraps a pool handle the new object owns (frees when collected): e.g. a handle to a
+        registered pool (``connpool.pools``)."""
+        self = cls.__new__(cls)
+        self._handle = None
+        self._closed = False
+        self._adopt(handle, None)
+        return self
+
+    def _adopt(self, handle: int, name) -> None:
+        self._handle = handle
         self._finalizer = weakref.finalize(self, _free_pool, self._handle)
         self.name = self.get_stats().get("name", name)
 
@@ -255,9 +291,31 @@ class ConnectionPool:
             _fast.connpool_string_free(out)
         return json.loads(text)
 
+    # ---- health and metrics (README "Health and metrics") -----------------------------------
+    def health(self) -> dict:
+        """The pool's health verdict now: ``{"name", "status": "healthy" | "degraded" |
+        "unhealthy", "utilisation_percent", "recent_errors", "breaker_state", "reasons": [...]}``
+        (never blocks). A closed pool is unhealthy."""
+        out = _c_void_p()
+        err = _c_void_p()
+        status = _fast.connpool_pool_health_json(_byref(out), self._handle, _byref(err))
+        if status:
+            _raise(status, err)
+        return json.loads(_take_text(out))
+
+    def metrics(self, openmetrics: bool = False) -> str:
+        """The pool's metrics as Prometheus text (OpenMetrics with ``openmetrics=True``)."""
+        out = _c_void_p()
+        err = _c_void_p()
+        fmt = METRICS_OPENMETRICS if openmetrics else METRICS_PROMETHEUS
+        status = _fast.connpool_pool_metrics(_byref(out), self._handle, fmt, _byref(err))
+        if status:
+            _raise(status, err)
+        return _take_text(out)
+
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
-        return f"<connpool.ConnectionPool {self.name!r} {state}>"
+        state = "closed" if self.closed else "open"
+        return f"<connpool.{type(self).__name__} {self.name!r} {state}>"
 
 
 class _ConnectionContext:
