@@ -1296,7 +1296,8 @@ CONNPOOL_API connpool_status connpool_registry_names(char **out_names, connpool_
 /**
  * Statistics of every registered pool and their aggregate, as one JSON object:
  * {"pools": {"<name>": <as connpool_pool_stats_json>, ...}, "aggregate": {"pools": N,
- * <each connpool_stats field summed over the pools>, "utilisation_percent": <in use over the
+ * <each connpool_stats field summed over the pools; for maxima, percentiles, breaker_state and
+ * health the worst pool's value>, "utilisation_percent": <in use over the
  * sum of max_size + max_overflow>, "reuse_ratio": <reused / created, 0 when none created>}}.
  * Free `*out_json` with connpool_string_free().
  *
