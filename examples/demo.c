@@ -431,6 +431,24 @@ static void usage(FILE *f) {
 }
 
 /* Parses a decimal int in [min, max]; returns 0 on success. */
+/* The first `max_lines` samples of a Prometheus exposition (no comments, no histogram buckets). */
+static void print_metric_samples(const char *text, int max_lines) {
+    int printed = 0;
+    while (*text != '\0' && printed < max_lines) {
+        const char *end = strchr(text, '\n');
+        size_t len = end != NULL ? (size_t)(end - text) : strlen(text);
+        int is_sample = text[0] != '#' && len > 0;
+        const char *bucket = strstr(text, "_bucket{");
+        if (bucket != NULL && (end == NULL || bucket < end)) is_sample = 0;
+        if (is_sample) {
+            printf("  %.*s\n", (int)len, text);
+            printed++;
+        }
+        if (end == NULL) break;
+        text = end + 1;
+    }
+}
+
 static int parse_int(const char *s, int min, int max, int *out) {
     char *end;
     long v;
@@ -459,6 +477,8 @@ int main(int argc, char **argv) {
     struct worker *workers = NULL;
     int n_workers_init = 0;
     char *stats_json = NULL;
+    char *health_json = NULL;
+    char *metrics_text = NULL;
     char value[32];
     struct phase_result pooled, unpooled;
 
@@ -578,6 +598,16 @@ int main(int argc, char **argv) {
         report("connpool_pool_stats_json", st, err);
         goto done;
     }
+    st = connpool_pool_health_json(&health_json, pool, &err);
+    if (st != CONNPOOL_OK) {
+        report("connpool_pool_health_json", st, err);
+        goto done;
+    }
+    st = connpool_pool_metrics(&metrics_text, pool, CONNPOOL_METRICS_PROMETHEUS, &err);
+    if (st != CONNPOOL_OK) {
+        report("connpool_pool_metrics", st, err);
+        goto done;
+    }
     /* Give the server its connections back so that the baseline is not handicapped. */
     st = connpool_pool_close(pool, &err);
     if (st != CONNPOOL_OK) {
@@ -605,11 +635,16 @@ int main(int argc, char **argv) {
         printf("p50 latency ratio unpooled/pooled: %.1fx\n", unpooled.p50_us / pooled.p50_us);
     }
     printf("\npool stats after the pooled phase:\n%s\n", stats_json);
+    printf("\npool health after the pooled phase:\n%s\n", health_json);
+    printf("\na few of its metrics (Prometheus text; GET /metrics serves them all):\n");
+    print_metric_samples(metrics_text, 8);
     exit_code = 0;
 
 done:
     fflush(stdout);
     connpool_string_free(stats_json);
+    connpool_string_free(health_json);
+    connpool_string_free(metrics_text);
     if (options != NULL) {
         st = connpool_options_free(options);
         if (st != CONNPOOL_OK) {
