@@ -54,6 +54,7 @@ def _kind(decl: str) -> str:
             "connpool_status": "int32",
             "uint32_t": "uint32",
             "void": "void",
+            "connpool_log_callback": "ptr",  # a function pointer
         }[base]
     if stars == 1 and base == "char" and "const" in words:
         return "str"  # a NUL-terminated string the caller passes or the library lends
