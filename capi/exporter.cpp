@@ -43,11 +43,20 @@ void forget_running(HandleRegistry::Token token) {
     std::erase_if(list.exporters, [&](const RunningExporter &e) { return e.token == token; });
 }
 
+// The parent's exporters retired in a forked child: their state is not the child's to
+// destroy (the reactor is shared with the parent), so it is kept here, reachable, for good.
+void keep_abandoned(std::unique_ptr<ExporterObject> object) {
+    static auto *abandoned = new std::vector<std::unique_ptr<ExporterObject>>();
+    static auto *mutex = new std::mutex();
+    const std::lock_guard lock(*mutex);
+    abandoned->push_back(std::move(object));
+}
+
 // Stops a retired exporter. In a child after fork() its threads do not exist: only forget it.
 void stop_exporter(std::unique_ptr<ExporterObject> object) {
     if (object->fork_generation != fork_generation()) {
         object->server->abandon_after_fork();
-        static_cast<void>(object.release());  // the parent's state: not ours to destroy
+        keep_abandoned(std::move(object));
         return;
     }
     object->server->stop();

@@ -239,6 +239,7 @@ struct ExporterServer::Impl {
     std::vector<std::thread> threads;
     uint16_t port = 0;
     bool stopped = false;
+    bool abandoned = false;  // in a forked child: never stopped, never destroyed
 
     bool listen(const ParsedAddress &address, std::string &why) {
         const tcp::endpoint endpoint(address.host, address.port);
@@ -320,7 +321,7 @@ struct ExporterServer::Impl {
 ExporterServer::ExporterServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 ExporterServer::~ExporterServer() {
-    if (impl_) impl_->stop();
+    if (impl_ && !impl_->abandoned) impl_->stop();
 }
 
 std::unique_ptr<ExporterServer> ExporterServer::start(std::string_view address,
@@ -354,7 +355,7 @@ void ExporterServer::stop() {
 
 void ExporterServer::abandon_after_fork() {
     ::close(impl_->acceptor.native_handle());
-    static_cast<void>(impl_.release());
+    impl_->abandoned = true;
 }
 
 }  // namespace connpool::capi

@@ -51,8 +51,9 @@ class ExporterServer {
     void stop();
 
     // In a child process after fork(): the threads do not exist there and the reactor is
-    // shared with the parent, so nothing may be stopped or joined. Closes the child's copy of
-    // the listening socket (so a long-lived child does not keep the port) and leaks the rest.
+    // shared with the parent, so nothing may be stopped, joined or destroyed. Closes the
+    // child's copy of the listening socket (so a long-lived child does not keep the port); the
+    // caller keeps this object alive for good.
     void abandon_after_fork();
 
   private:
