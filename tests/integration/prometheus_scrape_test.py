@@ -4,7 +4,7 @@
 Starts prometheus_target (a registered pool "scraped" with two connections in use, served by
 connpool_exporter_start), then Debian's prometheus on a free loopback port with a temporary
 config and storage directory, scraping the target's /metrics every second. Polls the query
-API until db_client_connection_count{pool_name="scraped",state="used"} reads 2 (bounded),
+API until db_client_connections_usage{pool_name="scraped",state="used"} reads 2 (bounded),
 then stops both and removes the directory.
 
     prometheus_scrape_test.py PROMETHEUS_TARGET_BINARY
@@ -22,7 +22,7 @@ import time
 import urllib.parse
 import urllib.request
 
-QUERY = 'db_client_connection_count{pool_name="scraped",state="used"}'
+QUERY = 'db_client_connections_usage{pool_name="scraped",state="used"}'
 
 
 def free_port():
