@@ -2,10 +2,12 @@
 // share.
 #include "registry.hpp"
 
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <mutex>
 
+#include "core/fork_guard.hpp"
 #include "core/stats_aggregate.hpp"
 #include "core/stats_json.hpp"
 #include "handles.hpp"
@@ -26,16 +28,37 @@ struct Entry {
 };
 
 struct Registry {
+    explicit Registry(uint64_t generation_, int32_t budget_limit)
+        : generation(generation_), limit(budget_limit) {
+        budget->set_limit(budget_limit);
+    }
+    const uint64_t generation;  // fork_generation() it belongs to
     std::mutex mutex;
     std::map<std::string, Entry, std::less<>> pools;  // sorted: names() and snapshots in order
     const std::shared_ptr<ConnectionBudget> budget = std::make_shared<ConnectionBudget>();
+    std::atomic<int32_t> limit;  // the budget's limit, readable without any lock (fork)
 };
 
-// Never destroyed: registered pools outlive static destructors (closing them at exit would
-// join their threads while the rest of the process is being torn down).
+// The registry of this process. Never destroyed: registered pools outlive static destructors
+// (closing them at exit would join their threads while the process is being torn down).
+//
+// A child after fork() gets an empty registry and a budget of its own (with the parent's
+// limit): the parent's pools, their sessions and threads are the parent's, so the child must
+// neither close them (that would end the parent's sessions) nor let its budget ask them for
+// connections, nor wait on the parent's registry mutex, which another thread may have held at
+// fork time. The parent's registry is left untouched, a deliberate leak in the child.
 Registry &registry() {
-    static Registry *const instance = new Registry;
-    return *instance;
+    static std::atomic<Registry *> current{nullptr};
+    install_fork_guard();
+    const uint64_t generation = fork_generation();
+    Registry *seen = current.load(std::memory_order_acquire);
+    while (seen == nullptr || seen->generation != generation) {
+        const int32_t limit = seen != nullptr ? seen->limit.load(std::memory_order_relaxed) : 0;
+        auto *fresh = new Registry(generation, limit);
+        if (current.compare_exchange_strong(seen, fresh, std::memory_order_acq_rel)) return *fresh;
+        delete fresh;  // another thread installed one first: `seen` is now that one
+    }
+    return *seen;
 }
 
 bool valid_name(std::string_view name) {
@@ -269,7 +292,9 @@ CONNPOOL_API connpool_status connpool_registry_set_connection_budget(int32_t max
                     "together");
     }
     return guarded(err, [&] {
-        registry().budget->set_limit(max_connections);
+        Registry &r = registry();
+        r.limit.store(max_connections, std::memory_order_relaxed);
+        r.budget->set_limit(max_connections);
         return CONNPOOL_OK;
     });
 }

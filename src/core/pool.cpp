@@ -217,7 +217,14 @@ void Pool::schedule_opens_locked(TimePoint now) {
     int64_t want = std::max(options_.min_size - coming, waiters_.size() - covered);
     if (probe_wanted_) want = std::max<int64_t>(want, 1 - opening_);
     want = std::min(want, options_.max_size + options_.max_overflow - coming);
-    if (want <= 0 || budget_blocked_) return;
+    if (want <= 0) return;
+    if (budget_blocked_) {
+        // Refused by the budget while nobody waited (a min_size top-up): a caller waiting now
+        // may take another pool's idle connection, which the maintenance thread asks for at
+        // budget_retry_at_. Wake it so that it sees the waiter before its next interval.
+        if (waiters_.size() > 0) maintenance_cv_.notify_one();
+        return;
+    }
     if (connect_policy_.backing_off(now)) {
         maintenance_cv_.notify_one();  // it retries when the backoff ends
         return;

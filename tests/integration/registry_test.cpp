@@ -12,6 +12,9 @@
 #include <thread>
 #include <vector>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "pg_support.hpp"
 
 namespace connpool::pgtest {
@@ -646,6 +649,90 @@ TEST_F(RegistryTest, BudgetLetsAPoolTakeAnotherPoolsIdleConnectionElseTimesOut) 
     EXPECT_EQ(backends_like(admin, app_ + "%", 4), 4);
     for (connpool_lease *l : leases) EXPECT_EQ(connpool_lease_release(l, nullptr), CONNPOOL_OK);
 }
+
+TEST_F(RegistryTest, AWaiterWakesAPoolTheBudgetRefusedWhileNobodyWaited) {
+    ASSERT_EQ(connpool_registry_set_connection_budget(2, nullptr), CONNPOOL_OK);
+    Options full({{"max_size", "2"}, {"min_size", "2"}});
+    connpool_pool *a = get("woken-a", conninfo("_a"), full.opts);
+    ASSERT_EQ(connpool_pool_wait_ready(a, 10000, nullptr), CONNPOOL_OK);  // both permits, idle
+    // b's top-up to min_size is refused (topping up never takes from others) and nobody waits.
+    Options one({{"max_size", "1"}, {"min_size", "1"}, {"maintenance_interval", "5000"}});
+    connpool_pool *b = get("woken-b", conninfo("_b"), one.opts);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(stats(b).total, 0);
+    // A caller arriving now takes one of a's idle connections well before b's next maintenance.
+    connpool_lease *lease = nullptr;
+    Error error;
+    EXPECT_EQ(connpool_pool_acquire(&lease, b, 2000, error.out()), CONNPOOL_OK) << error.message();
+    if (lease != nullptr) {
+        EXPECT_EQ(connpool_lease_release(lease, nullptr), CONNPOOL_OK);
+    }
+    EXPECT_EQ(stats(a).total, 1);
+}
+
+// ---- fork -------------------------------------------------------------------------------------
+
+#if !defined(__SANITIZE_THREAD__)  // TSan cannot start threads in the child of a threaded fork
+// A child gets an empty registry and a budget of its own: it must neither see nor close the
+// parent's pools, nor have its budget take the parent's idle connections (closing one there
+// would end the parent's session), nor hang on the parent's threads.
+TEST_F(RegistryTest, AChildStartsWithAnEmptyRegistryAndLeavesTheParentsPoolsAlone) {
+    ASSERT_EQ(connpool_registry_set_connection_budget(2, nullptr), CONNPOOL_OK);
+    Options opts({{"max_size", "2"}, {"min_size", "2"}});
+    connpool_pool *parent = get("forked", conninfo("_p"), opts.opts);
+    ASSERT_EQ(connpool_pool_wait_ready(parent, 10000, nullptr), CONNPOOL_OK);
+    Admin admin;
+    ASSERT_EQ(backends_like(admin, app_ + "_p", 2), 2);  // both permits: the parent's, idle
+    const std::string child_conninfo = conninfo("_c");
+
+    const pid_t child = fork();
+    ASSERT_NE(child, -1);
+    if (child == 0) {
+        alarm(30);  // a hang fails the test instead of stalling it
+        int failed = 0;
+        char *listed = nullptr;
+        if (connpool_registry_names(&listed, nullptr) != CONNPOOL_OK || listed == nullptr ||
+            listed[0] != '\0') {
+            failed |= 1;
+        }
+        connpool_string_free(listed);
+        connpool_pool *inherited = nullptr;
+        if (connpool_registry_lookup(&inherited, "forked", nullptr) != CONNPOOL_ERR_NOT_FOUND) {
+            failed |= 2;
+        }
+        connpool_pool *own = nullptr;
+        if (connpool_registry_get_or_create(&own, "forked", child_conninfo.c_str(), nullptr,
+                                            nullptr) != CONNPOOL_OK) {
+            failed |= 4;
+        }
+        connpool_lease *lease = nullptr;
+        if (own == nullptr || connpool_pool_acquire(&lease, own, 10000, nullptr) != CONNPOOL_OK) {
+            failed |= 8;
+        }
+        if (lease != nullptr) connpool_lease_release(lease, nullptr);
+        connpool_pool_free(own);
+        if (connpool_registry_close_all(nullptr) != CONNPOOL_OK) failed |= 16;
+        _exit(failed);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status))
+        << "the child did not finish (signal " << WTERMSIG(status) << ")";
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "failed checks in the child (bit mask)";
+    // The parent's two connections served the child nothing and still serve the parent.
+    connpool_lease *l1 = acquire(parent);
+    connpool_lease *l2 = acquire(parent);
+    EXPECT_EQ(scalar(l1, "SELECT 1"), "1");
+    EXPECT_EQ(scalar(l2, "SELECT 1"), "1");
+    EXPECT_EQ(connpool_lease_release(l1, nullptr), CONNPOOL_OK);
+    EXPECT_EQ(connpool_lease_release(l2, nullptr), CONNPOOL_OK);
+    const connpool_stats s = stats(parent);
+    EXPECT_EQ(s.created, 2);
+    EXPECT_EQ(s.closed, 0);
+    EXPECT_EQ(s.health_check_failures, 0);
+    EXPECT_EQ(backends_like(admin, app_ + "_c", 0), 0) << "the child's pool closed its backend";
+}
+#endif
 
 TEST_F(RegistryTest, PoolsOutsideTheRegistryIgnoreTheBudget) {
     ASSERT_EQ(connpool_registry_set_connection_budget(1, nullptr), CONNPOOL_OK);

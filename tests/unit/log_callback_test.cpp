@@ -256,11 +256,12 @@ TEST_F(LogCallbackTest, ChildAfterForkGetsItsOwnDeliveryThread) {
     const pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
-        alarm(5);  // a hang in the child is a failure, not a stuck test
+        alarm(30);  // a hang in the child is a failure, not a stuck test
         auto server = std::make_shared<FakeServer>();
         connpool_pool *mine = make_fake_pool(server, {{"name", "child"}});
         connpool_lease *lease = nullptr;
-        if (connpool_pool_acquire(&lease, mine, 2000, nullptr) != CONNPOOL_OK) _exit(10);
+        // Generous: the child's first connect shares a loaded machine (sanitizer builds).
+        if (connpool_pool_acquire(&lease, mine, 15000, nullptr) != CONNPOOL_OK) _exit(10);
         fake_of(lease).state = FakeState::broken;
         connpool_lease_release(lease, nullptr);
         if (!eventually([&] { return host.has("child", "returned connection"); })) _exit(11);
