@@ -37,6 +37,9 @@ struct Registry {
     std::map<std::string, Entry, std::less<>> pools;  // sorted: names() and snapshots in order
     const std::shared_ptr<ConnectionBudget> budget = std::make_shared<ConnectionBudget>();
     std::atomic<int32_t> limit;  // the budget's limit, readable without any lock (fork)
+    // In a child after fork(): the parent's registry, never used here but kept reachable (it
+    // is leaked on purpose, not lost: leak checkers see it through this pointer).
+    Registry *inherited = nullptr;
 };
 
 // The registry of this process. Never destroyed: registered pools outlive static destructors
@@ -55,6 +58,7 @@ Registry &registry() {
     while (seen == nullptr || seen->generation != generation) {
         const int32_t limit = seen != nullptr ? seen->limit.load(std::memory_order_relaxed) : 0;
         auto *fresh = new Registry(generation, limit);
+        fresh->inherited = seen;
         if (current.compare_exchange_strong(seen, fresh, std::memory_order_acq_rel)) return *fresh;
         delete fresh;  // another thread installed one first: `seen` is now that one
     }
