@@ -329,6 +329,24 @@ CONNPOOL_API const char *connpool_status_description(connpool_status status);
  *   log_level (choice of trace, debug, info, warn, error, critical, off; default ""): the
  *       pool's log level. The default "" means $CONNPOOL_LOG_LEVEL as read when the pool is
  *       created, else off; connpool_options_set refuses "" (leave the option unset instead).
+ *   keepalive_interval (duration ms, 0, 0..86400000): maintenance checks connections idle longer
+ *       than this (one at a time, outside the lock: cheap check, then a ping) and replaces dead
+ *       ones, so a killed backend or a NAT idle timer is noticed without an acquire; skipped
+ *       while callers wait (0 = off).
+ *   min_idle (integer, 0, 0..10000): idle connections kept open above those in use, up to
+ *       max_size, opened in the background (0 = none beyond min_size).
+ *   target_utilisation (integer, 0, 0..100): percent; while in_use/total stays above it the pool
+ *       opens connections ahead of demand (up to max_size, max_concurrent_connects at a time), and
+ *       max_idle closes them again when the load falls (0 = off).
+ *   idle_order (choice of lifo, fifo; default lifo): which idle connection an acquire takes: the
+ *       most recently used (lifo: fewer connections stay warm, the rest idle out) or the least
+ *       recently used (fifo: use spreads over every connection).
+ *   thread_affinity (boolean, off): an acquire first tries the idle connection its thread last
+ *       released (HikariCP's thread-local list). Off by default: asyncio tasks and goroutines
+ *       share OS threads, so the thread says little about the caller.
+ *   recovery_probe_interval (duration ms, 250, 10..60000): while callers wait on a pool that
+ *       cannot connect (server down), a connection attempt is made at least this often, so the
+ *       pool serves again soon after the server is back; without waiters the backoff applies.
  *   reset_query (string, "", at most 4096 bytes): SQL run on every returned connection before
  *       reuse, e.g. DISCARD ALL ("" = none).
  *   statement_cache_size (integer, 100, 0..10000): prepared statements kept per connection by
@@ -336,6 +354,9 @@ CONNPOOL_API const char *connpool_status_description(connpool_status status);
  *       PgBouncer in transaction mode before 1.21).
  *   prepare_threshold (integer, 5, 0..1000000): executions of a statement text on a connection
  *       before it is prepared there (0 = prepare on the first execution).
+ *   init_sql (string, "", at most 4096 bytes): SQL run on every new connection before its first
+ *       use, within connect_timeout (e.g. "SET search_path TO app"); a failure is a failed
+ *       connect that carries the statement's SQLSTATE.
  */
 typedef struct connpool_options connpool_options;
 
@@ -1136,6 +1157,13 @@ typedef struct connpool_stats {
     int64_t health;               /**< the verdict: a CONNPOOL_HEALTH_* value */
     int64_t recent_errors; /**< failed connects, acquire timeouts and broken connections in the
                                 last health_error_window */
+    /* appended in 0.3.0 for run-time operations */
+    int64_t paused;             /**< 1 while paused (connpool_pool_pause), else 0 */
+    int64_t drains;             /**< connpool_pool_drain calls */
+    int64_t closed_drained;     /**< connections closed because of a drain */
+    int64_t keepalive_checks;   /**< idle connections checked by keepalive_interval or a check */
+    int64_t keepalive_failures; /**< of those, how many were found dead and closed */
+    int64_t resizes;            /**< connpool_pool_resize calls that changed a size */
 } connpool_stats;
 
 /**
@@ -1576,6 +1604,150 @@ CONNPOOL_API connpool_status connpool_pool_set_log_callback(connpool_pool *pool,
  * Log messages dropped because the delivery queue was full, process-wide, since load.
  */
 CONNPOOL_API int64_t connpool_log_dropped_count(void);
+
+/* ---- Run-time operations ---------------------------------------------------------------------
+ * A running pool can be resized, paused, drained and checked, given a new conninfo, and asked
+ * what its connections are doing. Each call below works on any handle of the pool (registry
+ * handles included) and is thread-safe. Every one of them returns CONNPOOL_ERR_POOL_CLOSED on a
+ * closed pool, and CONNPOOL_ERR_INVALID_ARGUMENT / CONNPOOL_ERR_INVALID_HANDLE /
+ * CONNPOOL_ERR_FORKED / CONNPOOL_ERR_NO_MEMORY / CONNPOOL_ERR_INTERNAL as the other calls do.
+ */
+
+/**
+ * Changes min_size and max_size of a running pool (the stats' min_size and max_size show the
+ * values in force). Growing min_size opens the missing connections in the background (see
+ * connpool_pool_wait_ready); growing max_size lets waiting callers have new connections at once.
+ * Shrinking max_size closes idle connections above the new max now and retires leased ones above
+ * it when they are released (their leases are not affected). max_overflow is kept.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (min_size < 0, max_size < 1,
+ *          min_size > max_size, either above 10000: the message names the value to fix),
+ *          CONNPOOL_ERR_POOL_CLOSED.
+ * Blocks:  never (connections are opened and closed by the pool's threads).
+ */
+CONNPOOL_API connpool_status connpool_pool_resize(connpool_pool *pool, int32_t min_size,
+                                                  int32_t max_size, connpool_error **err);
+
+/**
+ * Pauses the pool: from now on no connection is handed out (idle or new); acquires wait, bounded
+ * by their timeout as usual (they end with CONNPOOL_ERR_TIMEOUT, whose message says the pool is
+ * paused), and try-acquires return CONNPOOL_ERR_WOULD_BLOCK. Leases already out are unaffected
+ * and may be released; background maintenance goes on. Idempotent. The stats' `paused` is 1.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_POOL_CLOSED.
+ * Blocks:  never.
+ */
+CONNPOOL_API connpool_status connpool_pool_pause(connpool_pool *pool, connpool_error **err);
+
+/**
+ * Ends a pause: waiting callers are served in their order. Idempotent (OK when not paused).
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_POOL_CLOSED.
+ * Blocks:  never.
+ */
+CONNPOOL_API connpool_status connpool_pool_resume(connpool_pool *pool, connpool_error **err);
+
+/**
+ * Replaces every connection: idle connections are closed now, each leased connection is closed
+ * when it is released (its lease goes on unaffected until then), and the pool refills to
+ * min_size with new connections (pgx's Reset, HikariCP's softEvictConnections). Connections
+ * being opened when drain is called are also retired after their first use. Counted in the
+ * stats' drains and closed_drained.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_POOL_CLOSED.
+ * Blocks:  never (closing happens on the pool's threads).
+ */
+CONNPOOL_API connpool_status connpool_pool_drain(connpool_pool *pool, connpool_error **err);
+
+/**
+ * Validates every idle connection now: the cheap local check, then a round trip bounded by the
+ * health_check_timeout option, one connection at a time, each taken out of the idle set while it
+ * is checked (acquirers meanwhile get other connections or new ones). Dead connections are
+ * closed and replaced up to min_size. Leased connections are not checked.
+ *
+ * Returns: CONNPOOL_OK with `*out_closed` (may be NULL) set to the number of connections found
+ *          dead and closed; CONNPOOL_ERR_POOL_CLOSED.
+ * Blocks:  up to one health_check_timeout per idle connection (in practice one round trip each).
+ */
+CONNPOOL_API connpool_status connpool_pool_check(int32_t *out_closed, connpool_pool *pool,
+                                                 connpool_error **err);
+
+/**
+ * Gives a running pool a new conninfo (credential rotation, a moved server): connections opened
+ * from now on use it; open connections stay until they retire by max_lifetime, or at once with
+ * connpool_pool_drain. The conninfo is checked as connpool_pool_create checks it, and the pool's
+ * name, options and statistics are kept. The password never appears in logs or errors.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL, too long or not parsable
+ *          by libpq: the message says what to fix; the old conninfo stays in force),
+ *          CONNPOOL_ERR_POOL_CLOSED.
+ * Blocks:  never.
+ */
+CONNPOOL_API connpool_status connpool_pool_set_conninfo(connpool_pool *pool, const char *conninfo,
+                                                        connpool_error **err);
+
+/**
+ * What one leased connection is. Set struct_size to sizeof(connpool_lease_info) before calling
+ * connpool_lease_get_info(); fields appended later are not written for callers built against an
+ * older header. Times are microseconds since the Unix epoch (CLOCK_REALTIME, converted from the
+ * pool's monotonic clock when the call is made).
+ */
+typedef struct connpool_lease_info {
+    uint32_t struct_size;    /**< in: sizeof(connpool_lease_info) as the caller knows it */
+    int32_t backend_pid;     /**< the server process serving the connection */
+    uint64_t connection_id;  /**< as connpool_lease_connection_id */
+    int64_t created_at_us;   /**< when the connection was opened */
+    int64_t last_used_at_us; /**< when its previous lease ended (created_at_us if is_new) */
+    int64_t use_count;       /**< leases of this connection so far, this one included */
+    int32_t is_new;          /**< 1 on the first lease of the connection, else 0 */
+    int32_t reserved0;       /**< always 0 */
+} connpool_lease_info;
+
+/**
+ * Fills `out` (struct_size set by the caller) for the lease's connection; a direct connection
+ * (connpool_connect) reports use_count 1 and is_new 1.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL, struct_size smaller than the
+ *          fields up to use_count), CONNPOOL_ERR_INVALID_HANDLE.
+ * Blocks:  never.
+ * Threads: one thread at a time per lease.
+ */
+CONNPOOL_API connpool_status connpool_lease_get_info(connpool_lease_info *out,
+                                                     connpool_lease *lease, connpool_error **err);
+
+/**
+ * The pool's connections as a JSON document, allocated (free with connpool_string_free):
+ *   {"pool": name, "paused": bool, "min_size": n, "max_size": n, "connections": [
+ *     {"id": n, "state": "idle"|"in_use"|"checking", "backend_pid": n, "age_ms": n,
+ *      "idle_ms": n (idle only, else 0), "uses": n, "label": string|null (in use only),
+ *      "held_ms": n (in use only, else 0)}, ...],
+ *    "opening": n}
+ * Connection attempts in progress have no entry of their own: "opening" counts them. Labels are
+ * the callers' own text (connpool_lease_set_label); no conninfo or password appears.
+ *
+ * Returns: CONNPOOL_OK; the errors of the section. Works on a closed pool (no connections).
+ * Blocks:  never (a snapshot under the pool's lock, rendered outside it).
+ */
+CONNPOOL_API connpool_status connpool_pool_connections_json(char **out_json, connpool_pool *pool,
+                                                            connpool_error **err);
+
+/**
+ * Opens one connection outside any pool, for a caller that needs one for a single job: it is a
+ * lease like any other (statements, results, cancel, pgconn, info), is never shared, and is
+ * closed by connpool_lease_release. `options` may be NULL; connect_timeout, init_sql, log_level,
+ * name and the statement cache options apply, the sizing options do not. The conninfo gets the
+ * pool's keepalive defaults and is redacted in messages as connpool_pool_create does.
+ *
+ * Returns: CONNPOOL_OK with `*out` set; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out` or conninfo,
+ *          conninfo not parsable), CONNPOOL_ERR_CONNECT_FAILED (with the server's
+ *          SQLSTATE when it sent one, e.g. 28P01 for a wrong password, or the init_sql's),
+ *          CONNPOOL_ERR_TIMEOUT (connect_timeout passed), CONNPOOL_ERR_FORKED,
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  up to the connect_timeout option (default 10 s).
+ */
+CONNPOOL_API connpool_status connpool_connect(connpool_lease **out, const char *conninfo,
+                                              const connpool_options *options,
+                                              connpool_error **err);
 
 #ifdef __cplusplus
 }

@@ -96,6 +96,35 @@ const Field kFields[] = {
      nullptr,
      nullptr,
      &P::log_level},
+    {{"keepalive_interval", OptionKind::duration_ms, 0, kDay,
+      "maintenance checks connections idle longer than this, one at a time, and replaces dead "
+      "ones, so a killed backend or a NAT idle timer is noticed without an acquire; skipped "
+      "while callers wait (0 = off)"},
+     &P::keepalive_interval_ms},
+    {{"min_idle", OptionKind::integer, 0, 10'000,
+      "idle connections kept open above those in use, up to max_size (0 = none beyond "
+      "min_size)"},
+     &P::min_idle},
+    {{"target_utilisation", OptionKind::integer, 0, 100,
+      "percent: while in_use/total stays above it, connections are opened ahead of demand (up "
+      "to max_size); max_idle closes them when the load falls (0 = off)"},
+     &P::target_utilisation},
+    {{"idle_order", OptionKind::choice, 0, 0,
+      "which idle connection an acquire takes: lifo (most recently used) or fifo (least "
+      "recently used: use spreads over every connection)",
+      "lifo,fifo"},
+     nullptr,
+     nullptr,
+     &P::idle_order},
+    {{"thread_affinity", OptionKind::boolean, 0, 0,
+      "an acquire first tries the idle connection its thread last released (off: asyncio tasks "
+      "and goroutines share OS threads)"},
+     nullptr,
+     &P::thread_affinity},
+    {{"recovery_probe_interval", OptionKind::duration_ms, 10, 60'000,
+      "while callers wait on a pool that cannot connect, a connection attempt is made at least "
+      "this often (without waiters the backoff applies)"},
+     &P::recovery_probe_interval_ms},
 };
 
 bool parse_int(std::string_view text, int64_t &out) {

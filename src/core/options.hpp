@@ -37,6 +37,13 @@ struct PoolOptions {
     int64_t health_unhealthy_utilisation = 95;  // percent: unhealthy above
     int64_t health_error_window_ms = 60'000;
     int64_t health_unhealthy_errors = 10;  // errors in the window: unhealthy above
+    // Run-time policies (see the option list in core/options.cpp).
+    int64_t keepalive_interval_ms = 0;  // 0 = off
+    int64_t min_idle = 0;
+    int64_t target_utilisation = 0;   // percent; 0 = off
+    std::string idle_order = "lifo";  // "lifo" or "fifo"
+    bool thread_affinity = false;
+    int64_t recovery_probe_interval_ms = 250;
 
     // Checks rules that involve several options (e.g. min_size <= max_size).
     Error validate() const;

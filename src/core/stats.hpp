@@ -21,8 +21,8 @@ enum class StatKind : int32_t { gauge = 1, counter = 2 };
     X(in_use, gauge, "open connections leased, or being checked/reset by the pool")               \
     X(opening, gauge, "connection attempts in progress")                                          \
     X(waiting, gauge, "threads blocked in acquire + pending asynchronous acquires")               \
-    X(max_size, gauge, "the max_size option")                                                     \
-    X(min_size, gauge, "the min_size option")                                                     \
+    X(max_size, gauge, "max_size in force (the option, or the last resize)")                      \
+    X(min_size, gauge, "min_size in force (the option, or the last resize)")                      \
     X(max_overflow, gauge, "the max_overflow option")                                             \
     X(created, counter, "connections opened successfully")                                        \
     X(closed, counter, "connections closed, for any reason")                                      \
@@ -66,7 +66,13 @@ enum class StatKind : int32_t { gauge = 1, counter = 2 };
     X(health, gauge, "health verdict: 0 healthy, 1 degraded, 2 unhealthy")                        \
     X(recent_errors, gauge,                                                                       \
       "failed connects, acquire timeouts and broken connections in the last "                     \
-      "health_error_window")
+      "health_error_window")                                                                      \
+    X(paused, gauge, "1 while the pool is paused, else 0")                                        \
+    X(drains, counter, "drain calls")                                                             \
+    X(closed_drained, counter, "connections closed because of a drain")                           \
+    X(keepalive_checks, counter, "idle connections checked by keepalive_interval or a check")     \
+    X(keepalive_failures, counter, "of those, connections found dead and closed")                 \
+    X(resizes, counter, "resize calls that changed a size")
 
 // A snapshot of one pool; the gauges are mutually consistent (idle + in_use == total).
 struct PoolStats {

@@ -20,6 +20,12 @@ const OptionField<PgOptions> kFields[] = {
       "executions of a statement text on a connection before it is prepared there (0 = prepare "
       "on the first execution)"},
      &PgOptions::prepare_threshold},
+    {{"init_sql", OptionKind::string, 0, kMaxStringLength,
+      "SQL run on every new connection before its first use, within connect_timeout; a failure "
+      "is a failed connect carrying its SQLSTATE (empty = none)"},
+     nullptr,
+     nullptr,
+     &PgOptions::init_sql},
 };
 
 }  // namespace

@@ -17,6 +17,7 @@ struct PgOptions {
     // of a statement text come before it is prepared (0 = prepare on the first).
     int64_t statement_cache_size = 100;
     int64_t prepare_threshold = 5;
+    std::string init_sql;  // empty = none
 };
 
 std::span<const OptionField<PgOptions>> pg_option_fields();

@@ -431,6 +431,12 @@ const std::vector<Field> kFields = {
     {"utilisation_percent", &PoolStats::utilisation_percent},
     {"health", &PoolStats::health},
     {"recent_errors", &PoolStats::recent_errors},
+    {"paused", &PoolStats::paused},
+    {"drains", &PoolStats::drains},
+    {"closed_drained", &PoolStats::closed_drained},
+    {"keepalive_checks", &PoolStats::keepalive_checks},
+    {"keepalive_failures", &PoolStats::keepalive_failures},
+    {"resizes", &PoolStats::resizes},
 };
 
 PoolStats distinct_stats() {
