@@ -6,6 +6,12 @@
 // after `breaker_threshold` consecutive failures (0 disables it), or at once on a permanent
 // failure (bad credentials...); the first successful connect closes it.
 //
+// Fast recovery: while callers wait (the pool says so through `hurry`), a connect may also start
+// once `hurry` has passed since the last failure, even inside a longer backoff step, so that the
+// pool serves again within about that long of the server coming back (the recovery_probe_interval
+// option). The pool makes those early attempts one at a time. Without waiters
+// the exponential backoff alone decides.
+//
 // Plain data, no locking of its own: the pool's mutex guards it. No clock of its own either:
 // callers pass the time and the random fraction used for jitter, so it is deterministic.
 #pragma once
@@ -40,6 +46,7 @@ class ConnectPolicy {
         const auto backoff_ms =
             static_cast<int64_t>(static_cast<double>(backoff_ms_) * (0.8 + 0.4 * jitter));
         backoff_until_ = now + Millis(backoff_ms);
+        failed_at_ = now;
         ++consecutive_failures_;
         const bool trip =
             breaker_threshold_ > 0 && (permanent || consecutive_failures_ >= breaker_threshold_);
@@ -60,12 +67,19 @@ class ConnectPolicy {
         consecutive_failures_ = 0;
         backoff_ms_ = 0;
         backoff_until_ = {};
+        failed_at_ = {};
         return was_tripped;
     }
 
     // Connects requested before `backoff_until()` wait for it.
     bool backing_off(TimePoint now) const { return now < backoff_until_; }
     TimePoint backoff_until() const { return backoff_until_; }
+    // The same with callers waiting: `hurry` (> 0) after the last failure at the latest.
+    bool backing_off(TimePoint now, Millis hurry) const { return now < retry_at(hurry); }
+    TimePoint retry_at(Millis hurry) const {
+        return failed_at_ == TimePoint{} ? backoff_until_
+                                         : std::min(backoff_until_, failed_at_ + hurry);
+    }
 
     Breaker breaker() const { return breaker_; }
     bool breaker_closed() const { return breaker_ == Breaker::closed; }
@@ -77,6 +91,7 @@ class ConnectPolicy {
     const int64_t breaker_threshold_;
     int64_t backoff_ms_ = 0;  // the backoff step before jitter; 0 after a success
     TimePoint backoff_until_{};
+    TimePoint failed_at_{};  // the last failure; cleared by a success
     Breaker breaker_ = Breaker::closed;
     int64_t consecutive_failures_ = 0;
 };

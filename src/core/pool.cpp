@@ -29,11 +29,6 @@ void fill_latency_stats(PoolStats &s, const HistogramSnapshot &wait,
     s.lease_hold_p999_ns = hold.percentile_ns(0.999);
 }
 
-// The slot this thread was last handed (any pool). Only ever compared, never dereferenced, so
-// a stale value is harmless.
-thread_local const Slot *last_handed_out = nullptr;
-constexpr size_t kAffinityWindow = 4;
-
 std::atomic<uint64_t (*)()> attach_tag{nullptr};
 std::atomic<void (*)(uint64_t)> detach_tag{nullptr};
 
@@ -97,6 +92,10 @@ Pool::Pool(PoolOptions options, std::unique_ptr<Connector> connector,
       connector_(std::move(connector)),
       log_(make_pool_logger(options_.name, options_.log_level)),
       budget_(std::move(budget)),
+      // Sizing policies
+      fifo_(options_.idle_order == "fifo"),
+      affinity_(options_.thread_affinity),
+      grows_with_load_(options_.min_idle > 0 || options_.target_utilisation > 0),
       connect_policy_(options_.breaker_threshold),
       recent_errors_(options_.health_error_window_ms),
       fork_generation_((install_fork_guard(), fork_generation())),
@@ -215,6 +214,7 @@ void Pool::schedule_opens_locked(TimePoint now) {
     // Idle connections are there for waiters still in their overtaking window.
     const int64_t covered = opening_ + resetting_ + static_cast<int64_t>(idle_.size());
     int64_t want = std::max(options_.min_size - coming, waiters_.size() - covered);
+    want = std::max(want, sizing_target_locked() - coming);  // Sizing policies
     if (probe_wanted_) want = std::max<int64_t>(want, 1 - opening_);
     want = std::min(want, options_.max_size + options_.max_overflow - coming);
     if (want <= 0) return;
@@ -225,7 +225,7 @@ void Pool::schedule_opens_locked(TimePoint now) {
         if (waiters_.size() > 0) maintenance_cv_.notify_one();
         return;
     }
-    if (connect_policy_.backing_off(now)) {
+    if (backing_off_locked(now)) {
         maintenance_cv_.notify_one();  // it retries when the backoff ends
         return;
     }
@@ -233,6 +233,10 @@ void Pool::schedule_opens_locked(TimePoint now) {
         if (opening_ > 0) return;
         want = 1;
         connect_policy_.start_probe();
+    } else if (connect_policy_.backing_off(now)) {
+        // Sizing policies: an early recovery probe (callers wait), also one at a time.
+        if (opening_ > 0) return;
+        want = 1;
     }
     probe_wanted_ = false;
     opening_ += want;
@@ -330,6 +334,8 @@ void Pool::link_leased_locked(Slot *slot, TimePoint now) {
     ++acquired_;
     if (slot->used) ++reused_;
     leases_.link(*slot, now);
+    if (grows_with_load_) [[unlikely]]
+        grow_for_load_locked(now);  // Sizing policies
 }
 
 // A dead idle connection usually means the server restarted: the other idle ones are likely
@@ -549,29 +555,22 @@ bool Pool::hand_out(Slot &slot, int64_t start_ticks, TimePoint now, TimePoint &d
     // recording now would cost atomic read-modify-writes on the fast path.
     slot.leased_at_ticks = fine_ticks();
     slot.wait_ns = fine_ns_between(start_ticks, slot.leased_at_ticks, ns_per_tick_);
-    last_handed_out = &slot;
     return true;
 }
 
-// Thread affinity: among the most recently returned idle connections, prefer the one this
-// thread used last. Connections migrating between threads cost a lot more than the scan (the
-// scheduler loses its pairing of a client thread with its backend; docs/BENCHMARKS.md has the
-// measurement with and without it).
 bool Pool::may_take_idle_locked() const {
     return !idle_.empty() && !waiters_.head_wants_handoff();
 }
 
+// lifo (the default) takes the back: the most recently returned connection.
 Slot *Pool::take_idle_locked() {
-    const size_t n = idle_.size();
-    size_t pick = n - 1;
-    for (size_t i = n; i-- > 0 && n - i <= kAffinityWindow;) {
-        if (idle_[i] == last_handed_out) {
-            pick = i;
-            break;
-        }
+    if (fifo_ || affinity_) [[unlikely]] {  // Sizing policies (core/pool_sizing.cpp)
+        const size_t pick = pick_idle_locked();
+        Slot *slot = idle_[pick];
+        idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(pick));  // keeps the order
+        return slot;
     }
-    Slot *slot = idle_[pick];
-    idle_[pick] = idle_.back();
+    Slot *slot = idle_.back();
     idle_.pop_back();
     return slot;
 }
@@ -600,6 +599,8 @@ void Pool::set_label(Slot &slot, std::string label) {
 void Pool::release(Slot *slot) {
     const ReleaseVerdict verdict = connector_->verdict_on_release(*slot->connection);
     slot->used = true;
+    if (affinity_) [[unlikely]]
+        remember_release(slot);  // Sizing policies
     // Only the rare paths touch the pool after unlocking; they keep their hold until done.
     const bool work_after_unlock = verdict != ReleaseVerdict::reuse;
     const int64_t held_ns = fine_ns_between(slot->leased_at_ticks, fine_ticks(), ns_per_tick_);
@@ -742,6 +743,9 @@ PoolStats Pool::stats() const {
     s.leaks_detected = get(counters_.leaks_detected);
     s.canceled = get(counters_.canceled);
     s.sweeps = get(counters_.sweeps);
+    // Sizing policies
+    s.keepalive_checks = get(counters_.keepalive_checks);
+    s.keepalive_failures = get(counters_.keepalive_failures);
     fill_latency_stats(s, wait_histogram_.snapshot(), hold_histogram_.snapshot());
     s.utilisation_percent = utilisation_percent(s);
     s.health = static_cast<int64_t>(assess_health(s, health_thresholds(), closed));

@@ -92,7 +92,10 @@ struct Slot : LeaseRecord {
     int64_t leased_at_ticks = 0;  // fine_ticks() when the lease began
     int64_t wait_ns = 0;          // how long its acquire took
     // The budget this connection's permit goes back to when it closes; null if it holds none.
-    ConnectionBudget *budget = nullptr;
+    ConnectionBudget *budget = nullptr;  // Sizing policies: when keepalive_interval last proved it
+                                         // alive (not a use: idle_since,
+    // which max_idle judges, stays).
+    TimePoint alive_at{};
 };
 
 // The latency distributions of a pool (see core/histogram.hpp).
@@ -210,6 +213,8 @@ class Pool final : private BudgetMember {
             health_checks{0}, health_check_failures{0}, closed_lifetime{0}, closed_idle{0},
             closed_broken{0}, closed_overflow{0}, resets{0}, breaker_opens{0}, waiters_rejected{0},
             unavailable{0}, leaks_detected{0}, canceled{0}, sweeps{0};
+        // Sizing policies
+        std::atomic<int64_t> keepalive_checks{0}, keepalive_failures{0};
     };
 
     Pool(PoolOptions options, std::unique_ptr<Connector> connector,
@@ -280,13 +285,36 @@ class Pool final : private BudgetMember {
     void run_reset(Slot *slot);
     TimePoint lifetime_deadline(TimePoint created) const;
 
+    // Sizing policies (core/pool_sizing.cpp): min_idle, target_utilisation, idle_order,
+    // thread_affinity, keepalive_interval and fast recovery (recovery_probe_interval).
+    // Callers want a connection now: waiters, or a fail-fast acquire refused by the breaker.
+    bool callers_wait_locked() const;
+    // Connects wait for the backoff; with callers waiting, recovery_probe_interval at most.
+    bool backing_off_locked(TimePoint now) const;
+    TimePoint connect_retry_at_locked() const;
+    // The total that min_idle and target_utilisation ask for (0 when off), up to max_size.
+    int64_t sizing_target_locked() const;
+    // After an acquire: opens ahead of demand if min_idle or target_utilisation ask for more.
+    void grow_for_load_locked(TimePoint now);
+    // The index in idle_ of the connection to take (fifo or thread affinity; lifo: the back).
+    size_t pick_idle_locked() const;
+    static void remember_release(const Slot *slot);
+    void keepalive_idle(std::unique_lock<std::mutex> &lock);
+    Slot *take_keepalive_due_locked(TimePoint now);
+    bool proves_alive(Slot &slot);
+    Slot *put_back_checked_locked(Slot *slot, TimePoint now);
+
     const PoolOptions options_;
     const std::unique_ptr<Connector> connector_;
     const std::shared_ptr<spdlog::logger> log_;
     const std::shared_ptr<ConnectionBudget> budget_;  // null: not counted against a budget
+    // Sizing policies, from the options. The lifo default tests one flag on acquire.
+    const bool fifo_;
+    const bool affinity_;
+    const bool grows_with_load_;  // min_idle or target_utilisation
 
     mutable std::mutex mutex_;
-    std::vector<Slot *> idle_;  // LIFO: back is the most recently returned
+    std::vector<Slot *> idle_;  // back is the most recently returned, front the longest idle
     WaiterQueue waiters_;
     TimePoint maintenance_wake_{};  // when the maintenance thread wakes next
     int64_t total_ = 0;             // open connections, idle or not

@@ -27,7 +27,7 @@ void Pool::worker_loop() {
             slot->next_reset = nullptr;
             lock.unlock();
             run_reset(slot);
-        } else if (connect_policy_.backing_off(Clock::now())) {
+        } else if (backing_off_locked(Clock::now())) {
             // A connect failed since these were requested: drop them; the maintenance thread
             // asks again when the backoff ends. So an outage costs at most
             // max_concurrent_connects attempts per backoff step, whatever the demand.
@@ -211,6 +211,7 @@ void Pool::maintenance_loop() {
         if (sweep_requested_) sweep_idle(lock);
         if (options_.leak_threshold_ms > 0) report_leaks(lock, now);
         evict_idle_locked(now, evicted);
+        if (options_.keepalive_interval_ms > 0) keepalive_idle(lock);
         if (budget_blocked_ && waiters_.size() > 0 && now >= budget_retry_at_) {
             budget_blocked_ = false;  // ask the budget again: see take_connect_permit
         }
@@ -228,9 +229,7 @@ void Pool::maintenance_loop() {
 // asynchronous waiter's deadline or a lease crossing leak_threshold, whichever comes first.
 TimePoint Pool::next_maintenance_locked() const {
     TimePoint wake = Clock::now() + Millis(options_.maintenance_interval_ms);
-    if (connect_policy_.backoff_until() > Clock::now()) {
-        wake = std::min(wake, connect_policy_.backoff_until());
-    }
+    if (connect_retry_at_locked() > Clock::now()) wake = std::min(wake, connect_retry_at_locked());
     if (waiters_.async_size() > 0) {
         for (Waiter *w = waiters_.head(); w != nullptr; w = w->next) {
             if (w->async != nullptr) wake = std::min(wake, w->async->deadline_);
@@ -251,12 +250,14 @@ TimePoint Pool::next_maintenance_locked() const {
 // stack into `evicted` (for the caller to close unlocked), oldest-idle first (the front of the
 // LIFO stack has been idle longest).
 void Pool::evict_idle_locked(TimePoint now, std::vector<Slot *> &evicted) {
+    // min_idle and target_utilisation keep what they ask for; the rest idles out.
+    const int64_t floor = std::max(options_.min_size, sizing_target_locked());
     auto keep = std::remove_if(idle_.begin(), idle_.end(), [&](Slot *slot) {
         if (now >= slot->expires_at) {
             evicted.push_back(discard_locked(slot, &counters_.closed_lifetime));
             return true;
         }
-        if (options_.max_idle_ms > 0 && total_ > options_.min_size &&
+        if (options_.max_idle_ms > 0 && total_ > floor &&
             now - slot->idle_since >= Millis(options_.max_idle_ms)) {
             evicted.push_back(discard_locked(slot, &counters_.closed_idle));
             return true;

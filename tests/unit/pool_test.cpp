@@ -76,7 +76,7 @@ TEST_F(PoolTest, ReleasedConnectionIsReused) {
 }
 
 TEST_F(PoolTest, AThreadGetsBackTheConnectionItUsedLast) {
-    make({{"min_size", "2"}, {"max_size", "2"}});
+    make({{"min_size", "2"}, {"max_size", "2"}, {"thread_affinity", "on"}});
     ASSERT_EQ(connpool_pool_wait_ready(pool_, 2000, nullptr), CONNPOOL_OK);
     // This thread leases a, another thread leases b; a is returned first, so b ends on top of
     // the idle stack. Without affinity this thread would now get b.
