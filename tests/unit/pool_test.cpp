@@ -79,7 +79,7 @@ TEST_F(PoolTest, AThreadGetsBackTheConnectionItUsedLast) {
     make({{"min_size", "2"}, {"max_size", "2"}, {"thread_affinity", "on"}});
     ASSERT_EQ(connpool_pool_wait_ready(pool_, 2000, nullptr), CONNPOOL_OK);
     // This thread leases a, another thread leases b; a is returned first, so b ends on top of
-    // the idle stack. Without affinity this thread would now get b.
+    // the idle stack. Without affinity (thread_affinity off) this thread would now get b.
     connpool_lease *a = acquire();
     const int id_a = fake_of(a).id;
     connpool_lease *b = nullptr;
@@ -90,7 +90,7 @@ TEST_F(PoolTest, AThreadGetsBackTheConnectionItUsedLast) {
     }).join();
     ASSERT_NE(id_a, id_b);
     release(a);
-    release(b);
+    std::thread([&] { release(b); }).join();  // the other thread returns its own, last
     connpool_lease *again = acquire();
     EXPECT_EQ(fake_of(again).id, id_a) << "the connection this thread used last";
     // A thread with no history simply gets the most recently returned idle one.

@@ -251,6 +251,24 @@ TEST_F(SizingTest, KeepaliveDoesNotStopMaxIdleClosingConnections) {
 
 // ----- recovery_probe_interval ---------------------------------------------------------------
 
+TEST(ConnectPolicyRecoveryTest, CallersWaitingShortenTheBackoffToTheProbeInterval) {
+    ConnectPolicy policy(0);
+    const TimePoint t0 = Clock::now();
+    for (int i = 0; i < 5; ++i) policy.on_failure(t0, false, 0.5);  // a 1.6 s step
+    const Millis hurry(250);
+    EXPECT_EQ(policy.backoff_until(), t0 + Millis(1600));
+    EXPECT_EQ(policy.retry_at(hurry), t0 + hurry);
+    EXPECT_TRUE(policy.backing_off(t0 + Millis(300)));
+    EXPECT_FALSE(policy.backing_off(t0 + Millis(300), hurry));
+    EXPECT_TRUE(policy.backing_off(t0 + Millis(200), hurry));
+    // A backoff step shorter than the interval is not lengthened.
+    ConnectPolicy fresh(0);
+    fresh.on_failure(t0, false, 0.5);  // 100 ms
+    EXPECT_EQ(fresh.retry_at(hurry), t0 + Millis(100));
+    policy.on_success();
+    EXPECT_FALSE(policy.backing_off(t0, hurry));
+}
+
 // Connects fail for `outage`; then the time from the server coming back to an acquire that
 // was waiting all along succeeding.
 int64_t recovery_ms(Pool &pool, FakeServer &server, Millis outage) {
