@@ -68,11 +68,14 @@ TEST_F(RecoveryTest, WaitersAreServedWithinASecondOfTheServerComingBack) {
     for (std::thread &t : waiters) t.join();
     ASSERT_EQ(ok.load(), 3);
     const Clock::time_point served{Clock::duration(served_at_ns.load())};
-    const int64_t recovery = ms_between(back, served);
+    // pg_ctl polls for readiness, so the pool may be served before `back`: the time since the
+    // start command began (server start-up included) is the upper bound asserted.
+    const int64_t recovery = ms_between(resume_start, served);
     std::cout << "recovery: first acquire served " << recovery
-              << " ms after the server was back (pg_ctl start took "
-              << ms_between(resume_start, back)
-              << " ms); connect errors during the outage: " << stats().connect_errors << "\n";
+              << " ms after the server start began (pg_ctl start -w returned after "
+              << ms_between(resume_start, back) << " ms, " << ms_between(back, served)
+              << " ms from then); connect errors during the outage: " << stats().connect_errors
+              << "\n";
     EXPECT_LT(recovery, 1500);
 }
 
