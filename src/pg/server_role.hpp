@@ -21,10 +21,10 @@
 namespace connpool {
 
 struct ServerRole {
-    std::string node;                // "host:port" that libpq reached
-    bool must_be_writable = false;   // target_session_attrs was read-write or primary
-    TimePoint connected_at{};        // connections opened before a fence are distrusted
-    bool read_only_error = false;    // a statement failed with 25006 since the last release
+    std::string node;               // "host:port" that libpq reached
+    bool must_be_writable = false;  // target_session_attrs was read-write or primary
+    TimePoint connected_at{};       // connections opened before a fence are distrusted
+    bool read_only_error = false;   // a statement failed with 25006 since the last release
 };
 
 // Fills `role` from an established connection (PQconninfo, PQhost, PQport). Allocates:

@@ -17,8 +17,8 @@ namespace connpool {
 class PoolerWatch;
 
 struct StatementCacheConfig {
-    int64_t capacity = 100;         // prepared statements kept; 0 disables the cache
-    int64_t prepare_threshold = 5;  // unprepared executions before a text is prepared
+    int64_t capacity = 100;                // prepared statements kept; 0 disables the cache
+    int64_t prepare_threshold = 5;         // unprepared executions before a text is prepared
     std::shared_ptr<PoolerWatch> watch{};  // shared by a pool's connections (may be null)
 };
 
