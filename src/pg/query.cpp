@@ -297,6 +297,15 @@ connpool_status deliver(PgConnection &pg, PGresult *result, std::unique_ptr<Quer
     return out->status();
 }
 
+// The connection's cache, first brought up to date: its entries are distrusted after the raw
+// PGconn was used, and it stops preparing once the pool found a transaction pooler in between.
+StatementCache &cache_for_next_statement(PgConnection &pg) {
+    StatementCache &cache = pg.cache();
+    if (pg.take_raw_use()) cache.forget_all(false);
+    if (cache.enabled() && cache.watch() != nullptr && cache.watch()->detected()) cache.disable();
+    return cache;
+}
+
 }  // namespace
 
 connpool_status send_statement(PgConnection &pg, const char *sql, int32_t n_params,
@@ -315,9 +324,7 @@ connpool_status send_statement(PgConnection &pg, const char *sql, int32_t n_para
                       "replaces the connection) and retry");
         return CONNPOOL_ERR_CONNECTION_BROKEN;
     }
-    StatementCache &cache = pg.cache();
-    if (pg.take_raw_use()) cache.forget_all(false);
-    if (cache.enabled() && cache.watch() != nullptr && cache.watch()->detected()) cache.disable();
+    StatementCache &cache = cache_for_next_statement(pg);
     st.clear_results();
     st.expect.clear();
     st.next = 0;

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace connpool {
@@ -24,7 +25,7 @@ struct StatementCacheConfig {
 
 class StatementCache {
   public:
-    explicit StatementCache(StatementCacheConfig config) : config_(config) {}
+    explicit StatementCache(StatementCacheConfig config) : config_(std::move(config)) {}
     StatementCache(const StatementCache &) = delete;
     StatementCache &operator=(const StatementCache &) = delete;
 
