@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "pg/conninfo.hpp"
 #include "pg/libpq_helpers.hpp"
@@ -73,7 +74,7 @@ void describe_connect_failure(const char *libpq_message, ConnectFailure &failure
 }
 
 PgConnection::PgConnection(PGconn *conn, StatementCacheConfig cache)
-    : conn_(conn), id_(next_connection_id()), cache_(cache) {
+    : conn_(conn), id_(next_connection_id()), cache_(std::move(cache)) {
     PQsetNoticeReceiver(conn_, &PgConnection::on_notice, this);
 }
 
@@ -85,6 +86,7 @@ PgConnection::~PgConnection() {
 
 void PgConnection::connected() {
     if (cancel_ == nullptr) cancel_ = PQgetCancel(conn_);
+    observe_server_role(conn_, role_);
 }
 
 bool PgConnection::cancel(std::string &message) const {
@@ -167,7 +169,7 @@ bool PgConnector::looks_alive(Connection &connection) {
     auto &pg = static_cast<PgConnection &>(connection);
     PGconn *conn = pg.get();
     if (pg.doomed() || PQstatus(conn) != CONNECTION_OK ||
-        PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        PQtransactionStatus(conn) != PQTRANS_IDLE || fenced(pg.role())) {
         return false;
     }
     // A connection whose last statement ended moments ago (its answer read, nothing more
@@ -184,6 +186,10 @@ bool PgConnector::looks_alive(Connection &connection) {
     if (PQconsumeInput(conn) == 0) return false;
     PQisBusy(conn);
     while (PGnotify *n = PQnotifies(conn)) PQfreemem(n);  // stray LISTEN notifications
+    if (pg.role().must_be_writable && reports_read_only(conn)) {
+        fence_node(pg.role().node);
+        return false;
+    }
     return !pg.doomed() && PQstatus(conn) == CONNECTION_OK;
 }
 
@@ -195,6 +201,15 @@ ReleaseVerdict PgConnector::verdict_on_release(Connection &connection) {
     auto &pg = static_cast<PgConnection &>(connection);
     PGconn *conn = pg.get();
     if (pg.doomed() || PQstatus(conn) != CONNECTION_OK) return ReleaseVerdict::discard;
+    switch (role_verdict_on_release(conn, pg.role())) {
+        case RoleVerdict::discard_fenced:
+            fence_node(pg.role().node);  // the sweep drops the other connections to it
+            return ReleaseVerdict::discard;
+        case RoleVerdict::discard:
+            return ReleaseVerdict::discard;
+        case RoleVerdict::keep:
+            break;
+    }
     // Session guard: SET SESSION AUTHORIZATION must not leak into the next lease. libpq
     // tracks the value for free (the server reports it as a ParameterStatus).
     const char *user = PQparameterStatus(conn, "session_authorization");

@@ -10,6 +10,7 @@
 #include <libpq-fe.h>
 
 #include "core/connector.hpp"
+#include "pg/server_role.hpp"
 #include "pg/statement_cache.hpp"
 
 namespace connpool {
@@ -75,6 +76,8 @@ class PgConnection final : public Connection {
     // that could not be closed).
     void poison() { poisoned_ = true; }
     bool poisoned() const { return poisoned_; }
+    // The server it reached and whether it must stay writable (pg/server_role.hpp).
+    ServerRole &role() { return role_; }
 
   private:
     static void on_notice(void *self, const PGresult *notice);
@@ -88,6 +91,7 @@ class PgConnection final : public Connection {
     std::string session_user_;
     StatementCache cache_;
     StatementState statement_;
+    ServerRole role_;
 };
 
 struct PgSettings {
