@@ -4,6 +4,7 @@
 
 #include "handles.hpp"
 #include "pg/pool_factory.hpp"
+#include "registry.hpp"
 
 using namespace connpool;
 using namespace connpool::capi;
@@ -18,10 +19,16 @@ CONNPOOL_API connpool_status connpool_pool_set_conninfo(connpool_pool *pool, con
     return guarded(err, [&] {
         auto ref = HandleRegistry::instance().lookup(token_of(pool), HandleKind::pool);
         if (!ref) return stale_handle(err, kFunction, "pool");
-        Pool &core = *ref.get<PoolObject>()->pool;
-        if (core.forked()) return forked(err, kFunction);
-        Error error = set_pg_pool_conninfo(core, conninfo);
-        if (error.ok()) return CONNPOOL_OK;
+        const PoolObject &object = *ref.get<PoolObject>();
+        if (object.pool->forked()) return forked(err, kFunction);
+        Error error = set_pg_pool_conninfo(*object.pool, conninfo);
+        if (error.ok()) {
+            // A registered pool is now found by its new conninfo.
+            if (!object.registry_name.empty()) {
+                registered_conninfo_changed(object.registry_name, *object.pool, conninfo);
+            }
+            return CONNPOOL_OK;
+        }
         error.message = std::string(kFunction) + ": " + error.message;
         return fail(err, error);
     });
