@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cctype>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -14,8 +16,8 @@
 namespace connpool::pgtest {
 namespace {
 
-// The role the rotation tests log in as, with its two passwords (over TCP: scram-sha-256).
-constexpr const char *kRole = "cp_rotation_role";
+// The rotation tests log in as a role of their own (tests run in parallel), with two
+// passwords (over TCP: scram-sha-256).
 constexpr const char *kPasswordA = "rotation-pw-A-7f3e";
 constexpr const char *kPasswordB = "rotation-pw-B-91cd";
 
@@ -29,8 +31,15 @@ std::string tcp_address() {
     return address;
 }
 
+// Lower case: CREATE ROLE folds the unquoted name, the conninfo's user= does not.
+std::string role_for(const std::string &app) {
+    std::string role = app + "_role";
+    for (char &c : role) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return role;
+}
+
 std::string tcp_conninfo(const std::string &app, const char *password) {
-    return tcp_address() + "dbname=postgres user=" + kRole + " password=" + password +
+    return tcp_address() + "dbname=postgres user=" + role_for(app) + " password=" + password +
            " application_name=" + app;
 }
 
@@ -239,15 +248,16 @@ class RotationTest : public RunTimePgTest {
   protected:
     void SetUp() override {
         RunTimePgTest::SetUp();
-        admin_.command(std::string("DROP ROLE IF EXISTS ") + kRole);
-        admin_.command(std::string("CREATE ROLE ") + kRole + " LOGIN PASSWORD '" + kPasswordA +
-                       "'");
+        role_ = role_for(app_);
+        admin_.command("DROP ROLE IF EXISTS " + role_);
+        admin_.command("CREATE ROLE " + role_ + " LOGIN PASSWORD '" + kPasswordA + "'");
     }
     void TearDown() override {
         RunTimePgTest::TearDown();
-        admin_.command(std::string("DROP ROLE IF EXISTS ") + kRole);
+        admin_.command("DROP ROLE IF EXISTS " + role_);
     }
     Admin admin_;
+    std::string role_;
 };
 
 TEST_F(RotationTest, NewConnectionsUseTheNewConninfo) {
@@ -258,7 +268,7 @@ TEST_F(RotationTest, NewConnectionsUseTheNewConninfo) {
     const std::string old_pid = backend_pid(lease);
     release(lease);
 
-    admin_.command(std::string("ALTER ROLE ") + kRole + " PASSWORD '" + kPasswordB + "'");
+    admin_.command("ALTER ROLE " + role_ + " PASSWORD '" + kPasswordB + "'");
     // The open connection is unaffected by the server-side change...
     lease = acquire();
     EXPECT_EQ(backend_pid(lease), old_pid);
@@ -283,13 +293,13 @@ TEST_F(RotationTest, NewConnectionsUseTheNewConninfo) {
         << error.message();
     lease = acquire(5000);
     ASSERT_NE(lease, nullptr);
-    EXPECT_EQ(scalar(lease, "SELECT current_user::text"), kRole);
+    EXPECT_EQ(scalar(lease, "SELECT current_user::text"), role_);
     const std::string new_pid = backend_pid(lease);
     EXPECT_NE(new_pid, old_pid);
     release(lease);
 
     // Rotation again: the open connection (password B) stays until it retires.
-    admin_.command(std::string("ALTER ROLE ") + kRole + " PASSWORD '" + kPasswordA + "'");
+    admin_.command("ALTER ROLE " + role_ + " PASSWORD '" + kPasswordA + "'");
     ASSERT_EQ(connpool_pool_set_conninfo(pool_, tcp_conninfo(app_, kPasswordA).c_str(), nullptr),
               CONNPOOL_OK);
     lease = acquire();
@@ -317,17 +327,59 @@ TEST_F(RotationTest, OldConnectionsRetireByMaxLifetime) {
     make({{"min_size", "1"}, {"max_size", "1"}, {"max_lifetime", "400"}},
          tcp_conninfo(app_, kPasswordA));
     ASSERT_EQ(connpool_pool_wait_ready(pool_, 5000, nullptr), CONNPOOL_OK);
-    admin_.command(std::string("ALTER ROLE ") + kRole + " PASSWORD '" + kPasswordB + "'");
+    admin_.command("ALTER ROLE " + role_ + " PASSWORD '" + kPasswordB + "'");
     ASSERT_EQ(connpool_pool_set_conninfo(pool_, tcp_conninfo(app_, kPasswordB).c_str(), nullptr),
               CONNPOOL_OK);
     std::this_thread::sleep_for(std::chrono::milliseconds(600));
     // The first connection expired; its replacement logs in with password B.
     connpool_lease *lease = acquire(5000);
     ASSERT_NE(lease, nullptr);
-    EXPECT_EQ(scalar(lease, "SELECT current_user::text"), kRole);
+    EXPECT_EQ(scalar(lease, "SELECT current_user::text"), role_);
     release(lease);
     EXPECT_GE(stats().closed_lifetime, 1);
     EXPECT_EQ(stats().connect_errors, 0);
+}
+
+TEST_F(RunTimePgTest, SetConninfoWhileWorkersConnect) {
+    // Connections expire within ~30 ms, so the workers keep connecting while the conninfo is
+    // swapped under them (the TSan build checks the swap).
+    make({{"max_size", "4"}, {"max_lifetime", "30"}});
+    const std::string a = conninfo_for(app_);
+    const std::string b = a + " connect_timeout=9";
+    std::atomic<bool> done{false};
+    std::atomic<int> failures{0};
+    std::vector<std::thread> users;
+    for (int t = 0; t < 4; ++t) {
+        users.emplace_back([&] {
+            for (int i = 0; i < 40; ++i) {
+                connpool_lease *lease = nullptr;
+                if (connpool_pool_acquire(&lease, pool_, 5000, nullptr) != CONNPOOL_OK) {
+                    ++failures;
+                    continue;
+                }
+                connpool_result *r = nullptr;
+                if (connpool_lease_exec(&r, lease, "SELECT 1", 0, nullptr, nullptr) !=
+                    CONNPOOL_OK) {
+                    ++failures;
+                }
+                connpool_result_free(r);
+                connpool_lease_release(lease, nullptr);
+                std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            }
+        });
+    }
+    std::thread rotator([&] {
+        for (int i = 0; !done.load(); ++i) {
+            EXPECT_EQ(connpool_pool_set_conninfo(pool_, (i % 2 == 0 ? b : a).c_str(), nullptr),
+                      CONNPOOL_OK);
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    });
+    for (std::thread &t : users) t.join();
+    done = true;
+    rotator.join();
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_GT(stats().created, 4) << "connections were replaced while the conninfo changed";
 }
 
 TEST_F(RunTimePgTest, SetConninfoRefusesBadArguments) {
