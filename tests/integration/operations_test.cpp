@@ -73,8 +73,8 @@ TEST_F(OperationsTest, ResizeUnderLoad) {
                     continue;
                 }
                 connpool_result *r = nullptr;
-                if (connpool_lease_exec(&r, lease, "SELECT pg_sleep(0.002)", 0, nullptr,
-                                        nullptr) != CONNPOOL_OK) {
+                if (connpool_lease_exec(&r, lease, "SELECT pg_sleep(0.002)", 0, nullptr, nullptr) !=
+                    CONNPOOL_OK) {
                     ++failures;
                 }
                 connpool_result_free(r);
@@ -180,9 +180,8 @@ TEST_F(OperationsTest, CheckFindsBackendKilledWhileIdle) {
     wait_ready();
     Admin admin;
     ASSERT_EQ(admin.backends_settled(app_, 2), 2);
-    const std::string victim =
-        admin.scalar("SELECT min(pid) FROM pg_stat_activity WHERE application_name = '" + app_ +
-                     "'");
+    const std::string victim = admin.scalar(
+        "SELECT min(pid) FROM pg_stat_activity WHERE application_name = '" + app_ + "'");
     admin.terminate(victim);
     const int64_t acquired_before = stats().acquired;
     int32_t closed = -1;
