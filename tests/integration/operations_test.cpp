@@ -93,7 +93,13 @@ TEST_F(OperationsTest, ResizeUnderLoad) {
     EXPECT_GT(cycles.load(), before);  // still serving, on one connection
     EXPECT_EQ(admin.backends(app_), 1);
     ASSERT_EQ(connpool_pool_resize(pool_, 3, 4, error.out()), CONNPOOL_OK) << error.message();
-    EXPECT_GE(admin.backends_settled(app_, 4), 3);  // min 3, up to 4 under load
+    int grown = admin.backends(app_);
+    for (int i = 0; i < 500 && grown < 3; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        grown = admin.backends(app_);
+    }
+    EXPECT_GE(grown, 3);  // min 3, up to 4 under load
+    EXPECT_LE(grown, 4);
     stop = true;
     for (std::thread &t : load) t.join();
     EXPECT_EQ(failures.load(), 0);
@@ -221,7 +227,7 @@ TEST_F(OperationsTest, LeaseInfoValues) {
     EXPECT_EQ(info.reserved0, 0);
     EXPECT_GE(info.created_at_us, before_us - 5000);  // clocks converted: allow a few ms
     EXPECT_LE(info.created_at_us, after_us + 5000);
-    EXPECT_EQ(info.last_used_at_us / 1000, info.created_at_us / 1000);
+    EXPECT_EQ(info.last_used_at_us, info.created_at_us);
     std::this_thread::sleep_for(std::chrono::milliseconds(30));
     const int64_t released_us = unix_us_now();
     ASSERT_EQ(connpool_lease_release(lease, nullptr), CONNPOOL_OK);
