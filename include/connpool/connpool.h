@@ -1625,7 +1625,8 @@ CONNPOOL_API int64_t connpool_log_dropped_count(void);
  * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (min_size < 0, max_size < 1,
  *          min_size > max_size, either above 10000: the message names the value to fix),
  *          CONNPOOL_ERR_POOL_CLOSED.
- * Blocks:  never (connections are opened and closed by the pool's threads).
+ * Blocks:  never (connections are opened by the pool's threads; idle ones above the new max
+ *          are closed by the caller without waiting for the server).
  */
 CONNPOOL_API connpool_status connpool_pool_resize(connpool_pool *pool, int32_t min_size,
                                                   int32_t max_size, connpool_error **err);
@@ -1657,7 +1658,8 @@ CONNPOOL_API connpool_status connpool_pool_resume(connpool_pool *pool, connpool_
  * stats' drains and closed_drained.
  *
  * Returns: CONNPOOL_OK; CONNPOOL_ERR_POOL_CLOSED.
- * Blocks:  never (closing happens on the pool's threads).
+ * Blocks:  never (idle connections are closed by the caller without waiting for the server;
+ *          new ones are opened by the pool's threads).
  */
 CONNPOOL_API connpool_status connpool_pool_drain(connpool_pool *pool, connpool_error **err);
 
