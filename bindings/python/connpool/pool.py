@@ -58,6 +58,10 @@ BOOLEAN_OPTIONS = frozenset(
 
 _MAX_MS = 2**62
 
+#: ConnectionPool keywords that belong to the binding, not to the library's options:
+#: connection parameters (psycopg_pool's ``kwargs``) and the configure/reset hooks.
+BINDING_KEYWORDS = frozenset({"kwargs", "configure", "reset"})
+
 
 def seconds_to_ms(seconds) -> int:
     """Seconds (int/float/timedelta) to whole milliseconds, rounding a fraction of a millisecond

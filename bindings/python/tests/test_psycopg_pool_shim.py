@@ -223,8 +223,7 @@ class ConfigureResetTest(PgTestCase):
         def reset(conn):
             raise ZeroDivisionError()
 
-        with PsycopgStylePool(conninfo(), min_size=1) as p:
-            p._pool._reset = reset  # set after creation, as psycopg's tests patch it
+        with PsycopgStylePool(conninfo(), min_size=1, reset=reset) as p:
             with p.connection() as conn:
                 pid1 = backend_pid(conn)
             with p.connection() as conn:
