@@ -30,11 +30,20 @@ connpool_status with_pool(connpool_pool *pool, connpool_error **err, const char 
     });
 }
 
-// A steady-clock time as microseconds since the Unix epoch, by the clocks' offset now.
-int64_t unix_us(TimePoint when) {
-    const auto since = std::chrono::system_clock::now() - (Clock::now() - when);
-    return std::chrono::duration_cast<std::chrono::microseconds>(since.time_since_epoch()).count();
-}
+// Steady-clock times as microseconds since the Unix epoch, by the clocks' offset when made (one
+// offset for all the times of one answer, so equal times stay equal).
+class WallClock {
+  public:
+    int64_t unix_us(TimePoint when) const {
+        return std::chrono::duration_cast<std::chrono::microseconds>((when - steady_now_) +
+                                                                     system_now_.time_since_epoch())
+            .count();
+    }
+
+  private:
+    const std::chrono::system_clock::time_point system_now_ = std::chrono::system_clock::now();
+    const TimePoint steady_now_ = Clock::now();
+};
 
 char *new_c_string(const std::string &text) {
     char *copy = new char[text.size() + 1];
@@ -97,11 +106,12 @@ CONNPOOL_API connpool_status connpool_lease_get_info(connpool_lease_info *out,
         const Slot &slot = *ref.get<Slot>();
         if (slot.pool.forked()) return forked(err, kFunction);
         const LeaseInfo core = slot.pool.lease_info(slot);
+        const WallClock wall;
         connpool_lease_info info{};
         info.backend_pid = core.backend_pid;
         info.connection_id = core.connection_id;
-        info.created_at_us = unix_us(core.created_at);
-        info.last_used_at_us = unix_us(core.last_used_at);
+        info.created_at_us = wall.unix_us(core.created_at);
+        info.last_used_at_us = wall.unix_us(core.last_used_at);
         info.use_count = core.use_count;
         info.is_new = core.is_new ? 1 : 0;
         copy_sized(out, info, size);

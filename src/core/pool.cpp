@@ -196,8 +196,7 @@ Slot *Pool::return_to_pool_locked(Slot *slot, TimePoint now, bool used, bool ove
     // A lease returned within the oldest waiter's overtaking window goes idle (the waiter takes
     // one when its window ends); new, reset or unused connections and overflow ones (which
     // would otherwise be closed) are handed over at once.
-    if (oldest != nullptr &&
-        (!overtakable || oldest->wants_handoff || total_ > max_size_)) {
+    if (oldest != nullptr && (!overtakable || oldest->wants_handoff || total_ > max_size_)) {
         unlink_waiter_locked(*oldest);
         oldest->slot = slot;
         wake_locked(*oldest);
@@ -268,8 +267,8 @@ std::string Pool::describe_state_locked() const {
                        "\": " + std::to_string(total_ - static_cast<int64_t>(idle_.size())) +
                        " in use, " + std::to_string(idle_.size()) + " idle, " +
                        std::to_string(opening_) + " opening, " + std::to_string(waiters_.size()) +
-                       " waiting, max_size " + std::to_string(max_size_) +
-                       ", max_overflow " + std::to_string(options_.max_overflow);
+                       " waiting, max_size " + std::to_string(max_size_) + ", max_overflow " +
+                       std::to_string(options_.max_overflow);
     if (paused_) text += "; paused";
     if (last_connect_error_) text += "; last connect error: " + *last_connect_error_;
     if (budget_short_.load(std::memory_order_relaxed)) {

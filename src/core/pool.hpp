@@ -97,9 +97,9 @@ struct Slot : LeaseRecord {
     // connections list. use_count and last_released_at are guarded by the pool mutex.
     uint64_t connection_id = 0;
     int32_t backend_pid = 0;
-    int64_t use_count = 0;          // leases so far, the current one included
-    TimePoint last_released_at{};   // when its latest lease ended (created_at before any)
-    uint64_t drain_epoch = 0;       // the pool's drain_epoch_ when its connect began
+    int64_t use_count = 0;         // leases so far, the current one included
+    TimePoint last_released_at{};  // when its latest lease ended (created_at before any)
+    uint64_t drain_epoch = 0;      // the pool's drain_epoch_ when its connect began
 };
 
 // Run-time operations: what connpool_lease_get_info reports (times from the steady clock).
@@ -328,7 +328,6 @@ class Pool final : private BudgetMember {
     std::atomic<uint64_t> drain_epoch_{0};  // drains so far; written under mutex_
     std::mutex check_mutex_;                // one check at a time
     Slot *checking_ = nullptr;              // the idle slot a check has taken out
-
 
     mutable std::mutex mutex_;
     std::vector<Slot *> idle_;  // LIFO: back is the most recently returned

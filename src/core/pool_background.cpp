@@ -67,7 +67,8 @@ void Pool::run_open() {
         try {
             slot = new Slot(*this, std::move(connection), lifetime_deadline(Clock::now()));
             slot->budget = budget_.get();  // the permit now goes back when the slot closes
-            note_identity(*slot, drain_epoch);  // Run-time operations
+            // Run-time operations: its id, backend pid and drain epoch.
+            note_identity(*slot, drain_epoch);
         } catch (const std::bad_alloc &) {
             failure.message = "out of memory while registering a new connection";
         }

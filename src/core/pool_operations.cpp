@@ -165,7 +165,8 @@ connpool_status Pool::drain(Error *error) {
         drain_epoch_.fetch_add(1, std::memory_order_relaxed);
         count(counters_.drains);
         to_close.reserve(idle_.size());
-        for (Slot *slot : idle_) to_close.push_back(discard_locked(slot, &counters_.closed_drained));
+        for (Slot *slot : idle_)
+            to_close.push_back(discard_locked(slot, &counters_.closed_drained));
         idle_.clear();  // keeps its capacity
         schedule_opens_locked(Clock::now());
     }
@@ -210,9 +211,9 @@ connpool_status Pool::check(int64_t &closed, Error *error) {
             if (slot == nullptr) break;
             checking_ = slot;
         }
-        const bool alive = connector_->looks_alive(*slot->connection) &&
-                           connector_->ping(*slot->connection,
-                                            deadline_after(options_.health_check_timeout_ms));
+        const bool alive =
+            connector_->looks_alive(*slot->connection) &&
+            connector_->ping(*slot->connection, deadline_after(options_.health_check_timeout_ms));
         count(counters_.keepalive_checks);
         Slot *to_close = nullptr;
         {
@@ -263,9 +264,15 @@ std::string Pool::connections_json() const {
         opening = opening_;
         entries.reserve(static_cast<size_t>(total_));
         for (const Slot *slot : idle_) {
-            entries.push_back({slot->connection_id, slot->backend_pid, "idle",
+            entries.push_back({slot->connection_id,
+                               slot->backend_pid,
+                               "idle",
                                ms_between(slot->created_at, now),
-                               ms_between(slot->idle_since, now), slot->use_count, false, {}, 0});
+                               ms_between(slot->idle_since, now),
+                               slot->use_count,
+                               false,
+                               {},
+                               0});
         }
         for (const LeaseRecord *l = leases_.head(); l != nullptr; l = l->leased_next) {
             const auto *slot = static_cast<const Slot *>(l);
@@ -275,9 +282,15 @@ std::string Pool::connections_json() const {
                                ms_between(slot->leased_since, now)});
         }
         if (checking_ != nullptr) {
-            entries.push_back({checking_->connection_id, checking_->backend_pid, "checking",
-                               ms_between(checking_->created_at, now), 0, checking_->use_count,
-                               false, {}, 0});
+            entries.push_back({checking_->connection_id,
+                               checking_->backend_pid,
+                               "checking",
+                               ms_between(checking_->created_at, now),
+                               0,
+                               checking_->use_count,
+                               false,
+                               {},
+                               0});
         }
     }
     std::string json = "{\"pool\":\"" + json_escape(options_.name) +

@@ -73,8 +73,8 @@ TEST_F(OperationsTest, ResizeUnderLoad) {
                     continue;
                 }
                 connpool_result *r = nullptr;
-                if (connpool_lease_exec(&r, lease, "SELECT pg_sleep(0.002)", 0, nullptr,
-                                        nullptr) != CONNPOOL_OK) {
+                if (connpool_lease_exec(&r, lease, "SELECT pg_sleep(0.002)", 0, nullptr, nullptr) !=
+                    CONNPOOL_OK) {
                     ++failures;
                 }
                 connpool_result_free(r);
@@ -93,7 +93,13 @@ TEST_F(OperationsTest, ResizeUnderLoad) {
     EXPECT_GT(cycles.load(), before);  // still serving, on one connection
     EXPECT_EQ(admin.backends(app_), 1);
     ASSERT_EQ(connpool_pool_resize(pool_, 3, 4, error.out()), CONNPOOL_OK) << error.message();
-    EXPECT_GE(admin.backends_settled(app_, 4), 3);  // min 3, up to 4 under load
+    int grown = admin.backends(app_);
+    for (int i = 0; i < 500 && grown < 3; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        grown = admin.backends(app_);
+    }
+    EXPECT_GE(grown, 3);  // min 3, up to 4 under load
+    EXPECT_LE(grown, 4);
     stop = true;
     for (std::thread &t : load) t.join();
     EXPECT_EQ(failures.load(), 0);
@@ -180,9 +186,8 @@ TEST_F(OperationsTest, CheckFindsBackendKilledWhileIdle) {
     wait_ready();
     Admin admin;
     ASSERT_EQ(admin.backends_settled(app_, 2), 2);
-    const std::string victim =
-        admin.scalar("SELECT min(pid) FROM pg_stat_activity WHERE application_name = '" + app_ +
-                     "'");
+    const std::string victim = admin.scalar(
+        "SELECT min(pid) FROM pg_stat_activity WHERE application_name = '" + app_ + "'");
     admin.terminate(victim);
     const int64_t acquired_before = stats().acquired;
     int32_t closed = -1;
@@ -222,7 +227,7 @@ TEST_F(OperationsTest, LeaseInfoValues) {
     EXPECT_EQ(info.reserved0, 0);
     EXPECT_GE(info.created_at_us, before_us - 5000);  // clocks converted: allow a few ms
     EXPECT_LE(info.created_at_us, after_us + 5000);
-    EXPECT_EQ(info.last_used_at_us / 1000, info.created_at_us / 1000);
+    EXPECT_EQ(info.last_used_at_us, info.created_at_us);
     std::this_thread::sleep_for(std::chrono::milliseconds(30));
     const int64_t released_us = unix_us_now();
     ASSERT_EQ(connpool_lease_release(lease, nullptr), CONNPOOL_OK);

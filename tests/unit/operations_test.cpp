@@ -214,9 +214,8 @@ TEST_F(OperationsTest, AsynchronousAcquiresWaitForTheResume) {
     AsyncAcquire late(pool_);
     pool.start_async(late, 100);
     Error error;
-    ASSERT_TRUE(eventually([&] {
-        return pool.collect_async(late, slot, &error) != CONNPOOL_ERR_IN_PROGRESS;
-    }));
+    ASSERT_TRUE(eventually(
+        [&] { return pool.collect_async(late, slot, &error) != CONNPOOL_ERR_IN_PROGRESS; }));
     EXPECT_EQ(pool.collect_async(late, slot, &error), CONNPOOL_ERR_TIMEOUT);
     EXPECT_NE(error.message.find("paused"), std::string::npos) << error.message;
 }
