@@ -329,10 +329,6 @@ class ConnectionPool:
             conn.set_label(caller_label())
         return conn
 
-    def _acquire_timeout_ms(self) -> int:
-        stats = self.get_stats()
-        return int(stats.get("acquire_timeout_ms", -1))
-
     def _getconn_configured(self, timeout_ms: int) -> "Connection":
         # Each new connection goes through configure() before its first use; a failing one is
         # closed and another acquired, within the same deadline (psycopg_pool: a failed

@@ -7,7 +7,7 @@ import threading
 import time
 import unittest
 
-from support import PgTestCase, conninfo, unique_app
+from support import PgTestCase, conninfo
 
 import connpool
 
