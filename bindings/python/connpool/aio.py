@@ -447,6 +447,54 @@ class AsyncTransaction:
         await self._aconn._run(self._tx.__exit__, exc_type, exc, tb)
 
 
+class AsyncDirectConnection:
+    """A connection outside any pool for asyncio code (:func:`connect`): ``async with`` closes
+    it. Statements run in the default executor of the loop."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn) -> None:
+        self._conn = conn
+
+    @property
+    def sync_connection(self):
+        return self._conn
+
+    @property
+    def info(self) -> LeaseInfo:
+        return self._conn.info
+
+    @property
+    def closed(self) -> bool:
+        return self._conn.closed
+
+    async def execute(self, sql: str, params=None):
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._conn.execute, sql, params)
+
+    async def close(self) -> None:
+        """Closes the connection (never waits for the server). Idempotent."""
+        self._conn.close()
+
+    async def __aenter__(self) -> "AsyncDirectConnection":
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<connpool.AsyncDirectConnection {'closed' if self.closed else 'open'}>"
+
+
+async def connect(conninfo: str = "", **kwargs) -> AsyncDirectConnection:
+    """:func:`connpool.connect` for asyncio: the connect runs in the loop's default executor."""
+    from .direct import connect as _connect
+
+    loop = asyncio.get_running_loop()
+    conn = await loop.run_in_executor(None, lambda: _connect(conninfo, **kwargs))
+    return AsyncDirectConnection(conn)
+
+
 # The registry of named pools, asyncio flavour: connpool.aio.pools (imported last: it builds
 # on AsyncConnectionPool above).
 from . import _aio_pools as pools  # noqa: E402

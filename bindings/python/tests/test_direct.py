@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import unittest
 
 from support import PgTestCase, conninfo, unique_app
 
 import connpool
+import connpool.aio
 
 
 class MakeConninfoTest(unittest.TestCase):
@@ -88,6 +90,22 @@ class ConnectTest(PgTestCase):
         self.assertNotIn("hunter2", str(cm.exception))
         with self.assertRaises(connpool.InvalidArgument):
             connpool.connect(conninfo(), no_such_keyword=1)
+
+
+class AsyncConnectTest(PgTestCase):
+    def test_async_connect(self):
+        app = unique_app("py_adirect")
+
+        async def main():
+            async with await connpool.aio.connect(conninfo(), application_name=app) as conn:
+                self.assertEqual(self.backends(app), 1)
+                value = (await conn.execute("SELECT $1::int + 1", [1])).scalar()
+                self.assertTrue(conn.info.is_new)
+            self.assertTrue(conn.closed)
+            return value
+
+        self.assertEqual(asyncio.run(main()), 2)
+        self.assertEqual(self.backends_after_close(app), 0)
 
 
 if __name__ == "__main__":
