@@ -97,12 +97,12 @@ Pool::Pool(PoolOptions options, std::unique_ptr<Connector> connector,
       connector_(std::move(connector)),
       log_(make_pool_logger(options_.name, options_.log_level)),
       budget_(std::move(budget)),
-      min_size_(options_.min_size),
-      max_size_(options_.max_size),
       connect_policy_(options_.breaker_threshold),
       recent_errors_(options_.health_error_window_ms),
       fork_generation_((install_fork_guard(), fork_generation())),
-      ns_per_tick_(fine_ns_per_tick()) {
+      ns_per_tick_(fine_ns_per_tick()),
+      min_size_(options_.min_size),  // Run-time operations
+      max_size_(options_.max_size) {
     // Reserve once so that returning a connection to the idle stack never allocates.
     idle_.reserve(static_cast<size_t>(options_.max_size + options_.max_overflow));
 }
@@ -743,6 +743,9 @@ PoolStats Pool::stats() const {
     }
     s.max_overflow = options_.max_overflow;
     auto get = [](const std::atomic<int64_t> &c) { return c.load(std::memory_order_relaxed); };
+    s.drains = get(counters_.drains);  // Run-time operations
+    s.closed_drained = get(counters_.closed_drained);
+    s.resizes = get(counters_.resizes);
     s.created = get(counters_.created);
     s.closed = get(counters_.closed);
     s.acquire_timeouts = get(counters_.acquire_timeouts);
@@ -760,9 +763,7 @@ PoolStats Pool::stats() const {
     s.leaks_detected = get(counters_.leaks_detected);
     s.canceled = get(counters_.canceled);
     s.sweeps = get(counters_.sweeps);
-    s.drains = get(counters_.drains);  // Run-time operations
-    s.closed_drained = get(counters_.closed_drained);
-    s.resizes = get(counters_.resizes);
+    // Sizing policies
     s.keepalive_checks = get(counters_.keepalive_checks);
     s.keepalive_failures = get(counters_.keepalive_failures);
     fill_latency_stats(s, wait_histogram_.snapshot(), hold_histogram_.snapshot());

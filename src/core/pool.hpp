@@ -85,14 +85,6 @@ struct Slot : LeaseRecord {
     const TimePoint expires_at;  // TimePoint::max() when max_lifetime is 0
     TimePoint idle_since;        // when it last became idle (or was created)
     bool used = false;           // has been leased before
-    const uint64_t tag;          // see SlotTagHooks
-    Slot *next_reset = nullptr;  // link in the reset queue
-    uint64_t sweep_epoch = 0;    // the pool's sweep_epoch_ when it was last handed out
-    // The current lease, for the latency histograms (set when handed out, read at release).
-    int64_t leased_at_ticks = 0;  // fine_ticks() when the lease began
-    int64_t wait_ns = 0;          // how long its acquire took
-    // The budget this connection's permit goes back to when it closes; null if it holds none.
-    ConnectionBudget *budget = nullptr;
     // Run-time operations: identity (read once when opened) and use, for lease info and the
     // connections list. use_count and last_released_at are guarded by the pool mutex.
     uint64_t connection_id = 0;
@@ -100,6 +92,14 @@ struct Slot : LeaseRecord {
     int64_t use_count = 0;         // leases so far, the current one included
     TimePoint last_released_at{};  // when its latest lease ended (created_at before any)
     uint64_t drain_epoch = 0;      // the pool's drain_epoch_ when its connect began
+    const uint64_t tag;            // see SlotTagHooks
+    Slot *next_reset = nullptr;    // link in the reset queue
+    uint64_t sweep_epoch = 0;      // the pool's sweep_epoch_ when it was last handed out
+    // The current lease, for the latency histograms (set when handed out, read at release).
+    int64_t leased_at_ticks = 0;  // fine_ticks() when the lease began
+    int64_t wait_ns = 0;          // how long its acquire took
+    // The budget this connection's permit goes back to when it closes; null if it holds none.
+    ConnectionBudget *budget = nullptr;
 };
 
 // Run-time operations: what connpool_lease_get_info reports (times from the steady clock).
@@ -236,13 +236,14 @@ class Pool final : private BudgetMember {
     void sit_out_window_locked(std::unique_lock<std::mutex> &lock, Waiter &me, TimePoint deadline);
     connpool_status wait_outcome_locked(Waiter &me, int64_t timeout_ms, Slot *&slot, Error *error);
     struct Counters {
+        // Run-time operations (keepalive_checks/_failures, below, count checks too).
+        std::atomic<int64_t> drains{0}, closed_drained{0}, resizes{0};
         std::atomic<int64_t> created{0}, closed{0}, acquire_timeouts{0}, connect_errors{0},
             health_checks{0}, health_check_failures{0}, closed_lifetime{0}, closed_idle{0},
             closed_broken{0}, closed_overflow{0}, resets{0}, breaker_opens{0}, waiters_rejected{0},
             unavailable{0}, leaks_detected{0}, canceled{0}, sweeps{0};
-        // Run-time operations (keepalive_*: also the background keepalive's).
-        std::atomic<int64_t> drains{0}, closed_drained{0}, resizes{0}, keepalive_checks{0},
-            keepalive_failures{0};
+        // Sizing policies
+        std::atomic<int64_t> keepalive_checks{0}, keepalive_failures{0};
     };
 
     Pool(PoolOptions options, std::unique_ptr<Connector> connector,
@@ -318,19 +319,6 @@ class Pool final : private BudgetMember {
     const std::shared_ptr<spdlog::logger> log_;
     const std::shared_ptr<ConnectionBudget> budget_;  // null: not counted against a budget
 
-    // Run-time operations: state a running pool may change, guarded by mutex_.
-    void serve_waiters_locked();
-    Error paused_timeout_locked(int64_t timeout_ms) const;
-    void note_identity(Slot &slot, uint64_t drain_epoch);  // a new slot, before it is shared
-    bool drained_locked(const Slot &slot) const;
-    Slot *take_idle_to_check_locked(const std::vector<Slot *> &candidates, size_t &next);
-    int64_t min_size_;  // in force (the option, or the last resize)
-    int64_t max_size_;
-    bool paused_ = false;
-    std::atomic<uint64_t> drain_epoch_{0};  // drains so far; written under mutex_
-    std::mutex check_mutex_;                // one check at a time
-    Slot *checking_ = nullptr;              // the idle slot a check has taken out
-
     mutable std::mutex mutex_;
     std::vector<Slot *> idle_;  // LIFO: back is the most recently returned
     WaiterQueue waiters_;
@@ -385,6 +373,19 @@ class Pool final : private BudgetMember {
     LatencyHistogram wait_histogram_;
     LatencyHistogram hold_histogram_;
     LatencyHistogram connect_histogram_;  // written by the workers, unlocked (record)
+
+    // Run-time operations: state a running pool may change, guarded by mutex_.
+    void serve_waiters_locked();
+    Error paused_timeout_locked(int64_t timeout_ms) const;
+    void note_identity(Slot &slot, uint64_t drain_epoch);  // a new slot, before it is shared
+    bool drained_locked(const Slot &slot) const;
+    Slot *take_idle_to_check_locked(const std::vector<Slot *> &candidates, size_t &next);
+    int64_t min_size_;  // in force (the option, or the last resize)
+    int64_t max_size_;
+    bool paused_ = false;
+    std::atomic<uint64_t> drain_epoch_{0};  // drains so far; written under mutex_
+    std::mutex check_mutex_;                // one check at a time
+    Slot *checking_ = nullptr;              // the idle slot a check has taken out
 };
 
 }  // namespace connpool

@@ -219,7 +219,10 @@ TEST_F(RunTimePgTest, InitSqlLeavingATransactionOpenIsRefused) {
 }
 
 TEST_F(RunTimePgTest, SlowInitSqlIsBoundedByConnectTimeout) {
-    make({{"connect_timeout", "300"}, {"init_sql", "SELECT pg_sleep(5)"}});
+    // (The server notices the closed client within 50 ms instead of sleeping on: the test's
+    // teardown counts backends.)
+    make({{"connect_timeout", "300"},
+          {"init_sql", "SET client_connection_check_interval = 50; SELECT pg_sleep(5)"}});
     connpool_lease *lease = nullptr;
     Error error;
     const auto start = Clock::now();
@@ -341,6 +344,29 @@ TEST_F(RunTimePgTest, SetConninfoRefusesBadArguments) {
     ASSERT_EQ(connpool_pool_close(pool_, nullptr), CONNPOOL_OK);
     EXPECT_EQ(connpool_pool_set_conninfo(pool_, conninfo_for(app_).c_str(), error.out()),
               CONNPOOL_ERR_POOL_CLOSED);
+}
+
+TEST_F(RunTimePgTest, RegisteredPoolIsFoundByItsNewConninfo) {
+    const std::string name = "cp_rotated_registered";
+    const std::string before = conninfo_for(app_);
+    const std::string after = before + " connect_timeout=7";
+    connpool_pool *registered = nullptr;
+    ASSERT_EQ(connpool_registry_get_or_create(&registered, name.c_str(), before.c_str(), nullptr,
+                                              nullptr),
+              CONNPOOL_OK);
+    connpool_pool *other = nullptr;
+    Error error;
+    EXPECT_EQ(
+        connpool_registry_get_or_create(&other, name.c_str(), after.c_str(), nullptr, error.out()),
+        CONNPOOL_ERR_CONFLICT);
+    ASSERT_EQ(connpool_pool_set_conninfo(registered, after.c_str(), nullptr), CONNPOOL_OK);
+    ASSERT_EQ(
+        connpool_registry_get_or_create(&other, name.c_str(), after.c_str(), nullptr, error.out()),
+        CONNPOOL_OK)
+        << error.message();
+    EXPECT_EQ(connpool_pool_free(other), CONNPOOL_OK);
+    EXPECT_EQ(connpool_registry_close(name.c_str(), nullptr), CONNPOOL_OK);
+    EXPECT_EQ(connpool_pool_free(registered), CONNPOOL_OK);
 }
 
 // ----- direct connections ----------------------------------------------------------------------
