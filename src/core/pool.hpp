@@ -93,6 +93,23 @@ struct Slot : LeaseRecord {
     int64_t wait_ns = 0;          // how long its acquire took
     // The budget this connection's permit goes back to when it closes; null if it holds none.
     ConnectionBudget *budget = nullptr;
+    // Run-time operations: identity (read once when opened) and use, for lease info and the
+    // connections list. use_count and last_released_at are guarded by the pool mutex.
+    uint64_t connection_id = 0;
+    int32_t backend_pid = 0;
+    int64_t use_count = 0;         // leases so far, the current one included
+    TimePoint last_released_at{};  // when its latest lease ended (created_at before any)
+    uint64_t drain_epoch = 0;      // the pool's drain_epoch_ when its connect began
+};
+
+// Run-time operations: what connpool_lease_get_info reports (times from the steady clock).
+struct LeaseInfo {
+    uint64_t connection_id = 0;
+    int32_t backend_pid = 0;
+    TimePoint created_at{};
+    TimePoint last_used_at{};
+    int64_t use_count = 0;
+    bool is_new = false;
 };
 
 // The latency distributions of a pool (see core/histogram.hpp).
@@ -188,6 +205,17 @@ class Pool final : private BudgetMember {
     // True in a child process after fork(): the pool must not be used there.
     bool forked() const;
 
+    // Run-time operations (core/pool_operations.cpp). Each returns CONNPOOL_ERR_POOL_CLOSED on
+    // a closed pool; none blocks except check, one health_check_timeout per idle connection.
+    connpool_status resize(int64_t min_size, int64_t max_size, Error *error);
+    connpool_status pause(Error *error);
+    connpool_status resume(Error *error);
+    connpool_status drain(Error *error);
+    connpool_status check(int64_t &closed, Error *error);
+    // About a leased slot; called by its lease holder.
+    LeaseInfo lease_info(const Slot &slot) const;
+    std::string connections_json() const;
+
   private:
     // acquire() and try_acquire().
     connpool_status acquire_slot(int64_t timeout_ms, bool try_only, Slot *&out, Error *error);
@@ -210,6 +238,9 @@ class Pool final : private BudgetMember {
             health_checks{0}, health_check_failures{0}, closed_lifetime{0}, closed_idle{0},
             closed_broken{0}, closed_overflow{0}, resets{0}, breaker_opens{0}, waiters_rejected{0},
             unavailable{0}, leaks_detected{0}, canceled{0}, sweeps{0};
+        // Run-time operations (keepalive_*: also the background keepalive's).
+        std::atomic<int64_t> drains{0}, closed_drained{0}, resizes{0}, keepalive_checks{0},
+            keepalive_failures{0};
     };
 
     Pool(PoolOptions options, std::unique_ptr<Connector> connector,
@@ -284,6 +315,19 @@ class Pool final : private BudgetMember {
     const std::unique_ptr<Connector> connector_;
     const std::shared_ptr<spdlog::logger> log_;
     const std::shared_ptr<ConnectionBudget> budget_;  // null: not counted against a budget
+
+    // Run-time operations: state a running pool may change, guarded by mutex_.
+    void serve_waiters_locked();
+    Error paused_timeout_locked(int64_t timeout_ms) const;
+    void note_identity(Slot &slot, uint64_t drain_epoch);  // a new slot, before it is shared
+    bool drained_locked(const Slot &slot) const;
+    Slot *take_idle_to_check_locked(const std::vector<Slot *> &candidates, size_t &next);
+    int64_t min_size_;  // in force (the option, or the last resize)
+    int64_t max_size_;
+    bool paused_ = false;
+    std::atomic<uint64_t> drain_epoch_{0};  // drains so far; written under mutex_
+    std::mutex check_mutex_;                // one check at a time
+    Slot *checking_ = nullptr;              // the idle slot a check has taken out
 
     mutable std::mutex mutex_;
     std::vector<Slot *> idle_;  // LIFO: back is the most recently returned

@@ -107,6 +107,9 @@ class PgConnector final : public Connector {
     bool ping(Connection &connection, TimePoint deadline) override;
     ReleaseVerdict verdict_on_release(Connection &connection) override;
     bool reset(Connection &connection, TimePoint deadline) override;
+    // Run-time operations (pg/connection_identity.cpp).
+    uint64_t connection_id(Connection &connection) override;
+    int32_t backend_pid(Connection &connection) override;
 
   private:
     PgSettings settings_;
