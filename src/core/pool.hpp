@@ -200,6 +200,8 @@ class Pool final : private BudgetMember {
     HealthReport health() const;
     std::string health_json() const;
     const std::string &name() const { return options_.name; }
+    // The layer above may reach its own connector (e.g. to give it a new conninfo).
+    Connector &connector() const { return *connector_; }
     bool closed() const;
     spdlog::logger &log() { return *log_; }
     // True in a child process after fork(): the pool must not be used there.
