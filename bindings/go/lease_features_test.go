@@ -414,3 +414,26 @@ func TestLeakReportNamesTheCaller(t *testing.T) {
 		t.Errorf("a label without leak_threshold: %+v, %v", cs, err)
 	}
 }
+
+func TestInitSQL(t *testing.T) {
+	ctx := ctxTimeout(t, 10*time.Second)
+	p := newPool(t, connpool.WithMaxSize(1), connpool.WithInitSQL("SET application_name = 'init_go'"))
+	var app string
+	if err := p.QueryRow(ctx, "SHOW application_name").Scan(&app); err != nil || app != "init_go" {
+		t.Errorf("pool with init_sql: application_name %q, %v", app, err)
+	}
+	c, err := connpool.Connect(ctx, testConninfo(t), connpool.WithInitSQL("SET application_name = 'init_direct'"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.QueryRow(ctx, "SHOW application_name").Scan(&app); err != nil || app != "init_direct" {
+		t.Errorf("direct connection with init_sql: application_name %q, %v", app, err)
+	}
+	c.Close()
+	// A failing init_sql is a failed connect carrying the statement's SQLSTATE.
+	_, err = connpool.Connect(ctx, testConninfo(t), connpool.WithInitSQL("SELECT 1/0"))
+	var pg *connpool.PgError
+	if !errors.Is(err, connpool.ErrConnectFailed) || !errors.As(err, &pg) || pg.Code != "22012" {
+		t.Errorf("init_sql failing: %v", err)
+	}
+}
