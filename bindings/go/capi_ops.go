@@ -122,39 +122,39 @@ import (
 
 func cPoolResize(p uintptr, minSize, maxSize int32) error {
 	r := C.cpgo_pool_resize(C.uintptr_t(p), C.int32_t(minSize), C.int32_t(maxSize))
-	return takeError(C.connpool_status(r.st), (*C.connpool_error)(unsafe.Pointer(r.err)))
+	return takeError(r.st, r.err)
 }
 
 func cPoolPause(p uintptr) error {
 	r := C.cpgo_pool_pause(C.uintptr_t(p))
-	return takeError(C.connpool_status(r.st), (*C.connpool_error)(unsafe.Pointer(r.err)))
+	return takeError(r.st, r.err)
 }
 
 func cPoolResume(p uintptr) error {
 	r := C.cpgo_pool_resume(C.uintptr_t(p))
-	return takeError(C.connpool_status(r.st), (*C.connpool_error)(unsafe.Pointer(r.err)))
+	return takeError(r.st, r.err)
 }
 
 func cPoolDrain(p uintptr) error {
 	r := C.cpgo_pool_drain(C.uintptr_t(p))
-	return takeError(C.connpool_status(r.st), (*C.connpool_error)(unsafe.Pointer(r.err)))
+	return takeError(r.st, r.err)
 }
 
 func cPoolCheck(p uintptr) (int, error) {
 	r := C.cpgo_pool_check(C.uintptr_t(p))
-	return int(r.closed), takeError(C.connpool_status(r.st), (*C.connpool_error)(unsafe.Pointer(r.err)))
+	return int(r.closed), takeError(r.st, r.err)
 }
 
 func cPoolSetConninfo(p uintptr, conninfo string) error {
 	ci := C.CString(conninfo)
 	defer C.free(unsafe.Pointer(ci))
 	r := C.cpgo_pool_set_conninfo(C.uintptr_t(p), ci)
-	return takeError(C.connpool_status(r.st), (*C.connpool_error)(unsafe.Pointer(r.err)))
+	return takeError(r.st, r.err)
 }
 
 func cPoolConnectionsJSON(p uintptr) (string, error) {
 	r := C.cpgo_pool_connections_json(C.uintptr_t(p))
-	if err := takeError(C.connpool_status(r.st), (*C.connpool_error)(unsafe.Pointer(r.err))); err != nil {
+	if err := takeError(r.st, r.err); err != nil {
 		if r.text != nil {
 			C.connpool_string_free(r.text)
 		}
@@ -177,7 +177,7 @@ type leaseInfo struct {
 
 func cLeaseGetInfo(l uintptr) (leaseInfo, error) {
 	r := C.cpgo_lease_get_info(C.uintptr_t(l))
-	if err := takeError(C.connpool_status(r.st), (*C.connpool_error)(unsafe.Pointer(r.err))); err != nil {
+	if err := takeError(r.st, r.err); err != nil {
 		return leaseInfo{}, err
 	}
 	return leaseInfo{
@@ -192,29 +192,29 @@ func cLeaseGetInfo(l uintptr) (leaseInfo, error) {
 
 func cLeasePgconn(l uintptr) (unsafe.Pointer, error) {
 	r := C.cpgo_lease_pgconn(C.uintptr_t(l))
-	return r.pgconn, takeError(C.connpool_status(r.st), (*C.connpool_error)(unsafe.Pointer(r.err)))
+	return r.pgconn, takeError(r.st, r.err)
 }
 
 func cLeaseConnectionID(l uintptr) (uint64, error) {
 	r := C.cpgo_lease_connection_id(C.uintptr_t(l))
-	return uint64(r.id), takeError(C.connpool_status(r.st), (*C.connpool_error)(unsafe.Pointer(r.err)))
+	return uint64(r.id), takeError(r.st, r.err)
 }
 
 // cPoolTryAcquire returns the lease, or 0 and ErrWouldBlock when nothing is idle.
 func cPoolTryAcquire(p uintptr) (uintptr, error) {
 	r := C.cpgo_pool_try_acquire(C.uintptr_t(p))
-	return uintptr(r.h), takeError(C.connpool_status(r.st), (*C.connpool_error)(unsafe.Pointer(r.err)))
+	return uintptr(r.h), takeError(r.st, r.err)
 }
 
 func cConnect(conninfo string, opts uintptr) (uintptr, error) {
 	ci := C.CString(conninfo)
 	defer C.free(unsafe.Pointer(ci))
 	r := C.cpgo_connect(ci, C.uintptr_t(opts))
-	return uintptr(r.h), takeError(C.connpool_status(r.st), (*C.connpool_error)(unsafe.Pointer(r.err)))
+	return uintptr(r.h), takeError(r.st, r.err)
 }
 
 // cLeaseDiscard releases the lease and has its connection closed rather than reused.
 func cLeaseDiscard(l uintptr) error {
 	r := C.cpgo_lease_discard(C.uintptr_t(l))
-	return takeError(C.connpool_status(r.st), (*C.connpool_error)(unsafe.Pointer(r.err)))
+	return takeError(r.st, r.err)
 }

@@ -20,7 +20,7 @@ import (
 // (minSize < 0, maxSize < 1, minSize > maxSize, either above 10000) is ErrInvalidArgument
 // naming the value to fix.
 func (p *Pool) Resize(minSize, maxSize int) error {
-	if minSize < -1<<31 || minSize > 1<<31-1 || maxSize < -1<<31 || maxSize > 1<<31-1 {
+	if int(int32(minSize)) != minSize || int(int32(maxSize)) != maxSize { // not truncated silently
 		return &Error{Status: StatusInvalidArgument,
 			Message: fmt.Sprintf("resize: min_size %d / max_size %d out of range (0..10000)", minSize, maxSize)}
 	}
