@@ -334,12 +334,14 @@ func TestKeepaliveFindsAKilledBackendWithoutAcquire(t *testing.T) {
 	if err := p.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
-	conns, err := p.Connections()
-	if err != nil || len(conns.Connections) != 1 {
-		t.Fatalf("Connections: %+v, %v", conns, err)
+	c, err := p.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
+	pid := backendPID(t, c)
+	c.Release()
 	acquired := mustStat(t, p).Acquired
-	terminate(t, observer, conns.Connections[0].BackendPID)
+	terminate(t, observer, int32(pid))
 	waitFor(t, 10*time.Second, "keepalive to find the dead backend", func() bool {
 		return mustStat(t, p).KeepaliveFailures >= 1
 	})
