@@ -200,6 +200,14 @@ void unregister_pool(const std::string &name, const Pool &pool) {
     r.pools.erase(found);
 }
 
+void registered_conninfo_changed(const std::string &name, const Pool &pool, std::string conninfo) {
+    Registry &r = registry();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    auto found = r.pools.find(name);
+    if (found == r.pools.end() || found->second.pool.get() != &pool) return;
+    found->second.conninfo = std::move(conninfo);
+}
+
 }  // namespace connpool::capi
 
 extern "C" {

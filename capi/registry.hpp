@@ -22,4 +22,8 @@ std::vector<RegisteredPool> registered_pools();
 // handles); the caller closes the pool. No effect if the name was freed or reused meanwhile.
 void unregister_pool(const std::string &name, const Pool &pool);
 
+// connpool_pool_set_conninfo gave the registered pool `name` (if it still names `pool`) a new
+// conninfo: later connpool_registry_get_or_create calls are compared with that one.
+void registered_conninfo_changed(const std::string &name, const Pool &pool, std::string conninfo);
+
 }  // namespace connpool::capi

@@ -26,7 +26,41 @@ func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newConn(p, lease), nil
+	c := newConn(p, lease)
+	if p.hooked() {
+		if err := p.prepareConn(ctx, c); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// TryAcquire borrows an idle connection if one can be had without waiting, else returns nil
+// and ErrWouldBlock (also while the pool is paused, or when max_size connections are out). It
+// never waits for a connection; a pre-ping of the connection taken may take up to
+// health_check_timeout (blocking the OS thread). Only one idle connection is tried: if it
+// turns out dead it is closed and the answer is ErrWouldBlock. The AfterConnect hook runs as
+// for Acquire, with ctx.
+func (p *Pool) TryAcquire(ctx context.Context) (*Conn, error) {
+	if ctx.Err() != nil {
+		return nil, contextError(ctx, "try-acquire")
+	}
+	if !p.gate.tryEnter() {
+		return nil, ErrWouldBlock
+	}
+	lease, err := cPoolTryAcquire(p.handle)
+	runtime.KeepAlive(p)
+	if err != nil {
+		p.gate.leave()
+		return nil, err
+	}
+	c := newConn(p, lease)
+	if p.hooked() {
+		if err := p.prepareConn(ctx, c); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 func (p *Pool) acquireLease(ctx context.Context) (uintptr, error) {

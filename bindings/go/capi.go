@@ -1,7 +1,8 @@
 package connpool
 
-// This file is the only one that talks to C. Everything else calls the small Go functions at
-// the bottom, which keeps the cgo rules in one place:
+// This file (with capi_ops.go for the run-time operations and log.go for the log callback) is
+// the only one that talks to C. Everything else calls the small Go functions at the bottom,
+// which keeps the cgo rules in one place:
 //
 //   - Handles (pool, lease, result, options, acquire request) are 64-bit tokens with bit 63 set,
 //     never addresses. They cross into Go as uintptr and are only ever handed back to C.
@@ -739,53 +740,9 @@ func cStats(p uintptr) (Stats, error) {
 	if err := takeError(r.st, r.err); err != nil {
 		return Stats{}, err
 	}
-	s := &r.s
-	return Stats{
-		Total:               int64(s.total),
-		Idle:                int64(s.idle),
-		InUse:               int64(s.in_use),
-		Opening:             int64(s.opening),
-		Waiting:             int64(s.waiting),
-		MaxSize:             int64(s.max_size),
-		MinSize:             int64(s.min_size),
-		MaxOverflow:         int64(s.max_overflow),
-		Created:             int64(s.created),
-		Closed:              int64(s.closed),
-		Acquired:            int64(s.acquired),
-		Released:            int64(s.released),
-		Reused:              int64(s.reused),
-		AcquireTimeouts:     int64(s.acquire_timeouts),
-		ConnectErrors:       int64(s.connect_errors),
-		HealthChecks:        int64(s.health_checks),
-		HealthCheckFailures: int64(s.health_check_failures),
-		ClosedLifetime:      int64(s.closed_lifetime),
-		ClosedIdle:          int64(s.closed_idle),
-		ClosedBroken:        int64(s.closed_broken),
-		ClosedOverflow:      int64(s.closed_overflow),
-		Resets:              int64(s.resets),
-		AcquireWaitTotal:    microseconds(int64(s.acquire_wait_us_total)),
-		AcquireWaitMax:      microseconds(int64(s.acquire_wait_us_max)),
-		BreakerState:        int64(s.breaker_state),
-		BreakerOpens:        int64(s.breaker_opens),
-		WaitersRejected:     int64(s.waiters_rejected),
-		Unavailable:         int64(s.unavailable),
-		LeaksDetected:       int64(s.leaks_detected),
-		Canceled:            int64(s.canceled),
-		Sweeps:              int64(s.sweeps),
-		RequestsQueued:      int64(s.requests_queued),
-		UsageMs:             int64(s.usage_ms),
-		AcquireWaitP50Ns:    int64(s.acquire_wait_p50_ns),
-		AcquireWaitP90Ns:    int64(s.acquire_wait_p90_ns),
-		AcquireWaitP99Ns:    int64(s.acquire_wait_p99_ns),
-		AcquireWaitP999Ns:   int64(s.acquire_wait_p999_ns),
-		LeaseHoldP50Ns:      int64(s.lease_hold_p50_ns),
-		LeaseHoldP90Ns:      int64(s.lease_hold_p90_ns),
-		LeaseHoldP99Ns:      int64(s.lease_hold_p99_ns),
-		LeaseHoldP999Ns:     int64(s.lease_hold_p999_ns),
-		UtilisationPercent:  int64(s.utilisation_percent),
-		Health:              int64(s.health),
-		RecentErrors:        int64(s.recent_errors),
-	}, nil
+	var s Stats
+	statsLayout.fill(&s, unsafe.Pointer(&r.s), int(C.sizeof_connpool_stats))
+	return s, nil
 }
 
 func cStatsJSON(p uintptr) (string, error) {

@@ -58,12 +58,19 @@ func (c *Conn) finalize() {
 // again returns an error matching ErrInvalidHandle (the library detects the stale lease).
 func (c *Conn) Release() error {
 	first := c.released.CompareAndSwap(false, true)
-	c.poll = nil // the pool keeps the registration for the connection's next lease
 	var err error
-	if !(first && c.releasedInCollect) {
+	switch {
+	case first && c.releasedInCollect:
+	case first && c.pool.afterRelease != nil && !c.broken && !c.pending &&
+		!callAfterRelease(c.pool.afterRelease, c):
+		err = cLeaseDiscard(c.lease)
+	default:
 		err = cLeaseRelease(c.lease)
 	}
-	if first && c.pool.closed.Load() {
+	c.poll = nil // the pool keeps the registration for the connection's next lease
+	if first && c.pool.direct {
+		c.pool.polls.closeAll() // the connection is closed with its only lease
+	} else if first && c.pool.closed.Load() {
 		c.pool.polls.sweep() // the released connection was closed
 	}
 	if first {
@@ -92,8 +99,14 @@ func (c *Conn) SetLabel(label string) error {
 	return err
 }
 
-// Pool returns the pool the connection was borrowed from.
-func (c *Conn) Pool() *Pool { return c.pool }
+// Pool returns the pool the connection was borrowed from (nil for a direct connection, see
+// Connect).
+func (c *Conn) Pool() *Pool {
+	if c.pool.direct {
+		return nil
+	}
+	return c.pool
+}
 
 // Result reports what a statement did.
 type Result struct {

@@ -39,6 +39,19 @@
 // WithStatementCacheSize, WithPrepareThreshold): repeated statement texts skip the server's
 // parse and plan.
 //
+// # Run-time operations, transactions and hooks
+//
+// A running pool can be resized (Pool.Resize), paused (Pause, Resume), have every connection
+// replaced (Reset, alias Drain), its idle connections validated (Check) and its conninfo
+// rotated (SetConnInfo); Pool.Connections lists what each connection is doing and Conn.Info
+// describes a lease's connection. Pool.TryAcquire never waits (nil, ErrWouldBlock).
+// Pool.Begin/BeginTx start a transaction on a connection of their own (Tx: Exec, Query,
+// QueryRow, Commit, Rollback), Conn.Begin one on a held Conn. WithAfterConnect runs Go code on
+// the first lease of each new connection, WithAfterRelease decides whether a released
+// connection is reused. Connect opens one connection outside any pool. With leak_threshold
+// set (WithLeakThreshold), each lease is labelled with its caller's file:line for the leak
+// report.
+//
 // # Parameters
 //
 // Parameters are $1, $2... and travel as text; the server infers their types from the

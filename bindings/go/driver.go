@@ -280,24 +280,24 @@ func (s *sqlConn) Begin() (driver.Tx, error) {
 }
 
 func (s *sqlConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	stmt := "BEGIN"
+	var o TxOptions
 	switch sql.IsolationLevel(opts.Isolation) {
 	case sql.LevelDefault:
 	case sql.LevelReadUncommitted:
-		stmt += " ISOLATION LEVEL READ UNCOMMITTED"
+		o.IsoLevel = ReadUncommitted
 	case sql.LevelReadCommitted:
-		stmt += " ISOLATION LEVEL READ COMMITTED"
+		o.IsoLevel = ReadCommitted
 	case sql.LevelRepeatableRead, sql.LevelSnapshot:
-		stmt += " ISOLATION LEVEL REPEATABLE READ"
+		o.IsoLevel = RepeatableRead
 	case sql.LevelSerializable, sql.LevelLinearizable:
-		stmt += " ISOLATION LEVEL SERIALIZABLE"
+		o.IsoLevel = Serializable
 	default:
 		return nil, fmt.Errorf("connpool: isolation level %v is not supported", sql.IsolationLevel(opts.Isolation))
 	}
 	if opts.ReadOnly {
-		stmt += " READ ONLY"
+		o.AccessMode = ReadOnly
 	}
-	if _, err := s.c.Exec(ctx, stmt); err != nil {
+	if _, err := s.c.BeginTx(ctx, o); err != nil {
 		return nil, err
 	}
 	return &sqlTx{conn: s}, nil

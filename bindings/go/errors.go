@@ -32,7 +32,7 @@ const (
 	StatusDatabaseUnavailable Status = 13
 	StatusTooManyWaiters      Status = 14
 	StatusForked              Status = 15
-	StatusWouldBlock          Status = 16 // connpool_pool_try_acquire: nothing idle (used internally)
+	StatusWouldBlock          Status = 16 // TryAcquire: nothing idle (ErrWouldBlock)
 	StatusNotFound            Status = 17 // no registered pool has that name (Lookup, Close)
 	StatusConflict            Status = 18 // GetOrCreate: the name is taken with other settings
 )
@@ -56,6 +56,8 @@ var (
 	ErrForked              error = StatusForked
 	ErrNotFound            error = StatusNotFound
 	ErrConflict            error = StatusConflict
+	// ErrWouldBlock is TryAcquire's answer when no connection can be had without waiting.
+	ErrWouldBlock error = StatusWouldBlock
 )
 
 // ErrNoRows is returned by Row.Scan when the query returned no row. It is database/sql's

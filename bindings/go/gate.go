@@ -24,8 +24,14 @@ import (
 // attempts failed meanwhile, ErrDatabaseUnavailable when the circuit breaker is open, else
 // ErrTimeout.
 type gate struct {
-	on         bool // useGate when the pool was opened
+	on bool // useGate when the pool was opened
+	// places holds a token per free place: enter receives one, leave sends it back. Its
+	// capacity is the largest size a pool can have (zero-size tokens cost no memory), so that
+	// Resize can add places; places taken away by a shrink are kept back by leave (debt).
 	places     chan struct{}
+	capacity   atomic.Int64 // max_size + max_overflow in force
+	debt       atomic.Int64 // places to keep back when they are returned (Resize shrank the pool)
+	resizeMu   sync.Mutex
 	closed     chan struct{}
 	closeOnce  sync.Once
 	timeout    time.Duration // acquire_timeout (the library's default unless set)
@@ -45,8 +51,12 @@ func newGate(capacity int64, settings []setting, health func() (int64, bool)) *g
 	g := &gate{
 		health: health,
 		on:     useGate,
-		places: make(chan struct{}, capacity),
+		places: make(chan struct{}, gateMaxPlaces),
 		closed: make(chan struct{}),
+	}
+	g.capacity.Store(capacity)
+	for i := int64(0); i < capacity && i < gateMaxPlaces; i++ {
+		g.places <- struct{}{}
 	}
 	// The library's defaults, then the values it accepted (integers: they parse).
 	values := map[string]string{}
@@ -74,7 +84,7 @@ func (g *gate) enter(ctx context.Context) error {
 		return nil
 	}
 	select {
-	case g.places <- struct{}{}:
+	case <-g.places:
 		return nil
 	default:
 	}
@@ -103,7 +113,7 @@ func (g *gate) enter(ctx context.Context) error {
 		expired = t.C
 	}
 	select {
-	case g.places <- struct{}{}:
+	case <-g.places:
 		return nil
 	case <-ctx.Done():
 		if ctx.Err() != context.DeadlineExceeded {
@@ -122,7 +132,7 @@ func (g *gate) enter(ctx context.Context) error {
 		}
 		return &Error{Status: StatusTimeout, Message: fmt.Sprintf(
 			"timed out after %v waiting for a connection (all %d in use); raise max_size or the "+
-				"timeout, or release connections sooner", g.timeout, cap(g.places))}
+				"timeout, or release connections sooner", g.timeout, g.capacity.Load())}
 	case <-g.closed:
 		return &Error{Status: StatusPoolClosed, Message: "the pool was closed"}
 	}
@@ -146,8 +156,58 @@ func (g *gate) failure(failedBefore int64) (Status, string) {
 }
 
 func (g *gate) leave() {
-	if g.on {
-		<-g.places
+	if !g.on {
+		return
+	}
+	for {
+		d := g.debt.Load()
+		if d <= 0 {
+			g.places <- struct{}{} // never blocks: at most capacity tokens are out
+			return
+		}
+		if g.debt.CompareAndSwap(d, d-1) {
+			return // kept back: the pool was made smaller
+		}
+	}
+}
+
+// tryEnter takes a place only if one is free now.
+func (g *gate) tryEnter() bool {
+	if !g.on {
+		return true
+	}
+	select {
+	case <-g.places:
+		return true
+	default:
+		return false
+	}
+}
+
+// gateMaxPlaces bounds max_size + max_overflow (each at most 10000 in the library).
+const gateMaxPlaces = 20000
+
+// resize makes capacity places (Pool.Resize): more places are free at once; fewer are taken
+// back from the free ones now and from the others as they are returned.
+func (g *gate) resize(capacity int64) {
+	if capacity > gateMaxPlaces {
+		capacity = gateMaxPlaces
+	}
+	g.resizeMu.Lock()
+	defer g.resizeMu.Unlock()
+	delta := capacity - g.capacity.Swap(capacity)
+	for ; delta > 0; delta-- { // first cancel places still owed
+		if d := g.debt.Load(); d > 0 && g.debt.CompareAndSwap(d, d-1) {
+			continue
+		}
+		g.places <- struct{}{}
+	}
+	for ; delta < 0; delta++ {
+		select {
+		case <-g.places:
+		default:
+			g.debt.Add(1)
+		}
 	}
 }
 

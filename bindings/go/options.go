@@ -198,3 +198,45 @@ func WithPrepareThreshold(n int) Option { return Option{"prepare_threshold", n} 
 // WithLogLevel: "log_level", one of trace, debug, info, warn, error, critical, off (default:
 // $CONNPOOL_LOG_LEVEL, else off). The library logs to stderr.
 func WithLogLevel(level string) Option { return Option{"log_level", level} }
+
+// WithKeepaliveInterval: "keepalive_interval", maintenance checks connections idle longer
+// than this (one at a time, outside the pool's lock: a cheap check, then a ping) and replaces
+// dead ones, so a killed backend or a NAT idle timer is noticed without an acquire; skipped
+// while callers wait (default 0 = off).
+func WithKeepaliveInterval(d time.Duration) Option { return Option{"keepalive_interval", d} }
+
+// WithMinIdle: "min_idle", idle connections kept open above those in use, up to max_size,
+// opened in the background (default 0).
+func WithMinIdle(n int) Option { return Option{"min_idle", n} }
+
+// WithTargetUtilisation: "target_utilisation", a percentage: while in-use/total stays above
+// it the pool opens connections ahead of demand (up to max_size, max_concurrent_connects at a
+// time), and max_idle closes them again when the load falls (default 0 = off).
+func WithTargetUtilisation(percent int) Option { return Option{"target_utilisation", percent} }
+
+// Idle orders for WithIdleOrder.
+const (
+	IdleLIFO = "lifo" // the most recently used connection first: the rest idle out
+	IdleFIFO = "fifo" // the least recently used first: use spreads over every connection
+)
+
+// WithIdleOrder: "idle_order", which idle connection an acquire takes, IdleLIFO or IdleFIFO
+// (default lifo).
+func WithIdleOrder(order string) Option { return Option{"idle_order", order} }
+
+// WithThreadAffinity: "thread_affinity", an acquire first tries the idle connection its OS
+// thread last released (default off). Leave it off in Go: goroutines move between OS threads,
+// so the thread says little about the caller.
+func WithThreadAffinity(on bool) Option { return Option{"thread_affinity", on} }
+
+// WithRecoveryProbeInterval: "recovery_probe_interval", while acquirers wait on a pool that
+// cannot connect (server down), a connection attempt is made at least this often, so the pool
+// serves again soon after the server is back (default 250ms).
+func WithRecoveryProbeInterval(d time.Duration) Option {
+	return Option{"recovery_probe_interval", d}
+}
+
+// WithInitSQL: "init_sql", SQL run on every new connection before its first use, within
+// connect_timeout, e.g. "SET search_path TO app"; a failure is a failed connect carrying the
+// statement's SQLSTATE (default none). For Go code per new connection, see WithAfterConnect.
+func WithInitSQL(sql string) Option { return Option{"init_sql", sql} }

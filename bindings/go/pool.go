@@ -17,6 +17,11 @@ type Pool struct {
 	polls  pollFiles // netpoller registrations of the connections' sockets
 	gate   *gate     // where goroutines wait when every connection is busy (gate.go)
 	logID  uintptr   // its WithLogger registration (log.go), 0 if none
+	// Binding-only options (hooks.go): run on each new lease when set.
+	afterConnect afterConnectHook
+	afterRelease afterReleaseHook
+	leakLabels   bool // leak_threshold is set: label each lease with its caller
+	direct       bool // the stand-in pool of a direct connection (Connect)
 }
 
 // Open creates a pool for conninfo, a libpq connection string ("host=/run/postgresql
@@ -24,54 +29,55 @@ type Pool struct {
 // min_size connections are opened in the background (see WaitReady). A bad conninfo or a
 // rejected option fails here with an *Error naming what is wrong.
 func Open(conninfo string, opts ...Option) (*Pool, error) {
-	h, settings, logger, err := withOptions(opts, func(o uintptr) (uintptr, error) { return cPoolCreate(conninfo, o) })
+	h, settings, cfg, err := withOptions(opts, func(o uintptr) (uintptr, error) { return cPoolCreate(conninfo, o) })
 	if err != nil {
 		return nil, err
 	}
-	return wrapHandle(h, settings, logger, true)
+	return wrapHandle(h, settings, cfg, true)
 }
 
 // withOptions applies opts to a new connpool_options (none when opts is empty), calls create
 // with it, and frees it. It returns create's handle, the settings the library accepted and the
-// WithLogger option (applied by wrapHandle once the pool exists).
-func withOptions(opts []Option, create func(options uintptr) (uintptr, error)) (uintptr, []setting, poolLogger, error) {
-	var logger poolLogger
+// binding-only options (WithLogger, the hooks: applied by wrapHandle once the pool exists).
+func withOptions(opts []Option, create func(options uintptr) (uintptr, error)) (uintptr, []setting, bindingConfig, error) {
+	var cfg bindingConfig
 	if optionsErr != nil {
-		return 0, nil, logger, optionsErr
+		return 0, nil, cfg, optionsErr
 	}
 	var o uintptr
 	settings := make([]setting, 0, len(opts))
 	if len(opts) > 0 {
 		var err error
 		if o, err = cOptionsNew(); err != nil {
-			return 0, nil, logger, err
+			return 0, nil, cfg, err
 		}
 		defer cOptionsFree(o)
 		for _, opt := range opts {
-			if l, ok := opt.value.(poolLogger); ok {
-				logger = l
+			if b, ok := opt.value.(bindingOption); ok {
+				b.applyTo(&cfg)
 				continue
 			}
 			text, err := opt.text()
 			if err != nil {
-				return 0, nil, logger, err
+				return 0, nil, cfg, err
 			}
 			if err := cOptionsSet(o, opt.key, text); err != nil {
-				return 0, nil, logger, err
+				return 0, nil, cfg, err
 			}
 			settings = append(settings, setting{opt.key, text})
 		}
 	}
 	h, err := create(o)
-	return h, settings, logger, err
+	return h, settings, cfg, err
 }
 
 // wrapHandle makes the Pool that owns the pool handle h (freed by its finalizer). settings are
 // the options the pool was created with (the gate reads acquire_timeout and max_waiting from
 // them); gated false leaves all waiting to the library, for a handle whose options are not
-// known here (Lookup). logger (WithLogger) becomes the pool's own log callback.
-func wrapHandle(h uintptr, settings []setting, logger poolLogger, gated bool) (*Pool, error) {
-	logID, err := setPoolLogger(h, logger)
+// known here (Lookup). cfg's logger (WithLogger) becomes the pool's own log callback; its
+// hooks run on the pool's leases.
+func wrapHandle(h uintptr, settings []setting, cfg bindingConfig, gated bool) (*Pool, error) {
+	logID, err := setPoolLogger(h, cfg.logger)
 	if err != nil {
 		_ = cPoolFree(h)
 		return nil, err
@@ -86,7 +92,8 @@ func wrapHandle(h uintptr, settings []setting, logger poolLogger, gated bool) (*
 		s, err := cStats(h)
 		return s.ConnectErrors, err == nil && s.BreakerState == BreakerOpen
 	}
-	p := &Pool{handle: h, logID: logID, gate: newGate(s.MaxSize+s.MaxOverflow, settings, health)}
+	p := &Pool{handle: h, logID: logID, gate: newGate(s.MaxSize+s.MaxOverflow, settings, health),
+		afterConnect: cfg.afterConnect, afterRelease: cfg.afterRelease, leakLabels: leakThresholdSet(settings)}
 	if !gated {
 		p.gate.on = false
 	}
@@ -98,6 +105,21 @@ func wrapHandle(h uintptr, settings []setting, logger poolLogger, gated bool) (*
 
 // setting is an option as the library accepted it: its key and text.
 type setting struct{ key, value string }
+
+// leakThresholdSet says whether the pool reports leaks (leak_threshold above 0): then each
+// lease is labelled with its caller (hooks.go), and only then, as that costs a stack walk.
+func leakThresholdSet(settings []setting) bool {
+	on := false
+	if v, ok := optionDefault("leak_threshold"); ok {
+		on = v != "0" && v != ""
+	}
+	for _, s := range settings {
+		if s.key == "leak_threshold" {
+			on = s.value != "0" && s.value != ""
+		}
+	}
+	return on
+}
 
 func (p *Pool) free() {
 	p.polls.closeAll()
@@ -189,6 +211,13 @@ type Stats struct {
 	UtilisationPercent int64 `stat:"utilisation_percent"`  // in use over max_size + max_overflow, percent
 	Health             int64 `stat:"health"`               // 0 healthy, 1 degraded, 2 unhealthy
 	RecentErrors       int64 `stat:"recent_errors"`        // errors in the last health_error_window
+	// Run-time operations and keepalive (Pause, Reset, Check, Resize; keepalive_interval).
+	Paused            int64 `stat:"paused"`             // 1 while paused (Pause), else 0
+	Drains            int64 `stat:"drains"`             // Reset/Drain calls
+	ClosedDrained     int64 `stat:"closed_drained"`     // connections closed because of a drain
+	KeepaliveChecks   int64 `stat:"keepalive_checks"`   // idle connections checked by keepalive_interval or Check
+	KeepaliveFailures int64 `stat:"keepalive_failures"` // of those, found dead and closed
+	Resizes           int64 `stat:"resizes"`            // Resize calls that changed a size
 }
 
 // Circuit breaker states (Stats.BreakerState).
@@ -265,6 +294,11 @@ func (p *Pool) Exec(ctx context.Context, sql string, args ...any) (Result, error
 		return Result{}, err
 	}
 	c := Conn{pool: p, lease: lease} // released below: no finalizer needed
+	if p.hooked() {
+		if err := p.prepareConn(ctx, &c); err != nil {
+			return Result{}, err
+		}
+	}
 	r, err := c.Exec(ctx, sql, args...)
 	c.Release()
 	return r, err
@@ -278,6 +312,11 @@ func (p *Pool) Query(ctx context.Context, sql string, args ...any) (*Rows, error
 		return nil, err
 	}
 	c := Conn{pool: p, lease: lease}
+	if p.hooked() {
+		if err := p.prepareConn(ctx, &c); err != nil {
+			return nil, err
+		}
+	}
 	rows, err := c.Query(ctx, sql, args...)
 	c.Release()
 	return rows, err
@@ -285,7 +324,7 @@ func (p *Pool) Query(ctx context.Context, sql string, args ...any) (*Rows, error
 
 // QueryRow is Query for at most one row; errors are reported by Row.Scan.
 func (p *Pool) QueryRow(ctx context.Context, sql string, args ...any) *Row {
-	if usePoller {
+	if usePoller && !p.hooked() {
 		return p.queryRow(ctx, sql, args)
 	}
 	return p.queryRowOnLease(ctx, sql, args)
@@ -297,7 +336,14 @@ func (p *Pool) queryRowOnLease(ctx context.Context, sql string, args []any) *Row
 	if err != nil {
 		return &Row{err: err}
 	}
-	c := Conn{pool: p, lease: lease, releaseAfter: true}
+	// With an AfterRelease hook the lease is released by Release (which runs it), not by the
+	// final collect.
+	c := Conn{pool: p, lease: lease, releaseAfter: p.afterRelease == nil}
+	if p.hooked() {
+		if err := p.prepareConn(ctx, &c); err != nil {
+			return &Row{err: err}
+		}
+	}
 	row := c.QueryRow(ctx, sql, args...)
 	c.Release()
 	return row

@@ -33,13 +33,13 @@ func GetOrCreate(name, conninfo string, opts ...Option) (*Pool, error) {
 				Message: "GetOrCreate takes the pool's name as its first argument; drop the WithName option"}
 		}
 	}
-	h, settings, logger, err := withOptions(opts, func(o uintptr) (uintptr, error) {
+	h, settings, cfg, err := withOptions(opts, func(o uintptr) (uintptr, error) {
 		return cRegistryGetOrCreate(name, conninfo, o)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return wrapHandle(h, settings, logger, true)
+	return wrapHandle(h, settings, cfg, true)
 }
 
 // Lookup returns a new handle to the registered pool called name, or ErrNotFound. The pool may
@@ -50,7 +50,7 @@ func Lookup(name string) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	return wrapHandle(h, nil, poolLogger{}, false)
+	return wrapHandle(h, nil, bindingConfig{}, false)
 }
 
 // Names returns the names of the registered pools, sorted.

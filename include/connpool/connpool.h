@@ -233,10 +233,12 @@ CONNPOOL_API const char *connpool_error_message(const connpool_error *error);
 /**
  * The SQLSTATE of the failure.
  *
- * Returns: the five characters for CONNPOOL_ERR_QUERY_FAILED (except a refused COPY) and for
+ * Returns: the five characters for CONNPOOL_ERR_QUERY_FAILED (except a refused COPY), for
  *          CONNPOOL_ERR_CONNECTION_BROKEN when the server said why (e.g. "57P01" for a
- *          terminated backend); "" otherwise (connect failures included) and for a NULL
- *          `error`. Never NULL; valid until connpool_error_free(error).
+ *          terminated backend) and for connpool_connect's CONNPOOL_ERR_CONNECT_FAILED when the
+ *          server sent one (e.g. "28P01"); "" otherwise (a pool's connect failures included:
+ *          their message quotes the latest connect error) and for a NULL `error`. Never NULL;
+ *          valid until connpool_error_free(error).
  * Blocks:  never.
  * Threads: any; an error object is immutable until freed.
  */
@@ -1623,7 +1625,8 @@ CONNPOOL_API int64_t connpool_log_dropped_count(void);
  * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (min_size < 0, max_size < 1,
  *          min_size > max_size, either above 10000: the message names the value to fix),
  *          CONNPOOL_ERR_POOL_CLOSED.
- * Blocks:  never (connections are opened and closed by the pool's threads).
+ * Blocks:  never (connections are opened by the pool's threads; idle ones above the new max
+ *          are closed by the caller without waiting for the server).
  */
 CONNPOOL_API connpool_status connpool_pool_resize(connpool_pool *pool, int32_t min_size,
                                                   int32_t max_size, connpool_error **err);
@@ -1655,7 +1658,8 @@ CONNPOOL_API connpool_status connpool_pool_resume(connpool_pool *pool, connpool_
  * stats' drains and closed_drained.
  *
  * Returns: CONNPOOL_OK; CONNPOOL_ERR_POOL_CLOSED.
- * Blocks:  never (closing happens on the pool's threads).
+ * Blocks:  never (idle connections are closed by the caller without waiting for the server;
+ *          new ones are opened by the pool's threads).
  */
 CONNPOOL_API connpool_status connpool_pool_drain(connpool_pool *pool, connpool_error **err);
 

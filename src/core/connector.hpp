@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -52,6 +53,11 @@ class Connector {
     // Brings a returned connection back to a clean idle state (rollback, reset query),
     // bounded by `deadline`. False means it must be closed.
     virtual bool reset(Connection &connection, TimePoint deadline) = 0;
+
+    // Run-time operations: who a connection is, for introspection, without I/O. An id unique in
+    // the process and the server's process id; 0 when the connector does not know.
+    virtual uint64_t connection_id(Connection & /*connection*/) { return 0; }
+    virtual int32_t backend_pid(Connection & /*connection*/) { return 0; }
 };
 
 }  // namespace connpool

@@ -99,7 +99,9 @@ Pool::Pool(PoolOptions options, std::unique_ptr<Connector> connector,
       connect_policy_(options_.breaker_threshold),
       recent_errors_(options_.health_error_window_ms),
       fork_generation_((install_fork_guard(), fork_generation())),
-      ns_per_tick_(fine_ns_per_tick()) {
+      ns_per_tick_(fine_ns_per_tick()),
+      min_size_(options_.min_size),  // Run-time operations
+      max_size_(options_.max_size) {
     // Reserve once so that returning a connection to the idle stack never allocates.
     idle_.reserve(static_cast<size_t>(options_.max_size + options_.max_overflow));
 }
@@ -135,6 +137,7 @@ void Pool::unlink_waiter_locked(Waiter &waiter) {
 // Connections released during the old head's overtaking window may sit idle while the new
 // head waits for hand-off: give them to it now.
 void Pool::serve_idle_to_head_locked() {
+    if (paused_) return;  // Run-time operations: resume serves them
     while (!idle_.empty() && waiters_.head_wants_handoff()) {
         Waiter &head = *waiters_.head();
         waiters_.remove(head);
@@ -182,18 +185,23 @@ Slot *Pool::return_to_pool_locked(Slot *slot, TimePoint now, bool used, bool ove
     if (used) slot->idle_since = now;
     if (closed_) return discard_locked(slot, nullptr);
     if (now >= slot->expires_at) return discard_locked(slot, &counters_.closed_lifetime);
-    Waiter *oldest = waiters_.head();
+    // Run-time operations: retired by a drain, or above a lowered max_size; none handed out
+    // while paused.
+    if (drained_locked(*slot)) return discard_locked(slot, &counters_.closed_drained);
+    if (total_ > max_size_ + options_.max_overflow) {
+        return discard_locked(slot, &counters_.closed_overflow);
+    }
+    Waiter *oldest = paused_ ? nullptr : waiters_.head();
     // A lease returned within the oldest waiter's overtaking window goes idle (the waiter takes
     // one when its window ends); new, reset or unused connections and overflow ones (which
     // would otherwise be closed) are handed over at once.
-    if (oldest != nullptr &&
-        (!overtakable || oldest->wants_handoff || total_ > options_.max_size)) {
+    if (oldest != nullptr && (!overtakable || oldest->wants_handoff || total_ > max_size_)) {
         unlink_waiter_locked(*oldest);
         oldest->slot = slot;
         wake_locked(*oldest);
         return nullptr;
     }
-    if (total_ > options_.max_size) return discard_locked(slot, &counters_.closed_overflow);
+    if (total_ > max_size_) return discard_locked(slot, &counters_.closed_overflow);
     idle_.push_back(slot);
     return nullptr;
 }
@@ -213,10 +221,12 @@ void Pool::schedule_opens_locked(TimePoint now) {
     const int64_t coming = total_ + opening_;
     // Idle connections are there for waiters still in their overtaking window.
     const int64_t covered = opening_ + resetting_ + static_cast<int64_t>(idle_.size());
-    int64_t want = std::max(options_.min_size - coming, waiters_.size() - covered);
+    // While paused, waiters get nothing: connections opened for them would only sit idle.
+    const int64_t waiting = paused_ ? 0 : waiters_.size();
+    int64_t want = std::max(min_size_ - coming, waiting - covered);
     want = std::max(want, sizing_target_locked() - coming);  // Sizing policies
     if (probe_wanted_) want = std::max<int64_t>(want, 1 - opening_);
-    want = std::min(want, options_.max_size + options_.max_overflow - coming);
+    want = std::min(want, max_size_ + options_.max_overflow - coming);
     if (want <= 0) return;
     if (budget_blocked_) {
         // Refused by the budget while nobody waited (a min_size top-up): a caller waiting now
@@ -261,8 +271,9 @@ std::string Pool::describe_state_locked() const {
                        "\": " + std::to_string(total_ - static_cast<int64_t>(idle_.size())) +
                        " in use, " + std::to_string(idle_.size()) + " idle, " +
                        std::to_string(opening_) + " opening, " + std::to_string(waiters_.size()) +
-                       " waiting, max_size " + std::to_string(options_.max_size) +
-                       ", max_overflow " + std::to_string(options_.max_overflow);
+                       " waiting, max_size " + std::to_string(max_size_) + ", max_overflow " +
+                       std::to_string(options_.max_overflow);
+    if (paused_) text += "; paused";
     if (last_connect_error_) text += "; last connect error: " + *last_connect_error_;
     if (budget_short_.load(std::memory_order_relaxed)) {
         text += "; the process-wide connection budget is spent (" +
@@ -330,6 +341,7 @@ void Pool::fail_waiters_fast_locked() {
 
 void Pool::link_leased_locked(Slot *slot, TimePoint now) {
     slot->sweep_epoch = sweep_epoch_;
+    ++slot->use_count;  // Run-time operations
     ++holds_;
     ++acquired_;
     if (slot->used) ++reused_;
@@ -487,7 +499,7 @@ void Pool::sit_out_window_locked(std::unique_lock<std::mutex> &lock, Waiter &me,
     // Holds are brief if each connection went round many times in the window.
     brief_holds_ =
         released_ - me.released_before >= kBriefHoldCycles * std::max<int64_t>(total_, 1);
-    if (!idle_.empty()) {
+    if (!idle_.empty() && !paused_) {
         me.slot = take_idle_locked();  // before unlinking: that may serve
         unlink_waiter_locked(me);      // the next waiter from idle_
     } else {
@@ -509,6 +521,10 @@ connpool_status Pool::wait_outcome_locked(Waiter &me, int64_t timeout_ms, Slot *
     if (closed_) return closed_error(error);
     count(counters_.acquire_timeouts);
     note_error_locked();
+    if (paused_) {  // Run-time operations
+        if (error) *error = paused_timeout_locked(timeout_ms);
+        return CONNPOOL_ERR_TIMEOUT;
+    }
     const connpool_status status =
         last_connect_error_ ? CONNPOOL_ERR_CONNECT_FAILED : CONNPOOL_ERR_TIMEOUT;
     if (error) *error = wait_failed_locked(timeout_ms, "a connection");
@@ -559,7 +575,7 @@ bool Pool::hand_out(Slot &slot, int64_t start_ticks, TimePoint now, TimePoint &d
 }
 
 bool Pool::may_take_idle_locked() const {
-    return !idle_.empty() && !waiters_.head_wants_handoff();
+    return !idle_.empty() && !waiters_.head_wants_handoff() && !paused_;
 }
 
 // lifo (the default) takes the back: the most recently returned connection.
@@ -610,6 +626,7 @@ void Pool::release(Slot *slot) {
         std::lock_guard<std::mutex> lock(mutex_);
         const TimePoint now = coarse_now();
         ++released_;
+        slot->last_released_at = now;  // Run-time operations
         wait_histogram_.record_serialised(slot->wait_ns);
         hold_histogram_.record_serialised(held_ns);
         leases_.unlink(*slot);
@@ -645,15 +662,15 @@ connpool_status Pool::wait_ready(int64_t timeout_ms, Error *error) {
     if (timeout_ms < 0) timeout_ms = options_.acquire_timeout_ms;
     const TimePoint deadline = deadline_after(timeout_ms);
     std::unique_lock<std::mutex> lock(mutex_);
-    ready_cv_.wait_until(lock, deadline, [this] { return closed_ || total_ >= options_.min_size; });
+    ready_cv_.wait_until(lock, deadline, [this] { return closed_ || total_ >= min_size_; });
     if (closed_) {
         if (error)
             *error = Error(CONNPOOL_ERR_POOL_CLOSED, "pool \"" + options_.name + "\" is closed");
         return CONNPOOL_ERR_POOL_CLOSED;
     }
-    if (total_ >= options_.min_size) return CONNPOOL_OK;
-    Error failed = wait_failed_locked(timeout_ms,
-                                      (std::to_string(options_.min_size) + " connections").c_str());
+    if (total_ >= min_size_) return CONNPOOL_OK;
+    Error failed =
+        wait_failed_locked(timeout_ms, (std::to_string(min_size_) + " connections").c_str());
     const connpool_status status = failed.status;
     if (error) *error = std::move(failed);
     return status;
@@ -720,12 +737,16 @@ PoolStats Pool::stats() const {
         s.reused = reused_;
         s.requests_queued = requests_queued_;
         s.recent_errors = recent_errors_.count(coarse_now());
+        s.max_size = max_size_;  // Run-time operations: the sizes in force
+        s.min_size = min_size_;
+        s.paused = paused_ ? 1 : 0;
         closed = closed_;
     }
-    s.max_size = options_.max_size;
-    s.min_size = options_.min_size;
     s.max_overflow = options_.max_overflow;
     auto get = [](const std::atomic<int64_t> &c) { return c.load(std::memory_order_relaxed); };
+    s.drains = get(counters_.drains);  // Run-time operations
+    s.closed_drained = get(counters_.closed_drained);
+    s.resizes = get(counters_.resizes);
     s.created = get(counters_.created);
     s.closed = get(counters_.closed);
     s.acquire_timeouts = get(counters_.acquire_timeouts);

@@ -85,9 +85,16 @@ struct Slot : LeaseRecord {
     const TimePoint expires_at;  // TimePoint::max() when max_lifetime is 0
     TimePoint idle_since;        // when it last became idle (or was created)
     bool used = false;           // has been leased before
-    const uint64_t tag;          // see SlotTagHooks
-    Slot *next_reset = nullptr;  // link in the reset queue
-    uint64_t sweep_epoch = 0;    // the pool's sweep_epoch_ when it was last handed out
+    // Run-time operations: identity (read once when opened) and use, for lease info and the
+    // connections list. use_count and last_released_at are guarded by the pool mutex.
+    uint64_t connection_id = 0;
+    int32_t backend_pid = 0;
+    int64_t use_count = 0;         // leases so far, the current one included
+    TimePoint last_released_at{};  // when its latest lease ended (created_at before any)
+    uint64_t drain_epoch = 0;      // the pool's drain_epoch_ when its connect began
+    const uint64_t tag;            // see SlotTagHooks
+    Slot *next_reset = nullptr;    // link in the reset queue
+    uint64_t sweep_epoch = 0;      // the pool's sweep_epoch_ when it was last handed out
     // The current lease, for the latency histograms (set when handed out, read at release).
     int64_t leased_at_ticks = 0;  // fine_ticks() when the lease began
     int64_t wait_ns = 0;          // how long its acquire took
@@ -96,6 +103,16 @@ struct Slot : LeaseRecord {
                                          // alive (not a use: idle_since,
     // which max_idle judges, stays).
     TimePoint alive_at{};
+};
+
+// Run-time operations: what connpool_lease_get_info reports (times from the steady clock).
+struct LeaseInfo {
+    uint64_t connection_id = 0;
+    int32_t backend_pid = 0;
+    TimePoint created_at{};
+    TimePoint last_used_at{};
+    int64_t use_count = 0;
+    bool is_new = false;
 };
 
 // The latency distributions of a pool (see core/histogram.hpp).
@@ -186,10 +203,23 @@ class Pool final : private BudgetMember {
     HealthReport health() const;
     std::string health_json() const;
     const std::string &name() const { return options_.name; }
+    // The layer above may reach its own connector (e.g. to give it a new conninfo).
+    Connector &connector() const { return *connector_; }
     bool closed() const;
     spdlog::logger &log() { return *log_; }
     // True in a child process after fork(): the pool must not be used there.
     bool forked() const;
+
+    // Run-time operations (core/pool_operations.cpp). Each returns CONNPOOL_ERR_POOL_CLOSED on
+    // a closed pool; none blocks except check, one health_check_timeout per idle connection.
+    connpool_status resize(int64_t min_size, int64_t max_size, Error *error);
+    connpool_status pause(Error *error);
+    connpool_status resume(Error *error);
+    connpool_status drain(Error *error);
+    connpool_status check(int64_t &closed, Error *error);
+    // About a leased slot; called by its lease holder.
+    LeaseInfo lease_info(const Slot &slot) const;
+    std::string connections_json() const;
 
   private:
     // acquire() and try_acquire().
@@ -209,6 +239,8 @@ class Pool final : private BudgetMember {
     void sit_out_window_locked(std::unique_lock<std::mutex> &lock, Waiter &me, TimePoint deadline);
     connpool_status wait_outcome_locked(Waiter &me, int64_t timeout_ms, Slot *&slot, Error *error);
     struct Counters {
+        // Run-time operations (keepalive_checks/_failures, below, count checks too).
+        std::atomic<int64_t> drains{0}, closed_drained{0}, resizes{0};
         std::atomic<int64_t> created{0}, closed{0}, acquire_timeouts{0}, connect_errors{0},
             health_checks{0}, health_check_failures{0}, closed_lifetime{0}, closed_idle{0},
             closed_broken{0}, closed_overflow{0}, resets{0}, breaker_opens{0}, waiters_rejected{0},
@@ -367,6 +399,19 @@ class Pool final : private BudgetMember {
     LatencyHistogram wait_histogram_;
     LatencyHistogram hold_histogram_;
     LatencyHistogram connect_histogram_;  // written by the workers, unlocked (record)
+
+    // Run-time operations: state a running pool may change, guarded by mutex_.
+    void serve_waiters_locked();
+    Error paused_timeout_locked(int64_t timeout_ms) const;
+    void note_identity(Slot &slot, uint64_t drain_epoch);  // a new slot, before it is shared
+    bool drained_locked(const Slot &slot) const;
+    Slot *take_idle_to_check_locked(const std::vector<Slot *> &candidates, size_t &next);
+    int64_t min_size_;  // in force (the option, or the last resize)
+    int64_t max_size_;
+    bool paused_ = false;
+    std::atomic<uint64_t> drain_epoch_{0};  // drains so far; written under mutex_
+    std::mutex check_mutex_;                // one check at a time
+    Slot *checking_ = nullptr;              // the idle slot a check has taken out
 };
 
 }  // namespace connpool

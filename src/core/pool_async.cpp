@@ -97,6 +97,11 @@ void Pool::start_async(AsyncAcquire &request, int64_t timeout_ms) {
 void Pool::time_out_async_locked(AsyncAcquire &request) {
     count(counters_.acquire_timeouts);
     note_error_locked();
+    if (paused_) {  // Run-time operations
+        finish_async_locked(request, CONNPOOL_ERR_TIMEOUT,
+                            paused_timeout_locked(request.timeout_ms_));
+        return;
+    }
     Error failed = wait_failed_locked(request.timeout_ms_, "a connection");
     const connpool_status status = failed.status;
     finish_async_locked(request, status, std::move(failed));

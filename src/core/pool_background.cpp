@@ -46,6 +46,8 @@ void Pool::worker_loop() {
 
 void Pool::run_open() {
     if (!take_connect_permit()) return;
+    // Run-time operations: a drain during the connect retires this connection after its use.
+    const uint64_t drain_epoch = drain_epoch_.load(std::memory_order_relaxed);
     ConnectFailure failure;
     std::unique_ptr<Connection> connection;
     const TimePoint connect_start = Clock::now();
@@ -65,6 +67,8 @@ void Pool::run_open() {
         try {
             slot = new Slot(*this, std::move(connection), lifetime_deadline(Clock::now()));
             slot->budget = budget_.get();  // the permit now goes back when the slot closes
+            // Run-time operations: its id, backend pid and drain epoch.
+            note_identity(*slot, drain_epoch);
         } catch (const std::bad_alloc &) {
             failure.message = "out of memory while registering a new connection";
         }
@@ -251,7 +255,7 @@ TimePoint Pool::next_maintenance_locked() const {
 // LIFO stack has been idle longest).
 void Pool::evict_idle_locked(TimePoint now, std::vector<Slot *> &evicted) {
     // min_idle and target_utilisation keep what they ask for; the rest idles out.
-    const int64_t floor = std::max(options_.min_size, sizing_target_locked());
+    const int64_t floor = std::max(min_size_, sizing_target_locked());
     auto keep = std::remove_if(idle_.begin(), idle_.end(), [&](Slot *slot) {
         if (now >= slot->expires_at) {
             evicted.push_back(discard_locked(slot, &counters_.closed_lifetime));

@@ -52,7 +52,7 @@ int64_t Pool::sizing_target_locked() const {
         const int64_t percent = options_.target_utilisation;
         target = std::max(target, (in_use * 100 + percent - 1) / percent);
     }
-    return std::min(target, options_.max_size);
+    return std::min(target, max_size_);
 }
 
 // Called under the lock by every acquire when a policy is on: requests connects only when one
@@ -140,7 +140,7 @@ bool Pool::proves_alive(Slot &slot) {
 // does not change which connections lifo keeps warm; or to a waiter that came meanwhile, or it
 // closes (pool closed, expired, overflow).
 Slot *Pool::put_back_checked_locked(Slot *slot, TimePoint now) {
-    if (closed_ || waiters_.size() > 0 || total_ > options_.max_size || now >= slot->expires_at) {
+    if (closed_ || waiters_.size() > 0 || total_ > max_size_ || now >= slot->expires_at) {
         return return_to_pool_locked(slot, now, false);
     }
     idle_.insert(idle_.begin(), slot);  // within the capacity reserved for every connection

@@ -6,8 +6,10 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "pg/conninfo.hpp"
+#include "pg/init_sql.hpp"
 #include "pg/libpq_helpers.hpp"
 
 namespace connpool {
@@ -73,7 +75,7 @@ void describe_connect_failure(const char *libpq_message, ConnectFailure &failure
 }
 
 PgConnection::PgConnection(PGconn *conn, StatementCacheConfig cache)
-    : conn_(conn), id_(next_connection_id()), cache_(cache) {
+    : conn_(conn), id_(next_connection_id()), cache_(std::move(cache)) {
     PQsetNoticeReceiver(conn_, &PgConnection::on_notice, this);
 }
 
@@ -85,6 +87,7 @@ PgConnection::~PgConnection() {
 
 void PgConnection::connected() {
     if (cancel_ == nullptr) cancel_ = PQgetCancel(conn_);
+    observe_server_role(conn_, role_);
 }
 
 bool PgConnection::cancel(std::string &message) const {
@@ -111,9 +114,60 @@ void PgConnection::remember_session_user() {
     session_user_ = user != nullptr ? user : "";
 }
 
+PgConnector::PgConnector(PgSettings settings)
+    : settings_(std::move(settings)),
+      target_(std::make_shared<const PgTarget>(
+          PgTarget{std::move(settings_.conninfo), std::move(settings_.password)})) {}
+
+std::shared_ptr<const PgTarget> PgConnector::current_target() const {
+    std::lock_guard<std::mutex> lock(target_mutex_);
+    return target_;
+}
+
+void PgConnector::retarget(PgTarget target) {
+    auto next = std::make_shared<const PgTarget>(std::move(target));
+    std::lock_guard<std::mutex> lock(target_mutex_);
+    target_.swap(next);  // the old target is freed by the last connect still using it
+}
+
+bool PgConnector::last_failure(LastConnectFailure &out) const {
+    std::lock_guard<std::mutex> lock(target_mutex_);
+    if (!last_failure_) return false;
+    out = *last_failure_;
+    return true;
+}
+
+void PgConnector::note_failure(const ConnectFailure &failure, TimePoint deadline) {
+    auto noted =
+        std::make_unique<LastConnectFailure>(LastConnectFailure{failure, Clock::now() >= deadline});
+    std::lock_guard<std::mutex> lock(target_mutex_);
+    last_failure_.swap(noted);
+}
+
 std::unique_ptr<Connection> PgConnector::connect(TimePoint deadline,
                                                  const std::atomic<bool> &abandon,
                                                  ConnectFailure &failure) {
+    // Read once: a concurrent retarget() affects the next connect, not this one.
+    const std::shared_ptr<const PgTarget> target = current_target();
+    std::unique_ptr<PgConnection> connection = open(*target, deadline, abandon, failure);
+    if (connection && !settings_.init_sql.empty() &&
+        !run_init_sql(connection->get(), settings_.init_sql, deadline, abandon, target->password,
+                      failure)) {
+        connection.reset();
+    }
+    if (!connection) {
+        note_failure(failure, deadline);
+        return nullptr;
+    }
+    // After init_sql: a SET SESSION AUTHORIZATION there is the connection's own identity,
+    // which the session guard (verdict_on_release) then keeps.
+    connection->remember_session_user();
+    return connection;
+}
+
+std::unique_ptr<PgConnection> PgConnector::open(const PgTarget &target, TimePoint deadline,
+                                                const std::atomic<bool> &abandon,
+                                                ConnectFailure &failure) {
     // expand_dbname lets `dbname` carry the whole conninfo (key=value or URI). Entries before
     // it are defaults the conninfo may override: TCP keepalives and a user timeout, so that a
     // silently dead peer surfaces in about a minute instead of the kernel's 2+ hours (idle) or
@@ -122,7 +176,7 @@ std::unique_ptr<Connection> PgConnector::connect(TimePoint deadline,
         "keepalives",       "keepalives_idle", "keepalives_interval",       "keepalives_count",
         "tcp_user_timeout", "dbname",          "fallback_application_name", nullptr};
     const char *const values[] = {
-        "1", "30", "10", "3", "60000", settings_.conninfo.c_str(), "libconnpool", nullptr};
+        "1", "30", "10", "3", "60000", target.conninfo.c_str(), "libconnpool", nullptr};
     PGconn *raw = PQconnectStartParams(keywords, values, 1);
     if (raw == nullptr) {
         failure.message = "out of memory starting a connection";
@@ -139,7 +193,6 @@ std::unique_ptr<Connection> PgConnector::connect(TimePoint deadline,
     while (PQstatus(raw) != CONNECTION_BAD && state != PGRES_POLLING_FAILED) {
         if (state == PGRES_POLLING_OK) {
             PQsetErrorVerbosity(raw, PQERRORS_DEFAULT);
-            connection->remember_session_user();
             connection->connected();
             return connection;
         }
@@ -159,7 +212,7 @@ std::unique_ptr<Connection> PgConnector::connect(TimePoint deadline,
         if (ready > 0) state = PQconnectPoll(raw);
     }
     describe_connect_failure(PQerrorMessage(raw), failure);
-    failure.message = redact(failure.message, settings_.password);
+    failure.message = redact(failure.message, target.password);
     return nullptr;
 }
 
@@ -167,7 +220,7 @@ bool PgConnector::looks_alive(Connection &connection) {
     auto &pg = static_cast<PgConnection &>(connection);
     PGconn *conn = pg.get();
     if (pg.doomed() || PQstatus(conn) != CONNECTION_OK ||
-        PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        PQtransactionStatus(conn) != PQTRANS_IDLE || fenced(pg.role())) {
         return false;
     }
     // A connection whose last statement ended moments ago (its answer read, nothing more
@@ -184,6 +237,10 @@ bool PgConnector::looks_alive(Connection &connection) {
     if (PQconsumeInput(conn) == 0) return false;
     PQisBusy(conn);
     while (PGnotify *n = PQnotifies(conn)) PQfreemem(n);  // stray LISTEN notifications
+    if (pg.role().must_be_writable && reports_read_only(conn)) {
+        fence_node(pg.role().node);
+        return false;
+    }
     return !pg.doomed() && PQstatus(conn) == CONNECTION_OK;
 }
 
@@ -195,6 +252,15 @@ ReleaseVerdict PgConnector::verdict_on_release(Connection &connection) {
     auto &pg = static_cast<PgConnection &>(connection);
     PGconn *conn = pg.get();
     if (pg.doomed() || PQstatus(conn) != CONNECTION_OK) return ReleaseVerdict::discard;
+    switch (role_verdict_on_release(conn, pg.role())) {
+        case RoleVerdict::discard_fenced:
+            fence_node(pg.role().node);  // the sweep drops the other connections to it
+            return ReleaseVerdict::discard;
+        case RoleVerdict::discard:
+            return ReleaseVerdict::discard;
+        case RoleVerdict::keep:
+            break;
+    }
     // Session guard: SET SESSION AUTHORIZATION must not leak into the next lease. libpq
     // tracks the value for free (the server reports it as a ParameterStatus).
     const char *user = PQparameterStatus(conn, "session_authorization");
@@ -229,6 +295,12 @@ bool PgConnector::reset(Connection &connection, TimePoint deadline) {
         const bool ok = exec_with_deadline(conn, settings_.reset_query.c_str(), deadline, &dropped);
         pg.cache().forget_all(dropped);
         if (!ok) return false;
+        // The reset query may have undone what init_sql set up (DISCARD ALL resets every SET):
+        // that session state belongs to the pool, so the connection gets it again.
+        if (!settings_.init_sql.empty() &&
+            !exec_with_deadline(conn, settings_.init_sql.c_str(), deadline)) {
+            return false;
+        }
     }
     return PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE;
 }

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,6 +12,7 @@
 #include <libpq-fe.h>
 
 #include "core/connector.hpp"
+#include "pg/server_role.hpp"
 #include "pg/statement_cache.hpp"
 
 namespace connpool {
@@ -75,6 +78,8 @@ class PgConnection final : public Connection {
     // that could not be closed).
     void poison() { poisoned_ = true; }
     bool poisoned() const { return poisoned_; }
+    // The server it reached and whether it must stay writable (pg/server_role.hpp).
+    ServerRole &role() { return role_; }
 
   private:
     static void on_notice(void *self, const PGresult *notice);
@@ -88,28 +93,62 @@ class PgConnection final : public Connection {
     std::string session_user_;
     StatementCache cache_;
     StatementState statement_;
+    ServerRole role_;
 };
 
 struct PgSettings {
-    std::string conninfo;
+    std::string conninfo;     // the first target; PgConnector::retarget replaces it
     std::string password;     // only to scrub it from libpq's messages
     std::string reset_query;  // "" = none
     StatementCacheConfig statement_cache{};
+    std::string init_sql;  // "" = none
+};
+
+// Where new connections go: a conninfo and its password (only to scrub messages). Immutable;
+// credential rotation swaps the whole target.
+struct PgTarget {
+    std::string conninfo;
+    std::string password;
+};
+
+// The latest failed connect of a connector (what a direct connection reports to its caller).
+struct LastConnectFailure {
+    ConnectFailure failure;
+    bool timed_out = false;  // the connect deadline passed
 };
 
 class PgConnector final : public Connector {
   public:
-    explicit PgConnector(PgSettings settings) : settings_(std::move(settings)) {}
+    explicit PgConnector(PgSettings settings);
 
+    // Connects to the current target, then runs init_sql, all within `deadline`.
     std::unique_ptr<Connection> connect(TimePoint deadline, const std::atomic<bool> &abandon,
                                         ConnectFailure &failure) override;
+    // Credential rotation: connects that start from now on use `target`; open connections and
+    // connects in progress are not touched. Thread-safe.
+    void retarget(PgTarget target);
+    // The latest connect failure, if any (thread-safe copy).
+    bool last_failure(LastConnectFailure &out) const;
     bool looks_alive(Connection &connection) override;
     bool ping(Connection &connection, TimePoint deadline) override;
     ReleaseVerdict verdict_on_release(Connection &connection) override;
     bool reset(Connection &connection, TimePoint deadline) override;
+    // Run-time operations (pg/connection_identity.cpp).
+    uint64_t connection_id(Connection &connection) override;
+    int32_t backend_pid(Connection &connection) override;
 
   private:
+    std::shared_ptr<const PgTarget> current_target() const;
+    std::unique_ptr<PgConnection> open(const PgTarget &target, TimePoint deadline,
+                                       const std::atomic<bool> &abandon, ConnectFailure &failure);
+    void note_failure(const ConnectFailure &failure, TimePoint deadline);
+
     PgSettings settings_;
+    // Workers connect concurrently while retarget() may swap the target: each connect reads
+    // the pointer once under the lock and keeps its own reference.
+    mutable std::mutex target_mutex_;
+    std::shared_ptr<const PgTarget> target_;            // guarded by target_mutex_
+    std::unique_ptr<LastConnectFailure> last_failure_;  // guarded by target_mutex_; null: none
 };
 
 // Fills `failure` from libpq's (verbose) connect error: message without LOCATION lines,

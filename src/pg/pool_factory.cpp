@@ -4,6 +4,7 @@
 
 #include "pg/connector.hpp"
 #include "pg/conninfo.hpp"
+#include "pg/pooler_watch.hpp"
 
 namespace connpool {
 
@@ -14,13 +15,32 @@ Error create_pg_pool(const char *conninfo, const PoolSettings &settings, std::sh
     if (!error.ok()) return error;
     error = settings.validate();
     if (!error.ok()) return error;
+    auto watch = std::make_shared<PoolerWatch>();
     auto connector = std::make_unique<PgConnector>(
         PgSettings{conninfo,
                    parsed.password,
                    settings.pg.reset_query,
-                   {settings.pg.statement_cache_size, settings.pg.prepare_threshold}});
+                   {settings.pg.statement_cache_size, settings.pg.prepare_threshold, watch},
+                   settings.pg.init_sql});
     out = Pool::create(settings.pool, std::move(connector), std::move(budget));
+    watch->set_log(&out->log());
     out->log().info("pool created for {}", parsed.redacted);
+    return {};
+}
+
+Error set_pg_pool_conninfo(Pool &pool, const char *conninfo) {
+    ParsedConninfo parsed;
+    Error error = parse_conninfo(conninfo, parsed);
+    if (!error.ok()) return error;
+    auto *connector = dynamic_cast<PgConnector *>(&pool.connector());
+    if (connector == nullptr) {
+        return {CONNPOOL_ERR_INVALID_ARGUMENT, "this pool's connections are not libpq connections"};
+    }
+    if (pool.closed()) {
+        return {CONNPOOL_ERR_POOL_CLOSED, "pool \"" + pool.name() + "\" was closed"};
+    }
+    connector->retarget(PgTarget{conninfo, parsed.password});
+    pool.log().info("conninfo changed: new connections use {}", parsed.redacted);
     return {};
 }
 

@@ -110,6 +110,9 @@ class FakeConnector final : public Connector {
         return true;
     }
 
+    uint64_t connection_id(Connection &c) override { return static_cast<uint64_t>(fake(c).id); }
+    int32_t backend_pid(Connection &c) override { return 1000 + fake(c).id; }
+
     static FakeConnection &fake(Connection &c) { return static_cast<FakeConnection &>(c); }
 
   private:

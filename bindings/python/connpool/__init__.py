@@ -54,6 +54,9 @@ from ._logging import flush_logs, log_dropped_count, set_log_level, sync_log_lev
 
 # The library's log messages go to logging.getLogger("connpool.<pool name>") (see _logging).
 _logging.install()
+from .conninfo import conninfo_to_dict, make_conninfo
+from ._lease_meta import LeaseInfo
+from .direct import DirectConnection, connect
 from . import pools  # named pools of the process (connpool.pools; asyncio: connpool.aio.pools)
 
 __version__ = "0.1.0"
@@ -79,6 +82,7 @@ __all__ = [
     "DatabaseError",
     "DatabaseUnavailable",
     "DataError",
+    "DirectConnection",
     "Error",
     "IntegrityError",
     "InterfaceError",
@@ -96,6 +100,7 @@ __all__ = [
     "InternalError",
     "InvalidArgument",
     "InvalidHandle",
+    "LeaseInfo",
     "LibraryNotFoundError",
     "NoMemory",
     "NotSupportedError",
@@ -108,10 +113,13 @@ __all__ = [
     "TooManyWaiters",
     "Transaction",
     "UnknownOption",
+    "conninfo_to_dict",
+    "connect",
     "library_path",
     "library_version",
     "flush_logs",
     "log_dropped_count",
+    "make_conninfo",
     "set_log_level",
     "sync_log_level",
 ]

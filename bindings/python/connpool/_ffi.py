@@ -53,6 +53,21 @@ class connpool_stats(ctypes.Structure):
     ``_fields_`` are set when the module is loaded; fields are only ever appended)."""
 
 
+class connpool_lease_info(ctypes.Structure):
+    """Mirror of ``struct connpool_lease_info`` (connpool_lease_get_info)."""
+
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("backend_pid", c_int32),
+        ("connection_id", c_uint64),
+        ("created_at_us", c_int64),
+        ("last_used_at_us", c_int64),
+        ("use_count", c_int64),
+        ("is_new", c_int32),
+        ("reserved0", c_int32),
+    ]
+
+
 class connpool_option_info(ctypes.Structure):
     """Mirror of ``struct connpool_option_info`` (connpool_option_describe)."""
 
@@ -172,6 +187,16 @@ SIGNATURES = [
     ("connpool_exporter_start", c_int32, [P(c_void_p), c_char_p, c_char_p, ERR], True),
     ("connpool_exporter_port", c_int32, [P(c_int32), c_void_p, ERR], False),
     ("connpool_exporter_stop", c_int32, [c_void_p], True),
+    # run-time operations (issue 13); check and connect wait for the server: GIL released
+    ("connpool_pool_resize", c_int32, [c_void_p, c_int32, c_int32, ERR], False),
+    ("connpool_pool_pause", c_int32, [c_void_p, ERR], False),
+    ("connpool_pool_resume", c_int32, [c_void_p, ERR], False),
+    ("connpool_pool_drain", c_int32, [c_void_p, ERR], False),
+    ("connpool_pool_check", c_int32, [P(c_int32), c_void_p, ERR], True),
+    ("connpool_pool_set_conninfo", c_int32, [c_void_p, c_char_p, ERR], False),
+    ("connpool_lease_get_info", c_int32, [P(connpool_lease_info), c_void_p, ERR], False),
+    ("connpool_pool_connections_json", c_int32, [P(c_void_p), c_void_p, ERR], False),
+    ("connpool_connect", c_int32, [P(c_void_p), c_char_p, c_void_p, ERR], True),
 ]
 
 

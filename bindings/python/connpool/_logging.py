@@ -72,6 +72,11 @@ def _python_level(level) -> int:
     return level
 
 
+def logger_for(pool_name) -> logging.Logger:
+    """The logger of one pool's messages (``connpool.<name>``), for the binding's own too."""
+    return logging.getLogger(f"connpool.{pool_name}") if pool_name else logger
+
+
 def _deliver(_user_data, level, pool_name, message) -> None:
     try:
         name = pool_name.decode("utf-8", "replace") if pool_name else ""

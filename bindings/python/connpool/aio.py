@@ -19,9 +19,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import ctypes
+import math
+import time
 
-from . import _ffi
-from .errors import Error, InvalidArgument, error_from_status
+from . import _ffi, _logging
+from ._lease_meta import LeaseInfo, caller_label, is_new
+from .errors import Error, InvalidArgument, PoolTimeout, error_from_status
 from .pool import Connection, ConnectionPool, _timeout_ms
 
 _lib = _ffi.lib
@@ -47,12 +50,19 @@ class AsyncConnectionPool:
 
     Creating the pool does not block (no connection is opened by the constructor), so it may be
     created outside or inside a running loop.
+
+    ``configure`` and ``reset`` are coroutine functions taking an :class:`AsyncConnection`
+    (psycopg_pool's AsyncConnectionPool hooks), awaited in the acquiring / returning task,
+    with the semantics of :class:`connpool.ConnectionPool`'s hooks.
     """
 
-    def __init__(self, conninfo: str, *, executor=None, **kwargs) -> None:
+    def __init__(self, conninfo: str = "", *, executor=None, configure=None, reset=None,
+                 **kwargs) -> None:
         self._pool = ConnectionPool(conninfo, **kwargs)
         self._executor = executor
         self._own_executor = None
+        self._configure = configure
+        self._reset = reset
 
     @classmethod
     def _wrap(cls, pool: ConnectionPool, executor=None) -> "AsyncConnectionPool":
@@ -61,6 +71,8 @@ class AsyncConnectionPool:
         self._pool = pool
         self._executor = executor
         self._own_executor = None
+        self._configure = None
+        self._reset = None
         return self
 
     @property
@@ -112,6 +124,54 @@ class AsyncConnectionPool:
         """Every statistic of the pool (never blocks)."""
         return self._pool.get_stats()
 
+    def pop_stats(self) -> dict:
+        """Statistics with counters since the previous pop_stats (see ConnectionPool)."""
+        return self._pool.pop_stats()
+
+    @property
+    def min_size(self) -> int:
+        return self._pool.min_size
+
+    @property
+    def max_size(self) -> int:
+        return self._pool.max_size
+
+    @property
+    def paused(self) -> bool:
+        return self._pool.paused
+
+    def connections(self) -> list:
+        """The pool's connections now (see ConnectionPool.connections; never blocks)."""
+        return self._pool.connections()
+
+    def connections_snapshot(self) -> dict:
+        return self._pool.connections_snapshot()
+
+    # ---- run-time operations: coroutines, as psycopg_pool's AsyncConnectionPool has them ------
+    async def resize(self, min_size: int, max_size=None) -> None:
+        """See ConnectionPool.resize (never blocks)."""
+        self._pool.resize(min_size, max_size)
+
+    async def pause(self) -> None:
+        """See ConnectionPool.pause: waiting tasks wait, bounded by their timeout."""
+        self._pool.pause()
+
+    async def resume(self) -> None:
+        self._pool.resume()
+
+    async def drain(self) -> None:
+        """See ConnectionPool.drain (never blocks)."""
+        self._pool.drain()
+
+    async def check(self) -> int:
+        """See ConnectionPool.check: round trips run in a thread; returns how many it closed."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._pool.check)
+
+    async def set_conninfo(self, conninfo: str = "", **kwargs) -> None:
+        """See ConnectionPool.set_conninfo (never blocks)."""
+        self._pool.set_conninfo(conninfo, **kwargs)
+
     def health(self) -> dict:
         """The pool's health verdict (see ConnectionPool.health; never blocks)."""
         return self._pool.health()
@@ -125,8 +185,64 @@ class AsyncConnectionPool:
         """Borrows a connection without blocking the loop or parking a thread. ``timeout`` in
         seconds (0 = only if one is idle; None = the pool's acquire_timeout), enforced by the
         library: PoolTimeout. Return it with :meth:`putconn`."""
-        lease = await acquire_lease(self._pool._handle, -1 if timeout is None else _timeout_ms(timeout))
-        return AsyncConnection(self, Connection(self._pool, lease))
+        timeout_ms = -1 if timeout is None else _timeout_ms(timeout)
+        if self._configure is None:
+            return self._wrap_lease(await acquire_lease(self._pool._handle, timeout_ms))
+        deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+        failure = None
+        while True:
+            remaining = -1 if deadline is None else max(
+                0, math.ceil((deadline - time.monotonic()) * 1000))
+            try:
+                aconn = self._wrap_lease(await acquire_lease(self._pool._handle, remaining))
+            except PoolTimeout as exc:
+                if failure is not None:
+                    raise exc from failure
+                raise
+            if await self._configured(aconn):
+                return aconn
+            failure = self._last_configure_error
+            if deadline is not None and time.monotonic() >= deadline:
+                raise PoolTimeout(
+                    f"pool {self.name!r}: no configured connection within the timeout "
+                    f"(configure() raised {failure!r})"
+                ) from failure
+            await asyncio.sleep(0.01)
+
+    def _wrap_lease(self, lease: int) -> "AsyncConnection":
+        conn = Connection(self._pool, lease)
+        if self._pool._label_leases:
+            conn.set_label(caller_label())
+        return AsyncConnection(self, conn)
+
+    async def _configured(self, aconn: "AsyncConnection") -> bool:
+        """Runs configure() on a new connection; False (connection closed) if it raised."""
+        if self._configure is None or not is_new(aconn._conn._lease):
+            return True
+        try:
+            await self._configure(aconn)
+            return True
+        except Exception as exc:
+            self._last_configure_error = exc
+            _logging.logger_for(self.name).warning(
+                "configure() failed on a new connection; closing it: %r", exc
+            )
+            aconn._discard()
+            return False
+
+    async def try_getconn(self):
+        """An idle connection if one can be had without waiting, else None (see
+        ConnectionPool.try_getconn)."""
+        lease = _c_void_p()
+        err = _c_void_p()
+        status = _lib.connpool_pool_try_acquire(_byref(lease), self._pool._handle, _byref(err))
+        if status == _ffi.ERR_WOULD_BLOCK:
+            _lib.connpool_error_free(err)
+            return None
+        if status:
+            raise error_from_status(status, err)
+        aconn = self._wrap_lease(lease.value)
+        return aconn if await self._configured(aconn) else None
 
     async def putconn(self, conn: "AsyncConnection") -> None:
         """Returns a connection (never blocks on the network). A second return raises
@@ -135,6 +251,18 @@ class AsyncConnectionPool:
             raise InvalidArgument(f"putconn() takes an AsyncConnection, not {type(conn).__name__}")
         if conn._apool is not self:
             raise InvalidArgument("putconn(): this connection belongs to another pool")
+        await self._return(conn)
+
+    async def _return(self, conn: "AsyncConnection") -> None:
+        if self._reset is not None and not conn.returned:
+            try:
+                await self._reset(conn)
+            except Exception as exc:
+                _logging.logger_for(self.name).warning(
+                    "reset() failed on a returned connection; closing it: %r", exc
+                )
+                conn._discard()
+                return
         conn._release()
 
     def connection(self, timeout=None) -> "_AsyncConnectionContext":
@@ -224,10 +352,10 @@ class _AsyncConnectionContext:
         conn = self._conn
         self._conn = None
         if exc_type is None:
-            conn._release()
+            await self._pool._return(conn)
         else:
             try:
-                conn._release()
+                await self._pool._return(conn)
             except Error:
                 pass
 
@@ -265,6 +393,18 @@ class AsyncConnection:
 
     def set_label(self, label) -> None:
         self._conn.set_label(label)
+
+    @property
+    def info(self) -> LeaseInfo:
+        """See Connection.info."""
+        return self._conn.info
+
+    def _discard(self) -> None:
+        busy = self._busy
+        if busy is not None and not busy.done():
+            self._release()  # the statement still running: it is returned when it ends
+            return
+        self._conn._discard()
 
     def _release(self) -> None:
         busy = self._busy
@@ -305,6 +445,54 @@ class AsyncTransaction:
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
         await self._aconn._run(self._tx.__exit__, exc_type, exc, tb)
+
+
+class AsyncDirectConnection:
+    """A connection outside any pool for asyncio code (:func:`connect`): ``async with`` closes
+    it. Statements run in the default executor of the loop."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn) -> None:
+        self._conn = conn
+
+    @property
+    def sync_connection(self):
+        return self._conn
+
+    @property
+    def info(self) -> LeaseInfo:
+        return self._conn.info
+
+    @property
+    def closed(self) -> bool:
+        return self._conn.closed
+
+    async def execute(self, sql: str, params=None):
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._conn.execute, sql, params)
+
+    async def close(self) -> None:
+        """Closes the connection (never waits for the server). Idempotent."""
+        self._conn.close()
+
+    async def __aenter__(self) -> "AsyncDirectConnection":
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<connpool.AsyncDirectConnection {'closed' if self.closed else 'open'}>"
+
+
+async def connect(conninfo: str = "", **kwargs) -> AsyncDirectConnection:
+    """:func:`connpool.connect` for asyncio: the connect runs in the loop's default executor."""
+    from .direct import connect as _connect
+
+    loop = asyncio.get_running_loop()
+    conn = await loop.run_in_executor(None, lambda: _connect(conninfo, **kwargs))
+    return AsyncDirectConnection(conn)
 
 
 # The registry of named pools, asyncio flavour: connpool.aio.pools (imported last: it builds

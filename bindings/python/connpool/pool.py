@@ -7,11 +7,14 @@ import ctypes
 import datetime as _dt
 import json
 import math
+import time
 import warnings
 import weakref
 
 from . import _ffi, _logging
-from .errors import Error, InvalidArgument, QueryError, error_from_status
+from ._lease_meta import LeaseInfo, caller_label, is_new, lease_info
+from .conninfo import libpq_keywords, make_conninfo
+from .errors import Error, InvalidArgument, PoolTimeout, QueryError, error_from_status
 from .types import DECODERS, _text, encode
 
 _lib = _ffi.lib
@@ -35,6 +38,7 @@ _is_null = _fast.connpool_result_is_null
 _value = _fast.connpool_result_value
 
 _QUERY_FAILED = _ffi.ERR_QUERY_FAILED
+_WOULD_BLOCK = _ffi.ERR_WOULD_BLOCK
 
 #: connpool_pool_metrics / connpool_registry_metrics formats (CONNPOOL_METRICS_* in the header).
 METRICS_PROMETHEUS = 0
@@ -53,6 +57,10 @@ BOOLEAN_OPTIONS = frozenset(
 )
 
 _MAX_MS = 2**62
+
+#: ConnectionPool keywords that belong to the binding, not to the library's options:
+#: connection parameters (psycopg_pool's ``kwargs``) and the configure/reset hooks.
+BINDING_KEYWORDS = frozenset({"kwargs", "configure", "reset"})
 
 
 def seconds_to_ms(seconds) -> int:
@@ -130,6 +138,29 @@ def with_options(named: dict, create):
         _lib.connpool_options_free(opts)
 
 
+def split_conninfo_options(conninfo, kwargs, options: dict) -> str:
+    """The conninfo a pool is created with: ``conninfo`` updated with the ``kwargs`` dict
+    (psycopg_pool's argument) and with the keys of ``options`` that are libpq connection
+    keywords and no pool option (``host=``, ``port=``, ``dbname=``... ; ``connect_timeout`` is
+    the pool's option). Those keys are removed from ``options``."""
+    params = dict(kwargs or {})
+    for key in [k for k in options if k not in _ffi.OPTIONS and k in libpq_keywords()]:
+        params[key] = options.pop(key)
+    return make_conninfo(conninfo, **params)
+
+
+def leak_labels_wanted(options: dict) -> bool:
+    """True when the pool reports leaks (a nonzero leak_threshold): leases then get labels."""
+    value = options.get("leak_threshold")
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return value.strip() not in ("", "0")
+    if isinstance(value, _dt.timedelta):
+        return value.total_seconds() > 0
+    return value > 0
+
+
 def _take_text(out) -> str:
     """The text of a string the library allocated (``char **`` out-parameter), freed here."""
     try:
@@ -157,12 +188,29 @@ class ConnectionPool:
 
     No connection is opened by the constructor (``min_size`` ones are opened in the background:
     call :meth:`wait` to wait for them).
+
+    Connection parameters may also be given as keywords, as psycopg takes them: ``kwargs``
+    (a dict, psycopg_pool's argument) or libpq keywords among ``**options`` (``host=``,
+    ``port=``, ``dbname=``, ``user=``, ``password=``...); they override keys of ``conninfo``
+    (see :func:`connpool.make_conninfo`).
+
+    Hooks (psycopg_pool's): ``configure(conn)`` runs in the acquiring thread on the first lease
+    of each new connection; if it raises, that connection is closed and the acquire takes
+    another one, until its timeout (then :class:`PoolTimeout`, chained to the hook's exception).
+    ``reset(conn)`` runs when a connection is returned, before the pool gets it back; if it
+    raises, the connection is closed instead of reused (the exception is logged, not raised).
+
+    With a ``leak_threshold``, every lease is labelled with its caller's ``file:line`` (the
+    innermost frames outside connpool), so leak reports name the code that holds it.
     """
 
     def __init__(
         self,
-        conninfo: str,
+        conninfo: str = "",
         *,
+        kwargs=None,
+        configure=None,
+        reset=None,
         min_size=None,
         max_size=None,
         max_overflow=None,
@@ -177,6 +225,7 @@ class ConnectionPool:
         self._closed = False
         if not isinstance(conninfo, str):
             raise InvalidArgument(f"conninfo must be a str, not {type(conninfo).__name__}")
+        conninfo = split_conninfo_options(conninfo, kwargs, options)
         if timeout is not None and "acquire_timeout" in options:
             raise TypeError("pass either timeout or acquire_timeout, not both")
         named = {
@@ -202,6 +251,9 @@ class ConnectionPool:
             return handle.value
 
         self._adopt(with_options(named, create), name)
+        self._configure = configure
+        self._reset = reset
+        self._label_leases = leak_labels_wanted(named)
 
     @classmethod
     def _from_handle(cls, handle: int) -> "ConnectionPool":
@@ -214,6 +266,10 @@ class ConnectionPool:
         return self
 
     def _adopt(self, handle: int, name) -> None:
+        self._configure = None
+        self._reset = None
+        self._label_leases = False
+        self._popped = {}
         self._handle = handle
         self._finalizer = weakref.finalize(self, _free_pool, self._handle)
         self.name = self.get_stats().get("name", name)
@@ -254,22 +310,105 @@ class ConnectionPool:
         """Borrows a connection; return it with :meth:`putconn`. ``timeout`` in seconds (0 = do
         not wait; None = the pool's acquire_timeout). Raises PoolTimeout, ConnectError,
         PoolClosed..."""
+        timeout_ms = -1 if timeout is None else _timeout_ms(timeout)
+        if self._configure is None:
+            return self._lease(self._acquire(timeout_ms))
+        return self._getconn_configured(timeout_ms)
+
+    def _acquire(self, timeout_ms: int) -> int:
         out = _c_void_p()
         err = _c_void_p()
-        status = _pool_acquire(
-            _byref(out), self._handle, -1 if timeout is None else _timeout_ms(timeout), _byref(err)
-        )
+        status = _pool_acquire(_byref(out), self._handle, timeout_ms, _byref(err))
         if status:
             _raise(status, err)
-        return Connection(self, out.value)
+        return out.value
+
+    def _lease(self, lease: int) -> "Connection":
+        conn = Connection(self, lease)
+        if self._label_leases:
+            conn.set_label(caller_label())
+        return conn
+
+    def _getconn_configured(self, timeout_ms: int) -> "Connection":
+        # Each new connection goes through configure() before its first use; a failing one is
+        # closed and another acquired, within the same deadline (psycopg_pool: a failed
+        # configure is a failed connection attempt).
+        deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+        failure = None
+        while True:
+            if deadline is None:
+                remaining = -1
+            else:
+                remaining = max(0, math.ceil((deadline - time.monotonic()) * 1000))
+            try:
+                conn = self._lease(self._acquire(remaining))
+            except PoolTimeout as exc:
+                if failure is not None:
+                    raise exc from failure
+                raise
+            if not is_new(conn._lease):
+                return conn
+            try:
+                self._configure(conn)
+            except Exception as exc:  # the hook's failure closes this connection only
+                failure = exc
+                _logging.logger_for(self.name).warning(
+                    "configure() failed on a new connection; closing it: %r", exc
+                )
+                conn._discard()
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise PoolTimeout(
+                        f"pool {self.name!r}: no configured connection within the timeout "
+                        f"(configure() raised {exc!r})"
+                    ) from exc
+                time.sleep(0.01)  # a hook failing at once must not make a busy loop
+                continue
+            return conn
+
+    def try_getconn(self):
+        """An idle connection if one can be had without waiting, else None (never waits,
+        never opens a connection; None also while the pool is paused). A new connection still
+        goes through ``configure``; if that fails, None. Return it with :meth:`putconn`."""
+        out = _c_void_p()
+        err = _c_void_p()
+        status = _lib.connpool_pool_try_acquire(_byref(out), self._handle, _byref(err))
+        if status == _WOULD_BLOCK:
+            _lib.connpool_error_free(err)
+            return None
+        if status:
+            _raise(status, err)
+        conn = self._lease(out.value)
+        if self._configure is not None and is_new(conn._lease):
+            try:
+                self._configure(conn)
+            except Exception as exc:
+                _logging.logger_for(self.name).warning(
+                    "configure() failed on a new connection; closing it: %r", exc
+                )
+                conn._discard()
+                return None
+        return conn
 
     def putconn(self, conn: "Connection") -> None:
         """Returns a connection. A second return (or any use after it) raises InvalidHandle.
-        A transaction left open is rolled back by the pool before reuse."""
+        A transaction left open is rolled back by the pool before reuse. With a ``reset``
+        hook, it runs first; if it raises, the connection is closed instead."""
         if not isinstance(conn, Connection):
             raise InvalidArgument(f"putconn() takes a Connection, not {type(conn).__name__}")
         if conn._pool is not self:
             raise InvalidArgument("putconn(): this connection belongs to another pool")
+        self._return(conn)
+
+    def _return(self, conn: "Connection") -> None:
+        if self._reset is not None and not conn._returned:
+            try:
+                self._reset(conn)
+            except Exception as exc:
+                _logging.logger_for(self.name).warning(
+                    "reset() failed on a returned connection; closing it: %r", exc
+                )
+                conn._discard()
+                return
         conn._release()
 
     def connection(self, timeout=None) -> "_ConnectionContext":
@@ -290,6 +429,113 @@ class ConnectionPool:
         finally:
             _fast.connpool_string_free(out)
         return json.loads(text)
+
+    def pop_stats(self) -> dict:
+        """As :meth:`get_stats`, with the counters (kind counter in README "Statistics") counted
+        since the previous pop_stats() of this object instead of since the pool was created
+        (psycopg_pool's pop_stats; gauges are the current values)."""
+        stats = self.get_stats()
+        out = dict(stats)
+        for field in _ffi.STATS_FIELDS:
+            if field.kind == _ffi.STAT_COUNTER and field.name in stats:
+                out[field.name] = stats[field.name] - self._popped.get(field.name, 0)
+                self._popped[field.name] = stats[field.name]
+        return out
+
+    @property
+    def min_size(self) -> int:
+        """min_size in force (the option, or the last :meth:`resize`)."""
+        return self.get_stats()["min_size"]
+
+    @property
+    def max_size(self) -> int:
+        """max_size in force (the option, or the last :meth:`resize`)."""
+        return self.get_stats()["max_size"]
+
+    # ---- run-time operations (README "Run-time operations") ---------------------------------
+    def resize(self, min_size: int, max_size=None) -> None:
+        """Changes min_size and max_size (psycopg_pool's resize: ``max_size`` None means
+        ``min_size``). Growing opens connections in the background; shrinking closes idle ones
+        above the new max now and leased ones above it when they come back. Never blocks."""
+        if max_size is None:
+            max_size = min_size
+        for what, value in (("min_size", min_size), ("max_size", max_size)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidArgument(f"{what} must be an int, not {value!r}")
+            if not -(2**31) <= value < 2**31:
+                raise InvalidArgument(f"{what} {value} is out of range")
+        err = _c_void_p()
+        status = _lib.connpool_pool_resize(self._handle, min_size, max_size, _byref(err))
+        if status:
+            _raise(status, err)
+
+    def pause(self) -> None:
+        """Stops handing out connections: acquires wait (bounded by their timeout, then
+        PoolTimeout), :meth:`try_getconn` returns None. Connections already out are unaffected.
+        Idempotent. (psycopg_pool has no pause; the name is HikariCP's suspendPool.)"""
+        err = _c_void_p()
+        status = _lib.connpool_pool_pause(self._handle, _byref(err))
+        if status:
+            _raise(status, err)
+
+    def resume(self) -> None:
+        """Ends a :meth:`pause`: waiting callers are served in their order. Idempotent."""
+        err = _c_void_p()
+        status = _lib.connpool_pool_resume(self._handle, _byref(err))
+        if status:
+            _raise(status, err)
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.get_stats().get("paused", 0))
+
+    def drain(self) -> None:
+        """Replaces every connection: idle ones are closed now, leased ones when they come
+        back, and the pool refills to min_size with new ones (psycopg_pool's drain). Never
+        blocks."""
+        err = _c_void_p()
+        status = _lib.connpool_pool_drain(self._handle, _byref(err))
+        if status:
+            _raise(status, err)
+
+    def check(self) -> int:
+        """Validates every idle connection now (one round trip each, bounded by
+        health_check_timeout), closes the dead ones (replaced up to min_size) and returns how
+        many it closed (psycopg_pool's check). Leased connections are not checked."""
+        closed = ctypes.c_int32()
+        err = _c_void_p()
+        status = _lib.connpool_pool_check(_byref(closed), self._handle, _byref(err))
+        if status:
+            _raise(status, err)
+        return closed.value
+
+    def set_conninfo(self, conninfo: str = "", **kwargs) -> None:
+        """New connections use this conninfo from now on (credential rotation; keyword
+        arguments as for the constructor); open ones stay until max_lifetime, or use
+        :meth:`drain` to replace them now. A conninfo libpq cannot parse raises InvalidArgument
+        and the old one stays in force."""
+        text = make_conninfo(conninfo, **kwargs)
+        err = _c_void_p()
+        status = _lib.connpool_pool_set_conninfo(self._handle, text.encode("utf-8"), _byref(err))
+        if status:
+            _raise(status, err)
+
+    def connections(self) -> list:
+        """The pool's connections now, one dict each: ``id``, ``state`` ("idle", "in_use" or
+        "checking"), ``backend_pid``, ``age_ms``, ``idle_ms``, ``uses``, ``label`` (in use
+        only), ``held_ms``. Connections being opened are not listed (see
+        :meth:`connections_snapshot` for the count)."""
+        return self.connections_snapshot()["connections"]
+
+    def connections_snapshot(self) -> dict:
+        """The whole document of connpool_pool_connections_json: ``pool``, ``paused``,
+        ``min_size``, ``max_size``, ``connections`` (as :meth:`connections`) and ``opening``."""
+        out = _c_void_p()
+        err = _c_void_p()
+        status = _fast.connpool_pool_connections_json(_byref(out), self._handle, _byref(err))
+        if status:
+            _raise(status, err)
+        return json.loads(_take_text(out))
 
     # ---- health and metrics (README "Health and metrics") -----------------------------------
     def health(self) -> dict:
@@ -334,10 +580,10 @@ class _ConnectionContext:
         conn = self._conn
         self._conn = None
         if exc_type is None:
-            conn._release()
+            self._pool._return(conn)
         else:
             try:
-                conn._release()
+                self._pool._return(conn)
             except Error:
                 pass  # do not hide the exception in flight
 
@@ -432,6 +678,22 @@ class Connection:
         )
         if status:
             _raise(status, err)
+
+    @property
+    def info(self) -> LeaseInfo:
+        """What this connection is: connection_id, backend_pid, created_at, last_used_at,
+        use_count, is_new (see :class:`connpool.LeaseInfo`)."""
+        return lease_info(self._lease)
+
+    def _discard(self) -> None:
+        """Returns the connection so that the pool closes it instead of reusing it: a statement
+        is left pending on it, and a busy connection is closed on release (the header's
+        connpool_lease_release)."""
+        if self._returned:
+            return
+        _lib.connpool_lease_send(self._lease, b"SELECT 1", 0, None, None)
+        self._returned = True
+        _lease_release(self._lease, None)
 
     @property
     def pgconn(self) -> int:

@@ -34,6 +34,8 @@ from .pool import (
     METRICS_PROMETHEUS,
     ConnectionPool,
     _take_text,
+    leak_labels_wanted,
+    split_conninfo_options,
     with_options,
 )
 
@@ -110,6 +112,8 @@ def get_or_create(name: str, conninfo: str, **options) -> RegisteredPool:
             raise TypeError("pass either timeout or acquire_timeout, not both")
         options["acquire_timeout"] = options.pop("timeout")
     raw_name = _name_bytes(name)
+    conninfo = split_conninfo_options(conninfo, options.pop("kwargs", None), options)
+    label_leases = leak_labels_wanted(options)
 
     def register(opts) -> int:
         handle = _c_void_p()
@@ -120,7 +124,9 @@ def get_or_create(name: str, conninfo: str, **options) -> RegisteredPool:
         _check(status, err)
         return handle.value
 
-    return RegisteredPool._from_handle(with_options(options, register))
+    pool = RegisteredPool._from_handle(with_options(options, register))
+    pool._label_leases = label_leases
+    return pool
 
 
 def get(name: str) -> RegisteredPool:
