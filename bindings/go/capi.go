@@ -1,6 +1,7 @@
 package connpool
 
-// This file is the only one that talks to C. Everything else calls the small Go functions at
+// This file is the only one that talks to C (besides group_capi.go, pool groups, under the
+// same rules). Everything else calls the small Go functions at
 // the bottom, which keeps the cgo rules in one place:
 //
 //   - Handles (pool, lease, result, options, acquire request) are 64-bit tokens with bit 63 set,
