@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include <spdlog/logger.h>
+
 #include "core/stats_json.hpp"
 
 namespace connpool {
@@ -221,7 +223,11 @@ connpool_status PoolGroup::acquire(Route route, int64_t timeout_ms, Slot *&out, 
             return status;
         }
         if (node_failed(status)) mark_down(node, last);
-        if (status == CONNPOOL_ERR_POOL_CLOSED && closed()) continue;  // reported above
+        if (status == CONNPOOL_ERR_POOL_CLOSED) {
+            if (closed()) continue;  // reported as the group's closing above
+            if (error != nullptr) *error = last;
+            return status;
+        }
         if (Clock::now() >= deadline) {
             if (error != nullptr) {
                 *error =
