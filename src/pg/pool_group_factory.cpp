@@ -14,12 +14,13 @@ namespace {
 
 // A standby that has replayed all the WAL it received is not lagging, however old its last
 // replayed transaction is (an idle primary commits nothing): only WAL received but not yet
-// replayed makes the age of the last replayed commit count as lag.
+// replayed makes the age of the last replayed commit count as lag. A standby that has not
+// replayed any commit since it started counts from its start (it is behind at least that long).
 constexpr const char *kProbeSql =
     "SELECT pg_is_in_recovery(), CASE WHEN NOT pg_is_in_recovery() "
     "OR pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0 "
-    "ELSE COALESCE((EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000)::bigint, "
-    "0) END";
+    "ELSE (EXTRACT(EPOCH FROM now() - COALESCE(pg_last_xact_replay_timestamp(), "
+    "pg_postmaster_start_time())) * 1000)::bigint END";
 
 ProbeOutcome probe_node(Pool &pool, int64_t timeout_ms) {
     ProbeOutcome outcome;
