@@ -78,15 +78,15 @@ void PoolGroup::check_loop(Node &node) {
     // slow connect on a healthy node is not taken for a dead one).
     const int64_t probe_timeout = std::max<int64_t>(options_.check_interval_ms, 1'000);
     while (!closed()) {
-        ProbeOutcome outcome = probe_(*node.spec.pool, probe_timeout);
+        const ProbeOutcome outcome = probe_(*node.spec.pool, probe_timeout);
         if (closed()) break;
-        record(node, std::move(outcome));
+        record(node, outcome);
         std::unique_lock lock(mutex_);
         changed_.wait_for(lock, Millis(options_.check_interval_ms), [this] { return closed(); });
     }
 }
 
-void PoolGroup::record(Node &node, ProbeOutcome outcome) {
+void PoolGroup::record(Node &node, const ProbeOutcome &outcome) {
     Pool &pool = *node.spec.pool;
     bool role_changed = false;
     NodeRole was = NodeRole::unknown;
@@ -177,88 +177,86 @@ connpool_status PoolGroup::no_node(Route route, int64_t timeout_ms, Error *error
     return CONNPOOL_ERR_DATABASE_UNAVAILABLE;
 }
 
+size_t PoolGroup::wait_for_candidates(Route route, TimePoint deadline, Candidates &order) {
+    size_t count = 0;
+    std::unique_lock lock(mutex_);
+    // Until a node that can serve the route is known (first checks, failover), wait for the
+    // checkers' news.
+    changed_.wait_until(lock, deadline, [&] {
+        count = candidates_locked(route, order);
+        return count > 0 || closed();
+    });
+    return count;
+}
+
+bool PoolGroup::take_at_hand(const Candidates &order, size_t count, Slot *&out) {
+    for (size_t i = 0; i < count; ++i) {
+        if (nodes_[order[i]]->spec.pool->try_acquire(out, nullptr) == CONNPOOL_OK) return true;
+    }
+    return false;
+}
+
+connpool_status PoolGroup::closed_error(Error *error) const {
+    if (error != nullptr) {
+        *error = Error(CONNPOOL_ERR_POOL_CLOSED, "pool group " + options_.name + " is closed");
+    }
+    return CONNPOOL_ERR_POOL_CLOSED;
+}
+
 connpool_status PoolGroup::acquire(Route route, int64_t timeout_ms, Slot *&out, Error *error) {
     if (timeout_ms < 0) timeout_ms = options_.acquire_timeout_ms;
     const TimePoint deadline = deadline_after(timeout_ms);
     (route == Route::read_only ? read_only_acquires_ : read_write_acquires_)
         .fetch_add(1, std::memory_order_relaxed);
-    Error last;
     for (;;) {
         Candidates order{};
-        size_t count = 0;
-        {
-            std::unique_lock lock(mutex_);
-            // Until a node that can serve the route is known (first checks, failover), wait
-            // for the checkers' news.
-            changed_.wait_until(lock, deadline, [&] {
-                count = candidates_locked(route, order);
-                return count > 0 || closed();
-            });
-        }
-        if (closed()) {
-            if (error != nullptr) {
-                *error =
-                    Error(CONNPOOL_ERR_POOL_CLOSED, "pool group " + options_.name + " is closed");
-            }
-            return CONNPOOL_ERR_POOL_CLOSED;
-        }
+        const size_t count = wait_for_candidates(route, deadline, order);
+        if (closed()) return closed_error(error);
         if (count == 0) return no_node(route, timeout_ms, error);
         const bool on_primary =
             route == Route::read_only && nodes_[order[0]]->role == NodeRole::primary;
-        // First, any candidate with a connection at hand, in order, without waiting.
-        for (size_t i = 0; i < count; ++i) {
-            if (nodes_[order[i]]->spec.pool->try_acquire(out, nullptr) == CONNPOOL_OK) {
-                if (on_primary) read_only_on_primary_.fetch_add(1, std::memory_order_relaxed);
-                return CONNPOOL_OK;
-            }
-        }
-        // Then wait on the first. With others to turn to, wait one check interval at most, then
-        // look again (a node may have gone down, or another may have a connection free).
+        // First, any candidate with a connection at hand, in order, without waiting; then wait
+        // on the first. With others to turn to, wait one check interval at most, then look
+        // again (a node may have gone down, or another may have a connection free).
         Node &node = *nodes_[order[0]];
         const int64_t left = ms_left(deadline);
         const int64_t slice = count > 1 ? std::min(left, options_.check_interval_ms) : left;
-        const connpool_status status = node.spec.pool->acquire(slice, out, &last);
+        Error last;
+        const connpool_status status = take_at_hand(order, count, out)
+                                           ? CONNPOOL_OK
+                                           : node.spec.pool->acquire(slice, out, &last);
         if (status == CONNPOOL_OK) {
             if (on_primary) read_only_on_primary_.fetch_add(1, std::memory_order_relaxed);
             return status;
         }
         if (node_failed(status)) mark_down(node, last);
-        if (status == CONNPOOL_ERR_POOL_CLOSED) {
-            if (closed()) continue;  // reported as the group's closing above
-            if (error != nullptr) *error = last;
-            return status;
-        }
-        if (Clock::now() >= deadline) {
-            if (error != nullptr) {
-                *error =
-                    Error(status == CONNPOOL_ERR_TIMEOUT ? CONNPOOL_ERR_TIMEOUT : status,
-                          "pool group " + options_.name + ", " + route_name(route) + " lease on " +
-                              node.spec.host + ":" + node.spec.port + ": " + last.message,
-                          last.sqlstate);
-            }
-            return status;
-        }
+        if (status == CONNPOOL_ERR_POOL_CLOSED) return closed() ? closed_error(error) : status;
+        if (Clock::now() >= deadline) return node_error(route, node, status, last, error);
     }
+}
+
+connpool_status PoolGroup::node_error(Route route, const Node &node, connpool_status status,
+                                      const Error &last, Error *error) const {
+    if (error != nullptr) {
+        *error = Error(status,
+                       "pool group " + options_.name + ", " + route_name(route) + " lease on " +
+                           node.spec.host + ":" + node.spec.port + ": " + last.message,
+                       last.sqlstate);
+    }
+    return status;
 }
 
 connpool_status PoolGroup::wait_checked(int64_t timeout_ms, Error *error) {
     if (timeout_ms < 0) timeout_ms = options_.acquire_timeout_ms;
     std::unique_lock lock(mutex_);
-    const bool done = changed_.wait_for(lock, Millis(timeout_ms),
-                                        [this] { return all_checked_locked() || closed(); });
-    if (closed()) {
-        if (error != nullptr) {
-            *error = Error(CONNPOOL_ERR_POOL_CLOSED, "pool group " + options_.name + " is closed");
-        }
-        return CONNPOOL_ERR_POOL_CLOSED;
-    }
+    const bool done = changed_.wait_until(lock, deadline_after(timeout_ms),
+                                          [this] { return all_checked_locked() || closed(); });
+    if (closed()) return closed_error(error);
     if (done) return CONNPOOL_OK;
     if (error != nullptr) {
-        *error = Error(CONNPOOL_ERR_TIMEOUT, "pool group " + options_.name +
-                                                 ": not every node "
-                                                 "was checked within " +
-                                                 std::to_string(timeout_ms) + " ms (" +
-                                                 nodes_summary_locked() + ")");
+        *error = Error(CONNPOOL_ERR_TIMEOUT,
+                       "pool group " + options_.name + ": not every node was checked within " +
+                           std::to_string(timeout_ms) + " ms (" + nodes_summary_locked() + ")");
     }
     return CONNPOOL_ERR_TIMEOUT;
 }

@@ -103,13 +103,20 @@ class PoolGroup {
     using Candidates = std::array<size_t, kMaxNodes>;
 
     void check_loop(Node &node);
-    void record(Node &node, ProbeOutcome outcome);
+    void record(Node &node, const ProbeOutcome &outcome);
     void mark_down(Node &node, const Error &error);
     // The nodes that may serve `route` now, best first; 0 if none.
     size_t candidates_locked(Route route, Candidates &out);
     bool all_checked_locked() const;
     std::string nodes_summary_locked() const;
     connpool_status no_node(Route route, int64_t timeout_ms, Error *error);
+    // The steps of acquire: wait until some node can serve the route (0: none by the
+    // deadline); take an idle connection of any of them without waiting.
+    size_t wait_for_candidates(Route route, TimePoint deadline, Candidates &order);
+    bool take_at_hand(const Candidates &order, size_t count, Slot *&out);
+    connpool_status closed_error(Error *error) const;
+    connpool_status node_error(Route route, const Node &node, connpool_status status,
+                               const Error &last, Error *error) const;
 
     GroupOptions options_;
     NodeProbe probe_;
