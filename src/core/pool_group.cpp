@@ -203,18 +203,27 @@ connpool_status PoolGroup::closed_error(Error *error) const {
     return CONNPOOL_ERR_POOL_CLOSED;
 }
 
+void PoolGroup::count_acquire(Route route) {
+    (route == Route::read_only ? read_only_acquires_ : read_write_acquires_)
+        .fetch_add(1, std::memory_order_relaxed);
+}
+
+void PoolGroup::count_served(Route route, const Node &node) {
+    std::lock_guard lock(mutex_);  // the node's role is the checkers'
+    if (route == Route::read_only && node.role == NodeRole::primary) {
+        read_only_on_primary_.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
 connpool_status PoolGroup::acquire(Route route, int64_t timeout_ms, Slot *&out, Error *error) {
     if (timeout_ms < 0) timeout_ms = options_.acquire_timeout_ms;
     const TimePoint deadline = deadline_after(timeout_ms);
-    (route == Route::read_only ? read_only_acquires_ : read_write_acquires_)
-        .fetch_add(1, std::memory_order_relaxed);
+    count_acquire(route);
     for (;;) {
         Candidates order{};
         const size_t count = wait_for_candidates(route, deadline, order);
         if (closed()) return closed_error(error);
         if (count == 0) return no_node(route, timeout_ms, error);
-        const bool on_primary =
-            route == Route::read_only && nodes_[order[0]]->role == NodeRole::primary;
         // First, any candidate with a connection at hand, in order, without waiting; then wait
         // on the first. With others to turn to, wait one check interval at most, then look
         // again (a node may have gone down, or another may have a connection free).
@@ -226,7 +235,7 @@ connpool_status PoolGroup::acquire(Route route, int64_t timeout_ms, Slot *&out, 
                                            ? CONNPOOL_OK
                                            : node.spec.pool->acquire(slice, out, &last);
         if (status == CONNPOOL_OK) {
-            if (on_primary) read_only_on_primary_.fetch_add(1, std::memory_order_relaxed);
+            count_served(route, node);
             return status;
         }
         if (node_failed(status)) mark_down(node, last);

@@ -115,6 +115,8 @@ class PoolGroup {
     size_t wait_for_candidates(Route route, TimePoint deadline, Candidates &order);
     bool take_at_hand(const Candidates &order, size_t count, Slot *&out);
     connpool_status closed_error(Error *error) const;
+    void count_acquire(Route route);
+    void count_served(Route route, const Node &node);
     connpool_status node_error(Route route, const Node &node, connpool_status status,
                                const Error &last, Error *error) const;
 
