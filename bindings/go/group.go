@@ -62,7 +62,8 @@ func (g *Group) free() {
 // The context's deadline bounds the wait (without one, the acquire_timeout option); the call
 // waits in the library on an OS thread and is not interrupted by cancellation before that
 // deadline. Errors: ErrDatabaseUnavailable (no node can serve the route; the message lists
-// every node's state), ErrTimeout, ErrConnectFailed, ErrClosed.
+// every node's state), ErrTimeout, ErrConnectFailed, ErrClosed. The Conn works as any other;
+// its Pool() is a stand-in without a pool handle of its own (acquire from the Group).
 func (g *Group) Acquire(ctx context.Context, route Route) (*Conn, error) {
 	if ctx.Err() != nil {
 		return nil, contextError(ctx, "acquire")
