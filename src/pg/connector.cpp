@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "pg/conninfo.hpp"
 #include "pg/libpq_helpers.hpp"
@@ -73,7 +74,7 @@ void describe_connect_failure(const char *libpq_message, ConnectFailure &failure
 }
 
 PgConnection::PgConnection(PGconn *conn, StatementCacheConfig cache)
-    : conn_(conn), id_(next_connection_id()), cache_(cache) {
+    : conn_(conn), id_(next_connection_id()), cache_(std::move(cache)) {
     PQsetNoticeReceiver(conn_, &PgConnection::on_notice, this);
 }
 

@@ -4,6 +4,7 @@
 
 #include "pg/connector.hpp"
 #include "pg/conninfo.hpp"
+#include "pg/pooler_watch.hpp"
 
 namespace connpool {
 
@@ -14,12 +15,14 @@ Error create_pg_pool(const char *conninfo, const PoolSettings &settings, std::sh
     if (!error.ok()) return error;
     error = settings.validate();
     if (!error.ok()) return error;
+    auto watch = std::make_shared<PoolerWatch>();
     auto connector = std::make_unique<PgConnector>(
         PgSettings{conninfo,
                    parsed.password,
                    settings.pg.reset_query,
-                   {settings.pg.statement_cache_size, settings.pg.prepare_threshold}});
+                   {settings.pg.statement_cache_size, settings.pg.prepare_threshold, watch}});
     out = Pool::create(settings.pool, std::move(connector), std::move(budget));
+    watch->set_log(&out->log());
     out->log().info("pool created for {}", parsed.redacted);
     return {};
 }

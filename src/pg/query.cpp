@@ -10,6 +10,7 @@
 
 #include "pg/connector.hpp"
 #include "pg/libpq_helpers.hpp"
+#include "pg/pooler_watch.hpp"
 
 namespace connpool {
 
@@ -231,6 +232,16 @@ connpool_status end_statement(PgConnection &pg, PGresult *&result, Error &error)
 
 enum class Retry { none, sent, failed };
 
+// A cached statement vanished without a known cause: repeated, that is a transaction pooler in
+// between (pg/pooler_watch.hpp), and the cache stops preparing.
+void note_statement_loss(StatementCache &cache, const std::string &name) {
+    const int64_t losses = cache.note_unexplained_loss();
+    PoolerWatch *watch = cache.watch();
+    if (watch == nullptr) return;
+    watch->note_loss(losses, name);
+    if (watch->detected()) cache.disable();
+}
+
 // A cached prepared statement failed because the server no longer has it (26000) or its plan
 // went stale: corrects the cache and, when the session allows it, re-sends the statement
 // unprepared (`result` is then freed).
@@ -244,6 +255,7 @@ Retry retry_unprepared(PgConnection &pg, PGresult *result) {
         // raw PGconn...): trust none of them any more, and deallocate the others (those already
         // gone fail harmlessly) rather than leave them behind.
         pg.cache().forget_all(false);
+        note_statement_loss(pg.cache(), st.name);
     } else if (stale) {
         pg.cache().forget(st.name, true);
     }
@@ -274,11 +286,24 @@ connpool_status deliver(PgConnection &pg, PGresult *result, std::unique_ptr<Quer
     // Every result was read and libpq is idle: nothing is left in the socket that the server
     // sent before its ReadyForQuery.
     if (!pg.poisoned()) pg.drained(Clock::now());
+    const bool cached_statement_missing =
+        !pg.statement().name.empty() && has_sqlstate(result, "26000");
     out = std::make_unique<QueryResult>(result);
     if (out->status() != CONNPOOL_OK) {
-        error = Error(out->status(), out->error_message(), out->sqlstate());
+        error = Error(out->status(),
+                      out->error_message() + (cached_statement_missing ? kPoolerHint : ""),
+                      out->sqlstate());
     }
     return out->status();
+}
+
+// The connection's cache, first brought up to date: its entries are distrusted after the raw
+// PGconn was used, and it stops preparing once the pool found a transaction pooler in between.
+StatementCache &cache_for_next_statement(PgConnection &pg) {
+    StatementCache &cache = pg.cache();
+    if (pg.take_raw_use()) cache.forget_all(false);
+    if (cache.enabled() && cache.watch() != nullptr && cache.watch()->detected()) cache.disable();
+    return cache;
 }
 
 }  // namespace
@@ -299,8 +324,7 @@ connpool_status send_statement(PgConnection &pg, const char *sql, int32_t n_para
                       "replaces the connection) and retry");
         return CONNPOOL_ERR_CONNECTION_BROKEN;
     }
-    StatementCache &cache = pg.cache();
-    if (pg.take_raw_use()) cache.forget_all(false);
+    StatementCache &cache = cache_for_next_statement(pg);
     st.clear_results();
     st.expect.clear();
     st.next = 0;

@@ -25,7 +25,8 @@ Fences &fences() {
     return *instance;
 }
 
-std::atomic<bool> any_fence{false};
+// Fences set so far (each fence_node call): lets `fenced` skip the list when nothing changed.
+std::atomic<uint64_t> fences_set{0};
 
 }  // namespace
 
@@ -58,6 +59,9 @@ void fence_node(const std::string &node) {
     Fences &f = fences();
     const TimePoint now = Clock::now();
     std::lock_guard<std::mutex> lock(f.mutex);
+    // Counted under the lock, before the change, so a reader that saw the new count reads the
+    // list after it (the lock orders them).
+    fences_set.fetch_add(1, std::memory_order_release);
     for (auto &[name, since] : f.since) {
         if (name == node) {
             since = now;
@@ -65,16 +69,18 @@ void fence_node(const std::string &node) {
         }
     }
     f.since.emplace_back(node, now);
-    any_fence.store(true, std::memory_order_release);
 }
 
-bool fenced(const ServerRole &role) {
-    if (!role.must_be_writable || !any_fence.load(std::memory_order_acquire)) return false;
+bool fenced(ServerRole &role) {
+    if (!role.must_be_writable) return false;
+    const uint64_t set = fences_set.load(std::memory_order_acquire);
+    if (set == role.fences_checked) return false;
     Fences &f = fences();
     std::lock_guard<std::mutex> lock(f.mutex);
     for (const auto &[name, since] : f.since) {
-        if (name == role.node) return role.connected_at <= since;
+        if (name == role.node && role.connected_at <= since) return true;
     }
+    role.fences_checked = set;
     return false;
 }
 

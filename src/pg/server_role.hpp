@@ -12,6 +12,7 @@
 // already drop the other connections to a server that went away.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include <libpq-fe.h>
@@ -21,10 +22,11 @@
 namespace connpool {
 
 struct ServerRole {
-    std::string node;                // "host:port" that libpq reached
-    bool must_be_writable = false;   // target_session_attrs was read-write or primary
-    TimePoint connected_at{};        // connections opened before a fence are distrusted
-    bool read_only_error = false;    // a statement failed with 25006 since the last release
+    std::string node;               // "host:port" that libpq reached
+    bool must_be_writable = false;  // target_session_attrs was read-write or primary
+    TimePoint connected_at{};       // connections opened before a fence are distrusted
+    bool read_only_error = false;   // a statement failed with 25006 since the last release
+    uint64_t fences_checked = 0;    // fences set when `fenced` last found this one unfenced
 };
 
 // Fills `role` from an established connection (PQconninfo, PQhost, PQport). Allocates:
@@ -40,9 +42,10 @@ bool reports_role(const PGconn *conn);
 // Marks `node` as read-only as of now: connections to it opened earlier are stale.
 void fence_node(const std::string &node);
 
-// A writable-only connection to a server fenced after it was opened. One relaxed atomic load
-// when nothing was ever fenced (the usual case).
-bool fenced(const ServerRole &role);
+// A writable-only connection to a server fenced after it was opened. One atomic load unless a
+// fence was set since this connection was last checked (a connection once found unfenced stays
+// so until the next fence): the process-wide list is locked only then.
+bool fenced(ServerRole &role);
 
 // What release decides for a connection that must reach a writable server.
 enum class RoleVerdict {

@@ -1,18 +1,28 @@
 #include "pg/statement_cache.hpp"
 
+#include <unistd.h>
+
 #include <atomic>
+#include <random>
 
 #include <fmt/format.h>
 
 namespace connpool {
 namespace {
 
-// Unique in the process, not just per connection: behind a proxy that shares server sessions
-// (PgBouncer in transaction mode before 1.21) another connection's "_connpool_0" must never
-// be executed in place of ours; a foreign name fails with 26000, which the cache handles.
+// Unique across processes, not just per connection: behind a proxy that shares server sessions
+// (PgBouncer in transaction mode before 1.21) between the connections of many processes, another
+// client's "_connpool_0" must never be executed in place of ours. A random token drawn once per
+// process (the same in a forked child, hence the process id too) and a counter: a foreign
+// session fails with 26000 instead, which the cache handles.
 std::string next_statement_name() {
+    static const uint64_t token = [] {
+        std::random_device device;
+        return (static_cast<uint64_t>(device()) << 32) ^ device();
+    }();
     static std::atomic<uint64_t> next{0};
-    return fmt::format("_connpool_{}", next.fetch_add(1, std::memory_order_relaxed));
+    return fmt::format("_connpool_{:x}_{}_{}", token, ::getpid(),
+                       next.fetch_add(1, std::memory_order_relaxed));
 }
 
 // Names waiting for DEALLOCATE beyond this many (a session that never goes idle) are dropped:

@@ -6,21 +6,26 @@
 
 #include <cstdint>
 #include <list>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace connpool {
 
+class PoolerWatch;
+
 struct StatementCacheConfig {
-    int64_t capacity = 100;         // prepared statements kept; 0 disables the cache
-    int64_t prepare_threshold = 5;  // unprepared executions before a text is prepared
+    int64_t capacity = 100;                // prepared statements kept; 0 disables the cache
+    int64_t prepare_threshold = 5;         // unprepared executions before a text is prepared
+    std::shared_ptr<PoolerWatch> watch{};  // shared by a pool's connections (may be null)
 };
 
 class StatementCache {
   public:
-    explicit StatementCache(StatementCacheConfig config) : config_(config) {}
+    explicit StatementCache(StatementCacheConfig config) : config_(std::move(config)) {}
     StatementCache(const StatementCache &) = delete;
     StatementCache &operator=(const StatementCache &) = delete;
 
@@ -45,6 +50,15 @@ class StatementCache {
     std::vector<std::string> &pending_deallocations() { return to_deallocate_; }
 
     bool enabled() const { return config_.capacity > 0; }
+    // Stops preparing for good (a transaction pooler is in between): forgets every entry, and
+    // the DEALLOCATEs, which would reach arbitrary server sessions.
+    void disable() {
+        forget_all(true);
+        config_.capacity = 0;
+    }
+    // Counts a cached statement found missing without a known cause; returns the count.
+    int64_t note_unexplained_loss() { return ++losses_; }
+    PoolerWatch *watch() const { return config_.watch.get(); }
     size_t prepared_count() const { return prepared_.size(); }
     size_t counting_count() const { return counting_.size(); }
 
@@ -75,6 +89,7 @@ class StatementCache {
     // Keys point into the entries' own strings (list nodes never move).
     std::unordered_map<Key, std::pair<List *, List::iterator>, KeyHash> index_;
     std::vector<std::string> to_deallocate_;
+    int64_t losses_ = 0;
 };
 
 }  // namespace connpool

@@ -82,7 +82,7 @@ class Cluster {
 struct Outcomes {
     std::mutex mutex;
     std::vector<std::pair<Clock::time_point, std::string>> writes;  // when, server port
-    std::vector<Clock::time_point> read_only_errors;               // SQLSTATE 25006
+    std::vector<Clock::time_point> read_only_errors;                // SQLSTATE 25006
     int other_errors = 0;
     std::string last_error;
 
@@ -125,9 +125,9 @@ class FailoverTest : public ::testing::Test {
     void make_pool(const std::string &conninfo) {
         connpool_options *opts = nullptr;
         ASSERT_EQ(connpool_options_new(&opts, nullptr), CONNPOOL_OK);
-        for (const auto &[k, v] : {Option{"name", "failover"}, Option{"min_size", "4"},
-                                   Option{"max_size", "4"}, Option{"connect_timeout", "2000"},
-                                   Option{"pre_ping", "off"}}) {
+        for (const auto &[k, v] :
+             {Option{"name", "failover"}, Option{"min_size", "4"}, Option{"max_size", "4"},
+              Option{"connect_timeout", "2000"}, Option{"pre_ping", "off"}}) {
             ASSERT_EQ(connpool_options_set(opts, k, v, nullptr), CONNPOOL_OK) << k;
         }
         Error error;
@@ -150,8 +150,9 @@ class FailoverTest : public ::testing::Test {
         }
         connpool_result *r = nullptr;
         const connpool_status status = connpool_lease_exec(
-            &r, lease, "INSERT INTO failover_log(port) VALUES (current_setting('port')::int) "
-                       "RETURNING port",
+            &r, lease,
+            "INSERT INTO failover_log(port) VALUES (current_setting('port')::int) "
+            "RETURNING port",
             0, nullptr, error.out());
         const auto now = Clock::now();
         {
@@ -236,13 +237,14 @@ void FailoverTest::stop_then_promote(int64_t outage_ms) {
     // Measured from the moment the promotion was requested: `pg_ctl promote -w` returns only
     // after polling the server, and a write may already have landed by then.
     const int64_t failover_ms = ms_between(promoting, first);
-    std::printf("failover (primary stopped, standby promoted %lld ms later): first write "
-                "through the pool %lld ms after the promotion was requested (pg_ctl promote "
-                "returned after %lld ms), %lld ms after the stop began\n",
-                static_cast<long long>(ms_between(stopping, promoting)),
-                static_cast<long long>(failover_ms),
-                static_cast<long long>(ms_between(promoting, promoted)),
-                static_cast<long long>(ms_between(stopping, first)));
+    std::printf(
+        "failover (primary stopped, standby promoted %lld ms later): first write "
+        "through the pool %lld ms after the promotion was requested (pg_ctl promote "
+        "returned after %lld ms), %lld ms after the stop began\n",
+        static_cast<long long>(ms_between(stopping, promoting)),
+        static_cast<long long>(failover_ms),
+        static_cast<long long>(ms_between(promoting, promoted)),
+        static_cast<long long>(ms_between(stopping, first)));
     RecordProperty("failover_ms", std::to_string(failover_ms));
     EXPECT_LT(failover_ms, failover_bound_ms());
     // libpq never connects to the standby while it is read-only, and the pool never reuses a
@@ -289,8 +291,8 @@ TEST_F(FailoverTest, PrimaryTurnsReadOnlyThenStandbyPromoted) {
 
     Clock::time_point first;
     ASSERT_TRUE(await_write_on(standby, fencing, first, 15000))
-        << "no write reached the promoted standby; 25006 seen "
-        << seen_.read_only_after(fencing) << " times; last error: " << seen_.last_error;
+        << "no write reached the promoted standby; 25006 seen " << seen_.read_only_after(fencing)
+        << " times; last error: " << seen_.last_error;
     // Settle, then a window in which every write must land on the new primary.
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     const auto window = Clock::now();
@@ -299,10 +301,11 @@ TEST_F(FailoverTest, PrimaryTurnsReadOnlyThenStandbyPromoted) {
     stop_writers();
 
     const int64_t failover_ms = ms_between(promoting, first);
-    std::printf("failover (primary fenced read-only, standby promoted): first write through the "
-                "pool %lld ms after the promotion was requested; %zu write(s) refused with 25006 "
-                "in flight\n",
-                static_cast<long long>(failover_ms), seen_.read_only_after(fencing));
+    std::printf(
+        "failover (primary fenced read-only, standby promoted): first write through the "
+        "pool %lld ms after the promotion was requested; %zu write(s) refused with 25006 "
+        "in flight\n",
+        static_cast<long long>(failover_ms), seen_.read_only_after(fencing));
     RecordProperty("failover_ms", std::to_string(failover_ms));
     EXPECT_LT(failover_ms, failover_bound_ms());
     // At most one refused write per pooled connection (those in flight at the switch)...
