@@ -29,6 +29,7 @@ enum class HandleKind : uint8_t {
     result = 4,
     acquire = 5,
     exporter = 6,
+    group = 7,
 };
 
 namespace detail {

@@ -12,6 +12,7 @@
 #include "connpool/connpool.h"
 #include "core/error.hpp"
 #include "core/pool.hpp"
+#include "core/pool_group.hpp"
 #include "handle_registry.hpp"
 #include "pg/result.hpp"
 #include "pg/settings.hpp"
@@ -33,6 +34,9 @@ struct PoolObject {
     // pool and unregisters it (see capi/registry.hpp). Empty for pools made by
     // connpool_pool_create.
     std::string registry_name;
+};
+struct GroupObject {
+    std::shared_ptr<PoolGroup> group;
 };
 struct AcquireObject {
     std::unique_ptr<AsyncAcquire> request;

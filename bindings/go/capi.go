@@ -1,8 +1,8 @@
 package connpool
 
-// This file (with capi_ops.go for the run-time operations and log.go for the log callback) is
-// the only one that talks to C. Everything else calls the small Go functions at the bottom,
-// which keeps the cgo rules in one place:
+// This file (with capi_ops.go for the run-time operations, group_capi.go for pool groups and
+// log.go for the log callback) is the only one that talks to C. Everything else calls the small
+// Go functions at the bottom, which keeps the cgo rules in one place:
 //
 //   - Handles (pool, lease, result, options, acquire request) are 64-bit tokens with bit 63 set,
 //     never addresses. They cross into Go as uintptr and are only ever handed back to C.

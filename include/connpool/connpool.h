@@ -1753,6 +1753,121 @@ CONNPOOL_API connpool_status connpool_connect(connpool_lease **out, const char *
                                               const connpool_options *options,
                                               connpool_error **err);
 
+/* ---- Pool groups: read-only routing over a primary and its standbys -------------------------- */
+
+/**
+ * A pool group: one logical pool over a primary and its streaming-replication standbys, made
+ * from a multi-host conninfo (`host=a,b,c port=5432,5433,5434`, or the URI form). It keeps one
+ * ordinary pool per host (each with that host's conninfo and the group's options; node pools
+ * are named "<name>@host:port"; target_session_attrs is dropped, the group routes by role
+ * itself). Read-write leases always go to the primary; read-only leases go round robin to the
+ * healthy standbys whose replica lag is within the replica_max_lag option, and to the primary
+ * when no standby qualifies. libpq 15 has no load_balance_hosts: the group does the spreading.
+ *
+ * Each node is checked every replica_check_interval (default 1 s) through one of its own pooled
+ * connections: `pg_is_in_recovery()` gives its role (a promotion is seen at the next check),
+ * the age of `pg_last_xact_replay_timestamp()` its lag (0 when it has replayed all it
+ * received), and a failed check (no connection within max(interval, 1 s), connection lost)
+ * takes it out of rotation until a check succeeds again. An acquire that fails to connect to a
+ * node also takes it out at once. Leases are ordinary connpool_lease handles: exec, release
+ * and the other lease functions work unchanged; a lease goes back to its node's pool.
+ */
+typedef struct connpool_group connpool_group;
+
+/** Routing modes of connpool_group_acquire. */
+#define CONNPOOL_ROUTE_READ_WRITE 0 /**< the primary */
+#define CONNPOOL_ROUTE_READ_ONLY 1  /**< a healthy standby, else the primary */
+
+/**
+ * Creates a pool group over every host of `conninfo`. `options` may be NULL (defaults); they
+ * apply to each node pool, plus the group options replica_max_lag and replica_check_interval.
+ * No connection is opened here: each node's first check starts in the background at once.
+ *
+ * Returns: CONNPOOL_OK with `*out` set; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out` or conninfo,
+ *          conninfo not parsable, host/hostaddr/port lists of different lengths, more than 32
+ *          hosts, invalid options), CONNPOOL_ERR_INVALID_HANDLE (stale `options`),
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL. Messages never quote the password.
+ * Blocks:  never: no network I/O. Starts each node pool's threads and one checker per node.
+ * Threads: thread-safe.
+ */
+CONNPOOL_API connpool_status connpool_group_create(connpool_group **out, const char *conninfo,
+                                                   const connpool_options *options,
+                                                   connpool_error **err);
+
+/**
+ * Waits until every node has been checked once (its role is known, or it was found down).
+ * Optional: connpool_group_acquire waits for a suitable node by itself.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_TIMEOUT (the message lists each node's state),
+ *          CONNPOOL_ERR_POOL_CLOSED, CONNPOOL_ERR_INVALID_ARGUMENT (NULL `group`),
+ *          CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED.
+ * Blocks:  up to timeout_ms (< 0: the acquire_timeout option).
+ * Threads: thread-safe.
+ */
+CONNPOOL_API connpool_status connpool_group_wait_ready(connpool_group *group, int64_t timeout_ms,
+                                                       connpool_error **err);
+
+/**
+ * Borrows a connection for `mode` (CONNPOOL_ROUTE_READ_WRITE or CONNPOOL_ROUTE_READ_ONLY),
+ * see connpool_group. Waits up to timeout_ms (< 0: the acquire_timeout option; 0: no wait)
+ * for a node that can serve the mode to be known (first checks, a failover) and for one of
+ * its pool's connections. With several standbys, the wait on one standby's pool lasts one
+ * replica_check_interval at most before the others are looked at again.
+ *
+ * Returns: CONNPOOL_OK with `*out` set to a lease; CONNPOOL_ERR_DATABASE_UNAVAILABLE (no node
+ *          can serve the mode: no primary for read-write, no node at all for read-only; the
+ *          message lists each node as host:port and its state), CONNPOOL_ERR_TIMEOUT (nodes
+ *          could serve but no connection was free in time), CONNPOOL_ERR_CONNECT_FAILED,
+ *          CONNPOOL_ERR_POOL_CLOSED, CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out` or `group`,
+ *          unknown `mode`), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED,
+ *          CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  up to timeout_ms.
+ * Threads: thread-safe.
+ */
+CONNPOOL_API connpool_status connpool_group_acquire(connpool_lease **out, connpool_group *group,
+                                                    int32_t mode, int64_t timeout_ms,
+                                                    connpool_error **err);
+
+/**
+ * The group's state as a one-line JSON object: "name", "closed_group", the counters
+ * "read_write_acquires", "read_only_acquires" and "read_only_on_primary" (read-only leases
+ * served by the primary for want of a standby), and "nodes": one object per host in conninfo
+ * order with "host", "port", "role" ("primary", "standby" or "unknown" before the first
+ * successful check), "healthy" (the last check or acquire succeeded), "lag_ms" (a standby's
+ * replay lag as of its last check; null for a primary), "checks", "last_error" (of the last
+ * failed check or connect; "" if none) and "stats" (that node pool's connpool_pool_stats_json
+ * object). Free `*out_json` with connpool_string_free().
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out_json` or `group`),
+ *          CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL. Works on a closed group.
+ * Blocks:  never.
+ * Threads: thread-safe.
+ */
+CONNPOOL_API connpool_status connpool_group_stats_json(char **out_json, connpool_group *group,
+                                                       connpool_error **err);
+
+/**
+ * Closes the group: stops the checkers and closes every node pool (threads blocked in
+ * connpool_group_acquire get CONNPOOL_ERR_POOL_CLOSED; leases still out are closed when
+ * released). Idempotent.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `group`),
+ *          CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED.
+ * Blocks:  until the checkers and the node pools' threads have stopped (as connpool_pool_close).
+ * Threads: thread-safe.
+ */
+CONNPOOL_API connpool_status connpool_group_close(connpool_group *group, connpool_error **err);
+
+/**
+ * Closes the group (as connpool_group_close) and frees its handle. NULL is allowed.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_HANDLE (stale handle, e.g. freed twice).
+ * Blocks:  as connpool_group_close.
+ * Threads: once per handle; no other call on the handle may start after it.
+ */
+CONNPOOL_API connpool_status connpool_group_free(connpool_group *group);
+
 #ifdef __cplusplus
 }
 #endif

@@ -26,6 +26,14 @@ const OptionField<PgOptions> kFields[] = {
      nullptr,
      nullptr,
      &PgOptions::init_sql},
+    {{"replica_max_lag", OptionKind::duration_ms, 0, 86'400'000,
+      "pool groups: read-only leases skip a standby whose replay lags the primary by more than "
+      "this (now() - pg_last_xact_replay_timestamp(), as of the last check; 0 = no bound)"},
+     &PgOptions::replica_max_lag_ms},
+    {{"replica_check_interval", OptionKind::duration_ms, 50, 3'600'000,
+      "pool groups: how often each node's role (pg_is_in_recovery()), health and replica lag "
+      "are checked, through one of that node's pooled connections"},
+     &PgOptions::replica_check_interval_ms},
 };
 
 }  // namespace

@@ -18,6 +18,11 @@ struct PgOptions {
     int64_t statement_cache_size = 100;
     int64_t prepare_threshold = 5;
     std::string init_sql;  // empty = none
+    // Pool groups (pg/pool_group.hpp): a standby whose replay lags more than this is skipped by
+    // read-only leases (0 = no bound), and how often every node's role, health and lag are
+    // checked. Plain pools ignore both.
+    int64_t replica_max_lag_ms = 0;
+    int64_t replica_check_interval_ms = 1'000;
 };
 
 std::span<const OptionField<PgOptions>> pg_option_fields();

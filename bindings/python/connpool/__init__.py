@@ -48,6 +48,7 @@ from .errors import (
 )
 from ._ffi import LibraryNotFoundError
 from .pool import Column, Connection, ConnectionPool, Result, Transaction
+from .group import PoolGroup
 from .aio import AsyncConnection, AsyncConnectionPool
 from . import _logging
 from ._logging import flush_logs, log_dropped_count, set_log_level, sync_log_level
@@ -87,6 +88,7 @@ __all__ = [
     "IntegrityError",
     "InterfaceError",
     "OperationalError",
+    "PoolGroup",
     "ProgrammingError",
     "QueryDataError",
     "QueryIntegrityError",
