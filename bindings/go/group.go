@@ -11,11 +11,11 @@ import (
 type Route int32
 
 const (
-	// ReadWrite leases always come from the primary.
-	ReadWrite Route = 0
-	// ReadOnly leases come from a healthy standby (round robin, within the replica_max_lag
+	// RouteReadWrite leases always come from the primary.
+	RouteReadWrite Route = 0
+	// RouteReadOnly leases come from a healthy standby (round robin, within the replica_max_lag
 	// option), or from the primary when no standby qualifies.
-	ReadOnly Route = 1
+	RouteReadOnly Route = 1
 )
 
 // Group is a pool group (a connpool_group): one logical pool over a primary and its

@@ -62,13 +62,13 @@ func servedBy(t *testing.T, g *connpool.Group, route connpool.Route) (port strin
 
 func TestGroupRoutesByRole(t *testing.T) {
 	g := newGroup(t)
-	port, standby := servedBy(t, g, connpool.ReadWrite)
+	port, standby := servedBy(t, g, connpool.RouteReadWrite)
 	if port != clusterPort(t, "node0") || standby {
 		t.Fatalf("read-write lease on port %s (in recovery %v), want the primary %s", port, standby, clusterPort(t, "node0"))
 	}
 	seen := map[string]int{}
 	for i := 0; i < 8; i++ {
-		port, standby := servedBy(t, g, connpool.ReadOnly)
+		port, standby := servedBy(t, g, connpool.RouteReadOnly)
 		if !standby {
 			t.Fatalf("read-only lease on a primary (port %s)", port)
 		}
@@ -101,7 +101,7 @@ func TestGroupClosedAndBadConninfo(t *testing.T) {
 	g.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if _, err := g.Acquire(ctx, connpool.ReadOnly); !errors.Is(err, connpool.ErrClosed) {
+	if _, err := g.Acquire(ctx, connpool.RouteReadOnly); !errors.Is(err, connpool.ErrClosed) {
 		t.Fatalf("Acquire on a closed group: %v", err)
 	}
 }

@@ -197,6 +197,13 @@ SIGNATURES = [
     ("connpool_lease_get_info", c_int32, [P(connpool_lease_info), c_void_p, ERR], False),
     ("connpool_pool_connections_json", c_int32, [P(c_void_p), c_void_p, ERR], False),
     ("connpool_connect", c_int32, [P(c_void_p), c_char_p, c_void_p, ERR], True),
+    # pool groups (connpool/group.py): every call may block or stop threads: GIL released
+    ("connpool_group_create", c_int32, [P(c_void_p), c_char_p, c_void_p, ERR], True),
+    ("connpool_group_wait_ready", c_int32, [c_void_p, c_int64, ERR], True),
+    ("connpool_group_acquire", c_int32, [P(c_void_p), c_void_p, c_int32, c_int64, ERR], True),
+    ("connpool_group_stats_json", c_int32, [P(c_void_p), c_void_p, ERR], True),
+    ("connpool_group_close", c_int32, [c_void_p, ERR], True),
+    ("connpool_group_free", c_int32, [c_void_p], True),
 ]
 
 

@@ -23,39 +23,10 @@ __all__ = ["PoolGroup", "READ_WRITE", "READ_ONLY"]
 READ_WRITE = 0
 READ_ONLY = 1
 
-_P = ctypes.POINTER
+# Declared with every other function in _ffi (the header's one list); a library without pool
+# groups has stand-ins there that raise when called.
+_c = _ffi.lib
 _vp = ctypes.c_void_p
-_ERR = _P(_vp)
-# Declared here rather than in _ffi's list: every call may block or close threads, so all go
-# through the CDLL (GIL released).
-_SIGNATURES = [
-    ("connpool_group_create", [_P(_vp), ctypes.c_char_p, _vp, _ERR]),
-    ("connpool_group_wait_ready", [_vp, ctypes.c_int64, _ERR]),
-    ("connpool_group_acquire", [_P(_vp), _vp, ctypes.c_int32, ctypes.c_int64, _ERR]),
-    ("connpool_group_stats_json", [_P(_vp), _vp, _ERR]),
-    ("connpool_group_close", [_vp, _ERR]),
-    ("connpool_group_free", [_vp]),
-]
-
-
-class _Group:
-    pass
-
-
-def _bind() -> _Group | None:
-    functions = _Group()
-    for name, argtypes in _SIGNATURES:
-        try:
-            f = getattr(_ffi._cdll, name)
-        except AttributeError:
-            return None
-        f.restype = ctypes.c_int32
-        f.argtypes = argtypes
-        setattr(functions, name, f)
-    return functions
-
-
-_c = _bind()
 
 
 def _check(status: int, err) -> None:
@@ -79,10 +50,6 @@ class PoolGroup:
 
     def __init__(self, conninfo: str, *, timeout=None, replica_max_lag=None,
                  replica_check_interval=None, **options) -> None:
-        if _c is None:
-            raise _ffi.IncompatibleLibraryError(
-                f"{_ffi.path} has no pool groups (connpool_group_create); use a newer libconnpool"
-            )
         if not isinstance(conninfo, str):
             raise InvalidArgument(f"conninfo must be a str, not {type(conninfo).__name__}")
         self._closed = False
