@@ -44,13 +44,13 @@ int main(int argc, char **argv) {
 
     /* A standby; the primary when no standby is healthy and within replica_max_lag. */
     connpool_lease *lease = NULL;
-    if (connpool_group_acquire(&lease, group, CONNPOOL_ROUTE_READ_ONLY, 2000, &err) != CONNPOOL_OK)
+    if (connpool_group_acquire(&lease, group, CONNPOOL_ROUTE_READ_ONLY, 5000, &err) != CONNPOOL_OK)
         goto fail;
     query_value(read_only, lease, "SELECT pg_is_in_recovery()"); /* "t" on a standby */
     connpool_lease_release(lease, NULL);
 
     /* The primary. */
-    if (connpool_group_acquire(&lease, group, CONNPOOL_ROUTE_READ_WRITE, 2000, &err) != CONNPOOL_OK)
+    if (connpool_group_acquire(&lease, group, CONNPOOL_ROUTE_READ_WRITE, 5000, &err) != CONNPOOL_OK)
         goto fail;
     query_value(read_write, lease, "SELECT pg_is_in_recovery()"); /* "f" */
     connpool_lease_release(lease, NULL);
