@@ -37,10 +37,11 @@ std::string health_json_of(connpool_pool *pool) {
 }
 
 TEST(HealthPgTest, WrongPortMakesThePoolUnhealthyWithItsReasons) {
-    // A port nobody listens on: every connect fails at once.
+    // A port nobody listens on: every connect fails at once. min_size 0: nothing connects
+    // before the first verdict (a background connect could fail first and degrade it).
     const std::string conninfo = "host=127.0.0.1 port=1 dbname=postgres";
     connpool_pool *pool = make_pool(conninfo, {{"max_size", "2"},
-                                               {"min_size", "1"},
+                                               {"min_size", "0"},
                                                {"breaker_threshold", "0"},
                                                {"health_unhealthy_errors", "3"}});
     EXPECT_EQ(verdict_of(pool), CONNPOOL_HEALTH_HEALTHY);
