@@ -45,6 +45,8 @@ TEST(HealthPgTest, WrongPortMakesThePoolUnhealthyWithItsReasons) {
                                                {"breaker_threshold", "0"},
                                                {"health_unhealthy_errors", "3"}});
     EXPECT_EQ(verdict_of(pool), CONNPOOL_HEALTH_HEALTHY);
+    // Now keep one connection wanted, so connects go on failing in the background.
+    ASSERT_EQ(connpool_pool_resize(pool, 1, 2, nullptr), CONNPOOL_OK);
     connpool_lease *lease = nullptr;
     EXPECT_EQ(connpool_pool_acquire(&lease, pool, 300, nullptr), CONNPOOL_ERR_CONNECT_FAILED);
     // The failed connects and the timed-out acquire are errors of the window.
