@@ -235,10 +235,10 @@ CONNPOOL_API const char *connpool_error_message(const connpool_error *error);
  *
  * Returns: the five characters for CONNPOOL_ERR_QUERY_FAILED (except a refused COPY), for
  *          CONNPOOL_ERR_CONNECTION_BROKEN when the server said why (e.g. "57P01" for a
- *          terminated backend) and for connpool_connect's CONNPOOL_ERR_CONNECT_FAILED when the
- *          server sent one (e.g. "28P01"); "" otherwise (a pool's connect failures included:
- *          their message quotes the latest connect error) and for a NULL `error`. Never NULL;
- *          valid until connpool_error_free(error).
+ *          terminated backend), and for CONNPOOL_ERR_CONNECT_FAILED and
+ *          CONNPOOL_ERR_DATABASE_UNAVAILABLE when the server sent one with the latest failed
+ *          connect (e.g. "28P01" for a wrong password, or the init_sql's); "" otherwise and for
+ *          a NULL `error`. Never NULL; valid until connpool_error_free(error).
  * Blocks:  never.
  * Threads: any; an error object is immutable until freed.
  */

@@ -170,11 +170,13 @@ Error Pool::wait_failed_locked(int64_t timeout_ms, const char *what) const {
     // acquire repeats this choice so that it need not build the message nobody asked for.)
     const connpool_status status =
         last_connect_error_ ? CONNPOOL_ERR_CONNECT_FAILED : CONNPOOL_ERR_TIMEOUT;
-    return Error(status, "timed out after " + std::to_string(timeout_ms) + " ms waiting for " +
-                             what + " (" + describe_state_locked() + ")" +
-                             (last_connect_error_ ? "; fix the server address or credentials"
-                                                  : "; raise max_size or the timeout, or release "
-                                                    "leases sooner"));
+    return Error(status,
+                 "timed out after " + std::to_string(timeout_ms) + " ms waiting for " + what +
+                     " (" + describe_state_locked() + ")" +
+                     (last_connect_error_ ? "; fix the server address or credentials"
+                                          : "; raise max_size or the timeout, or release "
+                                            "leases sooner"),
+                 last_connect_error_ ? last_connect_sqlstate_ : std::string());
 }
 
 // ----- where a connection goes --------------------------------------------------------------
@@ -310,13 +312,14 @@ connpool_status Pool::refuse_wait_locked(int64_t timeout_ms, TimePoint now, Erro
 }
 
 Error Pool::unavailable_error_locked() const {
-    return Error(CONNPOOL_ERR_DATABASE_UNAVAILABLE,
-                 "database unavailable: " + std::to_string(connect_policy_.consecutive_failures()) +
-                     " consecutive connect attempt(s) failed, so acquires fail fast (circuit "
-                     "breaker open; the pool keeps retrying in the background and recovers by "
-                     "itself)" +
-                     (last_connect_error_ ? "; last connect error: " + *last_connect_error_
-                                          : std::string()));
+    return Error(
+        CONNPOOL_ERR_DATABASE_UNAVAILABLE,
+        "database unavailable: " + std::to_string(connect_policy_.consecutive_failures()) +
+            " consecutive connect attempt(s) failed, so acquires fail fast (circuit "
+            "breaker open; the pool keeps retrying in the background and recovers by "
+            "itself)" +
+            (last_connect_error_ ? "; last connect error: " + *last_connect_error_ : std::string()),
+        last_connect_error_ ? last_connect_sqlstate_ : std::string());
 }
 
 // The breaker just opened: waiters that cannot be served by a connection coming back are told

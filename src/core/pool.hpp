@@ -374,6 +374,7 @@ class Pool final : private BudgetMember {
     bool brief_holds_ = false;
     uint64_t window_skips_ = 0;
     std::shared_ptr<const std::string> last_connect_error_;
+    std::string last_connect_sqlstate_;  // of last_connect_error_, when the server sent one
     // The budget refused a permit: no connect is requested until it frees one (it calls
     // budget_permit_freed) or, while acquirers wait, until budget_retry_at_, when the pool asks
     // again (another pool may have an idle connection to give up by then).

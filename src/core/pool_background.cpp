@@ -86,6 +86,7 @@ void Pool::run_open() {
             count(counters_.connect_errors);
             note_error_locked();
             last_connect_error_ = std::make_shared<const std::string>(failure.message);
+            last_connect_sqlstate_ = failure.sqlstate;
             const ConnectPolicy::FailureOutcome outcome =
                 connect_policy_.on_failure(now, failure.permanent, random_fraction());
             backoff_ms = outcome.backoff_ms;

@@ -213,6 +213,7 @@ TEST_F(RunTimePgTest, InitSqlFailureIsAConnectFailureWithItsSqlstate) {
         EXPECT_NE(error.message().find("init_sql failed"), std::string::npos) << error.message();
         EXPECT_NE(error.message().find(std::string("SQLSTATE ") + c.sqlstate), std::string::npos)
             << error.message();
+        EXPECT_EQ(error.sqlstate(), c.sqlstate);
         EXPECT_GE(stats().connect_errors, 1);
         EXPECT_EQ(stats().total, 0) << "no connection entered the pool";
         EXPECT_EQ(connpool_pool_free(pool_), CONNPOOL_OK);

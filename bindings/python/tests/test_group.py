@@ -31,7 +31,6 @@ class PoolGroupTest(unittest.TestCase):
             max_size=4,
             timeout=5,
             replica_check_interval=0.2,
-            replica_max_lag=30,
         )
         self.group.wait(timeout=10)
 
