@@ -5,6 +5,8 @@
 // under it and closed after unlocking; a check takes one idle slot out at a time and pings it
 // unlocked.
 #include <algorithm>
+#include <stdexcept>
+#include <string_view>
 
 #include <spdlog/logger.h>
 
@@ -18,21 +20,29 @@ using detail::count;
 
 namespace {
 
-constexpr int64_t kMaxSize = 10'000;  // as the min_size/max_size options
+// The accepted range of a size option, from the option list (the one place it is stated).
+const OptionSpec &size_spec(std::string_view key) {
+    for (const OptionField<PoolOptions> &field : pool_option_fields()) {
+        if (key == field.spec.key) return field.spec;
+    }
+    throw std::logic_error("no pool option named " + std::string(key));
+}
+
+std::string out_of_range(const OptionSpec &spec, int64_t value) {
+    if (value >= spec.min && value <= spec.max) return {};
+    return "resize: " + std::string(spec.key) + " " + std::to_string(value) + " must be from " +
+           std::to_string(spec.min) + " to " + std::to_string(spec.max);
+}
 
 // What is wrong with a requested size, or an empty string.
 std::string size_problem(int64_t min_size, int64_t max_size) {
-    if (min_size < 0 || min_size > kMaxSize) {
-        return "resize: min_size " + std::to_string(min_size) + " must be from 0 to 10000";
+    std::string problem = out_of_range(size_spec("min_size"), min_size);
+    if (problem.empty()) problem = out_of_range(size_spec("max_size"), max_size);
+    if (problem.empty() && min_size > max_size) {
+        problem = "resize: min_size " + std::to_string(min_size) + " must not exceed max_size " +
+                  std::to_string(max_size);
     }
-    if (max_size < 1 || max_size > kMaxSize) {
-        return "resize: max_size " + std::to_string(max_size) + " must be from 1 to 10000";
-    }
-    if (min_size > max_size) {
-        return "resize: min_size " + std::to_string(min_size) + " must not exceed max_size " +
-               std::to_string(max_size);
-    }
-    return {};
+    return problem;
 }
 
 int64_t ms_between(TimePoint from, TimePoint to) {
