@@ -56,3 +56,22 @@ func TestMinIdleKeepsIdleConnectionsAboveThoseInUse(t *testing.T) {
 		return mustStat(t, p).Total == 3
 	})
 }
+
+func TestTargetUtilisationOpensAheadOfDemand(t *testing.T) {
+	p := newPool(t, connpool.WithMinSize(0), connpool.WithMaxSize(8), connpool.WithTargetUtilisation(50))
+	ctx := ctxTimeout(t, 20*time.Second)
+	for i := 0; i < 2; i++ {
+		c, err := p.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Release()
+	}
+	// 2 in use at most 50 % of the total: at least 4 open, without a third acquire.
+	waitFor(t, 10*time.Second, "4 connections open", func() bool {
+		return mustStat(t, p).Total >= 4
+	})
+	if s := mustStat(t, p); s.Acquired != 2 {
+		t.Errorf("acquired %d, want 2", s.Acquired)
+	}
+}

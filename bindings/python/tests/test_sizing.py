@@ -4,6 +4,7 @@ those in use. The options go through the generic option path; these tests show t
 
 from __future__ import annotations
 
+import threading
 import time
 import unittest
 
@@ -67,6 +68,46 @@ class MinIdleTest(PgTestCase):
             self.assertTrue(wait_until(lambda: pool.get_stats()["total"] == 3), pool.get_stats())
             self.assertEqual(self.backends(app), 3)
             pool.putconn(conn)
+
+
+class TargetUtilisationTest(PgTestCase):
+    def test_connections_are_opened_ahead_of_demand(self):
+        app = unique_app("py_target")
+        with connpool.ConnectionPool(conninfo(app), min_size=0, max_size=8,
+                                     target_utilisation=50) as pool:
+            held = [pool.getconn() for _ in range(2)]
+            # 2 in use at most 50 % of the total: at least 4 open, without a third acquire.
+            self.assertTrue(wait_until(lambda: pool.get_stats()["total"] >= 4), pool.get_stats())
+            self.assertEqual(pool.get_stats()["acquired"], 2)
+            for conn in held:
+                pool.putconn(conn)
+
+
+class ThreadAffinityTest(PgTestCase):
+    def test_on_a_thread_gets_back_what_it_released_off_it_gets_the_latest(self):
+        with connpool.ConnectionPool(conninfo(unique_app("py_affinity")), min_size=2,
+                                     max_size=2, thread_affinity=True) as pool:
+            pool.wait(10)
+            self.assertEqual(*self.released_then_reacquired(pool))
+        with connpool.ConnectionPool(conninfo(unique_app("py_no_affinity")), min_size=2,
+                                     max_size=2) as pool:
+            pool.wait(10)
+            got, mine = self.released_then_reacquired(pool)
+            self.assertNotEqual(got, mine)
+
+    @staticmethod
+    def released_then_reacquired(pool):
+        """The main thread releases its connection, then another thread releases a second one;
+        the main thread acquires again: (backend it gets, backend it released)."""
+        pid = lambda c: c.execute("SELECT pg_backend_pid()").fetchone()[0]
+        mine_conn, other_conn = pool.getconn(), pool.getconn()
+        mine = pid(mine_conn)
+        pool.putconn(mine_conn)
+        t = threading.Thread(target=pool.putconn, args=(other_conn,))
+        t.start()
+        t.join()
+        with pool.connection() as conn:
+            return pid(conn), mine
 
 
 if __name__ == "__main__":
