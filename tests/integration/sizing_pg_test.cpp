@@ -57,6 +57,10 @@ TEST_F(SizingPgTest, KeepaliveReplacesABackendKilledWhileIdleWithoutAnyAcquire) 
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     ASSERT_EQ(admin.backends_settled(app_, 2), 2);
+    // The server sees the replacement's backend before the pool has finished opening it.
+    for (int i = 0; i < 500 && (stats().total != 2 || stats().created != 3); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     const std::vector<std::string> after = backend_pids(admin);
     EXPECT_EQ(std::count(after.begin(), after.end(), before[0]), 0) << "the killed one is gone";
     EXPECT_EQ(std::count(after.begin(), after.end(), before[1]), 1) << "the live one stays";
