@@ -1166,6 +1166,12 @@ typedef struct connpool_stats {
     int64_t keepalive_checks;   /**< idle connections checked by keepalive_interval or a check */
     int64_t keepalive_failures; /**< of those, how many were found dead and closed */
     int64_t resizes;            /**< connpool_pool_resize calls that changed a size */
+    /* appended in 0.3.0 for safe defaults */
+    int64_t reset_failures;  /**< returned connections closed because their session reset failed */
+    int64_t dead_replaced;   /**< leases moved to another connection because theirs was found
+                                  closed by the server before their first statement */
+    int64_t alloc_failures;  /**< allocation failures in the pool's own threads (retried) */
+    int64_t cancel_timeouts; /**< cancel requests given up at cancel_timeout */
 } connpool_stats;
 
 /**

@@ -750,6 +750,10 @@ PoolStats Pool::stats() const {
     s.drains = get(counters_.drains);  // Run-time operations
     s.closed_drained = get(counters_.closed_drained);
     s.resizes = get(counters_.resizes);
+    s.reset_failures = get(counters_.reset_failures);
+    s.dead_replaced = get(counters_.dead_replaced);
+    s.alloc_failures = get(counters_.alloc_failures);
+    s.cancel_timeouts = get(counters_.cancel_timeouts);
     s.created = get(counters_.created);
     s.closed = get(counters_.closed);
     s.acquire_timeouts = get(counters_.acquire_timeouts);

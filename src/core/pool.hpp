@@ -241,6 +241,8 @@ class Pool final : private BudgetMember {
     struct Counters {
         // Run-time operations (keepalive_checks/_failures, below, count checks too).
         std::atomic<int64_t> drains{0}, closed_drained{0}, resizes{0};
+        std::atomic<int64_t> reset_failures{0}, dead_replaced{0}, alloc_failures{0},
+            cancel_timeouts{0};
         std::atomic<int64_t> created{0}, closed{0}, acquire_timeouts{0}, connect_errors{0},
             health_checks{0}, health_check_failures{0}, closed_lifetime{0}, closed_idle{0},
             closed_broken{0}, closed_overflow{0}, resets{0}, breaker_opens{0}, waiters_rejected{0},

@@ -72,7 +72,13 @@ enum class StatKind : int32_t { gauge = 1, counter = 2 };
     X(closed_drained, counter, "connections closed because of a drain")                           \
     X(keepalive_checks, counter, "idle connections checked by keepalive_interval or a check")     \
     X(keepalive_failures, counter, "of those, connections found dead and closed")                 \
-    X(resizes, counter, "resize calls that changed a size")
+    X(resizes, counter, "resize calls that changed a size")                                       \
+    X(reset_failures, counter, "returned connections closed because their session reset failed")  \
+    X(dead_replaced, counter,                                                                     \
+      "leases moved to another connection: theirs was found closed by the server before their "   \
+      "first statement")                                                                          \
+    X(alloc_failures, counter, "allocation failures in the pool's own threads (retried)")         \
+    X(cancel_timeouts, counter, "cancel requests given up at cancel_timeout")
 
 // A snapshot of one pool; the gauges are mutually consistent (idle + in_use == total).
 struct PoolStats {

@@ -34,6 +34,18 @@ const OptionField<PgOptions> kFields[] = {
       "pool groups: how often each node's role (pg_is_in_recovery()), health and replica lag "
       "are checked, through one of that node's pooled connections"},
      &PgOptions::replica_check_interval_ms},
+    {{"reset", OptionKind::choice, 0, 0,
+      "what a returned connection's session goes through before the next lease: auto (a full "
+      "reset, keeping the pool's prepared statements, after any lease that may have changed the "
+      "session), always (after every lease), rollback (only an open transaction is rolled back)",
+      "auto,always,rollback"},
+     nullptr,
+     nullptr,
+     &PgOptions::reset},
+    {{"cancel_timeout", OptionKind::duration_ms, 10, 600'000,
+      "how long a cancel request may take (connect to the server, send the request, see it "
+      "taken) before it is given up"},
+     &PgOptions::cancel_timeout_ms},
 };
 
 }  // namespace

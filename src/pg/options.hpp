@@ -12,6 +12,13 @@ namespace connpool {
 
 struct PgOptions {
     std::string reset_query;  // empty = none
+    // What happens to a returned connection's session (pg/session_reset.hpp): "auto" resets it
+    // when the lease may have changed it, "always" after every lease, "rollback" only ends an
+    // open transaction.
+    std::string reset = "auto";
+    // How long connpool_lease_cancel (and the bindings' cancellation) waits for the server to
+    // take a cancel request.
+    int64_t cancel_timeout_ms = 5'000;
     // Per-connection prepared-statement cache used by connpool_lease_exec/_send: statements
     // kept prepared per connection (0 disables the cache), and how many unprepared executions
     // of a statement text come before it is prepared (0 = prepare on the first).
