@@ -218,6 +218,11 @@ type Stats struct {
 	KeepaliveChecks   int64 `stat:"keepalive_checks"`   // idle connections checked by keepalive_interval or Check
 	KeepaliveFailures int64 `stat:"keepalive_failures"` // of those, found dead and closed
 	Resizes           int64 `stat:"resizes"`            // Resize calls that changed a size
+	// Safe defaults: session resets, dead connections, allocation failures, cancel requests.
+	ResetFailures  int64 `stat:"reset_failures"`  // returned connections closed: their session reset failed
+	DeadReplaced   int64 `stat:"dead_replaced"`   // leases moved off a connection found closed by the server
+	AllocFailures  int64 `stat:"alloc_failures"`  // allocation failures in the pool's own threads (retried)
+	CancelTimeouts int64 `stat:"cancel_timeouts"` // cancel requests given up at cancel_timeout
 }
 
 // Circuit breaker states (Stats.BreakerState).
