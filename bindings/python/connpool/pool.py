@@ -11,7 +11,7 @@ import time
 import warnings
 import weakref
 
-from . import _ffi, _logging
+from . import _cancel, _ffi, _logging
 from ._lease_meta import LeaseInfo, caller_label, is_new, lease_info
 from .conninfo import libpq_keywords, make_conninfo
 from .errors import Error, InvalidArgument, PoolTimeout, QueryError, error_from_status
@@ -26,7 +26,8 @@ _c_char_p = ctypes.c_char_p
 # Blocking calls: GIL released.
 _pool_acquire = _lib.connpool_pool_acquire
 _lease_release = _lib.connpool_lease_release
-_lease_exec = _lib.connpool_lease_exec
+# connpool_lease_exec, interruptible in the main thread (cancels on the server: _cancel.py).
+_lease_exec = _cancel.lease_exec
 # Accessors: GIL kept (they never block).
 _result_free = _fast.connpool_result_free
 _row_count = _fast.connpool_result_row_count
@@ -640,19 +641,19 @@ class Connection:
         :class:`Result` holding every row, already converted (see :mod:`connpool.types`).
 
         Raises QueryError (with ``sqlstate``; the connection stays usable), ConnectionBroken
-        (return the connection), InvalidHandle (connection already returned)."""
-        if params:
-            values = [encode(p) for p in params]
-            n = len(values)
-            array = (_c_char_p * n)(*values)
-        else:
-            if params is not None and not isinstance(params, (list, tuple)):
-                raise TypeError(f"params must be a sequence, not {type(params).__name__}")
-            n = 0
-            array = None
+        (return the connection), InvalidHandle (connection already returned).
+
+        In the main thread a KeyboardInterrupt (or another exception raised by a signal
+        handler) interrupts the wait: the statement is cancelled on the server and its outcome
+        drained (see :mod:`connpool._cancel`) before the exception goes on."""
+        n, array = statement_params(params)
         out = _c_void_p()
         err = _c_void_p()
         status = _lease_exec(_byref(out), self._lease, sql.encode("utf-8"), n, array, _byref(err))
+        return self._outcome(status, out, err)
+
+    def _outcome(self, status: int, out, err) -> "Result":
+        """The Result of a finished statement (freeing the C result), or its exception."""
         res = out.value
         if status:
             if res:
@@ -708,6 +709,17 @@ class Connection:
     def __repr__(self) -> str:
         state = "returned" if self._returned else "borrowed"
         return f"<connpool.Connection {state}>"
+
+
+def statement_params(params):
+    """(n_params, C array of encoded values or None) for a statement's ``params``."""
+    if params:
+        values = [encode(p) for p in params]
+        n = len(values)
+        return n, (_c_char_p * n)(*values)
+    if params is not None and not isinstance(params, (list, tuple)):
+        raise TypeError(f"params must be a sequence, not {type(params).__name__}")
+    return 0, None
 
 
 def _read_result(res) -> "Result":
