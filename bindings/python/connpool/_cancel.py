@@ -180,8 +180,10 @@ async def _ready(loop, fd: int, mask: int, deadline) -> None:
 
 async def _cancel_and_drain_async(lease: int) -> bool:
     """As :func:`cancel_and_drain`, without blocking the loop: the cancel request (a network
-    exchange) runs in the loop's default executor. Another cancellation meanwhile stops the
-    cleanup; the statement is then left pending (release closes the connection)."""
+    exchange) runs in the loop's default executor. Another cancellation meanwhile (or a loop
+    that can no longer run the cancel, e.g. its executor shut down) stops the cleanup; the
+    statement is then left pending (release closes the connection). Never raises: the caller
+    re-raises its CancelledError."""
     if not _wait_fd(lease)[1]:
         return True
     loop = asyncio.get_running_loop()
@@ -191,5 +193,5 @@ async def _cancel_and_drain_async(lease: int) -> bool:
         status = await _collect_async(_byref(out), lease, None, loop.time() + DRAIN_SECONDS)
         _drop(out)
         return status != _IN_PROGRESS
-    except asyncio.CancelledError:
+    except (asyncio.CancelledError, Exception):
         return False
