@@ -282,7 +282,9 @@ class KeyboardInterruptTest(CancelTestCase):
         try:
             self.assertEqual(child.stdout.readline().strip(), "ready")
             time.sleep(0.3)
-            running = self.still_running(tag)  # the statement is on the server now
+            deadline = time.monotonic() + 5  # a loaded machine may start it late
+            while (running := self.still_running(tag)) == 0 and time.monotonic() < deadline:
+                time.sleep(0.02)
             child.send_signal(signal.SIGINT)
             out = json.loads(child.stdout.readline())
             self.assertEqual(child.wait(10), 0)
@@ -342,7 +344,7 @@ class MainThreadOverheadTest(PgTestCase):
         print(f"\n[test_cancel] SELECT 1 in the main thread: blocking {best['blocking'] * 1e6:.1f} us, "
               f"interruptible {best['interruptible'] * 1e6:.1f} us, overhead {overhead * 1e6:.1f} us "
               f"per statement", file=sys.stderr, flush=True)
-        self.assertLess(overhead, 50e-6, best)  # 1-2 microseconds normally
+        self.assertLess(overhead, 50e-6, best)  # 2-5 microseconds normally
 
 
 if __name__ == "__main__":
