@@ -64,6 +64,8 @@ class AsyncConnectionPool:
 
     def __init__(self, conninfo: str = "", *, executor=None, configure=None, reset=None,
                  **kwargs) -> None:
+        if isinstance(reset, str):  # the library's reset option, not the hook
+            kwargs["reset"], reset = reset, None
         self._pool = ConnectionPool(conninfo, **kwargs)
         self._executor = executor
         self._own_executor = None

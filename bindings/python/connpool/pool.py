@@ -60,7 +60,8 @@ BOOLEAN_OPTIONS = frozenset(
 _MAX_MS = 2**62
 
 #: ConnectionPool keywords that belong to the binding, not to the library's options:
-#: connection parameters (psycopg_pool's ``kwargs``) and the configure/reset hooks.
+#: connection parameters (psycopg_pool's ``kwargs``) and the configure/reset hooks (``reset``
+#: is also a library option: a str value goes to it, see :func:`split_reset_option`).
 BINDING_KEYWORDS = frozenset({"kwargs", "configure", "reset"})
 
 
@@ -150,6 +151,15 @@ def split_conninfo_options(conninfo, kwargs, options: dict) -> str:
     return make_conninfo(conninfo, **params)
 
 
+def split_reset_option(reset, options: dict):
+    """``reset`` names two things: psycopg_pool's hook (a callable) and the library's ``reset``
+    option (a str, e.g. "rollback"). A str goes into ``options``; returns the hook (or None)."""
+    if isinstance(reset, str):
+        options["reset"] = reset
+        return None
+    return reset
+
+
 def leak_labels_wanted(options: dict) -> bool:
     """True when the pool reports leaks (a nonzero leak_threshold): leases then get labels."""
     value = options.get("leak_threshold")
@@ -200,6 +210,8 @@ class ConnectionPool:
     another one, until its timeout (then :class:`PoolTimeout`, chained to the hook's exception).
     ``reset(conn)`` runs when a connection is returned, before the pool gets it back; if it
     raises, the connection is closed instead of reused (the exception is logged, not raised).
+    A ``str`` given as ``reset`` is the library's ``reset`` option instead (``"auto"``,
+    ``"always"``, ``"rollback"``: how the pool cleans a session between leases).
 
     With a ``leak_threshold``, every lease is labelled with its caller's ``file:line`` (the
     innermost frames outside connpool), so leak reports name the code that holds it.
@@ -227,6 +239,7 @@ class ConnectionPool:
         if not isinstance(conninfo, str):
             raise InvalidArgument(f"conninfo must be a str, not {type(conninfo).__name__}")
         conninfo = split_conninfo_options(conninfo, kwargs, options)
+        reset = split_reset_option(reset, options)
         if timeout is not None and "acquire_timeout" in options:
             raise TypeError("pass either timeout or acquire_timeout, not both")
         named = {
