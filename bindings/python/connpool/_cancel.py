@@ -75,6 +75,9 @@ def lease_exec(out, lease: int, sql: bytes, n: int, params, err) -> int:
     try:
         return _wait_and_collect(out, lease, err, None)
     except BaseException:
+        # The exception may land just after the outcome was collected: drop that result (the
+        # caller sees only the exception), and there is nothing left to cancel.
+        _drop(out._obj)
         cancel_and_drain(lease)
         raise
 
