@@ -8,10 +8,15 @@ selector, not a thousand threads. Cancelling a waiting task (``task.cancel()``,
 ``asyncio.wait_for`` or ``asyncio.timeout``) abandons its wait at once
 (``connpool_acquire_cancel``); a connection granted to it at that moment goes back to the pool.
 
-Statements (``await conn.execute(...)``) run the blocking C call in a small thread pool owned by
-the pool (one thread per connection the pool may open, at most 32), so they never block the loop.
-If the task running a statement is cancelled, the statement still completes in its thread and
-the connection is returned to the pool when it has (never while it is in use).
+Statements (``await conn.execute(...)``) run on the loop without a thread: the statement is sent
+(``connpool_lease_send``), the connection's socket is watched with ``loop.add_reader`` and the
+outcome collected (``connpool_lease_collect``). Cancelling the task running a statement
+(``task.cancel()``, ``asyncio.wait_for``, ``asyncio.timeout``) sends a server-side cancel
+(``connpool_lease_cancel``) and drains the statement's outcome before CancelledError (or
+TimeoutError) goes on, so the connection is usable again at once; if the server does not end
+the statement within a second, the connection is closed on release instead of reused (see
+:mod:`connpool._cancel`). Transaction blocks (BEGIN/COMMIT of ``conn.transaction()``) run in a
+small thread pool owned by the pool.
 """
 
 from __future__ import annotations
@@ -22,10 +27,10 @@ import ctypes
 import math
 import time
 
-from . import _ffi, _logging
+from . import _cancel, _ffi, _logging
 from ._lease_meta import LeaseInfo, caller_label, is_new
 from .errors import Error, InvalidArgument, PoolTimeout, error_from_status
-from .pool import Connection, ConnectionPool, _timeout_ms
+from .pool import Connection, ConnectionPool, _timeout_ms, statement_params
 
 _lib = _ffi.lib
 _fast = _ffi.fast
@@ -45,8 +50,9 @@ _try_acquire = (
 class AsyncConnectionPool:
     """The asyncio face of :class:`connpool.ConnectionPool`; same arguments.
 
-    ``executor``: a ``concurrent.futures.Executor`` for statements (default: a private thread
-    pool with ``max_size + max_overflow`` threads, at most 32, started lazily).
+    ``executor``: a ``concurrent.futures.Executor`` for transaction blocks' BEGIN/COMMIT
+    (default: a private thread pool with ``max_size + max_overflow`` threads, at most 32,
+    started lazily). ``execute`` runs on the loop itself.
 
     Creating the pool does not block (no connection is opened by the constructor), so it may be
     created outside or inside a running loop.
@@ -58,6 +64,8 @@ class AsyncConnectionPool:
 
     def __init__(self, conninfo: str = "", *, executor=None, configure=None, reset=None,
                  **kwargs) -> None:
+        if isinstance(reset, str):  # the library's reset option, not the hook
+            kwargs["reset"], reset = reset, None
         self._pool = ConnectionPool(conninfo, **kwargs)
         self._executor = executor
         self._own_executor = None
@@ -336,6 +344,17 @@ async def _wait_for_outcome(req: int, lease, err) -> int:
         loop.remove_reader(fd)
 
 
+async def execute_on_loop(conn: Connection, sql: str, params):
+    """Runs one statement of ``conn`` (a pooled or direct Connection) on the running loop."""
+    n, array = statement_params(params)
+    out = _c_void_p()
+    err = _c_void_p()
+    status = await _cancel.lease_exec_async(
+        _byref(out), conn._lease, sql.encode("utf-8"), n, array, _byref(err)
+    )
+    return conn._outcome(status, out, err)
+
+
 class _AsyncConnectionContext:
     __slots__ = ("_pool", "_timeout", "_conn")
 
@@ -384,8 +403,9 @@ class AsyncConnection:
         return await asyncio.wrap_future(cf)
 
     async def execute(self, sql: str, params=None):
-        """As Connection.execute, run in the pool's thread pool. Returns a Result."""
-        return await self._run(self._conn.execute, sql, params)
+        """As Connection.execute, on the running loop. Returns a Result. Cancelling the task
+        cancels the statement on the server (see the module's documentation)."""
+        return await execute_on_loop(self._conn, sql, params)
 
     def transaction(self) -> "AsyncTransaction":
         """``async with conn.transaction():`` BEGIN ... COMMIT, ROLLBACK if the block raises."""
@@ -449,7 +469,7 @@ class AsyncTransaction:
 
 class AsyncDirectConnection:
     """A connection outside any pool for asyncio code (:func:`connect`): ``async with`` closes
-    it. Statements run in the default executor of the loop."""
+    it. Statements run on the loop (as AsyncConnection.execute)."""
 
     __slots__ = ("_conn",)
 
@@ -469,8 +489,8 @@ class AsyncDirectConnection:
         return self._conn.closed
 
     async def execute(self, sql: str, params=None):
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self._conn.execute, sql, params)
+        """As Connection.execute, on the running loop; cancellation cancels on the server."""
+        return await execute_on_loop(self._conn, sql, params)
 
     async def close(self) -> None:
         """Closes the connection (never waits for the server). Idempotent."""

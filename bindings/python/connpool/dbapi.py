@@ -37,7 +37,7 @@ import os
 import threading
 import urllib.parse
 
-from . import _ffi, errors
+from . import _cancel, _ffi, errors
 from .dbapi_params import Json, convert
 from .dbapi_types import (  # noqa: F401 - re-exported PEP 249 names
     BINARY,
@@ -87,7 +87,8 @@ _fast = _ffi.fast
 _byref = ctypes.byref
 _c_void_p = ctypes.c_void_p
 _c_char_p = ctypes.c_char_p
-_lease_exec = _lib.connpool_lease_exec
+# Interruptible in the main thread: a KeyboardInterrupt cancels the statement on the server.
+_lease_exec = _cancel.lease_exec
 _result_free = _fast.connpool_result_free
 _transaction_status = _fast.connpool_lease_transaction_status
 

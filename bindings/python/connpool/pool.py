@@ -11,7 +11,7 @@ import time
 import warnings
 import weakref
 
-from . import _ffi, _logging
+from . import _cancel, _ffi, _logging
 from ._lease_meta import LeaseInfo, caller_label, is_new, lease_info
 from .conninfo import libpq_keywords, make_conninfo
 from .errors import Error, InvalidArgument, PoolTimeout, QueryError, error_from_status
@@ -26,7 +26,8 @@ _c_char_p = ctypes.c_char_p
 # Blocking calls: GIL released.
 _pool_acquire = _lib.connpool_pool_acquire
 _lease_release = _lib.connpool_lease_release
-_lease_exec = _lib.connpool_lease_exec
+# connpool_lease_exec, interruptible in the main thread (cancels on the server: _cancel.py).
+_lease_exec = _cancel.lease_exec
 # Accessors: GIL kept (they never block).
 _result_free = _fast.connpool_result_free
 _row_count = _fast.connpool_result_row_count
@@ -59,7 +60,8 @@ BOOLEAN_OPTIONS = frozenset(
 _MAX_MS = 2**62
 
 #: ConnectionPool keywords that belong to the binding, not to the library's options:
-#: connection parameters (psycopg_pool's ``kwargs``) and the configure/reset hooks.
+#: connection parameters (psycopg_pool's ``kwargs``) and the configure/reset hooks (``reset``
+#: is also a library option: a str value goes to it, see :func:`split_reset_option`).
 BINDING_KEYWORDS = frozenset({"kwargs", "configure", "reset"})
 
 
@@ -149,6 +151,15 @@ def split_conninfo_options(conninfo, kwargs, options: dict) -> str:
     return make_conninfo(conninfo, **params)
 
 
+def split_reset_option(reset, options: dict):
+    """``reset`` names two things: psycopg_pool's hook (a callable) and the library's ``reset``
+    option (a str, e.g. "rollback"). A str goes into ``options``; returns the hook (or None)."""
+    if isinstance(reset, str):
+        options["reset"] = reset
+        return None
+    return reset
+
+
 def leak_labels_wanted(options: dict) -> bool:
     """True when the pool reports leaks (a nonzero leak_threshold): leases then get labels."""
     value = options.get("leak_threshold")
@@ -199,6 +210,8 @@ class ConnectionPool:
     another one, until its timeout (then :class:`PoolTimeout`, chained to the hook's exception).
     ``reset(conn)`` runs when a connection is returned, before the pool gets it back; if it
     raises, the connection is closed instead of reused (the exception is logged, not raised).
+    A ``str`` given as ``reset`` is the library's ``reset`` option instead (``"auto"``,
+    ``"always"``, ``"rollback"``: how the pool cleans a session between leases).
 
     With a ``leak_threshold``, every lease is labelled with its caller's ``file:line`` (the
     innermost frames outside connpool), so leak reports name the code that holds it.
@@ -226,6 +239,7 @@ class ConnectionPool:
         if not isinstance(conninfo, str):
             raise InvalidArgument(f"conninfo must be a str, not {type(conninfo).__name__}")
         conninfo = split_conninfo_options(conninfo, kwargs, options)
+        reset = split_reset_option(reset, options)
         if timeout is not None and "acquire_timeout" in options:
             raise TypeError("pass either timeout or acquire_timeout, not both")
         named = {
@@ -640,19 +654,19 @@ class Connection:
         :class:`Result` holding every row, already converted (see :mod:`connpool.types`).
 
         Raises QueryError (with ``sqlstate``; the connection stays usable), ConnectionBroken
-        (return the connection), InvalidHandle (connection already returned)."""
-        if params:
-            values = [encode(p) for p in params]
-            n = len(values)
-            array = (_c_char_p * n)(*values)
-        else:
-            if params is not None and not isinstance(params, (list, tuple)):
-                raise TypeError(f"params must be a sequence, not {type(params).__name__}")
-            n = 0
-            array = None
+        (return the connection), InvalidHandle (connection already returned).
+
+        In the main thread a KeyboardInterrupt (or another exception raised by a signal
+        handler) interrupts the wait: the statement is cancelled on the server and its outcome
+        drained (see :mod:`connpool._cancel`) before the exception goes on."""
+        n, array = statement_params(params)
         out = _c_void_p()
         err = _c_void_p()
         status = _lease_exec(_byref(out), self._lease, sql.encode("utf-8"), n, array, _byref(err))
+        return self._outcome(status, out, err)
+
+    def _outcome(self, status: int, out, err) -> "Result":
+        """The Result of a finished statement (freeing the C result), or its exception."""
         res = out.value
         if status:
             if res:
@@ -708,6 +722,17 @@ class Connection:
     def __repr__(self) -> str:
         state = "returned" if self._returned else "borrowed"
         return f"<connpool.Connection {state}>"
+
+
+def statement_params(params):
+    """(n_params, C array of encoded values or None) for a statement's ``params``."""
+    if params:
+        values = [encode(p) for p in params]
+        n = len(values)
+        return n, (_c_char_p * n)(*values)
+    if params is not None and not isinstance(params, (list, tuple)):
+        raise TypeError(f"params must be a sequence, not {type(params).__name__}")
+    return 0, None
 
 
 def _read_result(res) -> "Result":

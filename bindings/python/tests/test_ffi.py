@@ -301,13 +301,28 @@ class OptionIntrospectionTest(unittest.TestCase):
                     with self.assertRaisesRegex(connpool.InvalidArgument, f"'{key}' is a .* not a boolean"):
                         _option_text(key, True)
 
+    def test_reset_is_the_hook_when_callable_and_the_library_option_when_a_str(self):
+        if "reset" not in _ffi.OPTIONS:
+            self.skipTest("this library has no reset option")
+        hook = lambda conn: None  # noqa: E731
+        with connpool.ConnectionPool("", reset=hook) as pool:
+            self.assertIs(pool._reset, hook)
+        with connpool.ConnectionPool("", reset="rollback") as pool:
+            self.assertIsNone(pool._reset)
+        with self.assertRaisesRegex(connpool.InvalidArgument, "reset"):
+            connpool.ConnectionPool("", reset="sometimes")
+        apool = connpool.AsyncConnectionPool("", reset="rollback")
+        self.assertIsNone(apool._reset)
+        apool.sync_pool.close()
+
     def test_the_constructor_keywords_are_library_options(self):
         params = inspect.signature(connpool.ConnectionPool.__init__).parameters
         keywords = [p.name for p in params.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
         self.assertIn("timeout", keywords)
-        # The binding's own keywords (connection parameters, hooks) are no library option.
+        # The binding's own keywords (connection parameters, hooks) are no library option,
+        # except `reset`: the hook when callable, the library's option when a str.
         binding_only = connpool.pool.BINDING_KEYWORDS
-        self.assertFalse(binding_only & set(_ffi.OPTIONS))
+        self.assertLessEqual(binding_only & set(_ffi.OPTIONS), {"reset"})
         for word in keywords:
             if word in binding_only:
                 continue
