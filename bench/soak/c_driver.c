@@ -60,6 +60,7 @@ static struct {
     pthread_mutex_t sample_lock;
     char leak_sample[SAMPLE_LEN];
     char error_sample[SAMPLE_LEN];
+    char late_sample[SAMPLE_LEN]; /* where the worst lateness happened */
 } g;
 
 static int64_t now_us(void) {
@@ -78,7 +79,11 @@ static uint64_t next_random(uint64_t *state) { /* xorshift64 */
 
 static void keep_sample(char *slot, const char *text) {
     pthread_mutex_lock(&g.sample_lock);
-    if (slot[0] == '\0') snprintf(slot, SAMPLE_LEN, "%s", text);
+    if (slot[0] == '\0') {
+        snprintf(slot, SAMPLE_LEN, "%s", text);
+        for (char *c = slot; *c; c++)
+            if (*c == '\n' || *c == '\t') *c = ' '; /* one line */
+    }
     pthread_mutex_unlock(&g.sample_lock);
 }
 
@@ -89,10 +94,13 @@ static void note_error(connpool_error *err, const char *what) {
     connpool_error_free(err);
 }
 
-static void raise_max(atomic_llong *target, long long value) {
+/* Raises *target to value; true if value was the new maximum. */
+static int raise_max(atomic_llong *target, long long value) {
     long long seen = atomic_load(target);
-    while (value > seen && !atomic_compare_exchange_weak(target, &seen, value)) {
+    while (value > seen) {
+        if (atomic_compare_exchange_weak(target, &seen, value)) return 1;
     }
+    return 0;
 }
 
 enum outcome { DONE, FAILED, SERVER_TIMEOUT, CLIENT_TIMEOUT };
@@ -152,6 +160,7 @@ struct worker {
     int pool_index, id;
     uint64_t rng;
     long long lease_no;
+    const char *step; /* of the request in progress, for the lateness sample */
 };
 
 /* One request: its steps, each bounded by the request's deadline. */
@@ -159,6 +168,7 @@ static enum outcome request(struct worker *w, int64_t deadline_us) {
     connpool_pool *pool = g.pools[w->pool_index].pool;
     connpool_lease *lease = NULL;
     connpool_error *err = NULL;
+    w->step = "acquire";
     int64_t acquire_ms = (deadline_us - now_us()) / 2000;
     if (acquire_ms < 1) acquire_ms = 1;
     const connpool_status st = connpool_pool_acquire(&lease, pool, acquire_ms, &err);
@@ -172,6 +182,7 @@ static enum outcome request(struct worker *w, int64_t deadline_us) {
     snprintf(self, sizeof self, "%s:%d:%lld", g.pools[w->pool_index].name, w->id, ++w->lease_no);
 
     connpool_result *res = NULL;
+    w->step = "check";
     enum outcome out = run(lease, check_sql, 0, NULL, deadline_us, &res);
     if (out == DONE) {
         check_isolation(res, self);
@@ -180,6 +191,7 @@ static enum outcome request(struct worker *w, int64_t deadline_us) {
         char rows[16];
         snprintf(rows, sizeof rows, "%d", (int)(100 + next_random(&w->rng) % 5000));
         const char *params[] = {rows};
+        w->step = "work";
         if (dice < 20) /* longer than statement_timeout: the server ends it (57014) */
             out = run(lease, "SELECT pg_sleep(5)", 0, NULL, deadline_us, &res);
         else
@@ -188,6 +200,7 @@ static enum outcome request(struct worker *w, int64_t deadline_us) {
         res = NULL;
         if (out == DONE && dice % 2 == 0) {
             const char *dirty[] = {self};
+            w->step = "dirty";
             out = run(lease,
                       "SELECT set_config('soak.owner', $1, false), "
                       "set_config('search_path', 'soak_private, public', false)",
@@ -196,11 +209,13 @@ static enum outcome request(struct worker *w, int64_t deadline_us) {
             res = NULL;
         }
         if (out == DONE && dice % 16 == 1) {
+            w->step = "temp table";
             out = run(lease, "CREATE TEMP TABLE IF NOT EXISTS soak_private(owner text)", 0, NULL,
                       deadline_us, &res);
             connpool_result_free(res);
         }
     }
+    w->step = "release";
     connpool_lease_release(lease, NULL); /* a statement still pending: the pool closes it */
     return out;
 }
@@ -220,7 +235,16 @@ static void *worker_main(void *arg) {
         const int64_t start = now_us();
         const int64_t deadline = start + g.deadline_ms * 1000;
         const enum outcome out = request(w, deadline);
-        raise_max(&g.late_max_us, now_us() - deadline);
+        const int64_t late = now_us() - deadline;
+        if (raise_max(&g.late_max_us, late) && late > 0) {
+            static const char *const names[] = {"done", "failed", "server timeout", "client timeout"};
+            char text[SAMPLE_LEN];
+            snprintf(text, sizeof text, "%s worker %d: %.0f ms late in %s (%s)",
+                     g.pools[w->pool_index].name, w->id, (double)late / 1000.0, w->step, names[out]);
+            pthread_mutex_lock(&g.sample_lock);
+            snprintf(g.late_sample, SAMPLE_LEN, "%s", text);
+            pthread_mutex_unlock(&g.sample_lock);
+        }
         switch (out) {
         case DONE: atomic_fetch_add(&g.ops, 1); break;
         case FAILED: atomic_fetch_add(&g.errors, 1); break;
@@ -253,6 +277,8 @@ static void report(const char *type) {
            (long long)atomic_load(&g.server_timeouts), (long long)atomic_load(&g.client_timeouts),
            (long long)atomic_load(&g.leaks), (double)atomic_load(&g.late_max_us) / 1000.0);
     json_string(g.leak_sample);
+    printf(", \"late_sample\": ");
+    json_string(g.late_sample);
     printf(", \"error_sample\": ");
     json_string(g.error_sample);
     g.error_sample[0] = '\0'; /* one sample per tick */

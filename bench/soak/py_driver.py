@@ -42,6 +42,7 @@ class Driver:
         self.late_max = -self.deadline
         self.leak_sample = ""
         self.error_sample = ""
+        self.late_sample = ""
         self.running = asyncio.Event()
         self.running.set()
         self.busy = 0  # requests in flight
@@ -49,10 +50,12 @@ class Driver:
 
     def note_error(self, what, exc):
         if not self.error_sample:
-            self.error_sample = f"{what}: {exc}"[:200]
+            self.error_sample = " ".join(f"{what}: {exc}".split())[:200]
 
-    async def request(self, pool, me):
+    async def request(self, pool, me, where):
+        where[0] = "acquire"
         async with pool.connection(timeout=self.deadline / 2) as conn:
+            where[0] = "check"
             owner, path, temps = (await conn.execute(CHECK_SQL)).fetchone()
             if owner or path != DEFAULT_SEARCH_PATH or int(temps) != 0:
                 self.counts["leaks"] += 1
@@ -61,18 +64,21 @@ class Driver:
                         f"{me} saw soak.owner='{owner}' search_path='{path}' temp tables={temps}"
                     )
             dice = random.randrange(1000)
+            where[0] = "work"
             if dice < 20:  # longer than statement_timeout: the server ends it (57014)
                 await conn.execute("SELECT pg_sleep(5)")
             else:
                 rows = str(random.randint(100, 5100))
                 await conn.execute("SELECT count(*) FROM generate_series(1, $1::int)", [rows])
             if dice % 2 == 0:
+                where[0] = "dirty"
                 await conn.execute(
                     "SELECT set_config('soak.owner', $1, false), "
                     "set_config('search_path', 'soak_private, public', false)",
                     [me],
                 )
             if dice % 16 == 1:
+                where[0] = "temp table"
                 await conn.execute("CREATE TEMP TABLE IF NOT EXISTS soak_private(owner text)")
 
     async def worker(self, pool, wid):
@@ -86,8 +92,9 @@ class Driver:
             self.busy += 1
             deadline = time.monotonic() + self.deadline
             outcome = "ops"
+            where = [""]
             try:
-                await asyncio.wait_for(self.request(pool, me), self.deadline)
+                await asyncio.wait_for(self.request(pool, me, where), self.deadline)
             except (asyncio.TimeoutError, PoolTimeout):
                 outcome = "client_timeouts"
             except QueryError as exc:
@@ -101,14 +108,20 @@ class Driver:
                 self.note_error(type(exc).__name__, exc)
             finally:
                 self.busy -= 1
-            self.late_max = max(self.late_max, time.monotonic() - deadline)
+            late = time.monotonic() - deadline
+            if late > self.late_max:
+                self.late_max = late
+                if late > 0:
+                    self.late_sample = (f"{pool.name} task {wid}: {late * 1000:.0f} ms late in "
+                                        f"{where[0]} ({outcome})")
             self.counts[outcome] += 1
             if outcome == "errors":
                 await asyncio.sleep(0.02)  # e.g. the server is restarting: do not spin
 
     def report(self, kind):
         out = dict(type=kind, **self.counts, late_max_ms=round(self.late_max * 1000, 1),
-                   leak_sample=self.leak_sample, error_sample=self.error_sample,
+                   leak_sample=self.leak_sample, late_sample=self.late_sample,
+                   error_sample=self.error_sample,
                    pools={p.name: p.get_stats() for p in self.pools})
         self.error_sample = ""
         sys.stdout.write(json.dumps(out) + "\n")

@@ -21,6 +21,7 @@ import (
 	"math/rand"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,7 @@ type driver struct {
 	mu          sync.Mutex
 	leakSample  string
 	errorSample string
+	lateSample  string
 
 	gate    sync.RWMutex // workers hold it for reading during a request; quiesce takes it
 	stopped atomic.Bool
@@ -51,7 +53,7 @@ type driver struct {
 func (d *driver) noteError(what string, err error) {
 	d.mu.Lock()
 	if d.errorSample == "" {
-		d.errorSample = fmt.Sprintf("%s: %v", what, err)
+		d.errorSample = strings.Join(strings.Fields(fmt.Sprintf("%s: %v", what, err)), " ")
 	}
 	d.mu.Unlock()
 }
@@ -79,14 +81,16 @@ func (d *driver) classify(ctx context.Context, what string, err error) outcome {
 	return failed
 }
 
-func (d *driver) request(ctx context.Context, pool *connpool.Pool, me string, rng *rand.Rand) outcome {
+func (d *driver) request(ctx context.Context, pool *connpool.Pool, me string, rng *rand.Rand, step *string) outcome {
+	*step = "acquire"
 	actx, cancel := context.WithTimeout(ctx, d.deadline/2)
 	conn, err := pool.Acquire(actx)
 	cancel()
 	if err != nil {
 		return d.classify(ctx, "acquire", err)
 	}
-	defer conn.Release()
+	defer func() { *step = "release"; conn.Release() }()
+	*step = "check"
 	var owner, path, temps string
 	if err := conn.QueryRow(ctx, checkSQL).Scan(&owner, &path, &temps); err != nil {
 		return d.classify(ctx, "check", err)
@@ -100,16 +104,19 @@ func (d *driver) request(ctx context.Context, pool *connpool.Pool, me string, rn
 		d.mu.Unlock()
 	}
 	dice := rng.Intn(1000)
+	*step = "work"
 	if dice < 20 { // longer than statement_timeout: the server ends it (57014)
 		_, err = conn.Exec(ctx, "SELECT pg_sleep(5)")
 	} else {
 		_, err = conn.Exec(ctx, "SELECT count(*) FROM generate_series(1, $1::int)", strconv.Itoa(100+rng.Intn(5000)))
 	}
 	if err == nil && dice%2 == 0 {
+		*step = "dirty"
 		_, err = conn.Exec(ctx, "SELECT set_config('soak.owner', $1, false), "+
 			"set_config('search_path', 'soak_private, public', false)", me)
 	}
 	if err == nil && dice%16 == 1 {
+		*step = "temp table"
 		_, err = conn.Exec(ctx, "CREATE TEMP TABLE IF NOT EXISTS soak_private(owner text)")
 	}
 	return d.classify(ctx, "statement", err)
@@ -122,13 +129,23 @@ func (d *driver) worker(pool *connpool.Pool, name string, id int, wg *sync.WaitG
 		d.gate.RLock()
 		start := time.Now()
 		ctx, cancel := context.WithDeadline(context.Background(), start.Add(d.deadline))
-		out := d.request(ctx, pool, fmt.Sprintf("%s:%d:%d", name, id, lease), rng)
+		step := ""
+		out := d.request(ctx, pool, fmt.Sprintf("%s:%d:%d", name, id, lease), rng, &step)
 		cancel()
 		late := time.Since(start) - d.deadline
 		d.gate.RUnlock()
 		for {
 			seen := d.lateMaxUs.Load()
-			if late.Microseconds() <= seen || d.lateMaxUs.CompareAndSwap(seen, late.Microseconds()) {
+			if late.Microseconds() <= seen {
+				break
+			}
+			if d.lateMaxUs.CompareAndSwap(seen, late.Microseconds()) {
+				if late > 0 {
+					d.mu.Lock()
+					d.lateSample = fmt.Sprintf("%s goroutine %d: %d ms late in %s (%s)",
+						name, id, late.Milliseconds(), step, [...]string{"done", "failed", "server timeout", "client timeout"}[out])
+					d.mu.Unlock()
+				}
 				break
 			}
 		}
@@ -160,7 +177,7 @@ func (d *driver) report(kind string) {
 		"type": kind, "ops": d.ops.Load(), "errors": d.errs.Load(),
 		"server_timeouts": d.serverTimeouts.Load(), "client_timeouts": d.clientTimeouts.Load(),
 		"leaks": d.leaks.Load(), "late_max_ms": float64(d.lateMaxUs.Load()) / 1000,
-		"leak_sample": d.leakSample, "error_sample": d.errorSample, "pools": pools,
+		"leak_sample": d.leakSample, "late_sample": d.lateSample, "error_sample": d.errorSample, "pools": pools,
 	})
 	d.errorSample = ""
 	out.Write(append(line, '\n')) // under d.mu: ticks and quiesce reports do not interleave
