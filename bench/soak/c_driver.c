@@ -215,8 +215,9 @@ static enum outcome request(struct worker *w, int64_t deadline_us) {
             connpool_result_free(res);
         }
     }
-    w->step = "release";
+    const int64_t release_start = now_us();
     connpool_lease_release(lease, NULL); /* a statement still pending: the pool closes it */
+    if (now_us() - release_start > 100000) w->step = "release (slow)";
     return out;
 }
 

@@ -89,7 +89,13 @@ func (d *driver) request(ctx context.Context, pool *connpool.Pool, me string, rn
 	if err != nil {
 		return d.classify(ctx, "acquire", err)
 	}
-	defer func() { *step = "release"; conn.Release() }()
+	defer func() {
+		start := time.Now()
+		conn.Release()
+		if time.Since(start) > 100*time.Millisecond {
+			*step = "release (slow)"
+		}
+	}()
 	*step = "check"
 	var owner, path, temps string
 	if err := conn.QueryRow(ctx, checkSQL).Scan(&owner, &path, &temps); err != nil {
