@@ -106,8 +106,8 @@ static int raise_max(atomic_llong *target, long long value) {
 enum outcome { DONE, FAILED, SERVER_TIMEOUT, CLIENT_TIMEOUT };
 
 /* Runs one statement on the lease, waiting on its socket at most until deadline_us. */
-static enum outcome run(connpool_lease *lease, const char *sql, int n_params, const char *const *params,
-                        int64_t deadline_us, connpool_result **out) {
+static enum outcome run(connpool_lease *lease, const char *sql, int n_params,
+                        const char *const *params, int64_t deadline_us, connpool_result **out) {
     connpool_error *err = NULL;
     *out = NULL;
     if (connpool_lease_send(lease, sql, n_params, params, &err) != CONNPOOL_OK) {
@@ -124,8 +124,10 @@ static enum outcome run(connpool_lease *lease, const char *sql, int n_params, co
         if (st == CONNPOOL_ERR_QUERY_FAILED) {
             const char *state = connpool_result_sqlstate(res);
             const int timed_out = state && strcmp(state, "57014") == 0;
-            if (!timed_out) note_error(err, "statement");
-            else connpool_error_free(err);
+            if (!timed_out)
+                note_error(err, "statement");
+            else
+                connpool_error_free(err);
             connpool_result_free(res);
             return timed_out ? SERVER_TIMEOUT : FAILED;
         }
@@ -137,7 +139,9 @@ static enum outcome run(connpool_lease *lease, const char *sql, int n_params, co
         connpool_lease_socket(&fd, &events, lease, NULL);
         const int64_t left_ms = (deadline_us - now_us()) / 1000;
         if (left_ms <= 0 || fd < 0) return CLIENT_TIMEOUT;
-        struct pollfd p = {.fd = fd, .events = (short)((events & CONNPOOL_WAIT_WRITE) ? POLLIN | POLLOUT : POLLIN)};
+        struct pollfd p = {
+            .fd = fd,
+            .events = (short)((events & CONNPOOL_WAIT_WRITE) ? POLLIN | POLLOUT : POLLIN)};
         (void)poll(&p, 1, (int)left_ms);
     }
 }
@@ -147,11 +151,12 @@ static void check_isolation(const connpool_result *res, const char *self) {
     const char *owner = connpool_result_value(res, 0, 0);
     const char *path = connpool_result_value(res, 0, 1);
     const char *temps = connpool_result_value(res, 0, 2);
-    if (owner[0] == '\0' && strcmp(path, default_search_path) == 0 && strcmp(temps, "0") == 0) return;
+    if (owner[0] == '\0' && strcmp(path, default_search_path) == 0 && strcmp(temps, "0") == 0)
+        return;
     atomic_fetch_add(&g.leaks, 1);
     char text[SAMPLE_LEN];
-    snprintf(text, sizeof text, "%s saw soak.owner='%s' search_path='%s' temp tables=%s", self, owner,
-             path, temps);
+    snprintf(text, sizeof text, "%s saw soak.owner='%s' search_path='%s' temp tables=%s", self,
+             owner, path, temps);
     keep_sample(g.leak_sample, text);
 }
 
@@ -174,8 +179,10 @@ static enum outcome request(struct worker *w, int64_t deadline_us) {
     const connpool_status st = connpool_pool_acquire(&lease, pool, acquire_ms, &err);
     if (st != CONNPOOL_OK) {
         const int timeout = st == CONNPOOL_ERR_TIMEOUT;
-        if (timeout) connpool_error_free(err);
-        else note_error(err, "acquire");
+        if (timeout)
+            connpool_error_free(err);
+        else
+            note_error(err, "acquire");
         return timeout ? CLIENT_TIMEOUT : FAILED;
     }
     char self[96];
@@ -195,7 +202,8 @@ static enum outcome request(struct worker *w, int64_t deadline_us) {
         if (dice < 20) /* longer than statement_timeout: the server ends it (57014) */
             out = run(lease, "SELECT pg_sleep(5)", 0, NULL, deadline_us, &res);
         else
-            out = run(lease, "SELECT count(*) FROM generate_series(1, $1::int)", 1, params, deadline_us, &res);
+            out = run(lease, "SELECT count(*) FROM generate_series(1, $1::int)", 1, params,
+                      deadline_us, &res);
         connpool_result_free(res);
         res = NULL;
         if (out == DONE && dice % 2 == 0) {
@@ -238,19 +246,29 @@ static void *worker_main(void *arg) {
         const enum outcome out = request(w, deadline);
         const int64_t late = now_us() - deadline;
         if (raise_max(&g.late_max_us, late) && late > 0) {
-            static const char *const names[] = {"done", "failed", "server timeout", "client timeout"};
+            static const char *const names[] = {"done", "failed", "server timeout",
+                                                "client timeout"};
             char text[SAMPLE_LEN];
             snprintf(text, sizeof text, "%s worker %d: %.0f ms late in %s (%s)",
-                     g.pools[w->pool_index].name, w->id, (double)late / 1000.0, w->step, names[out]);
+                     g.pools[w->pool_index].name, w->id, (double)late / 1000.0, w->step,
+                     names[out]);
             pthread_mutex_lock(&g.sample_lock);
             snprintf(g.late_sample, SAMPLE_LEN, "%s", text);
             pthread_mutex_unlock(&g.sample_lock);
         }
         switch (out) {
-        case DONE: atomic_fetch_add(&g.ops, 1); break;
-        case FAILED: atomic_fetch_add(&g.errors, 1); break;
-        case SERVER_TIMEOUT: atomic_fetch_add(&g.server_timeouts, 1); break;
-        case CLIENT_TIMEOUT: atomic_fetch_add(&g.client_timeouts, 1); break;
+            case DONE:
+                atomic_fetch_add(&g.ops, 1);
+                break;
+            case FAILED:
+                atomic_fetch_add(&g.errors, 1);
+                break;
+            case SERVER_TIMEOUT:
+                atomic_fetch_add(&g.server_timeouts, 1);
+                break;
+            case CLIENT_TIMEOUT:
+                atomic_fetch_add(&g.client_timeouts, 1);
+                break;
         }
         if (out == FAILED) { /* e.g. the server is restarting: do not spin */
             const struct timespec nap = {0, 20 * 1000 * 1000};
@@ -263,20 +281,24 @@ static void *worker_main(void *arg) {
 static void json_string(const char *text) {
     putchar('"');
     for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        if (*p == '"' || *p == '\\') printf("\\%c", *p);
-        else if (*p < 0x20) printf("\\u%04x", *p);
-        else putchar(*p);
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p < 0x20)
+            printf("\\u%04x", *p);
+        else
+            putchar(*p);
     }
     putchar('"');
 }
 
 static void report(const char *type) {
     pthread_mutex_lock(&g.sample_lock);
-    printf("{\"type\": \"%s\", \"ops\": %lld, \"errors\": %lld, \"server_timeouts\": %lld, "
-           "\"client_timeouts\": %lld, \"leaks\": %lld, \"late_max_ms\": %.1f, \"leak_sample\": ",
-           type, (long long)atomic_load(&g.ops), (long long)atomic_load(&g.errors),
-           (long long)atomic_load(&g.server_timeouts), (long long)atomic_load(&g.client_timeouts),
-           (long long)atomic_load(&g.leaks), (double)atomic_load(&g.late_max_us) / 1000.0);
+    printf(
+        "{\"type\": \"%s\", \"ops\": %lld, \"errors\": %lld, \"server_timeouts\": %lld, "
+        "\"client_timeouts\": %lld, \"leaks\": %lld, \"late_max_ms\": %.1f, \"leak_sample\": ",
+        type, (long long)atomic_load(&g.ops), (long long)atomic_load(&g.errors),
+        (long long)atomic_load(&g.server_timeouts), (long long)atomic_load(&g.client_timeouts),
+        (long long)atomic_load(&g.leaks), (double)atomic_load(&g.late_max_us) / 1000.0);
     json_string(g.leak_sample);
     printf(", \"late_sample\": ");
     json_string(g.late_sample);
@@ -321,8 +343,8 @@ int main(int argc, char **argv) {
     const int workers_per_pool = atoi(argv[2]);
     g.deadline_ms = atoll(argv[4]);
     g.n_pools = argc - 5;
-    if (g.n_pools > MAX_POOLS || workers_per_pool < 1 || workers_per_pool * g.n_pools > MAX_WORKERS ||
-        g.deadline_ms < 1) {
+    if (g.n_pools > MAX_POOLS || workers_per_pool < 1 ||
+        workers_per_pool * g.n_pools > MAX_WORKERS || g.deadline_ms < 1) {
         fprintf(stderr, "connpool_soak_c: bad arguments\n");
         return 2;
     }
