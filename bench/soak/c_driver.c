@@ -317,6 +317,22 @@ static void report(const char *type) {
     fflush(stdout);
 }
 
+/* SOAK_POOL_OPTIONS="key=value,key=value": more pool options (e.g. reset=rollback to check
+ * that the isolation check catches a leak). Returns 0 with *err set if one is refused. */
+static int set_extra_options(connpool_options *opts, connpool_error **err) {
+    const char *list = getenv("SOAK_POOL_OPTIONS");
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", list ? list : "");
+    char *save = NULL;
+    for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        if (!eq) continue;
+        *eq = '\0';
+        if (connpool_options_set(opts, item, eq + 1, err) != CONNPOOL_OK) return 0;
+    }
+    return 1;
+}
+
 static connpool_pool *open_pool(const char *name, const char *conninfo, const char *size) {
     connpool_options *opts = NULL;
     connpool_pool *pool = NULL;
@@ -325,6 +341,7 @@ static connpool_pool *open_pool(const char *name, const char *conninfo, const ch
         connpool_options_set(opts, "name", name, &err) != CONNPOOL_OK ||
         connpool_options_set(opts, "max_size", size, &err) != CONNPOOL_OK ||
         connpool_options_set(opts, "min_size", "2", &err) != CONNPOOL_OK ||
+        !set_extra_options(opts, &err) ||
         connpool_pool_create(&pool, conninfo, opts, &err) != CONNPOOL_OK ||
         connpool_pool_wait_ready(pool, 30000, &err) != CONNPOOL_OK) {
         fprintf(stderr, "connpool_soak_c: pool %s: %s\n", name, connpool_error_message(err));

@@ -34,8 +34,15 @@ class Driver:
         self.label = label
         self.workers = workers
         self.deadline = deadline_ms / 1000
+        # SOAK_POOL_OPTIONS="key=value,...": more pool options (see the C driver)
+        extra = dict(kv.split("=", 1) for kv in os.environ.get("SOAK_POOL_OPTIONS", "").split(",")
+                     if "=" in kv)
+        if "reset" in extra:  # reset= is the binding's psycopg_pool-style hook, not the option
+            sys.exit("py_driver: the library's reset option cannot be given from Python "
+                     "(reset= is the pool's hook); use --drivers c,go")
         self.pools = [
-            aio.AsyncConnectionPool(ci, name=f"{label}_{i}", min_size=2, max_size=pool_size)
+            aio.AsyncConnectionPool(ci, name=f"{label}_{i}", min_size=2, max_size=pool_size,
+                                    **extra)
             for i, ci in enumerate(conninfos)
         ]
         self.counts = dict(ops=0, errors=0, server_timeouts=0, client_timeouts=0, leaks=0)

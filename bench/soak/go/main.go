@@ -204,7 +204,14 @@ func main() {
 	d.lateMaxUs.Store(-d.deadline.Microseconds())
 	for i, ci := range os.Args[5:] {
 		name := fmt.Sprintf("%s_%d", label, i)
-		p, err := connpool.Open(ci, connpool.WithName(name), connpool.WithMinSize(2), connpool.WithMaxSize(size))
+		opts := []connpool.Option{connpool.WithName(name), connpool.WithMinSize(2), connpool.WithMaxSize(size)}
+		// SOAK_POOL_OPTIONS="key=value,...": more pool options (see the C driver)
+		for _, kv := range strings.Split(os.Getenv("SOAK_POOL_OPTIONS"), ",") {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				opts = append(opts, connpool.WithOption(k, v))
+			}
+		}
+		p, err := connpool.Open(ci, opts...)
 		if err == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			err = p.WaitReady(ctx)
