@@ -37,9 +37,8 @@ class Driver:
         # SOAK_POOL_OPTIONS="key=value,...": more pool options (see the C driver)
         extra = dict(kv.split("=", 1) for kv in os.environ.get("SOAK_POOL_OPTIONS", "").split(",")
                      if "=" in kv)
-        if "reset" in extra:  # reset= is the binding's psycopg_pool-style hook, not the option
-            sys.exit("py_driver: the library's reset option cannot be given from Python "
-                     "(reset= is the pool's hook); use --drivers c,go")
+        # reset= (a str) is the library's option only with a binding that tells it from the
+        # reset hook (a callable); older bindings would take it for the hook.
         self.pools = [
             aio.AsyncConnectionPool(ci, name=f"{label}_{i}", min_size=2, max_size=pool_size,
                                     **extra)
