@@ -185,6 +185,7 @@ void Pool::run_reset(Slot *slot) {
         ok = false;
     }
     count(counters_.resets);
+    if (!ok) count(counters_.reset_failures);
     Slot *to_close = nullptr;
     {
         std::lock_guard<std::mutex> lock(mutex_);

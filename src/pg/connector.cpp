@@ -262,16 +262,23 @@ ReleaseVerdict PgConnector::verdict_on_release(Connection &connection) {
             break;
     }
     // Session guard: SET SESSION AUTHORIZATION must not leak into the next lease. libpq
-    // tracks the value for free (the server reports it as a ParameterStatus).
+    // tracks the value for free (the server reports it as a ParameterStatus). The full reset
+    // undoes it (even one the scanner missed); with reset=rollback the connection is closed.
     const char *user = PQparameterStatus(conn, "session_authorization");
-    if (user == nullptr || pg.session_user_at_connect() != user) return ReleaseVerdict::discard;
+    if (user == nullptr) return ReleaseVerdict::discard;
+    if (pg.session_user_at_connect() != user) {
+        if (settings_.reset == ResetMode::rollback) return ReleaseVerdict::discard;
+        pg.mark_session_dirty();
+    }
     if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF || PQisBusy(conn)) return ReleaseVerdict::discard;
     // A statement sent with connpool_lease_send and never collected: its outcome would reach
     // the next lease holder.
     if (pg.statement().active || pg.poisoned()) return ReleaseVerdict::discard;
     switch (PQtransactionStatus(conn)) {
         case PQTRANS_IDLE:
-            return settings_.reset_query.empty() ? ReleaseVerdict::reuse : ReleaseVerdict::reset;
+            // The hot path: a clean lease goes straight back, without a round trip.
+            return settings_.reset_query.empty() && !owes_full_reset(pg) ? ReleaseVerdict::reuse
+                                                                         : ReleaseVerdict::reset;
         case PQTRANS_INTRANS:
         case PQTRANS_INERROR:
             return ReleaseVerdict::reset;
@@ -280,14 +287,47 @@ ReleaseVerdict PgConnector::verdict_on_release(Connection &connection) {
     }
 }
 
+bool PgConnector::owes_full_reset(PgConnection &pg) const {
+    switch (settings_.reset) {
+        case ResetMode::always:
+            return true;
+        case ResetMode::auto_:
+            return pg.session_dirty();
+        case ResetMode::rollback:
+            break;
+    }
+    return false;
+}
+
+// Why at release, on a pool worker, rather than sent ahead of the next lease's first statement
+// (Npgsql's way, no round trip at all): a connection owing a reset never reaches the idle list,
+// so nothing else can meet its session first: keepalive and pre-ping checks, the raw PGconn,
+// pool-group probes, init_sql, a caller's transaction control. The reset runs outside the pool
+// lock, bounded by health_check_timeout, and only after leases that may have changed their
+// session (reset=auto): clean leases, the hot path, pay nothing.
+bool PgConnector::full_reset(PgConnection &pg, TimePoint deadline) const {
+    PGconn *conn = pg.get();
+    const std::string sql =
+        full_reset_sql(PQtransactionStatus(conn) != PQTRANS_IDLE, statement_name_prefix());
+    if (!exec_with_deadline(conn, sql.c_str(), deadline)) return false;
+    pg.session_cleaned();
+    return true;
+}
+
 bool PgConnector::reset(Connection &connection, TimePoint deadline) {
     auto &pg = static_cast<PgConnection &>(connection);
     PGconn *conn = pg.get();
-    // (Prepared statements survive ROLLBACK: they are not transactional.)
-    if (PQtransactionStatus(conn) != PQTRANS_IDLE &&
-        !exec_with_deadline(conn, "ROLLBACK", deadline)) {
+    const bool full = owes_full_reset(pg);
+    if (full) {
+        if (!full_reset(pg, deadline)) return false;
+    } else if (PQtransactionStatus(conn) != PQTRANS_IDLE &&
+               !exec_with_deadline(conn, "ROLLBACK", deadline)) {
+        // (Prepared statements survive ROLLBACK: they are not transactional.)
         return false;
     }
+    // The full reset (RESET ALL...) undid what init_sql set up: that session state belongs to
+    // the pool, so the connection gets it again, once, after the reset query if any.
+    bool reapply_init_sql = full;
     if (!settings_.reset_query.empty()) {
         // Whatever the reset query did, the statement cache no longer trusts its entries:
         // DISCARD ALL / DEALLOCATE ALL dropped them; anything else might have.
@@ -295,12 +335,12 @@ bool PgConnector::reset(Connection &connection, TimePoint deadline) {
         const bool ok = exec_with_deadline(conn, settings_.reset_query.c_str(), deadline, &dropped);
         pg.cache().forget_all(dropped);
         if (!ok) return false;
-        // The reset query may have undone what init_sql set up (DISCARD ALL resets every SET):
-        // that session state belongs to the pool, so the connection gets it again.
-        if (!settings_.init_sql.empty() &&
-            !exec_with_deadline(conn, settings_.init_sql.c_str(), deadline)) {
-            return false;
-        }
+        // It may have undone init_sql too (DISCARD ALL resets every SET).
+        reapply_init_sql = true;
+    }
+    if (reapply_init_sql && !settings_.init_sql.empty() &&
+        !exec_with_deadline(conn, settings_.init_sql.c_str(), deadline)) {
+        return false;
     }
     return PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE;
 }

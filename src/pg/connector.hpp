@@ -13,6 +13,7 @@
 
 #include "core/connector.hpp"
 #include "pg/server_role.hpp"
+#include "pg/session_reset.hpp"
 #include "pg/statement_cache.hpp"
 
 namespace connpool {
@@ -72,8 +73,17 @@ class PgConnection final : public Connection {
     StatementState &statement() { return statement_; }
     // The caller took the raw PGconn (connpool_lease_pgconn): the cache is distrusted before
     // its next use.
-    void mark_raw_use() { raw_used_ = true; }
+    // Raw use also owes a session reset (reset=auto): the library cannot see what was sent.
+    void mark_raw_use() {
+        raw_used_ = true;
+        session_dirty_ = true;
+    }
     bool take_raw_use() { return std::exchange(raw_used_, false); }
+    // A statement of the current lease may have changed the session (pg/session_effects.hpp):
+    // reset=auto owes it a full reset at release. Cleared by that reset.
+    void mark_session_dirty() { session_dirty_ = true; }
+    bool session_dirty() const { return session_dirty_; }
+    void session_cleaned() { session_dirty_ = false; }
     // Left in a state the pool must not reuse (a send that failed half-way, COPY, a pipeline
     // that could not be closed).
     void poison() { poisoned_ = true; }
@@ -88,6 +98,7 @@ class PgConnection final : public Connection {
     PGcancel *cancel_ = nullptr;
     bool doomed_ = false;
     bool raw_used_ = false;
+    bool session_dirty_ = false;
     bool poisoned_ = false;
     TimePoint last_drained_{};
     std::string session_user_;
@@ -102,6 +113,7 @@ struct PgSettings {
     std::string reset_query;  // "" = none
     StatementCacheConfig statement_cache{};
     std::string init_sql;  // "" = none
+    ResetMode reset = ResetMode::auto_;  // the `reset` option (pg/session_reset.hpp)
 };
 
 // Where new connections go: a conninfo and its password (only to scrub messages). Immutable;
@@ -142,6 +154,9 @@ class PgConnector final : public Connector {
     std::unique_ptr<PgConnection> open(const PgTarget &target, TimePoint deadline,
                                        const std::atomic<bool> &abandon, ConnectFailure &failure);
     void note_failure(const ConnectFailure &failure, TimePoint deadline);
+    // Whether this returned connection's session gets the full reset (pg/session_reset.hpp).
+    bool owes_full_reset(PgConnection &pg) const;
+    bool full_reset(PgConnection &pg, TimePoint deadline) const;
 
     PgSettings settings_;
     // Workers connect concurrently while retarget() may swap the target: each connect reads

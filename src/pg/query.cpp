@@ -11,6 +11,7 @@
 #include "pg/connector.hpp"
 #include "pg/libpq_helpers.hpp"
 #include "pg/pooler_watch.hpp"
+#include "pg/session_effects.hpp"
 
 namespace connpool {
 
@@ -333,6 +334,11 @@ connpool_status send_statement(PgConnection &pg, const char *sql, int32_t n_para
 
     const StatementCache::Use use = cache.use(sql, n_params);
     if (use.name != nullptr) st.name = *use.name;
+    // reset=auto: a full reset at release if this text may change the session. Classified once
+    // per cached text; scanned here only when the cache keeps no entry for it.
+    if (!pg.session_dirty() && (use.classified ? use.changes_session : may_change_session(sql))) {
+        pg.mark_session_dirty();
+    }
     std::vector<std::string> &deallocate = cache.pending_deallocations();
     // DEALLOCATE only outside a transaction block: each in its own implicit transaction, so
     // one that fails (the statement was already gone) affects nothing else.

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "pg/session_effects.hpp"
+
 namespace connpool {
 namespace {
 
@@ -16,12 +18,8 @@ namespace {
 // process (the same in a forked child, hence the process id too) and a counter: a foreign
 // session fails with 26000 instead, which the cache handles.
 std::string next_statement_name() {
-    static const uint64_t token = [] {
-        std::random_device device;
-        return (static_cast<uint64_t>(device()) << 32) ^ device();
-    }();
     static std::atomic<uint64_t> next{0};
-    return fmt::format("_connpool_{:x}_{}_{}", token, ::getpid(),
+    return fmt::format("{}{}_{}", statement_name_prefix(), ::getpid(),
                        next.fetch_add(1, std::memory_order_relaxed));
 }
 
@@ -30,6 +28,15 @@ std::string next_statement_name() {
 constexpr size_t kMaxPendingDeallocations = 1000;
 
 }  // namespace
+
+const std::string &statement_name_prefix() {
+    static const std::string prefix = [] {
+        std::random_device device;
+        const uint64_t token = (static_cast<uint64_t>(device()) << 32) ^ device();
+        return fmt::format("_connpool_{:x}_", token);
+    }();
+    return prefix;
+}
 
 void StatementCache::erase(List &list, List::iterator it) {
     index_.erase(Key{it->sql, it->n_params});
@@ -43,33 +50,35 @@ StatementCache::Use StatementCache::use(std::string_view sql, int32_t n_params) 
         auto [list, it] = found->second;
         if (list == &prepared_) {
             if (it != prepared_.begin()) prepared_.splice(prepared_.begin(), prepared_, it);
-            return {&it->name, false};
+            return {&it->name, false, true, it->changes_session};
         }
+        const bool changes = it->changes_session;
         if (++it->uses <= config_.prepare_threshold) {
             if (it != counting_.begin()) counting_.splice(counting_.begin(), counting_, it);
-            return {};
+            return {nullptr, false, true, changes};
         }
         // Promote: from now on this text runs as a named prepared statement.
         prepared_.splice(prepared_.begin(), counting_, it);
         found->second.first = &prepared_;
         it->name = next_statement_name();
         evict_beyond_capacity();
-        return {&it->name, true};
+        return {&it->name, true, true, changes};
     }
     const bool prepare_now = config_.prepare_threshold == 0;
     List &list = prepare_now ? prepared_ : counting_;
-    list.push_front(Entry{std::string(sql), n_params, {}, 1});
+    const bool changes = may_change_session(sql);
+    list.push_front(Entry{std::string(sql), n_params, {}, 1, changes});
     index_.emplace(Key{list.front().sql, n_params}, std::make_pair(&list, list.begin()));
     if (prepare_now) {
         list.front().name = next_statement_name();
         evict_beyond_capacity();
-        return {&prepared_.front().name, true};
+        return {&prepared_.front().name, true, true, changes};
     }
     // Counting entries are bounded too (by the same size), so one-off texts cannot pile up.
     if (counting_.size() > static_cast<size_t>(config_.capacity)) {
         erase(counting_, std::prev(counting_.end()));
     }
-    return {};
+    return {nullptr, false, true, changes};
 }
 
 void StatementCache::evict_beyond_capacity() {

@@ -17,6 +17,10 @@ namespace connpool {
 
 class PoolerWatch;
 
+// What every name of this process's cached prepared statements starts with (the full reset
+// keeps those and deallocates the others).
+const std::string &statement_name_prefix();
+
 struct StatementCacheConfig {
     int64_t capacity = 100;                // prepared statements kept; 0 disables the cache
     int64_t prepare_threshold = 5;         // unprepared executions before a text is prepared
@@ -33,6 +37,10 @@ class StatementCache {
     struct Use {
         const std::string *name = nullptr;  // null: run unprepared
         bool prepare = false;               // true: prepare `name` first (new entry)
+        // The text's may_change_session (pg/session_effects.hpp), classified once per entry;
+        // `classified` is false when the cache keeps no entry (disabled): the caller scans.
+        bool classified = false;
+        bool changes_session = false;
     };
     // Counts the execution and decides; may evict the least recently used prepared statement
     // (its name goes to the pending deallocations).
@@ -68,6 +76,7 @@ class StatementCache {
         int32_t n_params = 0;
         std::string name;  // empty while counting
         int64_t uses = 0;
+        bool changes_session = false;
     };
     using List = std::list<Entry>;
     struct Key {
