@@ -21,7 +21,9 @@
  *            variable (measured), then released into connpool_pool_acquire where they block
  *            (measured again): the difference is what waiting in the pool costs per caller
  * JSON: {"mode","count","heap_bytes","rss_bytes"} (growth over the process's state before,
- * heap from glibc mallinfo2, RSS from /proc/self/statm).
+ * heap from glibc mallinfo2, RSS from /proc/self/statm), after one connection (and one pool)
+ * was opened, used and closed so that one-time costs are not counted per connection. The pool
+ * mode's RSS includes the pool's own threads' stacks (a fixed cost, spread over N).
  *
  * C11 against the public header, linked like any user program (libpq for the raw mode).
  */
@@ -261,9 +263,27 @@ static int64_t waiting(connpool_pool *pool) {
     return (int64_t)s.waiting;
 }
 
+/* One connection (and, unless raw, one pool) opened, used and closed before measuring: the code
+ * pages, libpq's and OpenSSL's one-time state and the library's threads are not counted as
+ * per-connection memory. */
+static void warm_up(const struct config *cfg, int with_pool) {
+    PGconn *c = PQconnectdb(cfg->conninfo);
+    PQclear(PQexecParams(c, "SELECT 1", 0, NULL, NULL, NULL, NULL, 0));
+    PQfinish(c);
+    if (!with_pool) return;
+    connpool_pool *pool = make_pool(cfg, 1);
+    connpool_lease *lease = NULL;
+    connpool_error *err = NULL;
+    if (connpool_pool_acquire(&lease, pool, TIMEOUT_MS, &err) != CONNPOOL_OK) fail("acquire", err);
+    select_one(lease);
+    connpool_lease_release(lease, NULL);
+    connpool_pool_free(pool);
+}
+
 static int run_memory(const struct config *cfg) {
     const int n = cfg->count;
     struct usage before, after;
+    warm_up(cfg, strcmp(cfg->memory, "raw") != 0);
     if (strcmp(cfg->memory, "raw") == 0) {
         PGconn **c = calloc((size_t)n, sizeof *c);
         before = usage_now();
