@@ -645,7 +645,9 @@ def write_chart(rows: list[dict], clients: list[int], png: pathlib.Path, work: p
     if not gnuplot:
         log("gnuplot not found: no chart")
         return False
-    rows = [r for r in rows if ACQ not in r["impl"]]
+    # One line per implementation; the single-point and same-pool variants stay in the table.
+    rows = [r for r in rows if ACQ not in r["impl"] and r["impl"] not in (CONNPOOL_AUTO, CONNPOOL_ROLLBACK)
+            and "threads on" not in r["impl"]]
     impls = []
     for r in rows:
         if r["impl"] not in impls:
@@ -765,9 +767,8 @@ def cmd_report(args) -> int:
                 continue
             png = chart if t == "tcp" or not any(r["transport"] == "tcp" for r in rows) else \
                 chart.with_name(chart.stem + f"-{t}" + chart.suffix)
-            title = (f"SELECT 1 per operation, {'TCP 127.0.0.1' if t == 'tcp' else 'Unix socket'}: "
-                     f"libconnpool vs pgbench, HikariCP, pgxpool, psycopg - {os.cpu_count()} cores, "
-                     f"{doc['generated'][:10]}")
+            title = (f"SELECT 1 per operation over {'TCP 127.0.0.1' if t == 'tcp' else 'the Unix socket'}, "
+                     f"{os.cpu_count()} cores, {doc['generated'][:10]}")
             xs = sorted({r["clients"] for r in mine})
             if write_chart(mine, xs, png, pathlib.Path(args.work), title):
                 print(f"chart: {png}")
