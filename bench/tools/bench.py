@@ -483,6 +483,8 @@ def server_table(rows: list[dict]) -> list[str]:
                   "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
         last = None
         for r in (r for r in rows if r["transport"] == t):
+            if ACQ in r["impl"] and (last is None or not last[1]):
+                lines.append(f"| | **acquire + release only, no statement (pool of {ACQ_POOL})** | | | | | |")
             key = (r["clients"], ACQ in r["impl"])
             c = str(r["clients"]) if key != last else ""
             last = key
