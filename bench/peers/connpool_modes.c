@@ -66,9 +66,12 @@ static void fail(const char *what, connpool_error *err) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: connpool_modes_bench --conninfo C [--clients N] [--pool-size P] [--seconds S]\n"
-                    "           [--option KEY=VALUE]... [--mode select|acquire] [--impl NAME] [--json OUT]\n"
-                    "       connpool_modes_bench --conninfo C --memory raw|pool|waiters [--count N] [--json OUT]\n");
+    fprintf(
+        stderr,
+        "usage: connpool_modes_bench --conninfo C [--clients N] [--pool-size P] [--seconds S]\n"
+        "           [--option KEY=VALUE]... [--mode select|acquire] [--impl NAME] [--json OUT]\n"
+        "       connpool_modes_bench --conninfo C --memory raw|pool|waiters [--count N] [--json "
+        "OUT]\n");
     exit(2);
 }
 
@@ -95,7 +98,8 @@ static connpool_pool *make_pool(const struct config *cfg, int size) {
         key[eq - cfg->options[i]] = '\0';
         set_option(o, key, eq + 1);
     }
-    if (connpool_pool_create(&pool, cfg->conninfo, o, &err) != CONNPOOL_OK) fail("pool_create", err);
+    if (connpool_pool_create(&pool, cfg->conninfo, o, &err) != CONNPOOL_OK)
+        fail("pool_create", err);
     connpool_options_free(o);
     if (connpool_pool_wait_ready(pool, TIMEOUT_MS, &err) != CONNPOOL_OK) fail("wait_ready", err);
     return pool;
@@ -107,7 +111,8 @@ static int select_one(connpool_lease *lease) {
     connpool_error *err = NULL;
     int ok = connpool_lease_exec(&r, lease, "SELECT 1", 0, NULL, &err) == CONNPOOL_OK &&
              connpool_result_row_count(r) == 1 && strcmp(connpool_result_value(r, 0, 0), "1") == 0;
-    if (!ok && err) fprintf(stderr, "connpool_modes_bench: exec: %s\n", connpool_error_message(err));
+    if (!ok && err)
+        fprintf(stderr, "connpool_modes_bench: exec: %s\n", connpool_error_message(err));
     connpool_error_free(err);
     connpool_result_free(r);
     return ok ? 0 : -1;
@@ -165,7 +170,9 @@ static int run_load(const struct config *cfg) {
     int64_t deadline = 0;
     struct worker *w = calloc((size_t)cfg->clients, sizeof *w);
     for (int i = 0; i < cfg->clients; i++) {
-        w[i] = (struct worker){.pool = pool, .barrier = &barrier, .deadline = &deadline,
+        w[i] = (struct worker){.pool = pool,
+                               .barrier = &barrier,
+                               .deadline = &deadline,
                                .acquire_only = strcmp(cfg->mode, "acquire") == 0,
                                .samples = malloc(sizeof(int64_t) * SAMPLE_CAP)};
         if (!w[i].samples || pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0) {
@@ -194,15 +201,19 @@ static int run_load(const struct config *cfg) {
     const double p50 = n ? (double)all[(int64_t)(0.50 * (double)n)] / 1e3 : 0;
     const double p99 = n ? (double)all[(int64_t)(0.99 * (double)n)] / 1e3 : 0;
     const char *impl = cfg->impl ? cfg->impl : "libconnpool (C)";
-    fprintf(stderr, "connpool_modes_bench: %s, %d clients, pool %d: %.0f ops/s, p50 %.1f us, p99 %.1f us%s\n",
-            impl, cfg->clients, size, rate, p50, p99, errors ? " (errors!)" : "");
+    fprintf(
+        stderr,
+        "connpool_modes_bench: %s, %d clients, pool %d: %.0f ops/s, p50 %.1f us, p99 %.1f us%s\n",
+        impl, cfg->clients, size, rate, p50, p99, errors ? " (errors!)" : "");
     if (cfg->json) {
         FILE *f = strcmp(cfg->json, "-") == 0 ? stdout : fopen(cfg->json, "w");
         if (!f) return 2;
-        fprintf(f, "[{\"impl\": \"%s\", \"clients\": %d, \"pool_size\": %d, \"ops\": %lld, "
-                   "\"ops_per_sec\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, \"errors\": %lld, "
-                   "\"seconds\": %.3f}]\n",
-                impl, cfg->clients, size, (long long)ops, rate, p50, p99, (long long)errors, window);
+        fprintf(f,
+                "[{\"impl\": \"%s\", \"clients\": %d, \"pool_size\": %d, \"ops\": %lld, "
+                "\"ops_per_sec\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, \"errors\": %lld, "
+                "\"seconds\": %.3f}]\n",
+                impl, cfg->clients, size, (long long)ops, rate, p50, p99, (long long)errors,
+                window);
         if (f != stdout) fclose(f);
     }
     free(all);
@@ -305,7 +316,8 @@ static int run_memory(const struct config *cfg) {
         connpool_pool *pool = make_pool(cfg, n);
         for (int i = 0; i < n; i++) {
             connpool_error *err = NULL;
-            if (connpool_pool_acquire(&l[i], pool, TIMEOUT_MS, &err) != CONNPOOL_OK) fail("acquire", err);
+            if (connpool_pool_acquire(&l[i], pool, TIMEOUT_MS, &err) != CONNPOOL_OK)
+                fail("acquire", err);
             if (select_one(l[i]) != 0) return 2;
         }
         for (int i = 0; i < n; i++) connpool_lease_release(l[i], NULL);
@@ -313,11 +325,13 @@ static int run_memory(const struct config *cfg) {
         connpool_pool_free(pool);
         free(l);
     } else if (strcmp(cfg->memory, "waiters") == 0) {
-        struct parked p = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .open = 0};
+        struct parked p = {
+            .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .open = 0};
         p.pool = make_pool(cfg, 1);
         connpool_lease *held = NULL;
         connpool_error *err = NULL;
-        if (connpool_pool_acquire(&held, p.pool, TIMEOUT_MS, &err) != CONNPOOL_OK) fail("acquire", err);
+        if (connpool_pool_acquire(&held, p.pool, TIMEOUT_MS, &err) != CONNPOOL_OK)
+            fail("acquire", err);
         pthread_t *t = calloc((size_t)n, sizeof *t);
         pthread_attr_t attr;
         pthread_attr_init(&attr);
@@ -332,7 +346,8 @@ static int run_memory(const struct config *cfg) {
         pthread_cond_broadcast(&p.cv);
         pthread_mutex_unlock(&p.mu);
         const int64_t give_up = now_ns() + 10 * 1000000000LL;
-        while (waiting(p.pool) < n && now_ns() < give_up) nanosleep(&(struct timespec){0, 5000000}, NULL);
+        while (waiting(p.pool) < n && now_ns() < give_up)
+            nanosleep(&(struct timespec){0, 5000000}, NULL);
         const int64_t seen = waiting(p.pool);
         after = usage_now();
         connpool_lease_release(held, NULL);
@@ -350,7 +365,8 @@ static int run_memory(const struct config *cfg) {
     FILE *f = cfg->json && strcmp(cfg->json, "-") != 0 ? fopen(cfg->json, "w") : stdout;
     if (!f) return 2;
     fprintf(f, "{\"mode\": \"%s\", \"count\": %d, \"heap_bytes\": %lld, \"rss_bytes\": %lld}\n",
-            cfg->memory, n, (long long)(after.heap - before.heap), (long long)(after.rss - before.rss));
+            cfg->memory, n, (long long)(after.heap - before.heap),
+            (long long)(after.rss - before.rss));
     if (f != stdout) fclose(f);
     return 0;
 }
@@ -361,17 +377,28 @@ int main(int argc, char **argv) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) usage();
         i++;
-        if (strcmp(a, "--conninfo") == 0) cfg.conninfo = v;
-        else if (strcmp(a, "--clients") == 0) cfg.clients = atoi(v);
-        else if (strcmp(a, "--pool-size") == 0) cfg.pool_size = atoi(v);
-        else if (strcmp(a, "--seconds") == 0) cfg.seconds = atof(v);
-        else if (strcmp(a, "--mode") == 0) cfg.mode = v;
-        else if (strcmp(a, "--impl") == 0) cfg.impl = v;
-        else if (strcmp(a, "--json") == 0) cfg.json = v;
-        else if (strcmp(a, "--memory") == 0) cfg.memory = v;
-        else if (strcmp(a, "--count") == 0) cfg.count = atoi(v);
-        else if (strcmp(a, "--option") == 0 && cfg.n_options < MAX_OPTIONS) cfg.options[cfg.n_options++] = v;
-        else usage();
+        if (strcmp(a, "--conninfo") == 0)
+            cfg.conninfo = v;
+        else if (strcmp(a, "--clients") == 0)
+            cfg.clients = atoi(v);
+        else if (strcmp(a, "--pool-size") == 0)
+            cfg.pool_size = atoi(v);
+        else if (strcmp(a, "--seconds") == 0)
+            cfg.seconds = atof(v);
+        else if (strcmp(a, "--mode") == 0)
+            cfg.mode = v;
+        else if (strcmp(a, "--impl") == 0)
+            cfg.impl = v;
+        else if (strcmp(a, "--json") == 0)
+            cfg.json = v;
+        else if (strcmp(a, "--memory") == 0)
+            cfg.memory = v;
+        else if (strcmp(a, "--count") == 0)
+            cfg.count = atoi(v);
+        else if (strcmp(a, "--option") == 0 && cfg.n_options < MAX_OPTIONS)
+            cfg.options[cfg.n_options++] = v;
+        else
+            usage();
     }
     if (!cfg.conninfo || cfg.clients < 1 || cfg.count < 1 || cfg.seconds <= 0 ||
         (strcmp(cfg.mode, "select") != 0 && strcmp(cfg.mode, "acquire") != 0))
