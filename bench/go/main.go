@@ -64,6 +64,15 @@ func openConnpool(conninfo string, size int) (runner, func(), error) {
 		p.Close()
 		return nil, nil, err
 	}
+	if *mode == "acquire" {
+		return func(ctx context.Context) error {
+			c, err := p.Acquire(ctx)
+			if err != nil {
+				return err
+			}
+			return c.Release()
+		}, p.Close, nil
+	}
 	return func(ctx context.Context) error {
 		var n int
 		if err := p.QueryRow(ctx, "SELECT 1").Scan(&n); err != nil {
@@ -117,6 +126,16 @@ func openPgxpool(conninfo string, size int) (runner, func(), error) {
 		p.Close()
 		return nil, nil, err
 	}
+	if *mode == "acquire" {
+		return func(ctx context.Context) error {
+			c, err := p.Acquire(ctx)
+			if err != nil {
+				return err
+			}
+			c.Release()
+			return nil
+		}, p.Close, nil
+	}
 	return func(ctx context.Context) error {
 		var n int
 		if err := p.QueryRow(ctx, "SELECT 1").Scan(&n); err != nil {
@@ -128,6 +147,9 @@ func openPgxpool(conninfo string, size int) (runner, func(), error) {
 		return nil
 	}, p.Close, nil
 }
+
+// --mode acquire: acquire + release only (no statement), on real connections.
+var mode = flag.String("mode", "select", "select (acquire, SELECT 1, read it, release) or acquire (acquire + release only)")
 
 var pgxMode = flag.String("pgx-mode", "default", "pgx statement mode: default (prepared statement cache), simple (simple protocol), describe (no cache)")
 
