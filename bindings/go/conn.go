@@ -58,6 +58,17 @@ func (c *Conn) finalize() {
 // again returns an error matching ErrInvalidHandle (the library detects the stale lease).
 func (c *Conn) Release() error {
 	first := c.released.CompareAndSwap(false, true)
+	if first && c.pending && !c.releasedInCollect {
+		// An abandoned statement's cancel request may still be on its way (over a stalled
+		// network, until cancel_timeout), and the library's release waits for it. The
+		// connection is closed, not reused, so the caller need not wait: nothing to report.
+		go c.release(first)
+		return nil
+	}
+	return c.release(first)
+}
+
+func (c *Conn) release(first bool) error {
 	var err error
 	switch {
 	case first && c.releasedInCollect:
@@ -396,7 +407,12 @@ func (c *Conn) runStatement(ctx context.Context, sent waitEvents) (execResult, e
 	if s.released {
 		c.releasedInCollect = true
 	}
-	cancelled := w.stop()
+	var cancelled bool
+	if s.done {
+		cancelled = w.stop()
+	} else {
+		cancelled = w.abandon()
+	}
 	r, err := s.r, s.err
 	s.r, s.err = execResult{}, nil // the pooled encoder keeps no result
 	if !s.done {
@@ -418,23 +434,27 @@ func (c *Conn) runStatement(ctx context.Context, sent waitEvents) (execResult, e
 }
 
 // watcher sends a cancel request for the lease's running statement when its context ends.
-// With the statement's poll file it also bounds the wait for the server's answer to that
-// request (cancelGrace) with a deadline on the file; the blocking paths have none.
+// With the statement's poll file it also bounds the wait for the statement's end (cancelGrace
+// from the moment the context ended, whether or not the cancel request got through: over a
+// stalled network it may take until cancel_timeout); the blocking paths have no such bound.
 type watcher struct {
 	stopc    chan struct{}
-	finished chan bool // true: the cancel request was sent
+	fired    chan struct{} // closed when the context ended (before the cancel request is sent)
+	finished chan bool     // true: a cancel request was sent (or attempted)
 	p        *pollFile
 }
 
 func watch(done <-chan struct{}, lease uintptr, p *pollFile) *watcher {
-	w := &watcher{stopc: make(chan struct{}), finished: make(chan bool, 1), p: p}
+	w := &watcher{stopc: make(chan struct{}), fired: make(chan struct{}),
+		finished: make(chan bool, 1), p: p}
 	go func() {
 		select {
 		case <-done:
-			_ = cancelStatement(lease)
 			if p != nil {
 				p.file.SetDeadline(time.Now().Add(cancelGrace))
 			}
+			close(w.fired)
+			_ = cancelStatement(lease)
 			w.finished <- true
 		case <-w.stopc:
 			w.finished <- false
@@ -456,6 +476,22 @@ func (w *watcher) stop() bool {
 		w.p.file.SetDeadline(time.Time{})
 	}
 	return cancelled
+}
+
+// abandon ends the watcher of a statement that is being given up (its connection is never
+// reused, so no later statement can meet its cancel request): it does not wait for a cancel
+// request still in progress, which finishes on its own within cancel_timeout.
+func (w *watcher) abandon() bool {
+	if w == nil {
+		return false
+	}
+	close(w.stopc)
+	select {
+	case <-w.fired:
+		return true
+	case cancelled := <-w.finished:
+		return cancelled
+	}
 }
 
 // canceledBy reports a statement that failed with query_canceled (57014) after the watcher
