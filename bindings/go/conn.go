@@ -447,14 +447,15 @@ type watcher struct {
 func watch(done <-chan struct{}, lease uintptr, p *pollFile) *watcher {
 	w := &watcher{stopc: make(chan struct{}), fired: make(chan struct{}),
 		finished: make(chan bool, 1), p: p}
+	cancel, grace := cancelStatement, cancelGrace // read here: an abandoned watcher outlives its caller
 	go func() {
 		select {
 		case <-done:
 			if p != nil {
-				p.file.SetDeadline(time.Now().Add(cancelGrace))
+				p.file.SetDeadline(time.Now().Add(grace))
 			}
 			close(w.fired)
-			_ = cancelStatement(lease)
+			_ = cancel(lease)
 			w.finished <- true
 		case <-w.stopc:
 			w.finished <- false

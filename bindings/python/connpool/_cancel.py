@@ -51,8 +51,9 @@ _IN_PROGRESS = _ffi.ERR_IN_PROGRESS
 _WAIT_WRITE = 2  # CONNPOOL_WAIT_WRITE
 
 #: How long the outcome of a cancelled statement is waited for before the connection is given
-#: up (closed on release): the server normally answers a cancel within milliseconds.
-DRAIN_SECONDS = 1.0
+#: up (closed on release): the server normally answers a cancel within milliseconds, and this
+#: is how late past its cancellation a caller can be over a stalled network.
+DRAIN_SECONDS = 0.3
 
 #: The longest single wait in the main thread: a signal delivered to another thread (the OS may
 #: pick any thread that does not block it, e.g. one of the pool's) is seen by the next slice.
@@ -194,18 +195,39 @@ async def _ready(loop, fd: int, mask: int, deadline) -> None:
 
 async def _cancel_and_drain_async(lease: int) -> bool:
     """As :func:`cancel_and_drain`, without blocking the loop: the cancel request (a network
-    exchange) runs in the loop's default executor. Another cancellation meanwhile (or a loop
-    that can no longer run the cancel, e.g. its executor shut down) stops the cleanup; the
-    statement is then left pending (release closes the connection). Never raises: the caller
-    re-raises its CancelledError."""
+    exchange) runs in the loop's default executor while the outcome is awaited, both within
+    :data:`DRAIN_SECONDS` of the cancellation, so a stalled network delays the caller by no more
+    than that. A cancel request still in flight then is remembered (:func:`cancel_in_flight`):
+    the lease's release waits for it off the loop. Another cancellation meanwhile (or a loop that
+    can no longer run the cancel, e.g. its executor shut down) stops the cleanup; the statement
+    is then left pending (release closes the connection). Never raises: the caller re-raises its
+    CancelledError."""
     if not _wait_fd(lease)[1]:
         return True
     loop = asyncio.get_running_loop()
+    deadline = loop.time() + DRAIN_SECONDS
     try:
-        await loop.run_in_executor(None, _cancel, lease, None)
+        request = loop.run_in_executor(None, _cancel, lease, None)
+    except Exception:
+        return False
+    try:
         out = _c_void_p()
-        status = await _collect_async(_byref(out), lease, None, loop.time() + DRAIN_SECONDS)
+        status = await _collect_async(_byref(out), lease, None, deadline)
         _drop(out)
         return status != _IN_PROGRESS
     except (asyncio.CancelledError, Exception):
         return False
+    finally:
+        if not request.done():
+            _cancels_in_flight[lease] = request
+            request.add_done_callback(lambda _f, lease=lease: _cancels_in_flight.pop(lease, None))
+
+
+#: Cancel requests still in flight after their statement was given up, by lease.
+_cancels_in_flight: dict = {}
+
+
+def cancel_in_flight(lease: int):
+    """The asyncio future of a cancel request still running for ``lease``, or None."""
+    request = _cancels_in_flight.get(lease)
+    return request if request is not None and not request.done() else None

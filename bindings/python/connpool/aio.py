@@ -14,7 +14,7 @@ outcome collected (``connpool_lease_collect``). Cancelling the task running a st
 (``task.cancel()``, ``asyncio.wait_for``, ``asyncio.timeout``) sends a server-side cancel
 (``connpool_lease_cancel``) and drains the statement's outcome before CancelledError (or
 TimeoutError) goes on, so the connection is usable again at once; if the server does not end
-the statement within a second, the connection is closed on release instead of reused (see
+the statement within 0.3 s, the connection is closed on release instead of reused (see
 :mod:`connpool._cancel`). Transaction blocks (BEGIN/COMMIT of ``conn.transaction()``) run in a
 small thread pool owned by the pool.
 """
@@ -427,6 +427,17 @@ class AsyncConnection:
         self._conn._discard()
 
     def _release(self) -> None:
+        request = _cancel.cancel_in_flight(self._conn._lease)
+        if request is not None and not self._conn.returned:
+            # A cancel request of a given-up statement is still in flight (a stalled network):
+            # the library's release would wait for it, so return the connection (closed, as its
+            # statement is pending) once the request ends, never blocking the loop.
+            conn = self._conn
+            conn._returned = True
+            request.add_done_callback(
+                lambda _f, conn=conn: _lib.connpool_lease_release(conn._lease, None)
+            )
+            return
         busy = self._busy
         if busy is not None and not busy.done():
             # A cancelled task left its statement running in a thread: return the connection
