@@ -231,40 +231,66 @@ bool unsafe_call(const Recent &recent) {
     return !one_of(name.text, kNotCalls) && !one_of(name.text, kPureFunctions);
 }
 
+// Follows the statements of a text token by token; take() is true once a token shows a possible
+// change of the session.
+class Checker {
+  public:
+    bool take(const Token &t) {
+        if (t.is(';')) {
+            const bool bare_set = after_set_;  // a lone SET: not understood
+            start_ = true;
+            after_set_ = false;
+            recent_.clear();
+            return bare_set;
+        }
+        bool change = false;
+        if (start_) {
+            change = first_word(t);
+        } else if (after_set_) {
+            change = set_scope(t);
+        } else {
+            change = inside(t);
+        }
+        recent_.push(t);
+        return change;
+    }
+
+  private:
+    bool first_word(const Token &t) {
+        start_ = false;
+        if (t.is_word("set")) {
+            after_set_ = true;  // only SET LOCAL / SET TRANSACTION are neutral
+            return false;
+        }
+        return t.kind != Kind::word || !one_of(t.text, kNeutralFirst);
+    }
+
+    bool set_scope(const Token &t) {
+        after_set_ = false;
+        return !t.is_word("local") && !t.is_word("transaction");
+    }
+
+    bool inside(const Token &t) const {
+        // SELECT ... INTO creates a table; INSERT INTO / MERGE INTO do not.
+        if (t.is_word("into")) return !recent_[0].is_word("insert") && !recent_[0].is_word("merge");
+        return t.is('(') && unsafe_call(recent_);
+    }
+
+    Recent recent_;
+    bool start_ = true;
+    bool after_set_ = false;
+};
+
 }  // namespace
 
 bool may_change_session(std::string_view sql) {
     Scanner scanner(sql);
-    Recent recent;
-    bool statement_start = true;
-    bool after_set = false;  // the statement began with SET: only LOCAL/TRANSACTION are neutral
+    Checker checker;
     for (;;) {
         const Token t = scanner.next();
         if (t.kind == Kind::bad) return true;
         if (t.kind == Kind::end) return false;
-        if (t.is(';')) {
-            statement_start = true;
-            recent.clear();
-            continue;
-        }
-        if (after_set) {
-            if (!t.is_word("local") && !t.is_word("transaction")) return true;
-            after_set = false;
-        }
-        if (statement_start) {
-            statement_start = false;
-            if (t.is_word("set")) {
-                after_set = true;
-            } else if (t.kind != Kind::word || !one_of(t.text, kNeutralFirst)) {
-                return true;
-            }
-        } else if (t.is_word("into")) {
-            // SELECT ... INTO creates a table; INSERT INTO / MERGE INTO do not.
-            if (!recent[0].is_word("insert") && !recent[0].is_word("merge")) return true;
-        } else if (t.is('(') && unsafe_call(recent)) {
-            return true;
-        }
-        recent.push(t);
+        if (checker.take(t)) return true;
     }
 }
 
