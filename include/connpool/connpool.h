@@ -793,10 +793,10 @@ CONNPOOL_API connpool_status connpool_lease_set_label(connpool_lease *lease, con
  * to the pool: do not PQfinish it and do not use it after release. Leave the connection idle
  * (no result pending, not in pipeline mode, same session user) before releasing; otherwise it
  * is closed rather than reused. Taking it makes the lease owe a full session reset at release
- * under reset=auto (the library cannot see what is sent), and the connection's prepared-statement cache
- * forget its entries before the next statement (the caller might have deallocated them; the
- * next statement sends DEALLOCATE for them, ignoring failures); prepared statement names
- * starting with "_connpool_" are reserved for that cache.
+ * under reset=auto (the library cannot see what is sent), and makes the connection's
+ * prepared-statement cache forget its entries before the next statement (the caller might have
+ * deallocated them; the next statement sends DEALLOCATE for them, ignoring failures); prepared
+ * statement names starting with "_connpool_" are reserved for that cache.
  *
  * Returns: CONNPOOL_OK with `*out_pgconn` set; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out_pgconn`
  *          or `lease`), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED,
