@@ -3,7 +3,7 @@
  *
  *   connpool_pool_bench --conninfo CONNINFO [--seconds S] [--clients LIST] [--pool-size P]
  *                       [--pre-ping on|off] [--pre-ping-threshold MS] [--query SQL]
- *                       [--impl NAME] [--json OUT] [--raw]
+ *                       [--impl NAME] [--json OUT] [--raw] [--option KEY=VALUE]...
  *   connpool_pool_bench --conninfo CONNINFO --memory N [--json OUT]
  *
  * For each client count N in LIST (default "1,2,8,32"; commas or spaces): creates a pool
@@ -19,6 +19,9 @@
  *    "seconds"}   (connection_switches: fraction of operations that got a different connection
  *    than the same thread's previous operation)
  * ("-" writes to stdout). Exit status 1 if any operation failed.
+ *
+ * --option KEY=VALUE (repeatable): any other pool option, e.g. --option reset=rollback to compare
+ * the session reset modes (issue 14); listed in the JSON as "options": "KEY=VALUE ...".
  *
  * --raw: no pool, the reference for what threads can do: each thread opens its own libpq
  * connection before the clock starts and loops PQexecParams(QUERY) + PQclear, i.e. exactly
@@ -53,6 +56,7 @@
 #define SAMPLE_CAP (1 << 20) /* per thread; beyond it, reservoir sampling keeps a uniform subset */
 #define READY_TIMEOUT_MS 30000
 #define ACQUIRE_TIMEOUT_MS 30000
+#define MAX_OPTIONS 16
 
 struct config {
     const char *conninfo;
@@ -67,6 +71,8 @@ struct config {
     const char *json_path;
     int memory_connections;
     int raw;
+    const char *options[MAX_OPTIONS]; /* --option KEY=VALUE */
+    int n_options;
 };
 
 struct shared {
@@ -88,7 +94,7 @@ struct worker {
     int64_t ops;
     int64_t errors;
     int64_t switches;   /* ops whose connection differed from this thread's previous op */
-    void *last_pgconn;
+    uint64_t last_connection; /* connpool_lease_connection_id; ids start at 1 */
 };
 
 struct point {
@@ -119,7 +125,7 @@ static void usage(void) {
     fprintf(stderr,
             "usage: connpool_pool_bench --conninfo CONNINFO [--seconds S] [--clients LIST]\n"
             "           [--pool-size P] [--pre-ping on|off] [--pre-ping-threshold MS]\n"
-            "           [--query SQL] [--impl NAME] [--json OUT] [--raw]\n"
+            "           [--query SQL] [--impl NAME] [--json OUT] [--raw] [--option KEY=VALUE]...\n"
             "       connpool_pool_bench --conninfo CONNINFO --memory N [--json OUT]\n");
     exit(2);
 }
@@ -166,11 +172,13 @@ static void *worker_main(void *arg) {
             w->errors++;
             continue;
         }
-        void *pgconn = NULL;
-        connpool_lease_pgconn(&pgconn, lease, NULL);
-        if (pgconn != w->last_pgconn) {
-            if (w->last_pgconn != NULL) w->switches++;
-            w->last_pgconn = pgconn;
+        /* The connection's id, not its PGconn: taking the raw PGconn marks the session as
+         * possibly changed, which costs a reset under reset=auto (the default). */
+        uint64_t connection = 0;
+        connpool_lease_connection_id(&connection, lease, NULL);
+        if (connection != w->last_connection) {
+            if (w->last_connection != 0) w->switches++;
+            w->last_connection = connection;
         }
         const connpool_status status = connpool_lease_exec(&result, lease, s->query, 0, NULL, &err);
         connpool_result_free(result);
@@ -240,6 +248,15 @@ static connpool_pool *make_pool(const struct config *cfg, int pool_size) {
     if (cfg->pre_ping_threshold &&
         connpool_options_set(opts, "pre_ping_threshold", cfg->pre_ping_threshold, &err) != CONNPOOL_OK)
         die("pre_ping_threshold", err);
+    for (int i = 0; i < cfg->n_options; i++) {
+        char key[128];
+        const char *eq = strchr(cfg->options[i], '=');
+        const size_t len = eq ? (size_t)(eq - cfg->options[i]) : 0;
+        if (len == 0 || len >= sizeof key) usage();
+        memcpy(key, cfg->options[i], len);
+        key[len] = '\0';
+        if (connpool_options_set(opts, key, eq + 1, &err) != CONNPOOL_OK) die(key, err);
+    }
     if (connpool_pool_create(&pool, cfg->conninfo, opts, &err) != CONNPOOL_OK) die("pool_create", err);
     connpool_options_free(opts);
     if (connpool_pool_wait_ready(pool, READY_TIMEOUT_MS, &err) != CONNPOOL_OK) die("wait_ready", err);
@@ -378,6 +395,13 @@ static void write_json(const struct config *cfg, const struct point *points, int
         } else {
             fputs("null", f);
         }
+        char options[1024] = "";
+        for (int o = 0; o < cfg->n_options; o++) {
+            const size_t used = strlen(options);
+            snprintf(options + used, sizeof options - used, "%s%s", o > 0 ? " " : "", cfg->options[o]);
+        }
+        fputs(", \"options\": ", f);
+        json_string(f, options);
         fprintf(f, ", \"health_checks\": %lld, \"connection_switches\": %.4f, \"seconds\": %.3f}%s\n",
                 (long long)p->health_checks, p->ops > 0 ? (double)p->switches / (double)p->ops : 0.0,
                 cfg->seconds, i + 1 < n ? "," : "");
@@ -476,6 +500,9 @@ int main(int argc, char **argv) {
         } else if (strcmp(a, "--raw") == 0) {
             cfg.raw = 1;
             i--; /* a flag: no value */
+        } else if (strcmp(a, "--option") == 0) {
+            if (cfg.n_options >= MAX_OPTIONS) usage();
+            cfg.options[cfg.n_options++] = v;
         } else if (strcmp(a, "--memory") == 0) {
             cfg.memory_connections = atoi(v);
             if (cfg.memory_connections < 1) usage();

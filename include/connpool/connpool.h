@@ -350,7 +350,20 @@ CONNPOOL_API const char *connpool_status_description(connpool_status status);
  *       cannot connect (server down), a connection attempt is made at least this often, so the
  *       pool serves again soon after the server is back; without waiters the backoff applies.
  *   reset_query (string, "", at most 4096 bytes): SQL run on every returned connection before
- *       reuse, e.g. DISCARD ALL ("" = none).
+ *       reuse, after the session reset chosen by `reset` and before init_sql is re-applied
+ *       ("" = none).
+ *   reset (choice auto|always|rollback, "auto"): what a returned connection's session goes
+ *       through. auto: a full reset after any lease that may have changed its session (a
+ *       statement not classified neutral by the library's scanner, connpool_lease_pgconn, a
+ *       changed session_authorization); always: after every lease; rollback: only an open
+ *       transaction is rolled back (session state reaches the next lease; a changed session
+ *       user closes the connection). The full reset, on a background worker within
+ *       health_check_timeout: ROLLBACK if needed, SET SESSION AUTHORIZATION DEFAULT, RESET ALL,
+ *       CLOSE ALL, UNLISTEN *, pg_advisory_unlock_all(), DISCARD TEMP, DISCARD SEQUENCES, the
+ *       caller's prepared statements deallocated (the cache's kept), then reset_query and
+ *       init_sql. A failed reset closes the connection (statistic reset_failures). Changes made
+ *       inside views, triggers or functions the scanner cannot see are missed by auto (README
+ *       "Session reset").
  *   statement_cache_size (integer, 100, 0..10000): prepared statements kept per connection by
  *       connpool_lease_exec/_send, least recently used evicted (0 = never prepare, e.g. behind
  *       PgBouncer in transaction mode before 1.21).
@@ -738,12 +751,14 @@ CONNPOOL_API connpool_status connpool_acquire_free(connpool_acquire *acquire);
 /**
  * Returns a lease to its pool; the handle is dead afterwards. Never waits for the server. A
  * clean idle connection goes back to the pool (or straight to the oldest waiter). One left in a
- * transaction block (or a failed one), and every one when reset_query is set, is first cleaned
- * by a background worker: ROLLBACK if in a transaction block, then the reset_query (bounded by
- * health_check_timeout; closed if that fails). A connection is closed instead when it is
+ * transaction block (or a failed one), one owing a session reset (option `reset`), and every one
+ * when reset_query is set, is first cleaned by a background worker: ROLLBACK if in a transaction
+ * block, or the full session reset, then the reset_query (bounded by health_check_timeout;
+ * closed if that fails). A connection is closed instead when it is
  * broken, busy (a result still pending, including an uncollected connpool_lease_send
  * statement, or left in pipeline mode), left unusable (COPY), told by the server that it is
- * being terminated, when its session user was changed (SET SESSION AUTHORIZATION), when it is
+ * being terminated, when its session user was changed (SET SESSION AUTHORIZATION) under
+ * reset=rollback (otherwise the full reset undoes it), when it is
  * past max_lifetime, when it is an overflow connection nobody waits for, or when the pool is
  * closed.
  *
@@ -777,10 +792,11 @@ CONNPOOL_API connpool_status connpool_lease_set_label(connpool_lease *lease, con
  * The lease's libpq connection (`PGconn *`), for callers that use libpq themselves. It belongs
  * to the pool: do not PQfinish it and do not use it after release. Leave the connection idle
  * (no result pending, not in pipeline mode, same session user) before releasing; otherwise it
- * is closed rather than reused. Taking it makes the connection's prepared-statement cache
- * forget its entries before the next statement (the caller might have deallocated them; the
- * next statement sends DEALLOCATE for them, ignoring failures); prepared statement names
- * starting with "_connpool_" are reserved for that cache.
+ * is closed rather than reused. Taking it makes the lease owe a full session reset at release
+ * under reset=auto (the library cannot see what is sent), and makes the connection's
+ * prepared-statement cache forget its entries before the next statement (the caller might have
+ * deallocated them; the next statement sends DEALLOCATE for them, ignoring failures); prepared
+ * statement names starting with "_connpool_" are reserved for that cache.
  *
  * Returns: CONNPOOL_OK with `*out_pgconn` set; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out_pgconn`
  *          or `lease`), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED,

@@ -112,7 +112,7 @@ struct PgSettings {
     std::string password;     // only to scrub it from libpq's messages
     std::string reset_query;  // "" = none
     StatementCacheConfig statement_cache{};
-    std::string init_sql;  // "" = none
+    std::string init_sql;                // "" = none
     ResetMode reset = ResetMode::auto_;  // the `reset` option (pg/session_reset.hpp)
 };
 

@@ -7,7 +7,8 @@ constexpr int64_t kMaxStringLength = 4096;
 
 const OptionField<PgOptions> kFields[] = {
     {{"reset_query", OptionKind::string, 0, kMaxStringLength,
-      "SQL run on every returned connection before reuse, e.g. DISCARD ALL (empty = none)"},
+      "SQL run on every returned connection before reuse, after the session reset chosen by "
+      "`reset` and before init_sql is re-applied (empty = none)"},
      nullptr,
      nullptr,
      &PgOptions::reset_query},
@@ -36,8 +37,9 @@ const OptionField<PgOptions> kFields[] = {
      &PgOptions::replica_check_interval_ms},
     {{"reset", OptionKind::choice, 0, 0,
       "what a returned connection's session goes through before the next lease: auto (a full "
-      "reset, keeping the pool's prepared statements, after any lease that may have changed the "
-      "session), always (after every lease), rollback (only an open transaction is rolled back)",
+      "reset, keeping the pool's prepared statements and re-applying init_sql, after any lease "
+      "that may have changed the session), always (after every lease), rollback (only an open "
+      "transaction is rolled back; SET, temporary tables, locks... reach the next lease)",
       "auto,always,rollback"},
      nullptr,
      nullptr,

@@ -307,6 +307,13 @@ StatementCache &cache_for_next_statement(PgConnection &pg) {
     return cache;
 }
 
+// reset=auto: a full reset at release if this text may change the session. Classified once per
+// cached text; scanned here only when the cache keeps no entry for it.
+void note_session_effects(PgConnection &pg, const StatementCache::Use &use, const char *sql) {
+    if (pg.session_dirty()) return;
+    if (use.classified ? use.changes_session : may_change_session(sql)) pg.mark_session_dirty();
+}
+
 }  // namespace
 
 connpool_status send_statement(PgConnection &pg, const char *sql, int32_t n_params,
@@ -334,11 +341,7 @@ connpool_status send_statement(PgConnection &pg, const char *sql, int32_t n_para
 
     const StatementCache::Use use = cache.use(sql, n_params);
     if (use.name != nullptr) st.name = *use.name;
-    // reset=auto: a full reset at release if this text may change the session. Classified once
-    // per cached text; scanned here only when the cache keeps no entry for it.
-    if (!pg.session_dirty() && (use.classified ? use.changes_session : may_change_session(sql))) {
-        pg.mark_session_dirty();
-    }
+    note_session_effects(pg, use, sql);
     std::vector<std::string> &deallocate = cache.pending_deallocations();
     // DEALLOCATE only outside a transaction block: each in its own implicit transaction, so
     // one that fails (the statement was already gone) affects nothing else.

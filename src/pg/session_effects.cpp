@@ -28,46 +28,44 @@ bool one_of(std::string_view word, const std::string_view (&list)[N]) {
 // First words of statements that cannot change the session beyond their transaction (their
 // function calls are still checked). SET is handled apart: SET LOCAL / SET TRANSACTION only.
 constexpr std::string_view kNeutralFirst[] = {
-    "select",   "insert",  "update",   "delete",     "merge",   "with",
-    "values",   "table",   "show",     "explain",    "fetch",   "move",
-    "begin",    "start",   "commit",   "end",        "rollback", "abort",
-    "savepoint", "release", "lock",    "truncate"};
+    "select",   "insert",  "update",    "delete",  "merge", "with",    "values", "table",
+    "show",     "explain", "fetch",     "move",    "begin", "start",   "commit", "end",
+    "rollback", "abort",   "savepoint", "release", "lock",  "truncate"};
 
 // Keywords and type names that may be followed by "(" without being a function call.
 constexpr std::string_view kNotCalls[] = {
-    "select",   "from",      "where",    "and",     "or",        "not",      "in",
-    "exists",   "any",       "all",      "some",    "values",    "as",       "on",
-    "using",    "join",      "lateral",  "over",    "filter",    "within",   "group",
-    "by",       "partition", "order",    "having",  "cast",      "array",    "row",
-    "set",      "conflict",  "returning", "when",   "then",      "else",     "case",
-    "is",       "between",   "like",     "ilike",   "similar",   "union",    "intersect",
-    "except",   "with",      "recursive", "limit",  "offset",    "distinct", "only",
-    "grouping", "sets",      "cube",     "rollup",  "materialized", "first", "numeric",
-    "decimal",  "varchar",   "char",     "character", "varying", "bit",      "time",
-    "timestamp", "interval", "float"};
+    "select",    "from",      "where",     "and",       "or",           "not",      "in",
+    "exists",    "any",       "all",       "some",      "values",       "as",       "on",
+    "using",     "join",      "lateral",   "over",      "filter",       "within",   "group",
+    "by",        "partition", "order",     "having",    "cast",         "array",    "row",
+    "set",       "conflict",  "returning", "when",      "then",         "else",     "case",
+    "is",        "between",   "like",      "ilike",     "similar",      "union",    "intersect",
+    "except",    "with",      "recursive", "limit",     "offset",       "distinct", "only",
+    "grouping",  "sets",      "cube",      "rollup",    "materialized", "first",    "numeric",
+    "decimal",   "varchar",   "char",      "character", "varying",      "bit",      "time",
+    "timestamp", "interval",  "float"};
 
 // Builtins that read or compute but leave no session state behind (transaction-scoped advisory
 // locks end with the transaction). Anything else called counts as a possible change.
 constexpr std::string_view kPureFunctions[] = {
-    "count", "sum", "avg", "min", "max", "now", "coalesce", "nullif", "greatest", "least",
-    "lower", "upper", "length", "char_length", "octet_length", "substr", "substring",
-    "position", "strpos", "trim", "btrim", "ltrim", "rtrim", "replace", "concat", "concat_ws",
-    "format", "left", "right", "lpad", "rpad", "repeat", "reverse", "split_part",
-    "starts_with", "regexp_replace", "regexp_match", "regexp_matches", "md5", "encode",
-    "decode", "abs", "round", "trunc", "floor", "ceil", "ceiling", "mod", "power", "sqrt",
-    "random", "to_char", "to_number", "to_date", "to_timestamp", "date_trunc", "date_part",
-    "extract", "age", "clock_timestamp", "statement_timestamp", "transaction_timestamp",
-    "current_setting", "array_agg", "string_agg", "json_agg", "jsonb_agg",
-    "json_object_agg", "jsonb_object_agg", "json_build_object", "jsonb_build_object",
-    "json_build_array", "jsonb_build_array", "row_to_json", "to_json", "to_jsonb",
-    "jsonb_set", "json_array_elements", "jsonb_array_elements", "jsonb_each",
-    "jsonb_object_keys", "array_length", "array_to_string", "string_to_array",
-    "cardinality", "unnest", "generate_series", "bool_and", "bool_or", "every",
-    "row_number", "rank", "dense_rank", "lag", "lead", "first_value", "last_value",
-    "stddev", "variance", "percentile_cont", "percentile_disc", "gen_random_uuid",
-    "pg_backend_pid", "version", "pg_sleep", "currval", "lastval", "txid_current",
-    "pg_advisory_xact_lock", "pg_advisory_xact_lock_shared", "pg_try_advisory_xact_lock",
-    "pg_try_advisory_xact_lock_shared", "pg_listening_channels", "exp", "ln",
+    "count", "sum", "avg", "min", "max", "now", "coalesce", "nullif", "greatest", "least", "lower",
+    "upper", "length", "char_length", "octet_length", "substr", "substring", "position", "strpos",
+    "trim", "btrim", "ltrim", "rtrim", "replace", "concat", "concat_ws", "format", "left", "right",
+    "lpad", "rpad", "repeat", "reverse", "split_part", "starts_with", "regexp_replace",
+    "regexp_match", "regexp_matches", "md5", "encode", "decode", "abs", "round", "trunc", "floor",
+    "ceil", "ceiling", "mod", "power", "sqrt", "random", "to_char", "to_number", "to_date",
+    "to_timestamp", "date_trunc", "date_part", "extract", "age", "clock_timestamp",
+    "statement_timestamp", "transaction_timestamp", "current_setting", "array_agg", "string_agg",
+    "json_agg", "jsonb_agg", "json_object_agg", "jsonb_object_agg", "json_build_object",
+    "jsonb_build_object", "json_build_array", "jsonb_build_array", "row_to_json", "to_json",
+    "to_jsonb", "jsonb_set", "json_array_elements", "jsonb_array_elements", "jsonb_each",
+    "jsonb_object_keys", "array_length", "array_to_string", "string_to_array", "cardinality",
+    "unnest", "generate_series", "bool_and", "bool_or", "every", "row_number", "rank", "dense_rank",
+    "lag", "lead", "first_value", "last_value", "stddev", "variance", "percentile_cont",
+    "percentile_disc", "gen_random_uuid", "pg_backend_pid", "version", "pg_sleep", "currval",
+    "lastval", "txid_current", "pg_advisory_xact_lock", "pg_advisory_xact_lock_shared",
+    "pg_try_advisory_xact_lock", "pg_try_advisory_xact_lock_shared", "pg_listening_channels", "exp",
+    "ln",
     // the pool group's role probe (pg/pool_group_factory.cpp)
     "pg_is_in_recovery", "pg_last_wal_receive_lsn", "pg_last_wal_replay_lsn",
     "pg_last_xact_replay_timestamp", "pg_postmaster_start_time"};
@@ -233,40 +231,66 @@ bool unsafe_call(const Recent &recent) {
     return !one_of(name.text, kNotCalls) && !one_of(name.text, kPureFunctions);
 }
 
+// Follows the statements of a text token by token; take() is true once a token shows a possible
+// change of the session.
+class Checker {
+  public:
+    bool take(const Token &t) {
+        if (t.is(';')) {
+            const bool bare_set = after_set_;  // a lone SET: not understood
+            start_ = true;
+            after_set_ = false;
+            recent_.clear();
+            return bare_set;
+        }
+        bool change = false;
+        if (start_) {
+            change = first_word(t);
+        } else if (after_set_) {
+            change = set_scope(t);
+        } else {
+            change = inside(t);
+        }
+        recent_.push(t);
+        return change;
+    }
+
+  private:
+    bool first_word(const Token &t) {
+        start_ = false;
+        if (t.is_word("set")) {
+            after_set_ = true;  // only SET LOCAL / SET TRANSACTION are neutral
+            return false;
+        }
+        return t.kind != Kind::word || !one_of(t.text, kNeutralFirst);
+    }
+
+    bool set_scope(const Token &t) {
+        after_set_ = false;
+        return !t.is_word("local") && !t.is_word("transaction");
+    }
+
+    bool inside(const Token &t) const {
+        // SELECT ... INTO creates a table; INSERT INTO / MERGE INTO do not.
+        if (t.is_word("into")) return !recent_[0].is_word("insert") && !recent_[0].is_word("merge");
+        return t.is('(') && unsafe_call(recent_);
+    }
+
+    Recent recent_;
+    bool start_ = true;
+    bool after_set_ = false;
+};
+
 }  // namespace
 
 bool may_change_session(std::string_view sql) {
     Scanner scanner(sql);
-    Recent recent;
-    bool statement_start = true;
-    bool after_set = false;  // the statement began with SET: only LOCAL/TRANSACTION are neutral
+    Checker checker;
     for (;;) {
         const Token t = scanner.next();
         if (t.kind == Kind::bad) return true;
         if (t.kind == Kind::end) return false;
-        if (t.is(';')) {
-            statement_start = true;
-            recent.clear();
-            continue;
-        }
-        if (after_set) {
-            if (!t.is_word("local") && !t.is_word("transaction")) return true;
-            after_set = false;
-        }
-        if (statement_start) {
-            statement_start = false;
-            if (t.is_word("set")) {
-                after_set = true;
-            } else if (t.kind != Kind::word || !one_of(t.text, kNeutralFirst)) {
-                return true;
-            }
-        } else if (t.is_word("into")) {
-            // SELECT ... INTO creates a table; INSERT INTO / MERGE INTO do not.
-            if (!recent[0].is_word("insert") && !recent[0].is_word("merge")) return true;
-        } else if (t.is('(') && unsafe_call(recent)) {
-            return true;
-        }
-        recent.push(t);
+        if (checker.take(t)) return true;
     }
 }
 

@@ -1,6 +1,7 @@
 // The `reset` option: what a returned connection's session goes through before the next lease.
 //
-//   rollback  only an open transaction is rolled back (the behaviour before `reset` existed): SET, temporary
+//   rollback  only an open transaction is rolled back (the behaviour before `reset` existed): SET,
+//   temporary
 //             tables, advisory locks, LISTEN, cursors and the caller's prepared statements stay
 //             for the next lease holder. Only a changed session_authorization closes it.
 //   always    a full reset after every lease.
@@ -12,8 +13,8 @@
 // (the statement cache); init_sql is then run again.
 #pragma once
 
-#include <string>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace connpool {

@@ -22,8 +22,9 @@ class SessionResetTest : public RealPoolTest {
   protected:
     static void SetUpTestSuite() {
         Admin admin;
-        admin.command(std::string("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '") +
-                      kRole + "') THEN CREATE ROLE " + kRole + " NOLOGIN; END IF; END $$");
+        admin.command(
+            std::string("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '") +
+            kRole + "') THEN CREATE ROLE " + kRole + " NOLOGIN; END IF; END $$");
     }
     void TearDown() override {
         RealPoolTest::TearDown();
@@ -46,7 +47,9 @@ class SessionResetTest : public RealPoolTest {
         connpool_options_free(opts);
         return pool_;
     }
-    void release(connpool_lease *lease) { EXPECT_EQ(connpool_lease_release(lease, nullptr), CONNPOOL_OK); }
+    void release(connpool_lease *lease) {
+        EXPECT_EQ(connpool_lease_release(lease, nullptr), CONNPOOL_OK);
+    }
     // Runs `statements` on one lease and returns its backend's pid.
     std::string lease_running(std::initializer_list<const char *> statements) {
         connpool_lease *lease = acquire();
@@ -105,16 +108,18 @@ TEST_F(SessionResetTest, SetConfigInsideSelectDoesNotLeak) {
 TEST_F(SessionResetTest, TemporaryTableDoesNotLeak) {
     make_pool();
     const std::string pid = lease_running({"CREATE TEMP TABLE cp_tmp (x int)"});
-    EXPECT_EQ(next_lease_sees(pid, "SELECT count(*) FROM pg_class WHERE relname = 'cp_tmp' "
-                                   "AND relpersistence = 't'"),
+    EXPECT_EQ(next_lease_sees(pid,
+                              "SELECT count(*) FROM pg_class WHERE relname = 'cp_tmp' "
+                              "AND relpersistence = 't'"),
               "0");
 }
 
 TEST_F(SessionResetTest, SessionAdvisoryLockIsReleased) {
     make_pool();
     const std::string pid = lease_running({"SELECT pg_advisory_lock(4242001)"});
-    EXPECT_EQ(next_lease_sees(pid, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                                   "AND pid = pg_backend_pid()"),
+    EXPECT_EQ(next_lease_sees(pid,
+                              "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                              "AND pid = pg_backend_pid()"),
               "0");
     Admin admin;  // another session can take it now
     EXPECT_EQ(admin.scalar("SELECT pg_try_advisory_lock(4242001)"), "t");
@@ -210,8 +215,9 @@ TEST_F(SessionResetTest, AutoMissesChangesHiddenInAViewAlwaysDoesNot) {
 TEST_F(SessionResetTest, FailingResetClosesTheConnectionAndCounts) {
     {
         Admin admin;
-        admin.command("CREATE OR REPLACE FUNCTION cp_reset_gate() RETURNS int LANGUAGE sql AS "
-                      "$$ SELECT 1 $$");
+        admin.command(
+            "CREATE OR REPLACE FUNCTION cp_reset_gate() RETURNS int LANGUAGE sql AS "
+            "$$ SELECT 1 $$");
         cleanup_ = {"DROP FUNCTION cp_reset_gate()"};
     }
     make_pool({{"init_sql", "SELECT public.cp_reset_gate()"}});
@@ -221,14 +227,16 @@ TEST_F(SessionResetTest, FailingResetClosesTheConnectionAndCounts) {
     {
         // The reset re-applies init_sql, which now fails.
         Admin admin;
-        admin.command("CREATE OR REPLACE FUNCTION cp_reset_gate() RETURNS int LANGUAGE plpgsql "
-                      "AS $$ BEGIN RAISE EXCEPTION 'gate closed'; END $$");
+        admin.command(
+            "CREATE OR REPLACE FUNCTION cp_reset_gate() RETURNS int LANGUAGE plpgsql "
+            "AS $$ BEGIN RAISE EXCEPTION 'gate closed'; END $$");
     }
     release(lease);
     {
         Admin admin;
-        admin.command("CREATE OR REPLACE FUNCTION cp_reset_gate() RETURNS int LANGUAGE sql AS "
-                      "$$ SELECT 1 $$");
+        admin.command(
+            "CREATE OR REPLACE FUNCTION cp_reset_gate() RETURNS int LANGUAGE sql AS "
+            "$$ SELECT 1 $$");
     }
     lease = acquire();
     EXPECT_NE(scalar(lease, "SELECT pg_backend_pid()"), pid) << "a failed reset must close";
