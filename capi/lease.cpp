@@ -191,6 +191,29 @@ CONNPOOL_API connpool_status connpool_lease_cancel(connpool_lease *lease, connpo
     });
 }
 
+CONNPOOL_API connpool_status connpool_lease_keep_session(connpool_lease *lease,
+                                                         connpool_error **err) {
+    static const char *const kFunction = "connpool_lease_keep_session";
+    return with_connection(kFunction, lease, err, [&](PgConnection &pg) {
+        std::string message;
+        connpool_status status = CONNPOOL_OK;
+        switch (keep_session_settings(pg, message)) {
+            case KeepSession::kept:
+                return CONNPOOL_OK;
+            case KeepSession::statement_pending:
+                status = CONNPOOL_ERR_INVALID_ARGUMENT;
+                break;
+            case KeepSession::query_failed:
+                status = CONNPOOL_ERR_QUERY_FAILED;
+                break;
+            case KeepSession::connection_broken:
+                status = CONNPOOL_ERR_CONNECTION_BROKEN;
+                break;
+        }
+        return fail(err, status, (std::string(kFunction) + ": " + message).c_str());
+    });
+}
+
 CONNPOOL_API connpool_status connpool_lease_transaction_status(int32_t *out_status,
                                                                connpool_lease *lease,
                                                                connpool_error **err) {

@@ -984,6 +984,27 @@ CONNPOOL_API connpool_status connpool_lease_transaction_status(int32_t *out_stat
                                                                connpool_error **err);
 
 /**
+ * Makes the settings the lease's session has now the connection's own, for as long as it
+ * lives: configuration parameters, role and session authorization changed in this session
+ * (with SET, set_config, SET ROLE...) are restored by the session reset (option `reset`)
+ * instead of going back to the server's defaults. For code that sets a connection up once
+ * after it is opened (the bindings' configure / AfterConnect hooks); for every connection of a
+ * pool, init_sql does the same without a call. Only settings are kept: temporary tables,
+ * cursors, advisory locks and LISTEN still go at the next reset. One exchange with the server
+ * (it reads pg_settings). The lease itself no longer counts as having changed its session.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_QUERY_FAILED (e.g. inside a failed transaction; the
+ *          message says why); CONNPOOL_ERR_CONNECTION_BROKEN; CONNPOOL_ERR_INVALID_ARGUMENT
+ *          (NULL `lease`, or a statement sent with connpool_lease_send still pending),
+ *          CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  on the network, for one exchange with the server.
+ * Threads: one thread at a time per lease.
+ */
+CONNPOOL_API connpool_status connpool_lease_keep_session(connpool_lease *lease,
+                                                         connpool_error **err);
+
+/**
  * The statement's outcome.
  *
  * Returns: CONNPOOL_OK or CONNPOOL_ERR_QUERY_FAILED; CONNPOOL_ERR_INVALID_HANDLE for NULL or a

@@ -308,7 +308,8 @@ bool PgConnector::owes_full_reset(PgConnection &pg) const {
 bool PgConnector::full_reset(PgConnection &pg, TimePoint deadline) const {
     PGconn *conn = pg.get();
     const std::string sql =
-        full_reset_sql(PQtransactionStatus(conn) != PQTRANS_IDLE, statement_name_prefix());
+        full_reset_sql(PQtransactionStatus(conn) != PQTRANS_IDLE, statement_name_prefix()) +
+        pg.session_baseline();
     if (!exec_with_deadline(conn, sql.c_str(), deadline)) return false;
     pg.session_cleaned();
     return true;

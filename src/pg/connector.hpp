@@ -84,6 +84,15 @@ class PgConnection final : public Connection {
     void mark_session_dirty() { session_dirty_ = true; }
     bool session_dirty() const { return session_dirty_; }
     void session_cleaned() { session_dirty_ = false; }
+    // SET statements that restore the settings the connection was given by its owner
+    // (connpool_lease_keep_session), each preceded by ';': the full reset runs them after
+    // RESET ALL. Empty: the server's defaults are the connection's own.
+    const std::string &session_baseline() const { return session_baseline_; }
+    void keep_session(std::string baseline) {
+        session_baseline_ = std::move(baseline);
+        session_dirty_ = false;
+        remember_session_user();
+    }
     // Left in a state the pool must not reuse (a send that failed half-way, COPY, a pipeline
     // that could not be closed).
     void poison() { poisoned_ = true; }
@@ -102,6 +111,7 @@ class PgConnection final : public Connection {
     bool poisoned_ = false;
     TimePoint last_drained_{};
     std::string session_user_;
+    std::string session_baseline_;
     StatementCache cache_;
     StatementState statement_;
     ServerRole role_;

@@ -23,6 +23,10 @@ int32_t transaction_status(const PgConnection &pg);
 // The PGconn, for callers that use libpq themselves; the statement cache distrusts its entries
 // before the next statement (the caller may deallocate them).
 void *take_raw_pgconn(PgConnection &pg);
+// Makes the session's current settings the connection's own: the full reset restores them
+// (connpool_lease_keep_session). Anything but `kept` comes with `message`.
+enum class KeepSession : uint8_t { kept, statement_pending, query_failed, connection_broken };
+KeepSession keep_session_settings(PgConnection &pg, std::string &message);
 // Asks the server to cancel what runs on the connection; false with `message` on failure.
 bool cancel_statement(const PgConnection &pg, std::string &message);
 

@@ -37,4 +37,9 @@ std::string full_reset_sql(bool in_transaction, std::string_view cache_prefix) {
     return sql;
 }
 
+const char *const kSessionBaselineQuery =
+    "SELECT pg_catalog.coalesce(pg_catalog.string_agg(pg_catalog.format(';SET %I = %L', name, "
+    "pg_catalog.current_setting(name)), '' ORDER BY name <> 'session_authorization', name), '') "
+    "FROM pg_catalog.pg_settings WHERE source = 'session'";
+
 }  // namespace connpool
