@@ -305,6 +305,9 @@ class Pool final : private BudgetMember {
     // A failed connect, an acquire timeout or a connection found broken (health).
     void note_error_locked();
     HealthThresholds health_thresholds() const;
+    // The body of a pool thread, restarted after an exception (core/pool_background.cpp).
+    void run_guarded(void (Pool::*body)(), std::condition_variable &wake);
+    bool alive_nothrow(Slot &slot) noexcept;
     void worker_loop();
     void maintenance_loop();
     TimePoint next_maintenance_locked() const;

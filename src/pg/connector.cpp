@@ -222,9 +222,10 @@ bool PgConnector::looks_alive(Connection &connection) {
     }
     // Polled every time, however recently the last statement ended: a backend terminated
     // right after a release has already written its FATAL (or EOF) before its entry leaves
-    // pg_stat_activity, and must not reach the next caller (issue 14). Anything readable on an idle connection is most likely the server saying goodbye (a
-    // FATAL "terminating connection due to administrator command") or EOF. Read and parse it:
-    // PQconsumeInput only buffers bytes, PQisBusy parses them (FATAL reaches on_notice).
+    // pg_stat_activity, and must not reach the next caller (issue 14). Anything readable on an idle
+    // connection is most likely the server saying goodbye (a FATAL "terminating connection due to
+    // administrator command") or EOF. Read and parse it: PQconsumeInput only buffers bytes,
+    // PQisBusy parses them (FATAL reaches on_notice).
     pollfd p{PQsocket(conn), POLLIN, 0};
     if (poll(&p, 1, 0) <= 0) return true;
     if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return false;
