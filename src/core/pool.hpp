@@ -313,6 +313,9 @@ class Pool final : private BudgetMember {
     TimePoint next_maintenance_locked() const;
     void evict_idle_locked(TimePoint now, std::vector<Slot *> &evicted);
     void run_open();
+    std::unique_ptr<Connection> connect_nothrow(ConnectFailure &failure) noexcept;
+    Slot *register_nothrow(std::unique_ptr<Connection> connection, uint64_t drain_epoch,
+                           ConnectFailure &failure) noexcept;
     // A permit of the connection budget for the connect about to start (always, without a
     // budget). Without one the open request is dropped and the pool waits for a permit.
     bool take_connect_permit();

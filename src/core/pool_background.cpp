@@ -113,41 +113,57 @@ void Pool::worker_loop() {
     }
 }
 
-void Pool::run_open() {
-    if (!take_connect_permit()) return;
-    // Run-time operations: a drain during the connect retires this connection after its use.
-    const uint64_t drain_epoch = drain_epoch_.load(std::memory_order_relaxed);
-    ConnectFailure failure;
-    std::unique_ptr<Connection> connection;
+// A connect that cannot throw: an exception (allocation failure above all) is a failed
+// connect, described in `failure`. Records the connect time of a success.
+std::unique_ptr<Connection> Pool::connect_nothrow(ConnectFailure &failure) noexcept {
     const TimePoint connect_start = Clock::now();
     try {
-        connection = connector_->connect(deadline_from(connect_start, options_.connect_timeout_ms),
-                                         stopping_, failure);
+        std::unique_ptr<Connection> connection = connector_->connect(
+            deadline_from(connect_start, options_.connect_timeout_ms), stopping_, failure);
+        if (connection) {
+            connect_histogram_.record(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - connect_start)
+                    .count());
+        }
+        return connection;
     } catch (const std::bad_alloc &) {
         count(counters_.alloc_failures);  // a failed connect: backs off and retries
         assign_nothrow(failure.message, "out of memory while connecting");
     } catch (const std::exception &e) {
         assign_nothrow(failure.message, "unexpected error while connecting: ", e.what());
     }
-    if (connection) {
-        connect_histogram_.record(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - connect_start)
-                .count());
-    }
+    return nullptr;
+}
+
+// The pool's slot for a new connection; null (with `failure` saying why) if it cannot be
+// allocated, the connection then closed.
+Slot *Pool::register_nothrow(std::unique_ptr<Connection> connection, uint64_t drain_epoch,
+                             ConnectFailure &failure) noexcept {
     Slot *slot = nullptr;
-    if (connection) {
-        try {
-            slot = new Slot(*this, std::move(connection), lifetime_deadline(Clock::now()));
-            slot->budget = budget_.get();  // the permit now goes back when the slot closes
-            // Run-time operations: its id, backend pid and drain epoch.
-            note_identity(*slot, drain_epoch);
-        } catch (const std::bad_alloc &) {
-            count(counters_.alloc_failures);
+    try {
+        slot = new Slot(*this, std::move(connection), lifetime_deadline(Clock::now()));
+        slot->budget = budget_.get();  // the permit now goes back when the slot closes
+        // Run-time operations: its id, backend pid and drain epoch.
+        note_identity(*slot, drain_epoch);
+    } catch (const std::bad_alloc &) {
+        count(counters_.alloc_failures);
+        if (slot == nullptr) {
             assign_nothrow(failure.message, "out of memory while registering a new connection");
-        } catch (const std::exception &) {
-            // note_identity: the connection is kept without its id or backend pid.
         }
+    } catch (const std::exception &) {
+        // note_identity: the connection is kept without its id or backend pid.
     }
+    return slot;
+}
+
+void Pool::run_open() {
+    if (!take_connect_permit()) return;
+    // Run-time operations: a drain during the connect retires this connection after its use.
+    const uint64_t drain_epoch = drain_epoch_.load(std::memory_order_relaxed);
+    ConnectFailure failure;
+    std::unique_ptr<Connection> connection = connect_nothrow(failure);
+    Slot *slot = nullptr;
+    if (connection) slot = register_nothrow(std::move(connection), drain_epoch, failure);
     // Allocated before locking: nothing may allocate (or throw) under the lock below.
     std::shared_ptr<const std::string> error_text;
     if (slot == nullptr) error_text = shared_error_nothrow(failure.message);
