@@ -109,9 +109,9 @@ Pool::Pool(PoolOptions options, std::unique_ptr<Connector> connector,
 void Pool::start() {
     if (budget_) budget_->join(*this);
     for (int64_t i = 0; i < options_.max_concurrent_connects; ++i) {
-        workers_.emplace_back([this] { worker_loop(); });
+        workers_.emplace_back([this] { run_guarded(&Pool::worker_loop, work_cv_); });
     }
-    maintenance_ = std::thread([this] { maintenance_loop(); });
+    maintenance_ = std::thread([this] { run_guarded(&Pool::maintenance_loop, maintenance_cv_); });
     std::lock_guard<std::mutex> lock(mutex_);
     schedule_opens_locked(Clock::now());
 }
@@ -537,7 +537,7 @@ connpool_status Pool::wait_outcome_locked(Waiter &me, int64_t timeout_ms, Slot *
 bool Pool::validate_for_handout(Slot &slot, TimePoint now, TimePoint &deadline,
                                 int64_t timeout_ms) {
     if (now >= slot.expires_at) return false;
-    if (!connector_->looks_alive(*slot.connection)) {
+    if (!alive_nothrow(slot)) {
         log_->info("idle connection found closed by the server; replacing it");
         return false;
     }

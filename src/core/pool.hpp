@@ -305,11 +305,17 @@ class Pool final : private BudgetMember {
     // A failed connect, an acquire timeout or a connection found broken (health).
     void note_error_locked();
     HealthThresholds health_thresholds() const;
+    // The body of a pool thread, restarted after an exception (core/pool_background.cpp).
+    void run_guarded(void (Pool::*body)(), std::condition_variable &wake);
+    bool alive_nothrow(Slot &slot) noexcept;
     void worker_loop();
     void maintenance_loop();
     TimePoint next_maintenance_locked() const;
     void evict_idle_locked(TimePoint now, std::vector<Slot *> &evicted);
     void run_open();
+    std::unique_ptr<Connection> connect_nothrow(ConnectFailure &failure) noexcept;
+    Slot *register_nothrow(std::unique_ptr<Connection> connection, uint64_t drain_epoch,
+                           ConnectFailure &failure) noexcept;
     // A permit of the connection budget for the connect about to start (always, without a
     // budget). Without one the open request is dropped and the pool waits for a permit.
     bool take_connect_permit();

@@ -1,5 +1,6 @@
 // The pool's threads: workers (connect, reset) and the maintenance loop.
 #include <algorithm>
+#include <new>
 
 #include <spdlog/logger.h>
 
@@ -10,6 +11,74 @@ namespace connpool {
 
 using detail::count;
 using detail::random_fraction;
+
+namespace {
+
+// A pool thread whose body failed (most likely an allocation) tries again after this pause:
+// memory is usually short for a moment, and the pool must outlive that, not std::terminate.
+constexpr auto kThreadRetryPause = std::chrono::milliseconds(50);
+
+// Sets `out` to `text` + `detail`; if even that cannot be allocated, `out` is left empty.
+void assign_nothrow(std::string &out, const char *text, const char *detail = "") noexcept {
+    try {
+        out = text;
+        out += detail;
+    } catch (...) {
+        out.clear();
+    }
+}
+
+// The connect error callers are told about, allocated before taking the lock (nothing
+// allocates under it); null if that allocation failed.
+std::shared_ptr<const std::string> shared_error_nothrow(const std::string &message) noexcept {
+    try {
+        return std::make_shared<const std::string>(message);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+}  // namespace
+
+// ----- thread bodies ------------------------------------------------------------------------
+
+// Runs `body` (worker_loop or maintenance_loop) until it returns, which it does when the pool
+// stops. An exception escaping it is counted (alloc_failures for std::bad_alloc), logged, and
+// the body starts again after a short pause: the state it left is consistent because every
+// step that can throw does so before it changes the pool (see run_open, sweep_idle).
+void Pool::run_guarded(void (Pool::*body)(), std::condition_variable &wake) {
+    for (;;) {
+        try {
+            (this->*body)();
+            return;
+        } catch (const std::bad_alloc &) {
+            count(counters_.alloc_failures);
+            log_->error("out of memory in a pool thread; retrying in {} ms",
+                        kThreadRetryPause.count());
+        } catch (const std::exception &e) {
+            log_->error("unexpected error in a pool thread (retrying in {} ms): {}",
+                        kThreadRetryPause.count(), e.what());
+        }
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (wake.wait_for(lock, kThreadRetryPause,
+                          [this] { return stopping_.load(std::memory_order_relaxed); })) {
+            return;
+        }
+    }
+}
+
+// looks_alive for a pool step that must not throw: a connection that could not be checked
+// (the check failed to allocate, say) counts as not alive, so it is closed and replaced
+// rather than trusted unchecked.
+bool Pool::alive_nothrow(Slot &slot) noexcept {
+    try {
+        return connector_->looks_alive(*slot.connection);
+    } catch (const std::bad_alloc &) {
+        count(counters_.alloc_failures);
+    } catch (...) {
+    }
+    return false;
+}
 
 // ----- background work ----------------------------------------------------------------------
 
@@ -44,35 +113,60 @@ void Pool::worker_loop() {
     }
 }
 
+// A connect that cannot throw: an exception (allocation failure above all) is a failed
+// connect, described in `failure`. Records the connect time of a success.
+std::unique_ptr<Connection> Pool::connect_nothrow(ConnectFailure &failure) noexcept {
+    const TimePoint connect_start = Clock::now();
+    try {
+        std::unique_ptr<Connection> connection = connector_->connect(
+            deadline_from(connect_start, options_.connect_timeout_ms), stopping_, failure);
+        if (connection) {
+            connect_histogram_.record(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - connect_start)
+                    .count());
+        }
+        return connection;
+    } catch (const std::bad_alloc &) {
+        count(counters_.alloc_failures);  // a failed connect: backs off and retries
+        assign_nothrow(failure.message, "out of memory while connecting");
+    } catch (const std::exception &e) {
+        assign_nothrow(failure.message, "unexpected error while connecting: ", e.what());
+    }
+    return nullptr;
+}
+
+// The pool's slot for a new connection; null (with `failure` saying why) if it cannot be
+// allocated, the connection then closed.
+Slot *Pool::register_nothrow(std::unique_ptr<Connection> connection, uint64_t drain_epoch,
+                             ConnectFailure &failure) noexcept {
+    Slot *slot = nullptr;
+    try {
+        slot = new Slot(*this, std::move(connection), lifetime_deadline(Clock::now()));
+        slot->budget = budget_.get();  // the permit now goes back when the slot closes
+        // Run-time operations: its id, backend pid and drain epoch.
+        note_identity(*slot, drain_epoch);
+    } catch (const std::bad_alloc &) {
+        count(counters_.alloc_failures);
+        if (slot == nullptr) {
+            assign_nothrow(failure.message, "out of memory while registering a new connection");
+        }
+    } catch (const std::exception &) {
+        // note_identity: the connection is kept without its id or backend pid.
+    }
+    return slot;
+}
+
 void Pool::run_open() {
     if (!take_connect_permit()) return;
     // Run-time operations: a drain during the connect retires this connection after its use.
     const uint64_t drain_epoch = drain_epoch_.load(std::memory_order_relaxed);
     ConnectFailure failure;
-    std::unique_ptr<Connection> connection;
-    const TimePoint connect_start = Clock::now();
-    try {
-        connection = connector_->connect(deadline_from(connect_start, options_.connect_timeout_ms),
-                                         stopping_, failure);
-    } catch (const std::exception &e) {
-        failure.message = std::string("unexpected error while connecting: ") + e.what();
-    }
-    if (connection) {
-        connect_histogram_.record(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - connect_start)
-                .count());
-    }
+    std::unique_ptr<Connection> connection = connect_nothrow(failure);
     Slot *slot = nullptr;
-    if (connection) {
-        try {
-            slot = new Slot(*this, std::move(connection), lifetime_deadline(Clock::now()));
-            slot->budget = budget_.get();  // the permit now goes back when the slot closes
-            // Run-time operations: its id, backend pid and drain epoch.
-            note_identity(*slot, drain_epoch);
-        } catch (const std::bad_alloc &) {
-            failure.message = "out of memory while registering a new connection";
-        }
-    }
+    if (connection) slot = register_nothrow(std::move(connection), drain_epoch, failure);
+    // Allocated before locking: nothing may allocate (or throw) under the lock below.
+    std::shared_ptr<const std::string> error_text;
+    if (slot == nullptr) error_text = shared_error_nothrow(failure.message);
     Slot *to_close = nullptr;
     int64_t backoff_ms = 0;
     bool breaker_opened = false, breaker_closed = false;
@@ -85,7 +179,7 @@ void Pool::run_open() {
         } else if (slot == nullptr) {
             count(counters_.connect_errors);
             note_error_locked();
-            last_connect_error_ = std::make_shared<const std::string>(failure.message);
+            if (error_text) last_connect_error_.swap(error_text);  // the old one freed unlocked
             last_connect_sqlstate_ = failure.sqlstate;
             const ConnectPolicy::FailureOutcome outcome =
                 connect_policy_.on_failure(now, failure.permanent, random_fraction());
@@ -137,7 +231,12 @@ bool Pool::take_connect_permit() {
     }
     // Only acquirers waiting justify closing another pool's idle connection: topping up
     // min_size by taking from each other would have pools trading connections forever.
-    const bool granted = budget_->take(*this, acquirers_wait);
+    bool granted = false;
+    try {
+        granted = budget_->take(*this, acquirers_wait);
+    } catch (const std::bad_alloc &) {
+        count(counters_.alloc_failures);  // refused for now: retried like any refusal
+    }
     budget_short_.store(!granted, std::memory_order_relaxed);
     if (granted) return true;
     std::lock_guard<std::mutex> lock(mutex_);
@@ -181,6 +280,8 @@ void Pool::run_reset(Slot *slot) {
     bool ok = false;
     try {
         ok = connector_->reset(*slot->connection, deadline_after(options_.health_check_timeout_ms));
+    } catch (const std::bad_alloc &) {
+        count(counters_.alloc_failures);  // its state is unknown: closed below
     } catch (const std::exception &) {
         ok = false;
     }
@@ -258,6 +359,9 @@ TimePoint Pool::next_maintenance_locked() const {
 void Pool::evict_idle_locked(TimePoint now, std::vector<Slot *> &evicted) {
     // min_idle and target_utilisation keep what they ask for; the rest idles out.
     const int64_t floor = std::max(min_size_, sizing_target_locked());
+    // Room for every idle connection first: a push_back that failed half-way through the
+    // remove_if would lose a connection already discarded.
+    evicted.reserve(evicted.size() + idle_.size());
     auto keep = std::remove_if(idle_.begin(), idle_.end(), [&](Slot *slot) {
         if (now >= slot->expires_at) {
             evicted.push_back(discard_locked(slot, &counters_.closed_lifetime));
@@ -276,21 +380,23 @@ void Pool::evict_idle_locked(TimePoint now, std::vector<Slot *> &evicted) {
 // Checks every idle connection cheaply (no round trip) after one was found dead. They are
 // taken out while checked (counted as in use), so the gauges stay consistent.
 void Pool::sweep_idle(std::unique_lock<std::mutex> &lock) {
+    // Everything allocated before a connection leaves idle_: if an allocation fails, the
+    // sweep is retried (run_guarded) with nothing lost.
+    std::vector<Slot *> checking(idle_.begin(), idle_.end());
+    std::vector<Slot *> dead, to_close;
+    dead.reserve(checking.size());
+    to_close.reserve(checking.size());
     sweep_requested_ = false;
     ++sweep_epoch_;
     count(counters_.sweeps);
-    std::vector<Slot *> checking(idle_.begin(), idle_.end());
     idle_.clear();  // keeps its reserved capacity
     lock.unlock();
-    std::vector<Slot *> dead;
     for (Slot *&slot : checking) {
-        if (!connector_->looks_alive(*slot->connection)) {
-            dead.push_back(slot);
+        if (!alive_nothrow(*slot)) {
+            dead.push_back(slot);  // within the capacity reserved
             slot = nullptr;
         }
     }
-    std::vector<Slot *> to_close;
-    to_close.reserve(checking.size());  // reserved unlocked: no allocation under the lock
     lock.lock();
     const TimePoint now = Clock::now();
     for (Slot *slot : dead) to_close.push_back(discard_locked(slot, &counters_.closed_broken));

@@ -131,6 +131,9 @@ bool Pool::proves_alive(Slot &slot) {
     try {
         return connector_->looks_alive(*slot.connection) &&
                connector_->ping(*slot.connection, deadline_after(options_.health_check_timeout_ms));
+    } catch (const std::bad_alloc &) {
+        count(counters_.alloc_failures);  // unknown state: closed and replaced
+        return false;
     } catch (const std::exception &) {
         return false;
     }

@@ -18,9 +18,6 @@ namespace {
 // Connect attempts re-check `abandon` at least this often, so close() is never held up long.
 constexpr int kPollSliceMs = 50;
 
-// looks_alive skips its poll for a connection whose statement ended less than this ago.
-constexpr auto kFreshWindow = std::chrono::milliseconds(1);
-
 PGconn *conn_of(Connection &c) {
     return static_cast<PgConnection &>(c).get();
 }
@@ -223,14 +220,12 @@ bool PgConnector::looks_alive(Connection &connection) {
         PQtransactionStatus(conn) != PQTRANS_IDLE || fenced(pg.role())) {
         return false;
     }
-    // A connection whose last statement ended moments ago (its answer read, nothing more
-    // buffered) is not polled again: at high throughput that poll would be one more system
-    // call per acquire, for a window in which a server-side close is as likely to happen
-    // after the check as before it.
-    if (Clock::now() - pg.last_drained() < kFreshWindow) return true;
-    // Anything readable on an idle connection is most likely the server saying goodbye (a
-    // FATAL "terminating connection due to administrator command") or EOF. Read and parse it:
-    // PQconsumeInput only buffers bytes, PQisBusy parses them (FATAL reaches on_notice).
+    // Polled every time, however recently the last statement ended: a backend terminated
+    // right after a release has already written its FATAL (or EOF) before its entry leaves
+    // pg_stat_activity, and must not reach the next caller (issue 14). Anything readable on an idle
+    // connection is most likely the server saying goodbye (a FATAL "terminating connection due to
+    // administrator command") or EOF. Read and parse it: PQconsumeInput only buffers bytes,
+    // PQisBusy parses them (FATAL reaches on_notice).
     pollfd p{PQsocket(conn), POLLIN, 0};
     if (poll(&p, 1, 0) <= 0) return true;
     if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return false;

@@ -63,8 +63,8 @@ class PgConnection final : public Connection {
     // exchange on a new socket). False with `message` filled if the request failed.
     bool cancel(std::string &message) const;
 
-    // When a statement last ended with the socket read empty (looks_alive trusts that for a
-    // moment instead of polling again).
+    // When a statement last ended with the socket read empty. (looks_alive no longer trusts
+    // it: it polls every time, see issue 14.)
     TimePoint last_drained() const { return last_drained_; }
     void drained(TimePoint when) { last_drained_ = when; }
     // Unique within the process, never reused: lets callers cache per-connection state.

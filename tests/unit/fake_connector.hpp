@@ -7,6 +7,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <set>
 #include <thread>
 
@@ -23,6 +24,8 @@ struct FakeServer {
     std::atomic<bool> ping_fails{false};
     std::atomic<int> ping_delay_ms{0};  // a ping answers after this long (or its deadline)
     std::atomic<bool> reset_fails{false};
+    std::atomic<bool> connect_bad_alloc{false};  // connect throws std::bad_alloc
+    std::atomic<bool> alive_bad_alloc{false};    // looks_alive throws std::bad_alloc
     std::atomic<int> connects{0}, closes{0}, pings{0}, resets{0};
     std::atomic<int> attempts{0}, in_flight{0}, max_in_flight{0};
     std::atomic<int> next_id{1};
@@ -59,6 +62,7 @@ class FakeConnector final : public Connector {
     std::unique_ptr<Connection> connect(TimePoint deadline, const std::atomic<bool> &abandon,
                                         ConnectFailure &failure) override {
         server_->attempts++;
+        if (server_->connect_bad_alloc.load()) throw std::bad_alloc();
         const int now_in_flight = ++server_->in_flight;
         int seen = server_->max_in_flight.load();
         while (now_in_flight > seen &&
@@ -83,7 +87,10 @@ class FakeConnector final : public Connector {
         server_->connects++;
         return std::make_unique<FakeConnection>(server_, server_->next_id++);
     }
-    bool looks_alive(Connection &c) override { return !server_->is_killed(fake(c).id); }
+    bool looks_alive(Connection &c) override {
+        if (server_->alive_bad_alloc.load()) throw std::bad_alloc();
+        return !server_->is_killed(fake(c).id);
+    }
     bool ping(Connection &c, TimePoint deadline) override {
         server_->pings++;
         const auto answer_at = Clock::now() + Millis(server_->ping_delay_ms.load());
