@@ -1942,10 +1942,10 @@ typedef struct connpool_statement connpool_statement;
  * Blocks:  never.
  * Threads: thread-safe; the statement may then be used from any thread.
  */
-CONNPOOL_API connpool_status connpool_pool_exec_async(connpool_statement **out,
-                                                      connpool_pool *pool, const char *sql,
-                                                      int32_t n_params, const char *const *params,
-                                                      int64_t timeout_ms, connpool_error **err);
+CONNPOOL_API connpool_status connpool_pool_exec_async(connpool_statement **out, connpool_pool *pool,
+                                                      const char *sql, int32_t n_params,
+                                                      const char *const *params, int64_t timeout_ms,
+                                                      connpool_error **err);
 
 /**
  * A file descriptor (a Linux eventfd, close-on-exec) that becomes readable, and stays readable,
