@@ -186,9 +186,13 @@ class Multiplexer {
 
     void run();
     bool connect(Link &link);
+    bool write_batch(Link &link, std::vector<std::shared_ptr<MuxStatement>> &batch);
+    bool wait_and_read(Link &link);
     void take_batch(Link &link, std::vector<std::shared_ptr<MuxStatement>> &batch);
     bool send(Link &link, std::shared_ptr<MuxStatement> statement);
     bool read_results(Link &link);
+    bool take_result(Link &link, PGresult *r);
+    static void note_prepared(Link &link, const InFlight &entry);
     void deliver(InFlight &entry);
     void expire(Link &link, TimePoint now);
     void sweep_queue(TimePoint now);
@@ -269,49 +273,8 @@ void Multiplexer::run() {
             sweep_queue(Clock::now());
             continue;
         }
-        take_batch(link, batch);
-        bool healthy = true;
-        for (auto &statement : batch) {
-            if (healthy) healthy = send(link, std::move(statement));
-        }
-        batch.clear();
-        PGconn *conn = link.pg->get();
-        if (healthy) {
-            const int flushed = PQflush(conn);
-            healthy = flushed >= 0;
-            link.want_write = flushed == 1;
-        }
-        if (!healthy) {
-            lose(link, trimmed(PQerrorMessage(conn)));
-            continue;
-        }
-        const bool can_take = link.in_flight.size() < kMaxInFlight;
-        pollfd fds[2] = {
-            {PQsocket(conn), static_cast<short>(POLLIN | (link.want_write ? POLLOUT : 0)), 0},
-            {wake_fd_, POLLIN, 0}};
-        bool queue_waiting = false;
-        {
-            std::lock_guard lock(mutex_);
-            queue_waiting = count_ > 0;
-        }
-        // Deadlines of waiting statements are checked every tick; an idle worker sleeps.
-        const int timeout = !link.in_flight.empty() || queue_waiting ? kDeadlineTickMs : -1;
-        const int ready = ::poll(fds, can_take ? 2 : 1, timeout);
-        if (ready < 0 && errno != EINTR) {
-            lose(link, "poll failed");
-            continue;
-        }
-        if (can_take && (fds[1].revents & POLLIN) != 0 && !stop_flag_.load()) drain_fd(wake_fd_);
-        if ((fds[0].revents & POLLOUT) != 0) {
-            const int flushed = PQflush(conn);
-            if (flushed < 0) {
-                lose(link, trimmed(PQerrorMessage(conn)));
-                continue;
-            }
-            link.want_write = flushed == 1;
-        }
-        if ((fds[0].revents & (POLLIN | POLLERR | POLLHUP)) != 0 && !read_results(link)) {
-            lose(link, trimmed(PQerrorMessage(conn)));
+        if (!write_batch(link, batch) || !wait_and_read(link)) {
+            lose(link, trimmed(PQerrorMessage(link.pg->get())));
             continue;
         }
         const TimePoint after = Clock::now();
@@ -322,6 +285,46 @@ void Multiplexer::run() {
         }
     }
     let_go(link);
+}
+
+// Takes what the queue has for this connection, writes it and flushes once. False when the
+// connection failed.
+bool Multiplexer::write_batch(Link &link, std::vector<std::shared_ptr<MuxStatement>> &batch) {
+    take_batch(link, batch);
+    bool healthy = true;
+    for (auto &statement : batch) {
+        if (healthy) healthy = send(link, std::move(statement));
+    }
+    batch.clear();
+    if (!healthy) return false;
+    const int flushed = PQflush(link.pg->get());
+    link.want_write = flushed == 1;
+    return flushed >= 0;
+}
+
+// Sleeps until the socket or the queue has something (or a deadline tick), then flushes and
+// reads what the socket allows. False when the connection failed.
+bool Multiplexer::wait_and_read(Link &link) {
+    PGconn *conn = link.pg->get();
+    const bool can_take = link.in_flight.size() < kMaxInFlight;
+    pollfd fds[2] = {
+        {PQsocket(conn), static_cast<short>(POLLIN | (link.want_write ? POLLOUT : 0)), 0},
+        {wake_fd_, POLLIN, 0}};
+    bool queue_waiting = false;
+    {
+        std::lock_guard lock(mutex_);
+        queue_waiting = count_ > 0;
+    }
+    // Deadlines of waiting statements are checked every tick; an idle worker sleeps.
+    const int timeout = !link.in_flight.empty() || queue_waiting ? kDeadlineTickMs : -1;
+    if (::poll(fds, can_take ? 2 : 1, timeout) < 0) return errno == EINTR;
+    if (can_take && (fds[1].revents & POLLIN) != 0 && !stop_flag_.load()) drain_fd(wake_fd_);
+    if ((fds[0].revents & POLLOUT) != 0) {
+        const int flushed = PQflush(conn);
+        if (flushed < 0) return false;
+        link.want_write = flushed == 1;
+    }
+    return (fds[0].revents & (POLLIN | POLLERR | POLLHUP)) == 0 || read_results(link);
 }
 
 // Takes a shared connection from the pool and switches it to pipeline mode.
@@ -424,56 +427,69 @@ bool Multiplexer::read_results(Link &link) {
     // statement fails as a lost connection instead.
     if (PQconsumeInput(conn) != 1) return false;
     while (!link.in_flight.empty() && !PQisBusy(conn)) {
-        InFlight &entry = link.in_flight.front();
         PGresult *r = PQgetResult(conn);
-        const ExecStatusType status = r != nullptr ? PQresultStatus(r) : PGRES_EMPTY_QUERY;
-        if (r != nullptr && (is_copy(status) || PQstatus(conn) == CONNECTION_BAD)) {
+        if (r != nullptr && (is_copy(PQresultStatus(r)) || PQstatus(conn) == CONNECTION_BAD)) {
             PQclear(r);
             return false;  // COPY (refused by the keyword check) or a dying connection
         }
-        switch (entry.stage) {
-            case InFlight::Stage::prepare:
-                if (r == nullptr) {
-                    entry.stage = InFlight::Stage::execute;
-                    auto prepared = link.prepared.find(entry.prepared_key);
-                    if (prepared != link.prepared.end()) {
-                        if (entry.prepare_error == nullptr) {
-                            prepared->second.ready = true;
-                        } else {
-                            link.prepared.erase(prepared);
-                        }
-                    }
-                } else if (status == PGRES_COMMAND_OK) {
-                    PQclear(r);
-                } else {
-                    PQclear(entry.prepare_error);
-                    entry.prepare_error = r;
-                }
-                break;
-            case InFlight::Stage::execute:
-                if (r == nullptr) {
-                    entry.stage = InFlight::Stage::sync;
-                } else if (is_terminating(r)) {
-                    PQclear(r);
-                    return false;  // the backend is going away: its other statements go too
-                } else if (entry.result == nullptr) {
-                    entry.result = r;
-                } else {
-                    PQclear(r);
-                }
-                break;
-            case InFlight::Stage::sync:
-                if (r == nullptr || status != PGRES_PIPELINE_SYNC) {
-                    PQclear(r);
-                    return false;  // out of step with the server: only closing is safe
-                }
-                PQclear(r);
-                deliver(entry);
-                link.in_flight.pop_front();
-                break;
-        }
+        if (!take_result(link, r)) return false;
     }
     return PQstatus(conn) != CONNECTION_BAD;
+}
+
+// One PQgetResult answer (`r` may be NULL: the end of a command's results) for the oldest
+// in-flight statement, whose answer is prepare result(s), execute result, then the sync. False
+// when the stream is out of step with the server or the backend is going away.
+bool Multiplexer::take_result(Link &link, PGresult *r) {
+    InFlight &entry = link.in_flight.front();
+    switch (entry.stage) {
+        case InFlight::Stage::prepare:
+            if (r == nullptr) {
+                entry.stage = InFlight::Stage::execute;
+                note_prepared(link, entry);
+            } else if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+                PQclear(r);
+            } else {
+                PQclear(entry.prepare_error);
+                entry.prepare_error = r;
+            }
+            return true;
+        case InFlight::Stage::execute:
+            if (r == nullptr) {
+                entry.stage = InFlight::Stage::sync;
+                return true;
+            }
+            if (is_terminating(r)) {
+                PQclear(r);
+                return false;  // the backend is going away: its other statements go too
+            }
+            if (entry.result == nullptr) {
+                entry.result = r;
+            } else {
+                PQclear(r);
+            }
+            return true;
+        case InFlight::Stage::sync: {
+            const bool in_step = r != nullptr && PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+            PQclear(r);
+            if (!in_step) return false;  // out of step with the server: only closing is safe
+            deliver(entry);
+            link.in_flight.pop_front();
+            return true;
+        }
+    }
+    return false;
+}
+
+// The Parse of a statement text is answered: its name is used from now on, or forgotten.
+void Multiplexer::note_prepared(Link &link, const InFlight &entry) {
+    auto prepared = link.prepared.find(entry.prepared_key);
+    if (prepared == link.prepared.end()) return;
+    if (entry.prepare_error == nullptr) {
+        prepared->second.ready = true;
+    } else {
+        link.prepared.erase(prepared);
+    }
 }
 
 void Multiplexer::deliver(InFlight &entry) {
