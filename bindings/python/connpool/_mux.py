@@ -10,22 +10,13 @@ import ctypes
 from . import _ffi
 from .errors import error_from_status
 
-_P = ctypes.POINTER
 _c_void_p = ctypes.c_void_p
 _c_char_p = ctypes.c_char_p
 _byref = ctypes.byref
 
-# Bound here rather than in _ffi's table: a library without multiplexing still loads, and this
-# call then raises NotSupportedError. ctypes.CDLL releases the GIL during the call.
-try:
-    _pool_exec = _ffi._cdll.connpool_pool_exec
-    _pool_exec.restype = ctypes.c_int32
-    _pool_exec.argtypes = [
-        _P(_c_void_p), _c_void_p, _c_char_p, ctypes.c_int32, _P(_c_char_p), ctypes.c_int64,
-        _P(_c_void_p),
-    ]
-except AttributeError:
-    _pool_exec = _ffi.MissingSymbol("connpool_pool_exec", _ffi.path)
+# Declared in _ffi's table (GIL released: it waits for the server); a library without
+# multiplexing makes this call raise NotSupportedError.
+_pool_exec = _ffi.lib.connpool_pool_exec
 
 
 def pool_execute(pool, sql: str, params, timeout):
