@@ -351,6 +351,8 @@ bool Multiplexer::connect(Link &link) {
         pool_->release(slot);
         return false;
     }
+    // Held until the pool closes: a leak report (leak_threshold) should say by whom.
+    pool_->set_label(*slot, "multiplexed statements (multiplexing_connections)");
     link.slot = slot;
     link.pg = pg;
     link.want_write = false;
