@@ -3,7 +3,10 @@
  * time, and the program prints statements per second. For comparison with pgbench -M prepared
  * and pgbench's pipeline mode (docs/BENCHMARKS.md has the commands).
  *
- *   connpool_mux_bench CONNINFO [--callers N] [--connections N] [--seconds S]
+ *   connpool_mux_bench CONNINFO [--callers N] [--connections N] [--seconds S] [--async N]
+ *
+ * --async N: one thread keeps N statements outstanding with connpool_pool_exec_async instead
+ * (an event loop's use: no thread per caller), collecting the oldest first.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
@@ -44,6 +47,45 @@ static void *caller(void *arg) {
     return NULL;
 }
 
+/* One thread, `depth` statements in flight: submit, then collect the oldest and resubmit. */
+static void run_async(int depth, double seconds) {
+    connpool_statement **ring = calloc((size_t)depth, sizeof *ring);
+    const double end = now_seconds() + seconds;
+    long long mine = 0, bad = 0;
+    for (int i = 0; i < depth; ++i) {
+        if (connpool_pool_exec_async(&ring[i], pool, "SELECT 1", 0, NULL, 10000, NULL) !=
+            CONNPOOL_OK)
+            ++bad;
+    }
+    for (int i = 0;; i = (i + 1) % depth) {
+        if (ring[i] != NULL) {
+            connpool_result *r = NULL;
+            connpool_statement_wait(ring[i], -1, NULL);
+            if (connpool_statement_result(&r, ring[i], NULL) == CONNPOOL_OK &&
+                strcmp(connpool_result_value(r, 0, 0), "1") == 0) {
+                ++mine;
+            } else {
+                ++bad;
+            }
+            connpool_result_free(r);
+            connpool_statement_free(ring[i]);
+            ring[i] = NULL;
+        }
+        if (now_seconds() >= end) {
+            int left = 0;
+            for (int j = 0; j < depth; ++j) left += ring[j] != NULL;
+            if (left == 0) break;
+            continue;
+        }
+        if (connpool_pool_exec_async(&ring[i], pool, "SELECT 1", 0, NULL, 10000, NULL) !=
+            CONNPOOL_OK)
+            ++bad;
+    }
+    done = mine;
+    failed = bad;
+    free(ring);
+}
+
 static int set(connpool_options *opts, const char *key, const char *value) {
     connpool_error *err = NULL;
     if (connpool_options_set(opts, key, value, &err) != CONNPOOL_OK) {
@@ -60,12 +102,13 @@ int main(int argc, char **argv) {
                 argv[0]);
         return 2;
     }
-    int callers = 32, connections = 4;
+    int callers = 32, connections = 4, async_depth = 0;
     double seconds = 5;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--callers") == 0) callers = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--connections") == 0) connections = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--seconds") == 0) seconds = atof(argv[i + 1]);
+        else if (strcmp(argv[i], "--async") == 0) async_depth = atoi(argv[i + 1]);
     }
     if (callers < 1 || connections < 1 || seconds <= 0) {
         fprintf(stderr, "callers, connections and seconds must be positive\n");
@@ -89,6 +132,17 @@ int main(int argc, char **argv) {
         connpool_result *r = NULL;
         connpool_pool_exec(&r, pool, "SELECT 1", 0, NULL, 10000, NULL);
         connpool_result_free(r);
+    }
+    if (async_depth > 0) {
+        const double start = now_seconds();
+        run_async(async_depth, seconds);
+        const double elapsed = now_seconds() - start;
+        printf("mux async depth=%d connections=%d seconds=%.1f statements=%lld failed=%lld "
+               "statements_per_s=%.0f\n",
+               async_depth, connections, elapsed, (long long)done, (long long)failed,
+               (double)done / elapsed);
+        connpool_pool_free(pool);
+        return failed == 0 ? 0 : 1;
     }
     pthread_t *threads = calloc((size_t)callers, sizeof *threads);
     const double start = now_seconds();
