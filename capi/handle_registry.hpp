@@ -30,6 +30,7 @@ enum class HandleKind : uint8_t {
     acquire = 5,
     exporter = 6,
     group = 7,
+    statement = 8,  // connpool_statement (multiplexed, capi/pool_exec.cpp)
 };
 
 namespace detail {

@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "handles.hpp"
+#include "pg/multiplexer.hpp"
 #include "pg/pool_factory.hpp"
 #include "registry.hpp"
 
@@ -188,6 +189,7 @@ CONNPOOL_API connpool_status connpool_pool_close(connpool_pool *pool, connpool_e
         if (object.pool->forked()) return forked(err, "connpool_pool_close");
         // A registered pool closes for every handle: its name is free again at once.
         if (!object.registry_name.empty()) unregister_pool(object.registry_name, *object.pool);
+        stop_multiplexing(*object.pool);  // gives back its connections before the pool closes
         object.pool->close();
         return CONNPOOL_OK;
     });
@@ -205,7 +207,10 @@ CONNPOOL_API connpool_status connpool_pool_free(connpool_pool *pool) {
             if (!ref) return misuse(CONNPOOL_ERR_INVALID_HANDLE);
             const PoolObject &object = *ref.get<PoolObject>();
             in_child = object.pool->forked();
-            if (!in_child && object.registry_name.empty()) object.pool->close();
+            if (!in_child && object.registry_name.empty()) {
+                stop_multiplexing(*object.pool);
+                object.pool->close();
+            }
         }
         if (in_child) {
             // In a child after fork(): closing would end the parent's sessions and joining

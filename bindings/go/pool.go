@@ -22,6 +22,7 @@ type Pool struct {
 	afterRelease afterReleaseHook
 	leakLabels   bool // leak_threshold is set: label each lease with its caller
 	direct       bool // the stand-in pool of a direct connection (Connect)
+	mux          bool // multiplexing_connections > 0: Exec and QueryRow run multiplexed (mux.go)
 }
 
 // Open creates a pool for conninfo, a libpq connection string ("host=/run/postgresql
@@ -93,7 +94,8 @@ func wrapHandle(h uintptr, settings []setting, cfg bindingConfig, gated bool) (*
 		return s.ConnectErrors, err == nil && s.BreakerState == BreakerOpen
 	}
 	p := &Pool{handle: h, logID: logID, gate: newGate(s.MaxSize+s.MaxOverflow, settings, health),
-		afterConnect: cfg.afterConnect, afterRelease: cfg.afterRelease, leakLabels: leakThresholdSet(settings)}
+		afterConnect: cfg.afterConnect, afterRelease: cfg.afterRelease, leakLabels: leakThresholdSet(settings),
+		mux: multiplexingSet(settings)}
 	if !gated {
 		p.gate.on = false
 	}
@@ -293,7 +295,16 @@ func addToJSONField(js, key string, n int64) string {
 }
 
 // Exec acquires a connection, runs one statement and releases the connection.
+// With multiplexing_connections set (and no connection hooks) it runs multiplexed instead.
 func (p *Pool) Exec(ctx context.Context, sql string, args ...any) (Result, error) {
+	if p.mux && !p.hooked() {
+		r, err := p.muxExec(ctx, sql, args)
+		if err != nil {
+			return Result{}, err
+		}
+		cResultFree(r.res)
+		return Result{rowsAffected: r.affected}, nil
+	}
 	lease, err := p.acquireLease(ctx)
 	if err != nil {
 		return Result{}, err
@@ -328,7 +339,15 @@ func (p *Pool) Query(ctx context.Context, sql string, args ...any) (*Rows, error
 }
 
 // QueryRow is Query for at most one row; errors are reported by Row.Scan.
+// With multiplexing_connections set (and no connection hooks) it runs multiplexed instead.
 func (p *Pool) QueryRow(ctx context.Context, sql string, args ...any) *Row {
+	if p.mux && !p.hooked() {
+		r, err := p.muxExec(ctx, sql, args)
+		if err != nil {
+			return &Row{err: err}
+		}
+		return rowFromResult(r)
+	}
 	if usePoller && !p.hooked() {
 		return p.queryRow(ctx, sql, args)
 	}

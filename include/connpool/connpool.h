@@ -1911,6 +1911,147 @@ CONNPOOL_API connpool_status connpool_group_close(connpool_group *group, connpoo
  */
 CONNPOOL_API connpool_status connpool_group_free(connpool_group *group);
 
+/* ---------------------------------------------------------------------------------------------
+ * Multiplexed statements
+ *
+ * With the pool option multiplexing_connections > 0, statements can run on the pool without a
+ * lease: many callers' statements are written into that many shared connections in libpq
+ * pipeline mode, each with its own sync point (one caller's error never affects another's), and
+ * each result is routed back to its caller. The shared connections are taken from max_size when
+ * the first multiplexed statement runs and kept until the pool closes (one that breaks is
+ * closed and replaced). Repeated statement texts are prepared on each shared connection.
+ *
+ * Statements run in autocommit, each on whichever shared connection is free: nothing of a
+ * session carries from one to the next. Statements that open a transaction or change the
+ * session are refused by their first keyword (ABORT, BEGIN, CLOSE, COMMIT, COPY, DEALLOCATE,
+ * DECLARE, DISCARD, END, FETCH, LISTEN, LOAD, LOCK, MOVE, PREPARE, RELEASE, RESET, ROLLBACK,
+ * SAVEPOINT, SET, START, UNLISTEN); use a lease for them. Functions with session effects
+ * (set_config, pg_advisory_lock...) are not detected: do not run them multiplexed.
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * Runs one statement on the pool's shared connections and waits for its result: `sql`,
+ * `n_params` and `params` as for connpool_lease_exec (text parameters, text results, a single
+ * statement). `timeout_ms` bounds the whole statement, from the call to its result: positive =
+ * at most that long, negative = the pool's acquire_timeout option (0 is refused). A statement
+ * not yet written when its time is up is dropped (never run); one already written is answered
+ * with CONNPOOL_ERR_TIMEOUT and its result discarded when it arrives (it may have run): the
+ * shared connection's other statements are never cancelled. When the queue of statements
+ * waiting to be written is full (1024 per shared connection) the call waits for room within
+ * the timeout.
+ *
+ * Returns: CONNPOOL_OK with `*out` set (free it with connpool_result_free; every result
+ *            accessor works on it);
+ *          CONNPOOL_ERR_QUERY_FAILED: the server rejected the statement; `*out` is still set,
+ *            to a result carrying the message and SQLSTATE (so does `err`);
+ *          CONNPOOL_ERR_TIMEOUT (see above), CONNPOOL_ERR_CONNECTION_BROKEN (the shared
+ *            connection was lost with the statement written: it may or may not have run; only
+ *            that connection's written statements fail), CONNPOOL_ERR_POOL_CLOSED;
+ *          CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out`, `pool` or `sql`; n_params outside
+ *            0..65535; NULL `params` with n_params > 0; timeout_ms 0; multiplexing off: the
+ *            message names the option multiplexing_connections; a transaction or session
+ *            statement: the message names its keyword), CONNPOOL_ERR_INVALID_HANDLE,
+ *            CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  up to timeout_ms.
+ * Threads: thread-safe: that is its purpose.
+ */
+CONNPOOL_API connpool_status connpool_pool_exec(connpool_result **out, connpool_pool *pool,
+                                                const char *sql, int32_t n_params,
+                                                const char *const *params, int64_t timeout_ms,
+                                                connpool_error **err);
+
+/**
+ * A multiplexed statement in progress, for event loops: submit, wait on its fd, collect; free
+ * it with connpool_statement_free(). It parks no thread.
+ */
+typedef struct connpool_statement connpool_statement;
+
+/**
+ * Submits a statement as connpool_pool_exec does and returns at once. `sql` and `params` may
+ * be freed when this returns. The statement's timeout is enforced by the multiplexer (its fd
+ * becomes readable with CONNPOOL_ERR_TIMEOUT). A full queue is not waited on: the call fails
+ * with CONNPOOL_ERR_TOO_MANY_WAITERS.
+ *
+ * Returns: CONNPOOL_OK with `*out` set; CONNPOOL_ERR_TOO_MANY_WAITERS (queue full),
+ *          CONNPOOL_ERR_POOL_CLOSED, CONNPOOL_ERR_INVALID_ARGUMENT (as connpool_pool_exec),
+ *          CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
+ *          CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: thread-safe; the statement may then be used from any thread.
+ */
+CONNPOOL_API connpool_status connpool_pool_exec_async(connpool_statement **out, connpool_pool *pool,
+                                                      const char *sql, int32_t n_params,
+                                                      const char *const *params, int64_t timeout_ms,
+                                                      connpool_error **err);
+
+/**
+ * A file descriptor (a Linux eventfd, close-on-exec) that becomes readable, and stays readable,
+ * once the statement has an outcome. Owned by the statement: do not read, write or close it.
+ * Created on the first call (every call returns the same one).
+ *
+ * Returns: CONNPOOL_OK with `*out_fd` set (-1 on failure); CONNPOOL_ERR_INVALID_ARGUMENT (NULL
+ *          `out_fd` or `statement`), CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_NO_MEMORY (also
+ *          when the eventfd cannot be created), CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: thread-safe.
+ */
+CONNPOOL_API connpool_status connpool_statement_fd(int32_t *out_fd, connpool_statement *statement,
+                                                   connpool_error **err);
+
+/**
+ * Collects the outcome: CONNPOOL_ERR_IN_PROGRESS until there is one, then the status
+ * connpool_pool_exec would have returned, with `*out` set on the first collect of CONNPOOL_OK or
+ * CONNPOOL_ERR_QUERY_FAILED (the result then belongs to the caller). Later calls return the
+ * same status with `*out` NULL (CONNPOOL_OK then becomes CONNPOOL_ERR_INVALID_ARGUMENT: already
+ * collected).
+ *
+ * Returns: CONNPOOL_ERR_IN_PROGRESS (no error object), the outcome as above,
+ *          CONNPOOL_ERR_INVALID_ARGUMENT (NULL `out` or `statement`, already collected),
+ *          CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_NO_MEMORY, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: thread-safe.
+ */
+CONNPOOL_API connpool_status connpool_statement_result(connpool_result **out,
+                                                       connpool_statement *statement,
+                                                       connpool_error **err);
+
+/**
+ * Waits until the statement has an outcome or `timeout_ms` passes (0 = check only, negative =
+ * until the outcome, which the statement's own timeout bounds).
+ *
+ * Returns: CONNPOOL_OK (an outcome is ready: collect it), CONNPOOL_ERR_IN_PROGRESS (the wait
+ *          timed out; no error object), CONNPOOL_ERR_INVALID_ARGUMENT (NULL `statement`),
+ *          CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  up to timeout_ms, or the statement's own timeout.
+ * Threads: thread-safe; several threads may wait on one statement.
+ */
+CONNPOOL_API connpool_status connpool_statement_wait(connpool_statement *statement,
+                                                     int64_t timeout_ms, connpool_error **err);
+
+/**
+ * Abandons the statement: it finishes at once with CONNPOOL_ERR_CANCELED. Not yet written, it
+ * is dropped (never run); already written, its result is discarded when it arrives (the server
+ * is not asked to cancel it: that would hit the shared connection's other statements). No
+ * effect once it has an outcome.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_ARGUMENT (NULL `statement`),
+ *          CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_INTERNAL.
+ * Blocks:  never.
+ * Threads: any thread, at any time.
+ */
+CONNPOOL_API connpool_status connpool_statement_cancel(connpool_statement *statement);
+
+/**
+ * Frees the statement (cancelling it if it has no outcome yet) and closes its fd. A collected
+ * result is not affected. NULL is allowed.
+ *
+ * Returns: CONNPOOL_OK; CONNPOOL_ERR_INVALID_HANDLE (already freed, another kind of handle).
+ * Blocks:  waits for calls still running on the statement in other threads (bounded: none
+ *          of them waits longer than its own timeout).
+ * Threads: once per statement.
+ */
+CONNPOOL_API connpool_status connpool_statement_free(connpool_statement *statement);
+
 #ifdef __cplusplus
 }
 #endif

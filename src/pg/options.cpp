@@ -48,6 +48,11 @@ const OptionField<PgOptions> kFields[] = {
       "how long a cancel request may take (connect to the server, send the request, see it "
       "taken) before it is given up"},
      &PgOptions::cancel_timeout_ms},
+    {{"multiplexing_connections", OptionKind::integer, 0, 64,
+      "connections (taken from max_size when the first multiplexed statement runs) shared by "
+      "connpool_pool_exec: statements without a lease, pipelined from many callers in autocommit "
+      "(0 = multiplexing off)"},
+     &PgOptions::multiplexing_connections},
 };
 
 }  // namespace

@@ -19,6 +19,9 @@ struct PgOptions {
     // How long connpool_lease_cancel (and the bindings' cancellation) waits for the server to
     // take a cancel request.
     int64_t cancel_timeout_ms = 5'000;
+    // Connections of the pool shared by multiplexed statements (connpool_pool_exec), taken from
+    // max_size when the first one runs; 0 = multiplexing off.
+    int64_t multiplexing_connections = 0;
     // Per-connection prepared-statement cache used by connpool_lease_exec/_send: statements
     // kept prepared per connection (0 disables the cache), and how many unprepared executions
     // of a statement text come before it is prepared (0 = prepare on the first).

@@ -4,6 +4,7 @@
 
 #include "pg/connector.hpp"
 #include "pg/conninfo.hpp"
+#include "pg/multiplexer.hpp"
 #include "pg/pooler_watch.hpp"
 
 namespace connpool {
@@ -25,6 +26,8 @@ Error create_pg_pool(const char *conninfo, const PoolSettings &settings, std::sh
                    parse_reset_mode(settings.pg.reset)});
     out = Pool::create(settings.pool, std::move(connector), std::move(budget));
     watch->set_log(&out->log());
+    configure_multiplexing(out, settings.pg.multiplexing_connections,
+                           settings.pool.acquire_timeout_ms);
     out->log().info("pool created for {}", parsed.redacted);
     return {};
 }

@@ -204,6 +204,14 @@ SIGNATURES = [
     ("connpool_group_stats_json", c_int32, [P(c_void_p), c_void_p, ERR], True),
     ("connpool_group_close", c_int32, [c_void_p, ERR], True),
     ("connpool_group_free", c_int32, [c_void_p], True),
+    # multiplexed statements (connpool/_mux.py)
+    ("connpool_pool_exec", c_int32, [P(c_void_p), c_void_p, c_char_p, c_int32, P(c_char_p), c_int64, ERR], True),
+    ("connpool_pool_exec_async", c_int32, [P(c_void_p), c_void_p, c_char_p, c_int32, P(c_char_p), c_int64, ERR], False),
+    ("connpool_statement_fd", c_int32, [P(c_int32), c_void_p, ERR], False),
+    ("connpool_statement_result", c_int32, [P(c_void_p), c_void_p, ERR], False),
+    ("connpool_statement_wait", c_int32, [c_void_p, c_int64, ERR], True),
+    ("connpool_statement_cancel", c_int32, [c_void_p], False),
+    ("connpool_statement_free", c_int32, [c_void_p], False),
 ]
 
 

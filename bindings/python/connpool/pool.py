@@ -577,6 +577,15 @@ class ConnectionPool:
         state = "closed" if self.closed else "open"
         return f"<connpool.{type(self).__name__} {self.name!r} {state}>"
 
+    def execute(self, sql: str, params=None, timeout=None) -> "Result":
+        """Runs one statement without borrowing a connection, multiplexed with other callers'
+        statements on the pool's shared connections (pool option ``multiplexing_connections``;
+        autocommit, no BEGIN/SET). ``timeout``: seconds for the whole statement (None = the
+        pool's acquire_timeout). Returns a :class:`Result` as ``Connection.execute`` does."""
+        from ._mux import pool_execute
+
+        return pool_execute(self, sql, params, timeout)
+
 
 class _ConnectionContext:
     __slots__ = ("_pool", "_timeout", "_conn")
