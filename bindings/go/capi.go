@@ -146,6 +146,12 @@ static cpgo_status cpgo_lease_release(uintptr_t l) {
     return r;
 }
 
+static cpgo_status cpgo_lease_keep_session(uintptr_t l) {
+    cpgo_status r = {0, NULL};
+    r.st = connpool_lease_keep_session((connpool_lease *)l, &r.err);
+    return r;
+}
+
 static cpgo_status cpgo_lease_set_label(uintptr_t l, const char *label) {
     cpgo_status r = {0, NULL};
     r.st = connpool_lease_set_label((connpool_lease *)l, label, &r.err);
@@ -664,6 +670,13 @@ func cLeaseSetLabel(l uintptr, label string) error {
 		defer freeCString(p)
 	}
 	r := C.cpgo_lease_set_label(C.uintptr_t(l), p)
+	return takeError(r.st, r.err)
+}
+
+// cLeaseKeepSession makes the lease's current session settings the connection's own
+// (connpool_lease_keep_session): the session reset restores them.
+func cLeaseKeepSession(l uintptr) error {
+	r := C.cpgo_lease_keep_session(C.uintptr_t(l))
 	return takeError(r.st, r.err)
 }
 

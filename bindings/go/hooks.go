@@ -37,8 +37,11 @@ func (h afterReleaseHook) applyTo(b *bindingConfig) { b.afterRelease = h }
 // AfterConnect, psycopg_pool's configure), e.g. to set session state or register types: in the
 // goroutine that acquired it, with that acquire's context, before Acquire (or Pool.Exec,
 // Pool.Begin...) returns the connection. An error (or a panic, returned as an error) closes
-// that connection and the acquire returns the error. The library's init_sql option
-// (WithInitSQL) runs earlier, in the pool's connecting thread, and suits plain SQL better.
+// that connection and the acquire returns the error. The settings the hook leaves in the
+// session (SET, set_config, SET ROLE) become the connection's own: the session reset (option
+// reset) restores them after every lease (connpool_lease_keep_session); temporary tables,
+// locks and LISTEN do not survive it. The library's init_sql option (WithInitSQL) runs
+// earlier, in the pool's connecting thread, and suits plain SQL better.
 func WithAfterConnect(fn func(ctx context.Context, c *Conn) error) Option {
 	return Option{"(after_connect)", afterConnectHook(fn)}
 }
@@ -67,6 +70,12 @@ func (p *Pool) runAfterConnect(ctx context.Context, c *Conn) error {
 	if err := callAfterConnect(ctx, p.afterConnect, c); err != nil {
 		_ = cLeaseDiscard(c.lease)
 		return err
+	}
+	// What the hook set (SET, set_config, SET ROLE) is the connection's own from now on: the
+	// session reset (option reset) restores it instead of the server's defaults.
+	if err := cLeaseKeepSession(c.lease); err != nil {
+		_ = cLeaseDiscard(c.lease)
+		return fmt.Errorf("connpool: AfterConnect: keeping the session settings: %w", err)
 	}
 	return nil
 }

@@ -254,6 +254,49 @@ TEST_F(SessionResetTest, InitSqlStateSurvivesTheReset) {
     EXPECT_EQ(next_lease_sees(pid, "SHOW search_path"), "\"$user\", public");
 }
 
+// Setup done through a lease (the bindings' configure / AfterConnect hooks) is kept by
+// connpool_lease_keep_session: the reset restores those settings, role included, and undoes
+// only what later leases changed; what is not a setting (a temporary table) still goes.
+TEST_F(SessionResetTest, KeptSessionSettingsSurviveTheReset) {
+    make_pool();
+    connpool_lease *setup = acquire();
+    const std::string pid = scalar(setup, "SELECT pg_backend_pid()");
+    for (const char *sql : {"SET search_path = cp_kept, public", "SET ROLE cp_reset_role",
+                            "SELECT set_config('application_name', 'cp_kept_app', false)",
+                            "CREATE TEMP TABLE cp_setup_temp(x int)"}) {
+        connpool_result *r = nullptr;
+        ASSERT_EQ(connpool_lease_exec(&r, setup, sql, 0, nullptr, nullptr), CONNPOOL_OK) << sql;
+        connpool_result_free(r);
+    }
+    Error error;
+    ASSERT_EQ(connpool_lease_keep_session(setup, error.out()), CONNPOOL_OK) << error.message();
+    release(setup);
+    EXPECT_EQ(stats().resets, 0) << "the setup lease counts as clean once kept";
+    lease_running({"SET search_path = cp_elsewhere", "SET statement_timeout = '7s'",
+                   "RESET ROLE"});
+    EXPECT_EQ(stats().resets, 1);
+    EXPECT_EQ(next_lease_sees(pid, "SHOW search_path"), "cp_kept, public");
+    EXPECT_EQ(next_lease_sees(pid, "SELECT current_user"), kRole);
+    EXPECT_EQ(next_lease_sees(pid, "SHOW application_name"), "cp_kept_app");
+    EXPECT_EQ(next_lease_sees(pid, "SHOW statement_timeout"), "0");
+    EXPECT_EQ(next_lease_sees(pid, "SELECT count(*) FROM pg_tables WHERE tablename = "
+                                   "'cp_setup_temp'"),
+              "0");
+}
+
+// Misuse is a clear error: a pending statement, NULL.
+TEST_F(SessionResetTest, KeepSessionRefusesAPendingStatementAndNull) {
+    make_pool();
+    connpool_lease *lease = acquire();
+    ASSERT_EQ(connpool_lease_send(lease, "SELECT pg_sleep(0.05)", 0, nullptr, nullptr),
+              CONNPOOL_OK);
+    Error error;
+    EXPECT_EQ(connpool_lease_keep_session(lease, error.out()), CONNPOOL_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(error.message().find("pending"), std::string::npos) << error.message();
+    EXPECT_EQ(connpool_lease_keep_session(nullptr, nullptr), CONNPOOL_ERR_INVALID_ARGUMENT);
+    release(lease);
+}
+
 // The hot path: a lease whose statements are all neutral owes no reset, so no statement is
 // sent for it between leases (the resets counter counts every reset exchange).
 TEST_F(SessionResetTest, CleanLeaseOwesNoReset) {

@@ -437,6 +437,10 @@ const std::vector<Field> kFields = {
     {"keepalive_checks", &PoolStats::keepalive_checks},
     {"keepalive_failures", &PoolStats::keepalive_failures},
     {"resizes", &PoolStats::resizes},
+    {"reset_failures", &PoolStats::reset_failures},
+    {"dead_replaced", &PoolStats::dead_replaced},
+    {"alloc_failures", &PoolStats::alloc_failures},
+    {"cancel_timeouts", &PoolStats::cancel_timeouts},
 };
 
 PoolStats distinct_stats() {

@@ -144,6 +144,7 @@ SIGNATURES = [
     ("connpool_lease_collect", c_int32, [P(c_void_p), c_void_p, ERR], False),
     ("connpool_lease_cancel", c_int32, [c_void_p, ERR], True),
     ("connpool_lease_transaction_status", c_int32, [P(c_int32), c_void_p, ERR], False),
+    ("connpool_lease_keep_session", c_int32, [c_void_p, ERR], True),
     ("connpool_result_status", c_int32, [c_void_p], False),
     ("connpool_result_error_message", c_char_p, [c_void_p], False),
     ("connpool_result_sqlstate", c_char_p, [c_void_p], False),

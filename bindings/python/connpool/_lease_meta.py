@@ -64,6 +64,15 @@ def is_new(lease: int) -> bool:
     return bool(info.is_new)
 
 
+def keep_session(lease: int) -> None:
+    """Makes the session settings the lease has now the connection's own (what configure set up
+    survives the session reset: connpool_lease_keep_session)."""
+    err = ctypes.c_void_p()
+    status = _ffi.lib.connpool_lease_keep_session(lease, ctypes.byref(err))
+    if status:
+        raise error_from_status(status, err)
+
+
 def caller_label() -> str:
     """The caller's place as ``file.py:LINE in func`` for the innermost frames outside this
     package (and contextlib/asyncio), innermost first, joined by `` < ``; at most 256 bytes.

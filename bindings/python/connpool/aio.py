@@ -28,7 +28,7 @@ import math
 import time
 
 from . import _cancel, _ffi, _logging
-from ._lease_meta import LeaseInfo, caller_label, is_new
+from ._lease_meta import LeaseInfo, caller_label, is_new, keep_session
 from .errors import Error, InvalidArgument, PoolTimeout, error_from_status
 from .pool import Connection, ConnectionPool, _timeout_ms, statement_params
 
@@ -229,6 +229,7 @@ class AsyncConnectionPool:
             return True
         try:
             await self._configure(aconn)
+            keep_session(aconn._conn._lease)  # what configure set survives the session reset
             return True
         except Exception as exc:
             self._last_configure_error = exc

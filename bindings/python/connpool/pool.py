@@ -12,7 +12,7 @@ import warnings
 import weakref
 
 from . import _cancel, _ffi, _logging
-from ._lease_meta import LeaseInfo, caller_label, is_new, lease_info
+from ._lease_meta import LeaseInfo, caller_label, is_new, keep_session, lease_info
 from .conninfo import libpq_keywords, make_conninfo
 from .errors import Error, InvalidArgument, PoolTimeout, QueryError, error_from_status
 from .types import DECODERS, _text, encode
@@ -208,6 +208,9 @@ class ConnectionPool:
     Hooks (psycopg_pool's): ``configure(conn)`` runs in the acquiring thread on the first lease
     of each new connection; if it raises, that connection is closed and the acquire takes
     another one, until its timeout (then :class:`PoolTimeout`, chained to the hook's exception).
+    The settings configure leaves in the session (``SET``, ``set_config``, ``SET ROLE``) are the
+    connection's own from then on: the session reset restores them after every lease (temporary
+    tables, locks and ``LISTEN`` do not survive it).
     ``reset(conn)`` runs when a connection is returned, before the pool gets it back; if it
     raises, the connection is closed instead of reused (the exception is logged, not raised).
     A ``str`` given as ``reset`` is the library's ``reset`` option instead (``"auto"``,
@@ -364,6 +367,7 @@ class ConnectionPool:
                 return conn
             try:
                 self._configure(conn)
+                keep_session(conn._lease)  # what configure set survives the session reset
             except Exception as exc:  # the hook's failure closes this connection only
                 failure = exc
                 _logging.logger_for(self.name).warning(
@@ -395,6 +399,7 @@ class ConnectionPool:
         if self._configure is not None and is_new(conn._lease):
             try:
                 self._configure(conn)
+                keep_session(conn._lease)
             except Exception as exc:
                 _logging.logger_for(self.name).warning(
                     "configure() failed on a new connection; closing it: %r", exc
