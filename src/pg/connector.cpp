@@ -81,24 +81,31 @@ PgConnection::PgConnection(PGconn *conn, StatementCacheConfig cache)
 
 PgConnection::~PgConnection() {
     statement_.clear_results();
-    if (cancel_ != nullptr) PQfreeCancel(cancel_);
     PQfinish(conn_);
 }
 
-void PgConnection::connected() {
-    if (cancel_ == nullptr) cancel_ = PQgetCancel(conn_);
+void PgConnection::connected(Millis cancel_timeout) {
+    cancel_timeout_ = cancel_timeout;
+    if (!cancel_) cancel_.reset(PQgetCancel(conn_), &PQfreeCancel);
+    has_cancel_key_ = read_cancel_key(cancel_.get(), cancel_key_);
     observe_server_role(conn_, role_);
 }
 
-bool PgConnection::cancel(std::string &message) const {
-    if (cancel_ == nullptr) {
+CancelOutcome PgConnection::cancel(std::string &message) const {
+    if (!cancel_) {
         message = "no cancel key for this connection";
-        return false;
+        return CancelOutcome::failed;
     }
-    char buffer[256] = {};
-    if (PQcancel(cancel_, buffer, sizeof buffer) == 1) return true;
-    message = trimmed(buffer);
-    return false;
+    const TimePoint deadline = Clock::now() + cancel_timeout_;
+    const CancelOutcome outcome = has_cancel_key_
+                                      ? send_cancel_request(cancel_key_, deadline, message)
+                                      : cancel_on_worker(cancel_, deadline, message);
+    if (outcome == CancelOutcome::timed_out) {
+        message = "the server did not take the cancel request within cancel_timeout (" +
+                  std::to_string(cancel_timeout_.count()) +
+                  " ms); it may be unreachable or overloaded";
+    }
+    return outcome;
 }
 
 void PgConnection::on_notice(void *self, const PGresult *notice) {
@@ -193,7 +200,7 @@ std::unique_ptr<PgConnection> PgConnector::open(const PgTarget &target, TimePoin
     while (PQstatus(raw) != CONNECTION_BAD && state != PGRES_POLLING_FAILED) {
         if (state == PGRES_POLLING_OK) {
             PQsetErrorVerbosity(raw, PQERRORS_DEFAULT);
-            connection->connected();
+            connection->connected(Millis(settings_.cancel_timeout_ms));
             return connection;
         }
         if (abandon.load(std::memory_order_relaxed)) {

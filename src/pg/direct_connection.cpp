@@ -61,7 +61,8 @@ Error open_direct_connection(const char *conninfo, const PoolSettings &settings,
                    parsed.password,
                    {},  // no reset query: the connection is closed on release, never reused
                    {direct.pg.statement_cache_size, direct.pg.prepare_threshold},
-                   direct.pg.init_sql});
+                   direct.pg.init_sql,
+                   direct.pg.cancel_timeout_ms});
     const PgConnector &connector = *owned;
     std::shared_ptr<Pool> pool = Pool::create(direct.pool, std::move(owned));
     pool->log().debug("direct connection to {}", parsed.redacted);

@@ -30,7 +30,7 @@ void *take_raw_pgconn(PgConnection &pg) {
     return pg.get();
 }
 
-bool cancel_statement(const PgConnection &pg, std::string &message) {
+CancelOutcome cancel_statement(const PgConnection &pg, std::string &message) {
     return pg.cancel(message);
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/connector.hpp"
+#include "pg/cancel_request.hpp"
 
 namespace connpool {
 
@@ -23,7 +24,8 @@ int32_t transaction_status(const PgConnection &pg);
 // The PGconn, for callers that use libpq themselves; the statement cache distrusts its entries
 // before the next statement (the caller may deallocate them).
 void *take_raw_pgconn(PgConnection &pg);
-// Asks the server to cancel what runs on the connection; false with `message` on failure.
-bool cancel_statement(const PgConnection &pg, std::string &message);
+// Asks the server to cancel what runs on the connection, within cancel_timeout; `message` says
+// why unless the request was delivered.
+CancelOutcome cancel_statement(const PgConnection &pg, std::string &message);
 
 }  // namespace connpool

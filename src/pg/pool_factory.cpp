@@ -21,7 +21,8 @@ Error create_pg_pool(const char *conninfo, const PoolSettings &settings, std::sh
                    parsed.password,
                    settings.pg.reset_query,
                    {settings.pg.statement_cache_size, settings.pg.prepare_threshold, watch},
-                   settings.pg.init_sql});
+                   settings.pg.init_sql,
+                   settings.pg.cancel_timeout_ms});
     out = Pool::create(settings.pool, std::move(connector), std::move(budget));
     watch->set_log(&out->log());
     out->log().info("pool created for {}", parsed.redacted);
