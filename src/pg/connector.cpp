@@ -11,6 +11,7 @@
 #include "pg/conninfo.hpp"
 #include "pg/init_sql.hpp"
 #include "pg/libpq_helpers.hpp"
+#include "pg/resolver.hpp"
 
 namespace connpool {
 namespace {
@@ -179,12 +180,36 @@ std::unique_ptr<PgConnection> PgConnector::open(const PgTarget &target, TimePoin
     // it are defaults the conninfo may override: TCP keepalives and a user timeout, so that a
     // silently dead peer surfaces in about a minute instead of the kernel's 2+ hours (idle) or
     // ~15 minutes (unacknowledged data). Ignored for Unix sockets.
-    const char *const keywords[] = {
+    // Host names are resolved here, within the deadline (pg/resolver.hpp); entries after
+    // `dbname` override the conninfo's.
+    HostOverrides hosts;
+    std::string resolve_message;
+    switch (resolve_host_names(target.conninfo, deadline, abandon, hosts, resolve_message)) {
+        case ResolveOutcome::untouched:
+        case ResolveOutcome::resolved:
+            break;
+        case ResolveOutcome::timed_out:
+            failure.message = abandon.load(std::memory_order_relaxed)
+                                  ? "connect abandoned: the pool is closing"
+                                  : "could not connect within connect_timeout: " + resolve_message;
+            return nullptr;
+        case ResolveOutcome::failed:
+            failure.message = resolve_message;
+            return nullptr;
+    }
+    std::vector<const char *> keywords = {
         "keepalives",       "keepalives_idle", "keepalives_interval",       "keepalives_count",
-        "tcp_user_timeout", "dbname",          "fallback_application_name", nullptr};
-    const char *const values[] = {
-        "1", "30", "10", "3", "60000", target.conninfo.c_str(), "libconnpool", nullptr};
-    PGconn *raw = PQconnectStartParams(keywords, values, 1);
+        "tcp_user_timeout", "dbname",          "fallback_application_name"};
+    std::vector<const char *> values = {
+        "1", "30", "10", "3", "60000", target.conninfo.c_str(), "libconnpool"};
+    if (!hosts.hostaddr.empty()) {
+        keywords.insert(keywords.end(), {"host", "hostaddr", "port"});
+        values.insert(values.end(), {hosts.host.c_str(), hosts.hostaddr.c_str(),
+                                     hosts.port.empty() ? nullptr : hosts.port.c_str()});
+    }
+    keywords.push_back(nullptr);
+    values.push_back(nullptr);
+    PGconn *raw = PQconnectStartParams(keywords.data(), values.data(), 1);
     if (raw == nullptr) {
         failure.message = "out of memory starting a connection";
         return nullptr;
