@@ -151,14 +151,15 @@ bool read_cancel_key(const pg_cancel *cancel, CancelKey &out) {
 }
 
 CancelOutcome send_cancel_request(const CancelKey &key, TimePoint deadline, std::string &message) {
-    const Socket socket(::socket(key.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                                 0));
+    const Socket socket(
+        ::socket(key.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (socket.fd() < 0) {
         message = errno_text("could not create a socket");
         return CancelOutcome::failed;
     }
     CancelOutcome outcome = connect_to(socket.fd(), key, deadline, message);
-    if (outcome == CancelOutcome::delivered) outcome = send_packet(socket.fd(), key, deadline, message);
+    if (outcome == CancelOutcome::delivered)
+        outcome = send_packet(socket.fd(), key, deadline, message);
     if (outcome == CancelOutcome::delivered) outcome = await_close(socket.fd(), deadline);
     return outcome;
 }

@@ -198,7 +198,7 @@ std::unique_ptr<PgConnection> PgConnector::open(const PgTarget &target, TimePoin
             return nullptr;
     }
     std::vector<const char *> keywords = {
-        "keepalives",       "keepalives_idle", "keepalives_interval",       "keepalives_count",
+        "keepalives",       "keepalives_idle", "keepalives_interval",      "keepalives_count",
         "tcp_user_timeout", "dbname",          "fallback_application_name"};
     std::vector<const char *> values = {
         "1", "30", "10", "3", "60000", target.conninfo.c_str(), "libconnpool"};

@@ -87,7 +87,7 @@ class PgConnection final : public Connection {
     PGconn *conn_;
     const uint64_t id_;
     std::shared_ptr<PGcancel> cancel_;  // shared with a fallback request still running
-    CancelKey cancel_key_;               // valid if has_cancel_key_ (the non-blocking request)
+    CancelKey cancel_key_;              // valid if has_cancel_key_ (the non-blocking request)
     bool has_cancel_key_ = false;
     Millis cancel_timeout_{5'000};
     bool doomed_ = false;

@@ -48,8 +48,7 @@ Error connect_error(const PgConnector &connector, connpool_status status, Error 
         static const std::string kReasonPrefix = "could not connect within connect_timeout: ";
         const bool has_reason = attempted && last.failure.message.rfind(kReasonPrefix, 0) == 0;
         return {CONNPOOL_ERR_TIMEOUT,
-                "could not connect within connect_timeout (" + std::to_string(timeout_ms) +
-                    " ms)" +
+                "could not connect within connect_timeout (" + std::to_string(timeout_ms) + " ms)" +
                     (has_reason ? ": " + last.failure.message.substr(kReasonPrefix.size())
                                 : "; check that the server is reachable and not overloaded, or "
                                   "raise connect_timeout")};

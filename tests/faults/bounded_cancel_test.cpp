@@ -35,7 +35,8 @@ int threads_now() {
 class BoundedCancelTest : public RealPoolTest {
   protected:
     void SetUp() override {
-        if (fixture_file("conninfo_tcp").empty()) GTEST_SKIP() << "needs the fixture's TCP conninfo";
+        if (fixture_file("conninfo_tcp").empty())
+            GTEST_SKIP() << "needs the fixture's TCP conninfo";
         RealPoolTest::SetUp();
     }
     void TearDown() override {
@@ -88,8 +89,8 @@ class BoundedCancelTest : public RealPoolTest {
 };
 
 TEST_F(BoundedCancelTest, CancelToASilentServerEndsAtCancelTimeoutWithoutThreads) {
-    FaultProxy proxy(std::stoi(fixture_file("conninfo_tcp").substr(
-        fixture_file("conninfo_tcp").find("port=") + 5)));
+    FaultProxy proxy(std::stoi(
+        fixture_file("conninfo_tcp").substr(fixture_file("conninfo_tcp").find("port=") + 5)));
     make({{"max_size", "1"}, {"cancel_timeout", std::to_string(kCancelTimeoutMs).c_str()}},
          via(proxy));
     lease_ = acquire();
@@ -116,8 +117,8 @@ TEST_F(BoundedCancelTest, CancelToASilentServerEndsAtCancelTimeoutWithoutThreads
 }
 
 TEST_F(BoundedCancelTest, CancelThroughAStalledLinkEndsAtCancelTimeout) {
-    FaultProxy proxy(std::stoi(fixture_file("conninfo_tcp").substr(
-        fixture_file("conninfo_tcp").find("port=") + 5)));
+    FaultProxy proxy(std::stoi(
+        fixture_file("conninfo_tcp").substr(fixture_file("conninfo_tcp").find("port=") + 5)));
     make({{"max_size", "1"}, {"cancel_timeout", std::to_string(kCancelTimeoutMs).c_str()}},
          via(proxy));
     lease_ = acquire();

@@ -134,7 +134,8 @@ TEST_F(HungResolverTest, NamesThatResolveNumericHostsAndSocketsStillConnect) {
         std::string message;
         int64_t took = 0;
         connpool_lease *lease = nullptr;
-        EXPECT_EQ(connect(conninfo, message, took, &lease), CONNPOOL_OK) << conninfo << ": " << message;
+        EXPECT_EQ(connect(conninfo, message, took, &lease), CONNPOOL_OK)
+            << conninfo << ": " << message;
         EXPECT_LT(took, 1000);
         if (lease != nullptr) {
             EXPECT_EQ(connpool_lease_release(lease, nullptr), CONNPOOL_OK);
