@@ -6,6 +6,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -112,10 +113,46 @@ void look_up(Lookup &lookup) {
 }
 
 // Runs the lookup on a resolver thread; false if the deadline came first.
-bool look_up_by(std::shared_ptr<Lookup> lookup, TimePoint deadline,
+bool look_up_by(const std::shared_ptr<Lookup> &lookup, TimePoint deadline,
                 const std::atomic<bool> &abandon) {
     return resolver_threads().run([lookup] { look_up(*lookup); }, deadline, &abandon) ==
            BoundedWorkers::Outcome::done;
+}
+
+bool has_host_name(const std::vector<std::string> &hosts) {
+    return std::any_of(hosts.begin(), hosts.end(), [](const std::string &host) {
+        return !is_socket_path(host) && !is_numeric(host);
+    });
+}
+
+// The hostaddr entries for one host: "" for a socket (libpq goes by `host`), the host itself
+// if numeric, else its addresses (none if the name did not resolve: `error` says why).
+ResolveOutcome addresses_of(const std::string &host, TimePoint deadline,
+                            const std::atomic<bool> &abandon, std::vector<std::string> &addresses,
+                            std::string &error) {
+    if (is_socket_path(host)) {
+        addresses.emplace_back();
+        return ResolveOutcome::resolved;
+    }
+    if (is_numeric(host)) {
+        addresses.push_back(host);
+        return ResolveOutcome::resolved;
+    }
+    auto lookup = std::make_shared<Lookup>();
+    lookup->name = host;
+    if (!look_up_by(lookup, deadline, abandon)) {
+        error = "host-name resolution of \"" + host +
+                "\" did not finish in time; check the DNS servers (/etc/resolv.conf) or give an "
+                "IP address";
+        return ResolveOutcome::timed_out;
+    }
+    if (lookup->error != 0) {
+        error = "could not translate host name \"" + host +
+                "\" to address: " + gai_strerror(lookup->error);
+        return ResolveOutcome::failed;
+    }
+    addresses = std::move(lookup->addresses);
+    return ResolveOutcome::resolved;
 }
 
 }  // namespace
@@ -128,53 +165,36 @@ ResolveOutcome resolve_host_names(const std::string &conninfo, TimePoint deadlin
     const std::vector<std::string> hosts = split_list(given.host);
     const std::vector<std::string> ports = split_list(given.port);
     if (ports.size() > 1 && ports.size() != hosts.size()) return ResolveOutcome::untouched;
-    bool any_name = false;
-    for (const std::string &host : hosts) {
-        any_name = any_name || !(is_socket_path(host) || is_numeric(host));
-    }
-    if (!any_name) return ResolveOutcome::untouched;
+    if (!has_host_name(hosts)) return ResolveOutcome::untouched;
 
     HostOverrides out;
     bool first = true;
-    std::string last_error;
+    std::string error;
     for (size_t i = 0; i < hosts.size(); ++i) {
-        const std::string &host = hosts[i];
-        const std::string port = ports.empty() ? "" : ports[ports.size() == 1 ? 0 : i];
         std::vector<std::string> addresses;
-        if (is_socket_path(host)) {
-            addresses.emplace_back();  // an empty hostaddr: libpq goes by `host`
-        } else if (is_numeric(host)) {
-            addresses.push_back(host);
-        } else {
-            auto lookup = std::make_shared<Lookup>();
-            lookup->name = host;
-            if (!look_up_by(lookup, deadline, abandon)) {
-                message = "host-name resolution of \"" + host +
-                          "\" did not finish in time; check the DNS servers (/etc/resolv.conf) "
-                          "or give an IP address";
+        switch (addresses_of(hosts[i], deadline, abandon, addresses, error)) {
+            case ResolveOutcome::timed_out:
+                message = error;
                 return ResolveOutcome::timed_out;
-            }
-            if (lookup->error != 0) {
-                // Like libpq with several hosts: skip this one, try the others.
-                last_error = "could not translate host name \"" + host +
-                             "\" to address: " + gai_strerror(lookup->error);
+            case ResolveOutcome::failed:  // like libpq with several hosts: try the others
                 continue;
-            }
-            addresses = std::move(lookup->addresses);
+            case ResolveOutcome::untouched:
+            case ResolveOutcome::resolved:
+                break;
         }
+        const std::string port = ports.empty() ? "" : ports[ports.size() == 1 ? 0 : i];
         for (const std::string &address : addresses) {
-            append(out.host, host, first);
+            append(out.host, hosts[i], first);
             append(out.hostaddr, address, first);
             append(out.port, port, first);
             first = false;
         }
     }
     if (first) {
-        message = last_error;
+        message = error;
         return ResolveOutcome::failed;
     }
-    // An empty port list means libpq's default for every entry.
-    if (ports.empty()) out.port.clear();
+    if (ports.empty()) out.port.clear();  // libpq's default port for every entry
     overrides = std::move(out);
     return ResolveOutcome::resolved;
 }
