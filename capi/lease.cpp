@@ -29,11 +29,11 @@ connpool_status check_statement(const char *function, const char *sql, int32_t n
     return CONNPOOL_OK;
 }
 
-// Looks the lease up and runs `body(PgConnection &)` on its connection: the common prologue of
-// every call that talks to the lease's server connection.
+// Looks the lease up and runs `body(Slot &, PgConnection &)` on its connection: the common
+// prologue of every call that talks to the lease's server connection.
 template <class Body>
-connpool_status with_connection(const char *function, connpool_lease *lease, connpool_error **err,
-                                Body &&body) {
+connpool_status with_slot_connection(const char *function, connpool_lease *lease,
+                                     connpool_error **err, Body &&body) {
     if (lease == nullptr) return null_argument(err, function, "lease");
     return guarded(err, [&] {
         auto ref = lookup_lease(lease);
@@ -46,8 +46,16 @@ connpool_status with_connection(const char *function, connpool_lease *lease, con
                 (std::string(function) + ": this pool's connections are not libpq connections")
                     .c_str());
         }
-        return body(*pg);
+        return body(*ref.get<Slot>(), *pg);
     });
+}
+
+// with_slot_connection for calls that need only the connection.
+template <class Body>
+connpool_status with_connection(const char *function, connpool_lease *lease, connpool_error **err,
+                                Body &&body) {
+    return with_slot_connection(function, lease, err,
+                                [&](Slot &, PgConnection &pg) { return body(pg); });
 }
 
 // Publishes a statement's result and reports its status.
@@ -183,11 +191,21 @@ CONNPOOL_API connpool_status connpool_lease_collect(connpool_result **out, connp
 }
 
 CONNPOOL_API connpool_status connpool_lease_cancel(connpool_lease *lease, connpool_error **err) {
-    return with_connection("connpool_lease_cancel", lease, err, [&](PgConnection &pg) {
+    static const char *const kFunction = "connpool_lease_cancel";
+    return with_slot_connection(kFunction, lease, err, [&](Slot &slot, PgConnection &pg) {
         std::string message;
-        if (cancel_statement(pg, message)) return CONNPOOL_OK;
+        switch (cancel_statement(pg, message)) {
+            case CancelOutcome::delivered:
+                return CONNPOOL_OK;
+            case CancelOutcome::timed_out:
+                slot.pool.count_cancel_timeout();
+                return fail(err, CONNPOOL_ERR_TIMEOUT,
+                            (std::string(kFunction) + ": " + message).c_str());
+            case CancelOutcome::failed:
+                break;
+        }
         return fail(err, CONNPOOL_ERR_CONNECTION_BROKEN,
-                    ("connpool_lease_cancel: the cancel request failed: " + message).c_str());
+                    (std::string(kFunction) + ": the cancel request failed: " + message).c_str());
     });
 }
 

@@ -951,10 +951,12 @@ CONNPOOL_API connpool_status connpool_lease_collect(connpool_result **out, connp
  *          message says why), CONNPOOL_ERR_INVALID_ARGUMENT (NULL `lease`),
  *          CONNPOOL_ERR_INVALID_HANDLE, CONNPOOL_ERR_FORKED, CONNPOOL_ERR_NO_MEMORY,
  *          CONNPOOL_ERR_INTERNAL.
- * Blocks:  on the network, for one connect and exchange with the server. libpq 15's PQcancel
- *          has no timeout: against an unreachable server this call can take the TCP connect
- *          timeout (minutes), and connpool_lease_release waits for a cancel in progress on the
- *          same lease.
+ * Blocks:  on the network, for one connect and exchange with the server, at most the
+ *          cancel_timeout option (default 5 s; no thread is started for it). A server that
+ *          does not take the request by then (silent, black-holed, overloaded) makes this call
+ *          return CONNPOOL_ERR_TIMEOUT with a message naming cancel_timeout, and counts it in
+ *          the `cancel_timeouts` statistic; the statement may still be running.
+ *          connpool_lease_release waits for a cancel in progress on the same lease.
  * Threads: may overlap any other call on the same lease except connpool_lease_release (which
  *          waits for it).
  */

@@ -195,6 +195,11 @@ class Pool final : private BudgetMember {
     // Closes the pool in bounded time; idempotent and thread-safe.
     void close();
 
+    // A cancel request on one of its leases was given up at cancel_timeout (the lease's
+    // connection layer sends the request; the pool only counts it).
+    void count_cancel_timeout() {
+        counters_.cancel_timeouts.fetch_add(1, std::memory_order_relaxed);
+    }
     // A snapshot; its health fields judge the pool with the health_* options.
     PoolStats stats() const;
     std::string stats_json() const;

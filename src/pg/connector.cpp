@@ -11,6 +11,7 @@
 #include "pg/conninfo.hpp"
 #include "pg/init_sql.hpp"
 #include "pg/libpq_helpers.hpp"
+#include "pg/resolver.hpp"
 
 namespace connpool {
 namespace {
@@ -78,24 +79,31 @@ PgConnection::PgConnection(PGconn *conn, StatementCacheConfig cache)
 
 PgConnection::~PgConnection() {
     statement_.clear_results();
-    if (cancel_ != nullptr) PQfreeCancel(cancel_);
     PQfinish(conn_);
 }
 
-void PgConnection::connected() {
-    if (cancel_ == nullptr) cancel_ = PQgetCancel(conn_);
+void PgConnection::connected(Millis cancel_timeout) {
+    cancel_timeout_ = cancel_timeout;
+    if (!cancel_) cancel_.reset(PQgetCancel(conn_), &PQfreeCancel);
+    has_cancel_key_ = read_cancel_key(cancel_.get(), cancel_key_);
     observe_server_role(conn_, role_);
 }
 
-bool PgConnection::cancel(std::string &message) const {
-    if (cancel_ == nullptr) {
+CancelOutcome PgConnection::cancel(std::string &message) const {
+    if (!cancel_) {
         message = "no cancel key for this connection";
-        return false;
+        return CancelOutcome::failed;
     }
-    char buffer[256] = {};
-    if (PQcancel(cancel_, buffer, sizeof buffer) == 1) return true;
-    message = trimmed(buffer);
-    return false;
+    const TimePoint deadline = Clock::now() + cancel_timeout_;
+    const CancelOutcome outcome = has_cancel_key_
+                                      ? send_cancel_request(cancel_key_, deadline, message)
+                                      : cancel_on_worker(cancel_, deadline, message);
+    if (outcome == CancelOutcome::timed_out) {
+        message = "the server did not take the cancel request within cancel_timeout (" +
+                  std::to_string(cancel_timeout_.count()) +
+                  " ms); it may be unreachable or overloaded";
+    }
+    return outcome;
 }
 
 void PgConnection::on_notice(void *self, const PGresult *notice) {
@@ -169,12 +177,36 @@ std::unique_ptr<PgConnection> PgConnector::open(const PgTarget &target, TimePoin
     // it are defaults the conninfo may override: TCP keepalives and a user timeout, so that a
     // silently dead peer surfaces in about a minute instead of the kernel's 2+ hours (idle) or
     // ~15 minutes (unacknowledged data). Ignored for Unix sockets.
-    const char *const keywords[] = {
-        "keepalives",       "keepalives_idle", "keepalives_interval",       "keepalives_count",
-        "tcp_user_timeout", "dbname",          "fallback_application_name", nullptr};
-    const char *const values[] = {
-        "1", "30", "10", "3", "60000", target.conninfo.c_str(), "libconnpool", nullptr};
-    PGconn *raw = PQconnectStartParams(keywords, values, 1);
+    // Host names are resolved here, within the deadline (pg/resolver.hpp); entries after
+    // `dbname` override the conninfo's.
+    HostOverrides hosts;
+    std::string resolve_message;
+    switch (resolve_host_names(target.conninfo, deadline, abandon, hosts, resolve_message)) {
+        case ResolveOutcome::untouched:
+        case ResolveOutcome::resolved:
+            break;
+        case ResolveOutcome::timed_out:
+            failure.message = abandon.load(std::memory_order_relaxed)
+                                  ? "connect abandoned: the pool is closing"
+                                  : "could not connect within connect_timeout: " + resolve_message;
+            return nullptr;
+        case ResolveOutcome::failed:
+            failure.message = resolve_message;
+            return nullptr;
+    }
+    std::vector<const char *> keywords = {
+        "keepalives",       "keepalives_idle", "keepalives_interval",      "keepalives_count",
+        "tcp_user_timeout", "dbname",          "fallback_application_name"};
+    std::vector<const char *> values = {
+        "1", "30", "10", "3", "60000", target.conninfo.c_str(), "libconnpool"};
+    if (!hosts.hostaddr.empty()) {
+        keywords.insert(keywords.end(), {"host", "hostaddr", "port"});
+        values.insert(values.end(), {hosts.host.c_str(), hosts.hostaddr.c_str(),
+                                     hosts.port.empty() ? nullptr : hosts.port.c_str()});
+    }
+    keywords.push_back(nullptr);
+    values.push_back(nullptr);
+    PGconn *raw = PQconnectStartParams(keywords.data(), values.data(), 1);
     if (raw == nullptr) {
         failure.message = "out of memory starting a connection";
         return nullptr;
@@ -190,7 +222,7 @@ std::unique_ptr<PgConnection> PgConnector::open(const PgTarget &target, TimePoin
     while (PQstatus(raw) != CONNECTION_BAD && state != PGRES_POLLING_FAILED) {
         if (state == PGRES_POLLING_OK) {
             PQsetErrorVerbosity(raw, PQERRORS_DEFAULT);
-            connection->connected();
+            connection->connected(Millis(settings_.cancel_timeout_ms));
             return connection;
         }
         if (abandon.load(std::memory_order_relaxed)) {

@@ -12,6 +12,7 @@
 #include <libpq-fe.h>
 
 #include "core/connector.hpp"
+#include "pg/cancel_request.hpp"
 #include "pg/server_role.hpp"
 #include "pg/session_reset.hpp"
 #include "pg/statement_cache.hpp"
@@ -56,12 +57,12 @@ class PgConnection final : public Connection {
     // session_authorization when the connection was opened (the session guard compares it).
     const std::string &session_user_at_connect() const { return session_user_; }
     void remember_session_user();
-    // Called once the connection is established: prepares the cancel object, so that
+    // Called once the connection is established: prepares the cancel request, so that
     // cancel() is safe from any thread while another one uses the connection.
-    void connected();
-    // Asks the server to cancel what runs on this connection (PQcancel: a short blocking
-    // exchange on a new socket). False with `message` filled if the request failed.
-    bool cancel(std::string &message) const;
+    void connected(Millis cancel_timeout);
+    // Asks the server to cancel what runs on this connection (pg/cancel_request.hpp), giving
+    // up after cancel_timeout. `message` says why unless the outcome is `delivered`.
+    CancelOutcome cancel(std::string &message) const;
 
     // When a statement last ended with the socket read empty. (looks_alive no longer trusts
     // it: it polls every time, see issue 14.)
@@ -104,7 +105,10 @@ class PgConnection final : public Connection {
     static void on_notice(void *self, const PGresult *notice);
     PGconn *conn_;
     const uint64_t id_;
-    PGcancel *cancel_ = nullptr;
+    std::shared_ptr<PGcancel> cancel_;  // shared with a fallback request still running
+    CancelKey cancel_key_;              // valid if has_cancel_key_ (the non-blocking request)
+    bool has_cancel_key_ = false;
+    Millis cancel_timeout_{5'000};
     bool doomed_ = false;
     bool raw_used_ = false;
     bool session_dirty_ = false;
@@ -124,6 +128,7 @@ struct PgSettings {
     StatementCacheConfig statement_cache{};
     std::string init_sql;                // "" = none
     ResetMode reset = ResetMode::auto_;  // the `reset` option (pg/session_reset.hpp)
+    int64_t cancel_timeout_ms = 5'000;
 };
 
 // Where new connections go: a conninfo and its password (only to scrub messages). Immutable;

@@ -1,5 +1,8 @@
 #include "pg/direct_connection.hpp"
 
+#include <chrono>
+#include <thread>
+
 #include <spdlog/logger.h>
 
 #include "pg/connector.hpp"
@@ -32,12 +35,23 @@ PoolOptions direct_pool_options(PoolOptions options) {
 Error connect_error(const PgConnector &connector, connpool_status status, Error acquire_error,
                     int64_t timeout_ms) {
     LastConnectFailure last;
-    const bool attempted = connector.last_failure(last);
+    bool attempted = connector.last_failure(last);
+    // The acquire's wait began a moment before the connect it waited for: when it timed out,
+    // that connect is ending too. Its record names what ran out of time; wait briefly for it.
+    for (int i = 0; i < 20 && status == CONNPOOL_ERR_TIMEOUT && !attempted; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        attempted = connector.last_failure(last);
+    }
     if (status == CONNPOOL_ERR_TIMEOUT || (attempted && last.timed_out)) {
-        return {CONNPOOL_ERR_TIMEOUT, "could not connect within connect_timeout (" +
-                                          std::to_string(timeout_ms) +
-                                          " ms); check that the server is reachable and not "
-                                          "overloaded, or raise connect_timeout"};
+        // The connector names the step that ran out of time when it knows it (host-name
+        // resolution).
+        static const std::string kReasonPrefix = "could not connect within connect_timeout: ";
+        const bool has_reason = attempted && last.failure.message.rfind(kReasonPrefix, 0) == 0;
+        return {CONNPOOL_ERR_TIMEOUT,
+                "could not connect within connect_timeout (" + std::to_string(timeout_ms) + " ms)" +
+                    (has_reason ? ": " + last.failure.message.substr(kReasonPrefix.size())
+                                : "; check that the server is reachable and not overloaded, or "
+                                  "raise connect_timeout")};
     }
     if (attempted) {
         return {CONNPOOL_ERR_CONNECT_FAILED, "could not connect: " + last.failure.message,
@@ -61,7 +75,9 @@ Error open_direct_connection(const char *conninfo, const PoolSettings &settings,
                    parsed.password,
                    {},  // no reset query: the connection is closed on release, never reused
                    {direct.pg.statement_cache_size, direct.pg.prepare_threshold},
-                   direct.pg.init_sql});
+                   direct.pg.init_sql,
+                   ResetMode::rollback,  // closed on release: nothing to reset
+                   direct.pg.cancel_timeout_ms});
     const PgConnector &connector = *owned;
     std::shared_ptr<Pool> pool = Pool::create(direct.pool, std::move(owned));
     pool->log().debug("direct connection to {}", parsed.redacted);

@@ -51,7 +51,7 @@ KeepSession keep_session_settings(PgConnection &pg, std::string &message) {
     return outcome;
 }
 
-bool cancel_statement(const PgConnection &pg, std::string &message) {
+CancelOutcome cancel_statement(const PgConnection &pg, std::string &message) {
     return pg.cancel(message);
 }
 

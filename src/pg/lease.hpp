@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/connector.hpp"
+#include "pg/cancel_request.hpp"
 
 namespace connpool {
 
@@ -27,7 +28,8 @@ void *take_raw_pgconn(PgConnection &pg);
 // (connpool_lease_keep_session). Anything but `kept` comes with `message`.
 enum class KeepSession : uint8_t { kept, statement_pending, query_failed, connection_broken };
 KeepSession keep_session_settings(PgConnection &pg, std::string &message);
-// Asks the server to cancel what runs on the connection; false with `message` on failure.
-bool cancel_statement(const PgConnection &pg, std::string &message);
+// Asks the server to cancel what runs on the connection, within cancel_timeout; `message` says
+// why unless the request was delivered.
+CancelOutcome cancel_statement(const PgConnection &pg, std::string &message);
 
 }  // namespace connpool

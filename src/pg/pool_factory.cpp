@@ -23,7 +23,8 @@ Error create_pg_pool(const char *conninfo, const PoolSettings &settings, std::sh
                    settings.pg.reset_query,
                    {settings.pg.statement_cache_size, settings.pg.prepare_threshold, watch},
                    settings.pg.init_sql,
-                   parse_reset_mode(settings.pg.reset)});
+                   parse_reset_mode(settings.pg.reset),
+                   settings.pg.cancel_timeout_ms});
     out = Pool::create(settings.pool, std::move(connector), std::move(budget));
     watch->set_log(&out->log());
     configure_multiplexing(out, settings.pg.multiplexing_connections,
