@@ -987,8 +987,8 @@ CONNPOOL_API connpool_status connpool_lease_transaction_status(int32_t *out_stat
 
 /**
  * Makes the settings the lease's session has now the connection's own, for as long as it
- * lives: configuration parameters, role and session authorization changed in this session
- * (with SET, set_config, SET ROLE...) are restored by the session reset (option `reset`)
+ * lives: configuration parameters and the role changed in this session (with SET, set_config,
+ * SET ROLE; not SET SESSION AUTHORIZATION) are restored by the session reset (option `reset`)
  * instead of going back to the server's defaults. For code that sets a connection up once
  * after it is opened (the bindings' configure / AfterConnect hooks); for every connection of a
  * pool, init_sql does the same without a call. Only settings are kept: temporary tables,

@@ -92,7 +92,6 @@ class PgConnection final : public Connection {
     void keep_session(std::string baseline) {
         session_baseline_ = std::move(baseline);
         session_dirty_ = false;
-        remember_session_user();
     }
     // Left in a state the pool must not reuse (a send that failed half-way, COPY, a pipeline
     // that could not be closed).

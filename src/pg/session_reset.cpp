@@ -37,9 +37,14 @@ std::string full_reset_sql(bool in_transaction, std::string_view cache_prefix) {
     return sql;
 }
 
+// set_config rather than SET: it takes a value as SHOW prints it, lists (search_path) included.
+// The role is not in pg_settings (it is hidden from SHOW ALL), so it is asked for on its own and
+// set last (the full reset's RESET ALL and SET SESSION AUTHORIZATION DEFAULT both clear it).
 const char *const kSessionBaselineQuery =
-    "SELECT pg_catalog.coalesce(pg_catalog.string_agg(pg_catalog.format(';SET %I = %L', name, "
-    "pg_catalog.current_setting(name)), '' ORDER BY name <> 'session_authorization', name), '') "
-    "FROM pg_catalog.pg_settings WHERE source = 'session'";
+    "SELECT coalesce(pg_catalog.string_agg(pg_catalog.format(';SELECT pg_catalog.set_config(%L, "
+    "%L, false)', name, pg_catalog.current_setting(name)), '' ORDER BY name), '') || CASE WHEN "
+    "pg_catalog.current_setting('role') <> 'none' THEN pg_catalog.format(';SET ROLE %I', "
+    "pg_catalog.current_setting('role')) ELSE '' END FROM pg_catalog.pg_settings WHERE source = "
+    "'session'";
 
 }  // namespace connpool

@@ -31,10 +31,10 @@ ResetMode parse_reset_mode(std::string_view value);
 // after it as an exchange of its own (it may hold statements not allowed in a transaction block).
 std::string full_reset_sql(bool in_transaction, std::string_view cache_prefix);
 
-// A query whose one value is the session's settings changed in this session (pg_settings
-// source "session": SET, set_config, SET ROLE, SET SESSION AUTHORIZATION), as SET statements
-// each preceded by ';', session_authorization first (setting it resets the role): appended to
-// the full reset, they make those settings the connection's own (connpool_lease_keep_session).
+// A query whose one value is the settings changed in this session (pg_settings source
+// "session": SET, set_config) and the role (SET ROLE), as statements each preceded by ';':
+// appended to the full reset, they make those settings the connection's own
+// (connpool_lease_keep_session). Session authorization is not kept.
 extern const char *const kSessionBaselineQuery;
 
 }  // namespace connpool

@@ -272,15 +272,15 @@ TEST_F(SessionResetTest, KeptSessionSettingsSurviveTheReset) {
     ASSERT_EQ(connpool_lease_keep_session(setup, error.out()), CONNPOOL_OK) << error.message();
     release(setup);
     EXPECT_EQ(stats().resets, 0) << "the setup lease counts as clean once kept";
-    lease_running({"SET search_path = cp_elsewhere", "SET statement_timeout = '7s'",
-                   "RESET ROLE"});
-    EXPECT_EQ(stats().resets, 1);
+    lease_running({"SET search_path = cp_elsewhere", "SET statement_timeout = '7s'", "RESET ROLE"});
     EXPECT_EQ(next_lease_sees(pid, "SHOW search_path"), "cp_kept, public");
+    EXPECT_EQ(stats().resets, 1);
     EXPECT_EQ(next_lease_sees(pid, "SELECT current_user"), kRole);
     EXPECT_EQ(next_lease_sees(pid, "SHOW application_name"), "cp_kept_app");
     EXPECT_EQ(next_lease_sees(pid, "SHOW statement_timeout"), "0");
-    EXPECT_EQ(next_lease_sees(pid, "SELECT count(*) FROM pg_tables WHERE tablename = "
-                                   "'cp_setup_temp'"),
+    EXPECT_EQ(next_lease_sees(pid,
+                              "SELECT count(*) FROM pg_tables WHERE tablename = "
+                              "'cp_setup_temp'"),
               "0");
 }
 
