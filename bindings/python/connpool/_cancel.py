@@ -214,6 +214,10 @@ async def _cancel_and_drain_async(lease: int) -> bool:
         out = _c_void_p()
         status = await _collect_async(_byref(out), lease, None, deadline)
         _drop(out)
+        if not request.done():
+            # The server ended the statement, so it took the request: its exchange ends in
+            # moments (waiting here keeps the release below from being deferred).
+            await asyncio.wait({request}, timeout=max(0.0, deadline - loop.time()))
         return status != _IN_PROGRESS
     except (asyncio.CancelledError, Exception):
         return False
