@@ -121,18 +121,27 @@ func TestContextCancelToASilentServerIsBoundedByCancelTimeout(t *testing.T) {
 		t.Errorf("the cancelled statement returned after %v", took)
 	}
 	c.Release()
-	if n := osThreads(t); n > threads+1 {
-		t.Errorf("OS threads grew from %d to %d", threads, n)
-	}
-	js, err := p.StatJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The statement is abandoned at deadline + grace without waiting for the cancel request,
+	// which ends on its own at cancel_timeout (then the release goes through).
 	var stats map[string]any
-	if err := json.Unmarshal([]byte(js), &stats); err != nil {
-		t.Fatal(err)
+	var js string
+	for wait := time.Now().Add(5 * time.Second); time.Now().Before(wait); time.Sleep(20 * time.Millisecond) {
+		if js, err = p.StatJSON(); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(js), &stats); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := stats["cancel_timeouts"].(float64); got == 1 && stats["in_use"].(float64) == 0 {
+			break
+		}
 	}
 	if got, _ := stats["cancel_timeouts"].(float64); got != 1 {
 		t.Errorf("cancel_timeouts = %v, want 1 (%s)", stats["cancel_timeouts"], js)
+	}
+	// One OS thread may have been added for the goroutine blocked in the cancel request while
+	// the caller went on; none per cancel.
+	if n := osThreads(t); n > threads+2 {
+		t.Errorf("OS threads grew from %d to %d", threads, n)
 	}
 }
