@@ -37,6 +37,23 @@ class SessionResetTest(PgTestCase):
                              "max_size=1: the same backend")
             return conn.execute(probe).fetchone()[0]
 
+    def test_configure_hook_settings_survive_the_reset(self):
+        # What configure sets up is the connection's own (connpool_lease_keep_session): the
+        # reset after a dirty lease restores it, and undoes only that lease's own changes.
+        def configure(conn):
+            conn.execute("SET search_path = cp_configured, public")
+
+        pool = connpool.ConnectionPool(conninfo(unique_app("py_keep")), max_size=1, timeout=10,
+                                       configure=configure)
+        self.addCleanup(pool.close)
+        with pool.connection() as conn:
+            conn.execute("SET search_path = cp_elsewhere")
+            conn.execute("SET statement_timeout = '9s'")
+        with pool.connection() as conn:
+            self.assertEqual(conn.execute("SHOW search_path").fetchone()[0], "cp_configured, public")
+            self.assertEqual(conn.execute("SHOW statement_timeout").fetchone()[0], "0")
+        self.assertGreaterEqual(pool.get_stats()["resets"], 1)
+
     def test_role_does_not_leak(self):
         self.assertEqual(self.changed_then_seen(f"SET ROLE {ROLE}", "SELECT current_user"), "postgres")
 
