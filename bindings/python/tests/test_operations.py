@@ -121,7 +121,12 @@ class DrainCheckTest(PgTestCase):
             victim = self.sql(
                 "SELECT pid FROM pg_stat_activity WHERE application_name = $1 LIMIT 1", [app])[0][0]
             self.sql("SELECT pg_terminate_backend($1)", [victim])
-            time.sleep(0.1)
+            # Gone from pg_stat_activity: its goodbye is on the pool's socket (a fixed sleep
+            # was not always enough on a loaded machine).
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and self.sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", [victim])[0][0]:
+                time.sleep(0.01)
             self.assertEqual(pool.check(), 1)
             stats = pool.get_stats()
             self.assertGreaterEqual(stats["keepalive_checks"], 2)
