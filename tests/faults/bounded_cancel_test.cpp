@@ -6,6 +6,7 @@
 
 #include "fault_proxy.hpp"
 #include "pg_support.hpp"
+#include "timing_support.hpp"
 
 namespace connpool::pgtest {
 namespace {
@@ -13,24 +14,6 @@ namespace {
 using faults::FaultProxy;
 
 constexpr int64_t kCancelTimeoutMs = 300;
-
-int64_t slack_ms(int64_t base) {
-    const char *scale = std::getenv("CONNPOOL_TEST_SLACK_SCALE");
-    return base * (scale != nullptr ? std::max(1, std::atoi(scale)) : 1);
-}
-
-int64_t ms_since(Clock::time_point start) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-}
-
-int threads_now() {
-    int n = 0;
-    for (const auto &entry : std::filesystem::directory_iterator("/proc/self/task")) {
-        (void)entry;
-        ++n;
-    }
-    return n;
-}
 
 class BoundedCancelTest : public RealPoolTest {
   protected:

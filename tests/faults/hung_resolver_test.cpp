@@ -13,29 +13,12 @@
 #include <vector>
 
 #include "pg_support.hpp"
+#include "timing_support.hpp"
 
 namespace connpool::pgtest {
 namespace {
 
 constexpr const char *kSilentDns = "127.53.14.1";
-
-int64_t slack_ms(int64_t base) {
-    const char *scale = std::getenv("CONNPOOL_TEST_SLACK_SCALE");
-    return base * (scale != nullptr ? std::max(1, std::atoi(scale)) : 1);
-}
-
-int64_t ms_since(Clock::time_point start) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-}
-
-int threads_now() {
-    int n = 0;
-    for (const auto &entry : std::filesystem::directory_iterator("/proc/self/task")) {
-        (void)entry;
-        ++n;
-    }
-    return n;
-}
 
 std::string file_text(const char *path) {
     std::ifstream in(path);
