@@ -31,6 +31,19 @@ class BoundedCancelTest : public RealPoolTest {
         tcp.replace(at, tcp.find_first_not_of("0123456789", at) - at, std::to_string(proxy.port()));
         return tcp + " application_name=" + app_;
     }
+    // The fixture server's TCP port (its conninfo_tcp ends with port=N).
+    static int server_tcp_port() {
+        const std::string tcp = fixture_file("conninfo_tcp");
+        return std::stoi(tcp.substr(tcp.find("port=") + 5));
+    }
+    // A pool of 1 with cancel_timeout kCancelTimeoutMs reaching the server through `proxy`,
+    // and a lease (lease_) running pg_sleep on it.
+    void sleep_on_a_pool_through(const FaultProxy &proxy) {
+        make({{"max_size", "1"}, {"cancel_timeout", std::to_string(kCancelTimeoutMs).c_str()}},
+             via(proxy));
+        lease_ = acquire();
+        if (lease_ != nullptr) start_sleep(lease_);
+    }
     // Sends pg_sleep on the lease and waits until the backend runs it.
     void start_sleep(connpool_lease *lease) {
         const std::string pid = scalar(lease, "SELECT pg_backend_pid()");
@@ -72,13 +85,9 @@ class BoundedCancelTest : public RealPoolTest {
 };
 
 TEST_F(BoundedCancelTest, CancelToASilentServerEndsAtCancelTimeoutWithoutThreads) {
-    FaultProxy proxy(std::stoi(
-        fixture_file("conninfo_tcp").substr(fixture_file("conninfo_tcp").find("port=") + 5)));
-    make({{"max_size", "1"}, {"cancel_timeout", std::to_string(kCancelTimeoutMs).c_str()}},
-         via(proxy));
-    lease_ = acquire();
+    FaultProxy proxy(server_tcp_port());
+    sleep_on_a_pool_through(proxy);
     ASSERT_NE(lease_, nullptr);
-    start_sleep(lease_);
     proxy.set_mode(FaultProxy::Mode::silent);  // the statement's own connection keeps flowing
     // With libpq 15 (whose PGcancel layout is compiled in) a cancel uses no thread at all.
     const int threads_before = threads_now();
@@ -100,13 +109,9 @@ TEST_F(BoundedCancelTest, CancelToASilentServerEndsAtCancelTimeoutWithoutThreads
 }
 
 TEST_F(BoundedCancelTest, CancelThroughAStalledLinkEndsAtCancelTimeout) {
-    FaultProxy proxy(std::stoi(
-        fixture_file("conninfo_tcp").substr(fixture_file("conninfo_tcp").find("port=") + 5)));
-    make({{"max_size", "1"}, {"cancel_timeout", std::to_string(kCancelTimeoutMs).c_str()}},
-         via(proxy));
-    lease_ = acquire();
+    FaultProxy proxy(server_tcp_port());
+    sleep_on_a_pool_through(proxy);
     ASSERT_NE(lease_, nullptr);
-    start_sleep(lease_);
     // A black hole: connections are made but no byte moves either way.
     proxy.set_mode(FaultProxy::Mode::stall);
     expect_cancel_times_out();
