@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <initializer_list>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "connpool/connpool.h"
@@ -232,6 +234,10 @@ TEST_F(SessionResetTest, FailingResetClosesTheConnectionAndCounts) {
             "AS $$ BEGIN RAISE EXCEPTION 'gate closed'; END $$");
     }
     release(lease);
+    // The reset runs on a pool worker: the gate reopens only once it has run (and failed).
+    for (int i = 0; i < 500 && stats().resets == 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     {
         Admin admin;
         admin.command(
