@@ -30,19 +30,25 @@ connpool_status with_pool(connpool_pool *pool, connpool_error **err, const char 
     });
 }
 
-// Steady-clock times as microseconds since the Unix epoch, by the clocks' offset when made (one
-// offset for all the times of one answer, so equal times stay equal).
+// Steady-clock times as microseconds since the Unix epoch. The clocks' offset is taken once per
+// process, so the same steady time always maps to the same wall time (a connection's created_at
+// does not move between answers); a later change of the system clock is not followed.
 class WallClock {
   public:
     int64_t unix_us(TimePoint when) const {
-        return std::chrono::duration_cast<std::chrono::microseconds>((when - steady_now_) +
-                                                                     system_now_.time_since_epoch())
+        return std::chrono::duration_cast<std::chrono::microseconds>(when.time_since_epoch() +
+                                                                     offset())
             .count();
     }
 
   private:
-    const std::chrono::system_clock::time_point system_now_ = std::chrono::system_clock::now();
-    const TimePoint steady_now_ = Clock::now();
+    static std::chrono::system_clock::duration offset() {
+        static const std::chrono::system_clock::duration kOffset =
+            std::chrono::system_clock::now().time_since_epoch() -
+            std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                Clock::now().time_since_epoch());
+        return kOffset;
+    }
 };
 
 char *new_c_string(const std::string &text) {
