@@ -64,10 +64,6 @@ class PgConnection final : public Connection {
     // up after cancel_timeout. `message` says why unless the outcome is `delivered`.
     CancelOutcome cancel(std::string &message) const;
 
-    // When a statement last ended with the socket read empty. (looks_alive no longer trusts
-    // it: it polls every time, see issue 14.)
-    TimePoint last_drained() const { return last_drained_; }
-    void drained(TimePoint when) { last_drained_ = when; }
     // Unique within the process, never reused: lets callers cache per-connection state.
     uint64_t id() const { return id_; }
     StatementCache &cache() { return cache_; }
@@ -112,7 +108,6 @@ class PgConnection final : public Connection {
     bool raw_used_ = false;
     bool session_dirty_ = false;
     bool poisoned_ = false;
-    TimePoint last_drained_{};
     std::string session_user_;
     std::string session_baseline_;
     StatementCache cache_;

@@ -284,9 +284,6 @@ connpool_status deliver(PgConnection &pg, PGresult *result, std::unique_ptr<Quer
     pg.statement().active = false;
     // A write refused by a read-only server: release decides whether the server's role changed.
     if (has_sqlstate(result, "25006")) pg.role().read_only_error = true;
-    // Every result was read and libpq is idle: nothing is left in the socket that the server
-    // sent before its ReadyForQuery.
-    if (!pg.poisoned()) pg.drained(Clock::now());
     const bool cached_statement_missing =
         !pg.statement().name.empty() && has_sqlstate(result, "26000");
     out = std::make_unique<QueryResult>(result);
