@@ -246,7 +246,8 @@ void FailoverTest::stop_then_promote(int64_t outage_ms) {
         static_cast<long long>(ms_between(promoting, promoted)),
         static_cast<long long>(ms_between(stopping, first)));
     RecordProperty("failover_ms", std::to_string(failover_ms));
-    EXPECT_LT(failover_ms, failover_bound_ms());
+    // The server's own promotion (slow on a loaded machine) is not the pool's to bound.
+    EXPECT_LT(failover_ms, failover_bound_ms() + ms_between(promoting, promoted));
     // libpq never connects to the standby while it is read-only, and the pool never reuses a
     // connection to it: not a single write was refused as read-only.
     EXPECT_EQ(seen_.read_only_after(Clock::time_point{}), 0U);
