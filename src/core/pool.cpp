@@ -141,20 +141,29 @@ void Pool::serve_idle_to_head_locked() {
     while (!idle_.empty() && waiters_.head_wants_handoff()) {
         Waiter &head = *waiters_.head();
         waiters_.remove(head);
-        head.slot = take_idle_locked();
-        wake_locked(head);
+        grant_locked(head, take_idle_locked(), coarse_now());
     }
 }
 
-// Tells a waiter that `waiter.slot` is set (or that the pool closed).
-void Pool::wake_locked(Waiter &waiter) {
+void Pool::grant_locked(Waiter &waiter, Slot *slot, TimePoint now, const void **wake_later) {
+    waiter.slot = slot;
+    if (waiter.async == nullptr) link_leased_locked(slot, now);  // async: when collected
+    wake_locked(waiter, wake_later);
+}
+
+// Tells a waiter that `waiter.slot` is set (or that it was refused, or the pool closed).
+void Pool::wake_locked(Waiter &waiter, const void **wake_later) {
     if (waiter.async != nullptr) {
         waiter.async->status_ = CONNPOOL_OK;
         waiter.async->signal();
+        return;
+    }
+    // A blocking waiter may return as soon as the flag is set: nothing of it is touched after.
+    const void *sleeper = waiter.wake.set();
+    if (wake_later != nullptr) {
+        *wake_later = sleeper;
     } else {
-        // Notify under the lock: the waiter's condition variable lives on its stack and it
-        // may return as soon as it can see `slot` set.
-        waiter.cv.notify_one();
+        WakeFlag::wake(sleeper);
     }
 }
 
@@ -183,7 +192,8 @@ Error Pool::wait_failed_locked(int64_t timeout_ms, const char *what) const {
 
 // Hands `slot` to the oldest waiter, or keeps it idle. Returns it instead when it must be
 // closed (expired, or an overflow connection nobody waits for); the caller closes it unlocked.
-Slot *Pool::return_to_pool_locked(Slot *slot, TimePoint now, bool used, bool overtakable) {
+Slot *Pool::return_to_pool_locked(Slot *slot, TimePoint now, bool used, bool overtakable,
+                                  const void **wake_later) {
     if (used) slot->idle_since = now;
     if (closed_) return discard_locked(slot, nullptr);
     if (now >= slot->expires_at) return discard_locked(slot, &counters_.closed_lifetime);
@@ -199,8 +209,7 @@ Slot *Pool::return_to_pool_locked(Slot *slot, TimePoint now, bool used, bool ove
     // would otherwise be closed) are handed over at once.
     if (oldest != nullptr && (!overtakable || oldest->wants_handoff || total_ > max_size_)) {
         unlink_waiter_locked(*oldest);
-        oldest->slot = slot;
-        wake_locked(*oldest);
+        grant_locked(*oldest, slot, now, wake_later);
         return nullptr;
     }
     if (total_ > max_size_) return discard_locked(slot, &counters_.closed_overflow);
@@ -335,7 +344,7 @@ void Pool::fail_waiters_fast_locked() {
                                 unavailable_error_locked());
         } else {
             w->refused = CONNPOOL_ERR_DATABASE_UNAVAILABLE;
-            w->cv.notify_one();
+            wake_locked(*w);
         }
     }
 }
@@ -383,21 +392,6 @@ inline void fix_deadline(bool &precise, TimePoint &start, TimePoint &deadline, i
     }
 }
 
-// The caller's hold on a locked mutex, lent to a helper that waits on condition variables: it
-// adopts the mutex and gives it back still locked, also if an exception passes. (Passing the
-// caller's own unique_lock by reference would make its state unknown to the compiler, costing
-// the acquire fast path a test before unlocking and another on return.)
-class LentLock {
-  public:
-    explicit LentLock(std::mutex &mutex) : lock_(mutex, std::adopt_lock) {}
-    ~LentLock() { lock_.release(); }
-    LentLock(const LentLock &) = delete;
-    LentLock &operator=(const LentLock &) = delete;
-    std::unique_lock<std::mutex> &get() { return lock_; }
-
-  private:
-    std::unique_lock<std::mutex> lock_;
-};
 }  // namespace
 
 connpool_status Pool::acquire_slot(int64_t timeout_ms, bool try_only, Slot *&out, Error *error) {
@@ -413,21 +407,23 @@ connpool_status Pool::acquire_slot(int64_t timeout_ms, bool try_only, Slot *&out
         // Replacing dead connections must not stretch the wait past the deadline.
         const bool late = retry && Clock::now() >= deadline;
         Slot *slot = nullptr;
+        TimePoint now;
         if (!late && may_take_idle_locked()) {
             slot = take_idle_locked();
+            // Thresholds compared with `now` are milliseconds: without a wait, coarse is enough.
+            now = precise ? Clock::now() : coarse_now();
+            if (!precise) start = now;
+            link_leased_locked(slot, now);
+            lock.unlock();
         } else if (try_only) {
             return CONNPOOL_ERR_WOULD_BLOCK;
         } else {
             fix_deadline(precise, start, deadline, timeout_ms);
             const connpool_status waited =
-                wait_in_line_locked({start, deadline, timeout_ms, late}, slot, error);
+                wait_in_line(lock, {start, deadline, timeout_ms, late}, slot, error);
             if (waited != CONNPOOL_OK) return waited;
+            now = Clock::now();
         }
-        // Thresholds compared with `now` are milliseconds: without a wait, coarse is enough.
-        const TimePoint now = precise ? Clock::now() : coarse_now();
-        if (!precise) start = now;
-        link_leased_locked(slot, now);
-        lock.unlock();
         if (hand_out(*slot, start_ticks, now, deadline, timeout_ms)) {
             out = slot;
             return CONNPOOL_OK;
@@ -454,7 +450,8 @@ connpool_status Pool::closed_error(Error *error) const {
 
 // No idle connection for the caller: it queues and waits for one, first in its overtaking
 // window, then for hand-off (see pool.hpp). OK with `slot` set, or why it got none.
-connpool_status Pool::wait_in_line_locked(const WaitTerms &terms, Slot *&slot, Error *error) {
+connpool_status Pool::wait_in_line(std::unique_lock<std::mutex> &lock, const WaitTerms &terms,
+                                   Slot *&slot, Error *error) {
     const auto [start, deadline, timeout_ms, late] = terms;
     const connpool_status refused = refuse_wait_locked(timeout_ms, start, error);
     if (refused != CONNPOOL_OK) return refused;
@@ -465,19 +462,29 @@ connpool_status Pool::wait_in_line_locked(const WaitTerms &terms, Slot *&slot, E
     waiters_.push_back(me);
     schedule_opens_locked(start);
     if (timeout_ms > 0 && !late) {
-        LentLock lock(mutex_);
-        sit_out_window_locked(lock.get(), me, deadline);
-        while (pending_locked(me) &&
-               me.cv.wait_until(lock.get(), deadline) == std::cv_status::no_timeout) {
+        sit_out_window(lock, me, deadline);
+        if (pending_locked(me)) {
+            lock.unlock();
+            // Served: whoever set the flag made the slot our lease; no lock needed to take it.
+            if (me.wake.wait_until(deadline) && me.slot != nullptr) {
+                slot = me.slot;
+                return CONNPOOL_OK;
+            }
+            lock.lock();
         }
     }
-    return wait_outcome_locked(me, timeout_ms, slot, error);
+    const connpool_status outcome = wait_outcome_locked(me, timeout_ms, error);
+    if (outcome == CONNPOOL_OK) {
+        slot = me.slot;
+        lock.unlock();
+    }
+    return outcome;
 }
 
 // Behind a waiter already asking for hand-off, releases will not go idle, so a window would
 // only cost a wake-up; unless connections are held so briefly that hand-offs (a sleep and a
 // wake-up each) would be most of a cycle's cost. Every 16th waiter takes a window anyway, to
-// keep measuring that (see sit_out_window_locked).
+// keep measuring that (see sit_out_window).
 bool Pool::skips_window_locked() {
     const bool behind_handoff = waiters_.head_wants_handoff();
     return options_.overtake_window_us == 0 ||
@@ -491,20 +498,21 @@ bool Pool::pending_locked(const Waiter &me) const {
 
 // First the overtaking window: releases leave their connection idle... then take one of those,
 // or have the next release hand one over.
-void Pool::sit_out_window_locked(std::unique_lock<std::mutex> &lock, Waiter &me,
-                                 TimePoint deadline) {
+void Pool::sit_out_window(std::unique_lock<std::mutex> &lock, Waiter &me, TimePoint deadline) {
+    if (me.wants_handoff || !pending_locked(me)) return;
     const TimePoint window_end =
         std::min(Clock::now() + std::chrono::microseconds(options_.overtake_window_us), deadline);
-    while (!me.wants_handoff && pending_locked(me) &&
-           me.cv.wait_until(lock, window_end) == std::cv_status::no_timeout) {
-    }
-    if (!pending_locked(me) || me.wants_handoff) return;
+    lock.unlock();
+    me.wake.wait_until(window_end);
+    lock.lock();
+    if (!pending_locked(me)) return;
     // Holds are brief if each connection went round many times in the window.
     brief_holds_ =
         released_ - me.released_before >= kBriefHoldCycles * std::max<int64_t>(total_, 1);
     if (!idle_.empty() && !paused_) {
         me.slot = take_idle_locked();  // before unlinking: that may serve
         unlink_waiter_locked(me);      // the next waiter from idle_
+        link_leased_locked(me.slot, Clock::now());  // as grant_locked would (nobody to wake)
     } else {
         me.wants_handoff = true;
     }
@@ -512,14 +520,12 @@ void Pool::sit_out_window_locked(std::unique_lock<std::mutex> &lock, Waiter &me,
 
 // How a wait ended: with a connection (whoever set `me.slot` also unlinked `me`), refused by
 // the breaker (already unlinked), or with nothing: closed, or timed out.
-connpool_status Pool::wait_outcome_locked(Waiter &me, int64_t timeout_ms, Slot *&slot,
-                                          Error *error) {
+connpool_status Pool::wait_outcome_locked(Waiter &me, int64_t timeout_ms, Error *error) {
     if (me.refused != CONNPOOL_OK) {
         if (error) *error = unavailable_error_locked();
         return me.refused;
     }
-    slot = me.slot;
-    if (slot != nullptr) return CONNPOOL_OK;
+    if (me.slot != nullptr) return CONNPOOL_OK;
     unlink_waiter_locked(me);
     if (closed_) return closed_error(error);
     count(counters_.acquire_timeouts);
@@ -625,6 +631,7 @@ void Pool::release(Slot *slot) {
     const int64_t held_ns = fine_ns_between(slot->leased_at_ticks, fine_ticks(), ns_per_tick_);
     Slot *to_close = nullptr;
     bool free_pool = false;
+    const void *waiter_to_wake = nullptr;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         const TimePoint now = coarse_now();
@@ -636,7 +643,7 @@ void Pool::release(Slot *slot) {
         if (closed_) {
             to_close = discard_locked(slot, nullptr);
         } else if (verdict == ReleaseVerdict::reuse) {
-            to_close = return_to_pool_locked(slot, now, true, true);
+            to_close = return_to_pool_locked(slot, now, true, true, &waiter_to_wake);
         } else if (verdict == ReleaseVerdict::reset) {
             ++resetting_;
             (reset_tail_ != nullptr ? reset_tail_->next_reset : reset_head_) = slot;
@@ -647,6 +654,7 @@ void Pool::release(Slot *slot) {
         if (to_close != nullptr) schedule_opens_locked(now);
         if (!work_after_unlock) free_pool = drop_hold_locked();
     }
+    WakeFlag::wake(waiter_to_wake);  // the waiter it was handed to, if asleep: no futex locked
     if (work_after_unlock) {
         if (verdict == ReleaseVerdict::reset) work_cv_.notify_one();  // unlocked: no futex
         if (verdict == ReleaseVerdict::discard) {                     // call under the lock
@@ -690,7 +698,7 @@ void Pool::close() {
             for (Waiter *w = waiters_.head(), *next; w != nullptr; w = next) {
                 next = w->next;
                 if (w->async == nullptr) {
-                    w->cv.notify_one();  // it sees closed_ and unlinks itself
+                    wake_locked(*w);  // it sees closed_ and unlinks itself
                 } else {
                     unlink_waiter_locked(*w);
                     finish_async_locked(*w->async, CONNPOOL_ERR_POOL_CLOSED,

@@ -238,11 +238,14 @@ class Pool final : private BudgetMember {
         bool late;  // the deadline passed while replacing a dead connection: take only what is
                     // there at once
     };
-    connpool_status wait_in_line_locked(const WaitTerms &terms, Slot *&slot, Error *error);
+    // Called locked; returns unlocked with `slot` (already the caller's lease) on OK, still
+    // locked otherwise.
+    connpool_status wait_in_line(std::unique_lock<std::mutex> &lock, const WaitTerms &terms,
+                                 Slot *&slot, Error *error);
     bool skips_window_locked();
     bool pending_locked(const Waiter &me) const;
-    void sit_out_window_locked(std::unique_lock<std::mutex> &lock, Waiter &me, TimePoint deadline);
-    connpool_status wait_outcome_locked(Waiter &me, int64_t timeout_ms, Slot *&slot, Error *error);
+    void sit_out_window(std::unique_lock<std::mutex> &lock, Waiter &me, TimePoint deadline);
+    connpool_status wait_outcome_locked(Waiter &me, int64_t timeout_ms, Error *error);
     struct Counters {
         // Run-time operations (keepalive_checks/_failures, below, count checks too).
         std::atomic<int64_t> drains{0}, closed_drained{0}, resizes{0};
@@ -266,7 +269,12 @@ class Pool final : private BudgetMember {
     bool drop_hold_locked();
 
     // All *_locked functions require mutex_.
-    void wake_locked(Waiter &waiter);
+    // Gives `slot` to a queued waiter (unlinking it; a blocking waiter's slot becomes its lease
+    // here, so that it needs no lock to take it) and wakes it. A blocking waiter asleep is woken
+    // at once, or, if `wake_later` is given, by the caller after unlocking (WakeFlag::wake).
+    void grant_locked(Waiter &waiter, Slot *slot, TimePoint now,
+                      const void **wake_later = nullptr);
+    void wake_locked(Waiter &waiter, const void **wake_later = nullptr);
     void finish_async_locked(AsyncAcquire &request, connpool_status status, Error error);
     // An asynchronous acquire ends without a connection: its wait timed out (counted as an
     // acquire timeout, with the pool's state in the message), or the pool is closed.
@@ -281,8 +289,9 @@ class Pool final : private BudgetMember {
     // false for a slot merely checked or handed back unused (sweep, cancelled grant).
     // `overtakable`: a release by a running thread, which a waiter in its overtaking window
     // leaves idle.
+    // `wake_later`: as for grant_locked.
     Slot *return_to_pool_locked(Slot *slot, TimePoint now, bool used = true,
-                                bool overtakable = false);
+                                bool overtakable = false, const void **wake_later = nullptr);
     Slot *discard_locked(Slot *slot, std::atomic<int64_t> *reason);  // reason may be null
     void schedule_opens_locked(TimePoint now);
     std::string describe_state_locked() const;
@@ -382,7 +391,7 @@ class Pool final : private BudgetMember {
     ErrorWindow recent_errors_;
     // Overtaking windows behind a hand-off waiter pay off only when connections are held
     // briefly (more than kBriefHoldCycles cycles per connection in a window): see
-    // sit_out_window_locked().
+    // sit_out_window().
     static constexpr int64_t kBriefHoldCycles = 25;
     bool brief_holds_ = false;
     uint64_t window_skips_ = 0;

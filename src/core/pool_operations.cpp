@@ -92,8 +92,7 @@ void Pool::serve_waiters_locked() {
     while (!paused_ && !idle_.empty() && waiters_.head() != nullptr) {
         Waiter &head = *waiters_.head();
         waiters_.remove(head);
-        head.slot = take_idle_locked();
-        wake_locked(head);
+        grant_locked(head, take_idle_locked(), coarse_now());
     }
 }
 

@@ -5,10 +5,10 @@
 // its AsyncAcquire).
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 
 #include "connpool/connpool.h"
+#include "core/wake_flag.hpp"
 
 namespace connpool {
 
@@ -16,18 +16,19 @@ struct Slot;
 class AsyncAcquire;
 
 // A caller waiting for a connection, in the pool's FIFO list. Blocking acquirers keep it on
-// their stack and sleep on `cv`; asynchronous ones keep it in their AsyncAcquire.
+// their stack and sleep on `wake`; asynchronous ones keep it in their AsyncAcquire.
 struct Waiter {
     Waiter *prev = nullptr;
     Waiter *next = nullptr;
-    Slot *slot = nullptr;                   // set by whoever hands it a connection
+    Slot *slot = nullptr;                   // set by whoever hands it a connection (and, for a
+                                            // blocking waiter, made its lease: Pool::grant_locked)
     AsyncAcquire *async = nullptr;          // null for a blocking acquirer
     connpool_status refused = CONNPOOL_OK;  // set (with no slot) when the breaker fails it fast
     bool linked = false;                    // in the pool's waiter list
     int64_t released_before = 0;            // the pool's release count when the window began
     bool wants_handoff = false;  // releases hand it their connection (async: always; blocking:
                                  // once its overtaking window has passed)
-    std::condition_variable cv;  // blocking acquirers only
+    WakeFlag wake;  // blocking acquirers only: set once, when served, refused or closed out
 };
 
 class WaiterQueue {
