@@ -336,10 +336,11 @@ class ConnectionPool:
         PoolClosed..."""
         timeout_ms = -1 if timeout is None else _timeout_ms(timeout)
         if self._configure is None and not self._label_leases:
-            # The common case in one frame: no hook, no label.
+            # The common case in one frame: no hook, no label. (ctypes passes a c_void_p by
+            # reference itself where the argument is a POINTER(c_void_p): no byref() call.)
             out = _c_void_p()
             err = _c_void_p()
-            status = _pool_acquire(_byref(out), self._handle, timeout_ms, _byref(err))
+            status = _pool_acquire(out, self._handle, timeout_ms, err)
             if status:
                 _raise(status, err)
             return Connection(self, out.value)
@@ -681,14 +682,14 @@ class Connection:
         self._returned = True
         err = _c_void_p()
         if self._in_statement or self._foreign_cancel:
-            status = _lease_release(self._lease, _byref(err))
+            status = _lease_release(self._lease, err)
         else:
             # The GIL is kept: connpool_lease_release makes no round trip and waits only for a
             # connpool_lease_cancel running on this lease in another thread, which nothing can
             # have started here (see _ffi.HELD_WHEN_SAFE); with no statement in flight a
             # connection it closes gets its Terminate without waiting. Saves a GIL hand-off
             # per lease when threads compete for it.
-            status = _lease_release_held(self._lease, _byref(err))
+            status = _lease_release_held(self._lease, err)
         if status:
             _raise(status, err)
 
@@ -726,15 +727,19 @@ class Connection:
         err = _c_void_p()
         self._in_statement = True
         if _get_ident() != _MAIN_THREAD:
-            status = _lease_exec_direct(
-                _byref(out), self._lease, sql.encode("utf-8"), n, array, _byref(err)
-            )
+            status = _lease_exec_direct(out, self._lease, sql.encode("utf-8"), n, array, err)
         else:
             status = _lease_exec(
                 _byref(out), self._lease, sql.encode("utf-8"), n, array, _byref(err)
             )
         self._in_statement = False
-        return self._outcome(status, out, err)
+        res = out.value
+        if status or not res:
+            return self._outcome(status, out, err)
+        try:  # _outcome's success path, inline
+            return _read_result(res)
+        finally:
+            _result_free(res)
 
     def _outcome(self, status: int, out, err) -> "Result":
         """The Result of a finished statement (freeing the C result), or its exception."""
