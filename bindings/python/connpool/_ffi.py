@@ -9,6 +9,9 @@ Two views of the same shared object are kept:
   accessors that never block (reading a result, an error, a status name): with many threads,
   dropping and re-taking the GIL around a tiny accessor costs far more than the call itself
   (every release is a chance for another thread to take the GIL, and a wait to get it back).
+* ``held`` -- PyDLL views (GIL kept) of the few blocking functions in :data:`HELD_WHEN_SAFE`
+  whose only waits the caller can rule out; each caller states the condition it checked (see
+  ``Connection._release`` in pool.py). Everywhere else, call them through ``lib``.
 
 The status codes (``ERR_TIMEOUT``... and ``STATUS_NAMES``), the fields of ``connpool_stats``
 (``STATS_FIELDS``) and the pool options with their kinds (``OPTIONS``) are not copied here: they
@@ -216,6 +219,15 @@ SIGNATURES = [
 ]
 
 
+#: Blocking functions that are also bound on the PyDLL view as ``held.<name>``, for callers that
+#: have ruled out what they wait for. connpool_lease_release: no server round trip; it waits only
+#: for a connpool_lease_cancel running on the same lease in another thread, and a connection it
+#: closes gets libpq's Terminate, which cannot wait when no statement is in flight (the output
+#: buffer is empty), so a release of a lease with no statement pending and no possible
+#: concurrent cancel never waits.
+HELD_WHEN_SAFE = ("connpool_lease_release",)
+
+
 class LibraryNotFoundError(ImportError):
     """libconnpool.so could not be loaded from any of the places searched."""
 
@@ -297,6 +309,7 @@ class _Functions:
 def _bind(cdll: ctypes.CDLL, path: str):
     lib = _Functions()
     fast = _Functions()
+    held = _Functions()
     missing = []
     pydll = ctypes.PyDLL(path, handle=cdll._handle)
     for name, restype, argtypes, blocking in SIGNATURES:
@@ -311,18 +324,23 @@ def _bind(cdll: ctypes.CDLL, path: str):
         f.restype = restype
         f.argtypes = argtypes
         setattr(lib, name, f)
+        if blocking and name not in HELD_WHEN_SAFE:
+            setattr(fast, name, f)
+            continue
+        g = getattr(pydll, name)
+        g.restype = restype
+        g.argtypes = argtypes
+        setattr(held if blocking else fast, name, g)
         if blocking:
             setattr(fast, name, f)
-        else:
-            g = getattr(pydll, name)
-            g.restype = restype
-            g.argtypes = argtypes
-            setattr(fast, name, g)
-    return lib, fast, missing
+    for name in HELD_WHEN_SAFE:
+        if not hasattr(held, name):
+            setattr(held, name, getattr(lib, name))  # missing: the same stub
+    return lib, fast, held, missing
 
 
 _cdll, path = _load()
-lib, fast, missing = _bind(_cdll, path)
+lib, fast, held, missing = _bind(_cdll, path)
 
 
 def has(name: str) -> bool:

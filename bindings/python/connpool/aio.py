@@ -350,9 +350,11 @@ async def execute_on_loop(conn: Connection, sql: str, params):
     n, array = statement_params(params)
     out = _c_void_p()
     err = _c_void_p()
+    conn._in_statement = True  # stays set if cancelled: its release then releases the GIL
     status = await _cancel.lease_exec_async(
         _byref(out), conn._lease, sql.encode("utf-8"), n, array, _byref(err)
     )
+    conn._in_statement = False
     return conn._outcome(status, out, err)
 
 

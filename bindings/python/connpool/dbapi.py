@@ -222,6 +222,8 @@ class Connection:
     def __init__(self, pool: ConnectionPool, conn, *, autocommit: bool = False) -> None:
         self._pool = pool
         self._conn = conn  # connpool.Connection (the lease); None once closed
+        if conn is not None:
+            conn._foreign_cancel = True  # cancel() may run in another thread: see _release
         self._lock = threading.RLock()
         self._autocommit = bool(autocommit)
         self._isolation_level = None

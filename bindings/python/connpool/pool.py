@@ -7,6 +7,7 @@ import ctypes
 import datetime as _dt
 import json
 import math
+import threading
 import time
 import warnings
 import weakref
@@ -26,8 +27,14 @@ _c_char_p = ctypes.c_char_p
 # Blocking calls: GIL released.
 _pool_acquire = _lib.connpool_pool_acquire
 _lease_release = _lib.connpool_lease_release
-# connpool_lease_exec, interruptible in the main thread (cancels on the server: _cancel.py).
+# The same release with the GIL kept, for a lease that cannot make it wait (Connection._release).
+_lease_release_held = _ffi.held.connpool_lease_release
+# connpool_lease_exec, interruptible in the main thread (cancels on the server: _cancel.py);
+# other threads call the library directly (signal handlers run in the main thread only).
 _lease_exec = _cancel.lease_exec
+_lease_exec_direct = _lib.connpool_lease_exec
+_get_ident = threading.get_ident
+_MAIN_THREAD = _cancel._MAIN_THREAD
 # Accessors: GIL kept (they never block).
 _result_free = _fast.connpool_result_free
 _row_count = _fast.connpool_result_row_count
@@ -328,6 +335,15 @@ class ConnectionPool:
         not wait; None = the pool's acquire_timeout). Raises PoolTimeout, ConnectError,
         PoolClosed..."""
         timeout_ms = -1 if timeout is None else _timeout_ms(timeout)
+        if self._configure is None and not self._label_leases:
+            # The common case in one frame: no hook, no label. (ctypes passes a c_void_p by
+            # reference itself where the argument is a POINTER(c_void_p): no byref() call.)
+            out = _c_void_p()
+            err = _c_void_p()
+            status = _pool_acquire(out, self._handle, timeout_ms, err)
+            if status:
+                _raise(status, err)
+            return Connection(self, out.value)
         if self._configure is None:
             return self._lease(self._acquire(timeout_ms))
         return self._getconn_configured(timeout_ms)
@@ -419,7 +435,10 @@ class ConnectionPool:
         self._return(conn)
 
     def _return(self, conn: "Connection") -> None:
-        if self._reset is not None and not conn._returned:
+        if self._reset is None:
+            conn._release()
+            return
+        if not conn._returned:
             try:
                 self._reset(conn)
             except Exception as exc:
@@ -608,7 +627,10 @@ class _ConnectionContext:
         conn = self._conn
         self._conn = None
         if exc_type is None:
-            self._pool._return(conn)
+            if self._pool._reset is None:
+                conn._release()  # no reset hook: what _return would do, one call less
+            else:
+                self._pool._return(conn)
         else:
             try:
                 self._pool._return(conn)
@@ -622,7 +644,16 @@ class Connection:
     After it is returned, every call on it raises InvalidHandle (the library detects the stale
     lease; nothing crashes)."""
 
-    __slots__ = ("_pool", "_lease", "_returned", "_txn_depth", "_txn_failed", "__weakref__")
+    __slots__ = (
+        "_pool",
+        "_lease",
+        "_returned",
+        "_txn_depth",
+        "_txn_failed",
+        "_in_statement",
+        "_foreign_cancel",
+        "__weakref__",
+    )
 
     def __init__(self, pool, lease: int) -> None:
         self._pool = pool
@@ -630,6 +661,13 @@ class Connection:
         self._returned = False
         self._txn_depth = 0
         self._txn_failed = False
+        # True from the start of a statement until its call returned normally: an interrupted
+        # one (KeyboardInterrupt, asyncio cancellation) may leave it pending or a cancel
+        # request running.
+        self._in_statement = False
+        # True once code that may call connpool_lease_cancel from another thread holds this
+        # connection (the DB-API wrapper's cancel()): sticky.
+        self._foreign_cancel = False
 
     @property
     def pool(self):
@@ -643,7 +681,15 @@ class Connection:
     def _release(self) -> None:
         self._returned = True
         err = _c_void_p()
-        status = _lease_release(self._lease, _byref(err))
+        if self._in_statement or self._foreign_cancel:
+            status = _lease_release(self._lease, err)
+        else:
+            # The GIL is kept: connpool_lease_release makes no round trip and waits only for a
+            # connpool_lease_cancel running on this lease in another thread, which nothing can
+            # have started here (see _ffi.HELD_WHEN_SAFE); with no statement in flight a
+            # connection it closes gets its Terminate without waiting. Saves a GIL hand-off
+            # per lease when threads compete for it.
+            status = _lease_release_held(self._lease, err)
         if status:
             _raise(status, err)
 
@@ -673,11 +719,27 @@ class Connection:
         In the main thread a KeyboardInterrupt (or another exception raised by a signal
         handler) interrupts the wait: the statement is cancelled on the server and its outcome
         drained (see :mod:`connpool._cancel`) before the exception goes on."""
-        n, array = statement_params(params)
+        if params is None:
+            n, array = 0, None
+        else:
+            n, array = statement_params(params)
         out = _c_void_p()
         err = _c_void_p()
-        status = _lease_exec(_byref(out), self._lease, sql.encode("utf-8"), n, array, _byref(err))
-        return self._outcome(status, out, err)
+        self._in_statement = True
+        if _get_ident() != _MAIN_THREAD:
+            status = _lease_exec_direct(out, self._lease, sql.encode("utf-8"), n, array, err)
+        else:
+            status = _lease_exec(
+                _byref(out), self._lease, sql.encode("utf-8"), n, array, _byref(err)
+            )
+        self._in_statement = False
+        res = out.value
+        if status or not res:
+            return self._outcome(status, out, err)
+        try:  # _outcome's success path, inline
+            return _read_result(res)
+        finally:
+            _result_free(res)
 
     def _outcome(self, status: int, out, err) -> "Result":
         """The Result of a finished statement (freeing the C result), or its exception."""
@@ -755,6 +817,15 @@ def _read_result(res) -> "Result":
     if ncols <= 0:
         return Result((), (), (), affected)
     nrows = _row_count(res)
+    if ncols == 1 and nrows == 1:
+        # The most common shape (a scalar), without the general loops below.
+        oid = _column_type(res, 0)
+        v = _value(res, 0, 0)
+        if v or _is_null(res, 0, 0) != 1:
+            row = (DECODERS.get(oid, _text)(v),)
+        else:
+            row = (None,)
+        return Result([row], (_column_name(res, 0),), (oid,), affected)
     types = [_column_type(res, c) for c in range(ncols)]
     names = [_column_name(res, c) for c in range(ncols)]
     decoders = [DECODERS.get(t, _text) for t in types]
