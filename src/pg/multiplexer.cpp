@@ -1,12 +1,17 @@
 #include "pg/multiplexer.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <system_error>
@@ -92,25 +97,22 @@ MuxStatement::~MuxStatement() {
 
 void MuxStatement::finish(connpool_status status, std::unique_ptr<QueryResult> result,
                           Error error) {
-    std::lock_guard lock(mutex_);
-    if (finished_) return;  // e.g. the result of a statement that already timed out
-    finished_ = true;
-    status_ = status;
-    result_ = std::move(result);
-    error_ = std::move(error);
-    if (event_fd_ >= 0) signal_fd(event_fd_);
-    done_.notify_all();
+    {
+        std::lock_guard lock(mutex_);
+        if (finished_) return;  // e.g. the result of a statement that already timed out
+        finished_ = true;
+        status_ = status;
+        result_ = std::move(result);
+        error_ = std::move(error);
+        if (event_fd_ >= 0) signal_fd(event_fd_);
+    }
+    // Outside the lock: the woken caller takes the mutex at once to read the outcome.
+    done_.raise();
 }
 
-bool MuxStatement::finished() const {
-    std::lock_guard lock(mutex_);
-    return finished_;
-}
+bool MuxStatement::finished() const { return done_.raised(); }
 
-bool MuxStatement::wait_until(TimePoint until) {
-    std::unique_lock lock(mutex_);
-    return done_.wait_until(lock, until, [&] { return finished_; });
-}
+bool MuxStatement::wait_until(TimePoint until) { return done_.wait_until(until); }
 
 int MuxStatement::fd() {
     std::lock_guard lock(mutex_);
@@ -142,9 +144,10 @@ class Multiplexer {
     Multiplexer(std::shared_ptr<Pool> pool, int64_t connections)
         : pool_(std::move(pool)),
           ring_(kQueuePerConnection * static_cast<size_t>(connections)),
-          wake_fd_(make_eventfd()) {
+          workers_(static_cast<size_t>(connections)) {
         try {
-            for (int64_t i = 0; i < connections; ++i) threads_.emplace_back([this] { run(); });
+            for (Worker &worker : workers_) worker.wake_fd = make_eventfd();
+            for (Worker &worker : workers_) threads_.emplace_back([this, &worker] { run(worker); });
         } catch (...) {
             stop();
             throw;
@@ -152,7 +155,9 @@ class Multiplexer {
     }
     ~Multiplexer() {
         stop();
-        ::close(wake_fd_);
+        for (const Worker &worker : workers_) {
+            if (worker.wake_fd >= 0) ::close(worker.wake_fd);
+        }
     }
     Multiplexer(const Multiplexer &) = delete;
     Multiplexer &operator=(const Multiplexer &) = delete;
@@ -174,6 +179,14 @@ class Multiplexer {
         std::string name;
         bool ready = false;  // the server confirmed the Parse
     };
+    // One worker thread and how to wake it. A worker parks (sleeps until woken) only when its
+    // connection has nothing in flight: a busy worker wakes anyway when its results arrive and
+    // then takes what was queued meanwhile, so submitters need not wake it (no system call, no
+    // context switch per statement; the statements queued meanwhile go out in one write).
+    struct Worker {
+        int wake_fd = -1;
+        std::atomic<bool> parked{false};
+    };
     // One shared connection's state, private to its worker thread.
     struct Link {
         Slot *slot = nullptr;
@@ -182,12 +195,16 @@ class Multiplexer {
         std::unordered_map<std::string, Prepared> prepared;
         uint64_t next_name = 0;
         bool want_write = false;
+        bool corkable = true;  // a TCP socket (until TCP_CORK is refused, e.g. a Unix socket)
     };
 
-    void run();
+    void run(Worker &worker);
+    void wake_one();
+    bool park(Worker &worker);
     bool connect(Link &link);
     bool write_batch(Link &link, std::vector<std::shared_ptr<MuxStatement>> &batch);
-    bool wait_and_read(Link &link);
+    bool wait_and_read(Link &link, Worker &worker);
+    static bool set_cork(Link &link, bool on);
     void take_batch(Link &link, std::vector<std::shared_ptr<MuxStatement>> &batch);
     bool send(Link &link, std::shared_ptr<MuxStatement> statement);
     bool read_results(Link &link);
@@ -204,20 +221,27 @@ class Multiplexer {
     std::condition_variable space_;
     std::vector<std::shared_ptr<MuxStatement>> ring_;  // guarded by mutex_
     size_t head_ = 0, count_ = 0;                      // guarded by mutex_
+    size_t space_waiters_ = 0;                         // guarded by mutex_
     bool stopping_ = false;                            // guarded by mutex_
     std::atomic<bool> stop_flag_{false};
-    const int wake_fd_;
+    std::vector<Worker> workers_;
+    std::atomic<size_t> next_wake_{0};  // where wake_one starts looking: spreads the work
     std::vector<std::thread> threads_;
 };
 
 connpool_status Multiplexer::push(const std::shared_ptr<MuxStatement> &statement,
                                   bool wait_for_space, Error &error) {
-    bool was_empty = false;
     {
         std::unique_lock lock(mutex_);
         const auto room = [&] { return stopping_ || count_ < ring_.size(); };
         if (!room()) {
-            if (!wait_for_space || !space_.wait_until(lock, statement->deadline(), room)) {
+            bool got_room = false;
+            if (wait_for_space) {
+                ++space_waiters_;
+                got_room = space_.wait_until(lock, statement->deadline(), room);
+                --space_waiters_;
+            }
+            if (!got_room) {
                 error = Error(wait_for_space ? CONNPOOL_ERR_TIMEOUT : CONNPOOL_ERR_TOO_MANY_WAITERS,
                               "the multiplexed statement queue is full (" +
                                   std::to_string(ring_.size()) +
@@ -230,14 +254,41 @@ connpool_status Multiplexer::push(const std::shared_ptr<MuxStatement> &statement
             error = Error(CONNPOOL_ERR_POOL_CLOSED, "the pool was closed");
             return error.status;
         }
-        was_empty = count_ == 0;
         ring_[(head_ + count_) % ring_.size()] = statement;
         ++count_;
     }
-    // Only the first statement into an empty queue wakes a worker: one that takes a batch and
-    // leaves statements behind wakes the next one itself.
-    if (was_empty) signal_fd(wake_fd_);
+    // A parked worker is woken (busy ones take the statement when their results arrive); one
+    // that takes a batch and leaves statements behind wakes the next one itself.
+    wake_one();
     return CONNPOOL_OK;
+}
+
+// Wakes one parked worker, if any. Pairs with park(): the queue is changed under the mutex
+// before the flags are read here, and a worker raises its flag before it looks at the queue
+// under the mutex, so either the worker sees the statement or this sees the flag.
+void Multiplexer::wake_one() {
+    const size_t n = workers_.size();
+    const size_t start = next_wake_.fetch_add(1, std::memory_order_relaxed);
+    for (size_t i = 0; i < n; ++i) {
+        Worker &worker = workers_[(start + i) % n];
+        if (worker.parked.load() && worker.parked.exchange(false)) {
+            signal_fd(worker.wake_fd);
+            return;
+        }
+    }
+}
+
+// Marks `worker` parked unless statements are queued; true if it parked (it must then sleep on
+// its wake_fd until woken).
+bool Multiplexer::park(Worker &worker) {
+    worker.parked.store(true);
+    bool queued = false;
+    {
+        std::lock_guard lock(mutex_);
+        queued = count_ > 0;
+    }
+    if (queued) worker.parked.store(false);
+    return !queued;
 }
 
 void Multiplexer::stop() {
@@ -247,7 +298,10 @@ void Multiplexer::stop() {
         stopping_ = true;
     }
     stop_flag_.store(true);
-    signal_fd(wake_fd_);  // never drained again: every worker's poll returns at once
+    // Never drained again: every worker's poll returns at once.
+    for (const Worker &worker : workers_) {
+        if (worker.wake_fd >= 0) signal_fd(worker.wake_fd);
+    }
     space_.notify_all();
     for (auto &thread : threads_) thread.join();
     std::vector<std::shared_ptr<MuxStatement>> left;
@@ -263,7 +317,7 @@ void Multiplexer::stop() {
     }
 }
 
-void Multiplexer::run() {
+void Multiplexer::run(Worker &worker) {
     Link link;
     std::vector<std::shared_ptr<MuxStatement>> batch;
     batch.reserve(kBatch);
@@ -273,7 +327,7 @@ void Multiplexer::run() {
             sweep_queue(Clock::now());
             continue;
         }
-        if (!write_batch(link, batch) || !wait_and_read(link)) {
+        if (!write_batch(link, batch) || !wait_and_read(link, worker)) {
             lose(link, trimmed(PQerrorMessage(link.pg->get())));
             continue;
         }
@@ -291,34 +345,51 @@ void Multiplexer::run() {
 // connection failed.
 bool Multiplexer::write_batch(Link &link, std::vector<std::shared_ptr<MuxStatement>> &batch) {
     take_batch(link, batch);
+    if (batch.empty()) return true;
+    // libpq 15's PQpipelineSync flushes: one send per statement, each a TCP segment that wakes
+    // the backend and runs the loopback receive path. Corked, the batch leaves as full segments
+    // when uncorked below: the backend wakes once per batch, not once per statement.
+    const bool corked = batch.size() > 1 && set_cork(link, true);
     bool healthy = true;
     for (auto &statement : batch) {
         if (healthy) healthy = send(link, std::move(statement));
     }
     batch.clear();
+    if (corked) set_cork(link, false);
     if (!healthy) return false;
     const int flushed = PQflush(link.pg->get());
     link.want_write = flushed == 1;
     return flushed >= 0;
 }
 
-// Sleeps until the socket or the queue has something (or a deadline tick), then flushes and
-// reads what the socket allows. False when the connection failed.
-bool Multiplexer::wait_and_read(Link &link) {
+// Sets TCP_CORK on the link's socket; false (and not tried again) where it is not TCP.
+bool Multiplexer::set_cork(Link &link, bool on) {
+    if (!link.corkable) return false;
+    const int value = on ? 1 : 0;
+    if (::setsockopt(PQsocket(link.pg->get()), IPPROTO_TCP, TCP_CORK, &value, sizeof value) != 0) {
+        link.corkable = false;
+        return false;
+    }
+    return true;
+}
+
+// Sleeps until the socket has something (or a deadline tick), or, with nothing in flight, until
+// a submitter wakes this worker; then flushes and reads what the socket allows. False when the
+// connection failed.
+bool Multiplexer::wait_and_read(Link &link, Worker &worker) {
     PGconn *conn = link.pg->get();
-    const bool can_take = link.in_flight.size() < kMaxInFlight;
+    const bool idle = link.in_flight.empty() && !link.want_write;
+    const bool parked = idle && park(worker);
+    if (idle && !parked) return true;  // statements were queued meanwhile: take them now
     pollfd fds[2] = {
         {PQsocket(conn), static_cast<short>(POLLIN | (link.want_write ? POLLOUT : 0)), 0},
-        {wake_fd_, POLLIN, 0}};
-    bool queue_waiting = false;
-    {
-        std::lock_guard lock(mutex_);
-        queue_waiting = count_ > 0;
-    }
-    // Deadlines of waiting statements are checked every tick; an idle worker sleeps.
-    const int timeout = !link.in_flight.empty() || queue_waiting ? kDeadlineTickMs : -1;
-    if (::poll(fds, can_take ? 2 : 1, timeout) < 0) return errno == EINTR;
-    if (can_take && (fds[1].revents & POLLIN) != 0 && !stop_flag_.load()) drain_fd(wake_fd_);
+        {worker.wake_fd, POLLIN, 0}};
+    // Deadlines of in-flight statements are checked every tick; a parked worker sleeps (the
+    // queue is swept by the busy ones, and a parked worker is woken by the first statement).
+    const int polled = ::poll(fds, 2, parked ? -1 : kDeadlineTickMs);
+    if (parked) worker.parked.store(false);  // woken by the socket, or already by wake_one
+    if (polled < 0) return errno == EINTR;
+    if ((fds[1].revents & POLLIN) != 0 && !stop_flag_.load()) drain_fd(worker.wake_fd);
     if ((fds[0].revents & POLLOUT) != 0) {
         const int flushed = PQflush(conn);
         if (flushed < 0) return false;
@@ -356,12 +427,14 @@ bool Multiplexer::connect(Link &link) {
     link.slot = slot;
     link.pg = pg;
     link.want_write = false;
+    link.corkable = true;
     return true;
 }
 
 void Multiplexer::take_batch(Link &link, std::vector<std::shared_ptr<MuxStatement>> &batch) {
     const size_t room = kMaxInFlight - std::min(kMaxInFlight, link.in_flight.size());
     bool leftover = false;
+    bool someone_waits = false;
     {
         std::lock_guard lock(mutex_);
         while (count_ > 0 && batch.size() < std::min(room, kBatch)) {
@@ -370,9 +443,10 @@ void Multiplexer::take_batch(Link &link, std::vector<std::shared_ptr<MuxStatemen
             --count_;
         }
         leftover = count_ > 0;
+        someone_waits = space_waiters_ > 0;
     }
-    if (!batch.empty()) space_.notify_all();
-    if (leftover) signal_fd(wake_fd_);
+    if (!batch.empty() && someone_waits) space_.notify_all();
+    if (leftover) wake_one();
 }
 
 // Writes one statement with its own sync point (buffered: flushed after the batch). A text

@@ -200,6 +200,9 @@ TEST_F(MultiplexTest, KilledBackendFailsOnlyItsInFlightStatements) {
          ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+    // A busy connection is not woken per statement: it writes what was queued behind the sleeper
+    // at its next wake-up (a result, or the 20 ms deadline tick). Let that happen first.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
     admin.terminate(pid);
     for (connpool_statement *statement : batch) {
         ASSERT_EQ(connpool_statement_wait(statement, -1, nullptr), CONNPOOL_OK);
