@@ -14,6 +14,8 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <functional>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <unordered_map>
@@ -177,7 +179,15 @@ class Multiplexer {
     };
     struct Prepared {
         std::string name;
+        int32_t n_params = 0;
         bool ready = false;  // the server confirmed the Parse
+    };
+    // Looked up by the statement's text as it is (no key string built per statement).
+    struct TextHash {
+        using is_transparent = void;
+        size_t operator()(std::string_view text) const {
+            return std::hash<std::string_view>{}(text);
+        }
     };
     // One worker thread and how to wake it. A worker parks (sleeps until woken) only when its
     // connection has nothing in flight: a busy worker wakes anyway when its results arrive and
@@ -192,7 +202,7 @@ class Multiplexer {
         Slot *slot = nullptr;
         PgConnection *pg = nullptr;
         std::deque<InFlight> in_flight;
-        std::unordered_map<std::string, Prepared> prepared;
+        std::unordered_map<std::string, Prepared, TextHash, std::equal_to<>> prepared;
         uint64_t next_name = 0;
         bool want_write = false;
         bool corkable = true;  // a TCP socket (until TCP_CORK is refused, e.g. a Unix socket)
@@ -462,25 +472,26 @@ bool Multiplexer::send(Link &link, std::shared_ptr<MuxStatement> statement) {
     }
     PGconn *conn = link.pg->get();
     InFlight entry;
-    std::string key(statement->sql());
-    key.push_back('\0');
-    key += std::to_string(statement->n_params());
-    auto found = link.prepared.find(key);
+    const std::string_view text(statement->sql());
+    auto found = link.prepared.find(text);
     int sent = 0;
-    if (found != link.prepared.end() && found->second.ready) {
+    if (found != link.prepared.end() && found->second.ready &&
+        found->second.n_params == statement->n_params()) {
         sent = PQsendQueryPrepared(conn, found->second.name.c_str(), statement->n_params(),
                                    statement->params(), nullptr, nullptr, 0);
     } else if (found == link.prepared.end() && link.prepared.size() < kPreparedPerConnection) {
-        Prepared prepared{"_connpool_mux_" + std::to_string(link.next_name++), false};
+        Prepared prepared{"_connpool_mux_" + std::to_string(link.next_name++),
+                          statement->n_params(), false};
         sent = PQsendPrepare(conn, prepared.name.c_str(), statement->sql(), statement->n_params(),
                              nullptr) &&
                PQsendQueryPrepared(conn, prepared.name.c_str(), statement->n_params(),
                                    statement->params(), nullptr, nullptr, 0);
         entry.stage = InFlight::Stage::prepare;
-        entry.prepared_key = key;
-        link.prepared.emplace(std::move(key), std::move(prepared));
+        entry.prepared_key = text;
+        link.prepared.emplace(std::string(text), std::move(prepared));
     } else {
-        // Being prepared (not confirmed yet), or the table is full.
+        // Being prepared (not confirmed yet), the same text with another number of parameters,
+        // or the table is full.
         sent = PQsendQueryParams(conn, statement->sql(), statement->n_params(), nullptr,
                                  statement->params(), nullptr, nullptr, 0);
     }
