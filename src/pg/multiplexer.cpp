@@ -3,8 +3,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -112,9 +112,13 @@ void MuxStatement::finish(connpool_status status, std::unique_ptr<QueryResult> r
     done_.raise();
 }
 
-bool MuxStatement::finished() const { return done_.raised(); }
+bool MuxStatement::finished() const {
+    return done_.raised();
+}
 
-bool MuxStatement::wait_until(TimePoint until) { return done_.wait_until(until); }
+bool MuxStatement::wait_until(TimePoint until) {
+    return done_.wait_until(until);
+}
 
 int MuxStatement::fd() {
     std::lock_guard lock(mutex_);

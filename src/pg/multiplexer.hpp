@@ -43,8 +43,8 @@ class MuxStatement {
     TimePoint deadline() const { return deadline_; }
 
   private:
-    mutable std::mutex mutex_;  // guards the outcome below; never held while waiting
-    MuxSignal done_;            // raised after the outcome is stored
+    mutable std::mutex mutex_;          // guards the outcome below; never held while waiting
+    MuxSignal done_;                    // raised after the outcome is stored
     std::string text_;                  // sql, NUL, then each non-NULL parameter and its NUL
     std::vector<const char *> params_;  // into text_, nullptr = SQL NULL
     const TimePoint deadline_;

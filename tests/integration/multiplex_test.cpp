@@ -130,8 +130,7 @@ TEST_F(MultiplexTest, AnErrorStaysWithItsStatement) {
 TEST_F(MultiplexTest, CorkedTcpBatchesKeepValuesAndErrorsApart) {
     const std::string tcp = fixture_file("conninfo_tcp");
     if (tcp.empty()) GTEST_SKIP() << "the fixture server has no TCP conninfo";
-    make({{"max_size", "2"}, {"multiplexing_connections", "2"}},
-         tcp + " application_name=" + app_);
+    make({{"max_size", "2"}, {"multiplexing_connections", "2"}}, tcp + " application_name=" + app_);
     constexpr int kThreads = 12;
     constexpr int kStatements = 150;
     std::atomic<int> wrong{0};
@@ -143,9 +142,8 @@ TEST_F(MultiplexTest, CorkedTcpBatchesKeepValuesAndErrorsApart) {
                 const bool fail = i % 10 == 5;  // a division by zero now and then
                 std::string value;
                 Error error;
-                const connpool_status s =
-                    exec(fail ? "SELECT 1 / ($1::int * 0)" : "SELECT $1::int", {mine.c_str()},
-                         &value, error);
+                const connpool_status s = exec(fail ? "SELECT 1 / ($1::int * 0)" : "SELECT $1::int",
+                                               {mine.c_str()}, &value, error);
                 if (fail ? s != CONNPOOL_ERR_QUERY_FAILED || error.sqlstate() != "22012"
                          : s != CONNPOOL_OK || value != mine) {
                     ++wrong;
