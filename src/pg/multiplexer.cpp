@@ -156,14 +156,13 @@ class Multiplexer {
             for (Worker &worker : workers_) threads_.emplace_back([this, &worker] { run(worker); });
         } catch (...) {
             stop();
+            close_wake_fds();  // no destructor runs for a throwing constructor
             throw;
         }
     }
     ~Multiplexer() {
         stop();
-        for (const Worker &worker : workers_) {
-            if (worker.wake_fd >= 0) ::close(worker.wake_fd);
-        }
+        close_wake_fds();
     }
     Multiplexer(const Multiplexer &) = delete;
     Multiplexer &operator=(const Multiplexer &) = delete;
@@ -213,6 +212,12 @@ class Multiplexer {
     };
 
     void run(Worker &worker);
+    void close_wake_fds() {
+        for (Worker &worker : workers_) {
+            if (worker.wake_fd >= 0) ::close(worker.wake_fd);
+            worker.wake_fd = -1;
+        }
+    }
     void wake_one();
     bool park(Worker &worker);
     bool connect(Link &link);
