@@ -208,6 +208,10 @@ class Multiplexer {
         std::unordered_map<std::string, Prepared, TextHash, std::equal_to<>> prepared;
         uint64_t next_name = 0;
         bool want_write = false;
+        // Takes from the queue only when idle, woken, or answered since its last write: a
+        // connection that only ticked (a long statement in flight) leaves new statements to the
+        // idle connections a submitter wakes, instead of queueing them behind its own.
+        bool may_take = true;
         bool corkable = true;  // a TCP socket (until TCP_CORK is refused, e.g. a Unix socket)
     };
 
@@ -363,6 +367,8 @@ void Multiplexer::run(Worker &worker) {
 // Takes what the queue has for this connection, writes it and flushes once. False when the
 // connection failed.
 bool Multiplexer::write_batch(Link &link, std::vector<std::shared_ptr<MuxStatement>> &batch) {
+    if (!link.may_take && !link.in_flight.empty()) return true;
+    link.may_take = false;
     take_batch(link, batch);
     if (batch.empty()) return true;
     // libpq 15's PQpipelineSync flushes: one send per statement, each a TCP segment that wakes
@@ -406,7 +412,10 @@ bool Multiplexer::wait_and_read(Link &link, Worker &worker) {
     // Deadlines of in-flight statements are checked every tick; a parked worker sleeps (the
     // queue is swept by the busy ones, and a parked worker is woken by the first statement).
     const int polled = ::poll(fds, 2, parked ? -1 : kDeadlineTickMs);
-    if (parked) worker.parked.store(false);  // woken by the socket, or already by wake_one
+    if (parked) {
+        worker.parked.store(false);  // woken by the socket, or already by wake_one
+        link.may_take = true;
+    }
     if (polled < 0) return errno == EINTR;
     if ((fds[1].revents & POLLIN) != 0 && !stop_flag_.load()) drain_fd(worker.wake_fd);
     if ((fds[0].revents & POLLOUT) != 0) {
@@ -570,6 +579,7 @@ bool Multiplexer::take_result(Link &link, PGresult *r) {
             PQclear(r);
             if (!in_step) return false;  // out of step with the server: only closing is safe
             deliver(entry);
+            link.may_take = true;
             link.in_flight.pop_front();
             return true;
         }

@@ -240,7 +240,14 @@ TEST_F(MultiplexTest, KilledBackendFailsOnlyItsInFlightStatements) {
     std::string pid;
     Error error;
     ASSERT_EQ(exec("SELECT pg_backend_pid()", {}, &pid, error), CONNPOOL_OK) << error.message();
-    // A batch in flight behind a sleeping statement; the backend is killed under it.
+    // A batch in flight behind a sleeping statement; the backend is killed under it. The
+    // connection is kept busy first, so that the ten are queued meanwhile and written together
+    // when its answer arrives (a busy connection does not take statements on a mere tick).
+    connpool_statement *blocker = nullptr;
+    ASSERT_EQ(connpool_pool_exec_async(&blocker, pool_, "SELECT pg_sleep(0.3)", 0, nullptr, 20'000,
+                                       nullptr),
+              CONNPOOL_OK);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the blocker is sent
     std::vector<connpool_statement *> batch;
     for (int i = 0; i < 10; ++i) {
         connpool_statement *statement = nullptr;
@@ -251,14 +258,16 @@ TEST_F(MultiplexTest, KilledBackendFailsOnlyItsInFlightStatements) {
     }
     Admin admin;
     for (int i = 0; i < 500 && admin.scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = " +
-                                            pid + " AND query LIKE '%pg_sleep%'") != "1";
+                                            pid + " AND query LIKE '%pg_sleep(5)%'") != "1";
          ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    // A busy connection is not woken per statement: it writes what was queued behind the sleeper
-    // at its next wake-up (a result, or the 20 ms deadline tick). Let that happen first.
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
     admin.terminate(pid);
+    connpool_result *blocker_result = nullptr;
+    ASSERT_EQ(connpool_statement_wait(blocker, -1, nullptr), CONNPOOL_OK);
+    EXPECT_EQ(connpool_statement_result(&blocker_result, blocker, nullptr), CONNPOOL_OK);
+    connpool_result_free(blocker_result);
+    connpool_statement_free(blocker);
     for (connpool_statement *statement : batch) {
         ASSERT_EQ(connpool_statement_wait(statement, -1, nullptr), CONNPOOL_OK);
         connpool_result *r = nullptr;
