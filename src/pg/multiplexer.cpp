@@ -1,14 +1,21 @@
 #include "pg/multiplexer.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <functional>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <unordered_map>
@@ -92,24 +99,25 @@ MuxStatement::~MuxStatement() {
 
 void MuxStatement::finish(connpool_status status, std::unique_ptr<QueryResult> result,
                           Error error) {
-    std::lock_guard lock(mutex_);
-    if (finished_) return;  // e.g. the result of a statement that already timed out
-    finished_ = true;
-    status_ = status;
-    result_ = std::move(result);
-    error_ = std::move(error);
-    if (event_fd_ >= 0) signal_fd(event_fd_);
-    done_.notify_all();
+    {
+        std::lock_guard lock(mutex_);
+        if (finished_) return;  // e.g. the result of a statement that already timed out
+        finished_ = true;
+        status_ = status;
+        result_ = std::move(result);
+        error_ = std::move(error);
+        if (event_fd_ >= 0) signal_fd(event_fd_);
+    }
+    // Outside the lock: the woken caller takes the mutex at once to read the outcome.
+    done_.raise();
 }
 
 bool MuxStatement::finished() const {
-    std::lock_guard lock(mutex_);
-    return finished_;
+    return done_.raised();
 }
 
 bool MuxStatement::wait_until(TimePoint until) {
-    std::unique_lock lock(mutex_);
-    return done_.wait_until(lock, until, [&] { return finished_; });
+    return done_.wait_until(until);
 }
 
 int MuxStatement::fd() {
@@ -142,17 +150,19 @@ class Multiplexer {
     Multiplexer(std::shared_ptr<Pool> pool, int64_t connections)
         : pool_(std::move(pool)),
           ring_(kQueuePerConnection * static_cast<size_t>(connections)),
-          wake_fd_(make_eventfd()) {
+          workers_(static_cast<size_t>(connections)) {
         try {
-            for (int64_t i = 0; i < connections; ++i) threads_.emplace_back([this] { run(); });
+            for (Worker &worker : workers_) worker.wake_fd = make_eventfd();
+            for (Worker &worker : workers_) threads_.emplace_back([this, &worker] { run(worker); });
         } catch (...) {
             stop();
+            close_wake_fds();  // no destructor runs for a throwing constructor
             throw;
         }
     }
     ~Multiplexer() {
         stop();
-        ::close(wake_fd_);
+        close_wake_fds();
     }
     Multiplexer(const Multiplexer &) = delete;
     Multiplexer &operator=(const Multiplexer &) = delete;
@@ -172,22 +182,52 @@ class Multiplexer {
     };
     struct Prepared {
         std::string name;
+        int32_t n_params = 0;
         bool ready = false;  // the server confirmed the Parse
+    };
+    // Looked up by the statement's text as it is (no key string built per statement).
+    struct TextHash {
+        using is_transparent = void;
+        size_t operator()(std::string_view text) const {
+            return std::hash<std::string_view>{}(text);
+        }
+    };
+    // One worker thread and how to wake it. A worker parks (sleeps until woken) only when its
+    // connection has nothing in flight: a busy worker wakes anyway when its results arrive and
+    // then takes what was queued meanwhile, so submitters need not wake it (no system call, no
+    // context switch per statement; the statements queued meanwhile go out in one write).
+    struct Worker {
+        int wake_fd = -1;
+        std::atomic<bool> parked{false};
     };
     // One shared connection's state, private to its worker thread.
     struct Link {
         Slot *slot = nullptr;
         PgConnection *pg = nullptr;
         std::deque<InFlight> in_flight;
-        std::unordered_map<std::string, Prepared> prepared;
+        std::unordered_map<std::string, Prepared, TextHash, std::equal_to<>> prepared;
         uint64_t next_name = 0;
         bool want_write = false;
+        // Takes from the queue only when idle, woken, or answered since its last write: a
+        // connection that only ticked (a long statement in flight) leaves new statements to the
+        // idle connections a submitter wakes, instead of queueing them behind its own.
+        bool may_take = true;
+        bool corkable = true;  // a TCP socket (until TCP_CORK is refused, e.g. a Unix socket)
     };
 
-    void run();
+    void run(Worker &worker);
+    void close_wake_fds() {
+        for (Worker &worker : workers_) {
+            if (worker.wake_fd >= 0) ::close(worker.wake_fd);
+            worker.wake_fd = -1;
+        }
+    }
+    void wake_one();
+    bool park(Worker &worker);
     bool connect(Link &link);
     bool write_batch(Link &link, std::vector<std::shared_ptr<MuxStatement>> &batch);
-    bool wait_and_read(Link &link);
+    bool wait_and_read(Link &link, Worker &worker);
+    static bool set_cork(Link &link, bool on);
     void take_batch(Link &link, std::vector<std::shared_ptr<MuxStatement>> &batch);
     bool send(Link &link, std::shared_ptr<MuxStatement> statement);
     bool read_results(Link &link);
@@ -204,20 +244,27 @@ class Multiplexer {
     std::condition_variable space_;
     std::vector<std::shared_ptr<MuxStatement>> ring_;  // guarded by mutex_
     size_t head_ = 0, count_ = 0;                      // guarded by mutex_
+    size_t space_waiters_ = 0;                         // guarded by mutex_
     bool stopping_ = false;                            // guarded by mutex_
     std::atomic<bool> stop_flag_{false};
-    const int wake_fd_;
+    std::vector<Worker> workers_;
+    std::atomic<size_t> next_wake_{0};  // where wake_one starts looking: spreads the work
     std::vector<std::thread> threads_;
 };
 
 connpool_status Multiplexer::push(const std::shared_ptr<MuxStatement> &statement,
                                   bool wait_for_space, Error &error) {
-    bool was_empty = false;
     {
         std::unique_lock lock(mutex_);
         const auto room = [&] { return stopping_ || count_ < ring_.size(); };
         if (!room()) {
-            if (!wait_for_space || !space_.wait_until(lock, statement->deadline(), room)) {
+            bool got_room = false;
+            if (wait_for_space) {
+                ++space_waiters_;
+                got_room = space_.wait_until(lock, statement->deadline(), room);
+                --space_waiters_;
+            }
+            if (!got_room) {
                 error = Error(wait_for_space ? CONNPOOL_ERR_TIMEOUT : CONNPOOL_ERR_TOO_MANY_WAITERS,
                               "the multiplexed statement queue is full (" +
                                   std::to_string(ring_.size()) +
@@ -230,14 +277,41 @@ connpool_status Multiplexer::push(const std::shared_ptr<MuxStatement> &statement
             error = Error(CONNPOOL_ERR_POOL_CLOSED, "the pool was closed");
             return error.status;
         }
-        was_empty = count_ == 0;
         ring_[(head_ + count_) % ring_.size()] = statement;
         ++count_;
     }
-    // Only the first statement into an empty queue wakes a worker: one that takes a batch and
-    // leaves statements behind wakes the next one itself.
-    if (was_empty) signal_fd(wake_fd_);
+    // A parked worker is woken (busy ones take the statement when their results arrive); one
+    // that takes a batch and leaves statements behind wakes the next one itself.
+    wake_one();
     return CONNPOOL_OK;
+}
+
+// Wakes one parked worker, if any. Pairs with park(): the queue is changed under the mutex
+// before the flags are read here, and a worker raises its flag before it looks at the queue
+// under the mutex, so either the worker sees the statement or this sees the flag.
+void Multiplexer::wake_one() {
+    const size_t n = workers_.size();
+    const size_t start = next_wake_.fetch_add(1, std::memory_order_relaxed);
+    for (size_t i = 0; i < n; ++i) {
+        Worker &worker = workers_[(start + i) % n];
+        if (worker.parked.load() && worker.parked.exchange(false)) {
+            signal_fd(worker.wake_fd);
+            return;
+        }
+    }
+}
+
+// Marks `worker` parked unless statements are queued; true if it parked (it must then sleep on
+// its wake_fd until woken).
+bool Multiplexer::park(Worker &worker) {
+    worker.parked.store(true);
+    bool queued = false;
+    {
+        std::lock_guard lock(mutex_);
+        queued = count_ > 0;
+    }
+    if (queued) worker.parked.store(false);
+    return !queued;
 }
 
 void Multiplexer::stop() {
@@ -247,7 +321,10 @@ void Multiplexer::stop() {
         stopping_ = true;
     }
     stop_flag_.store(true);
-    signal_fd(wake_fd_);  // never drained again: every worker's poll returns at once
+    // Never drained again: every worker's poll returns at once.
+    for (const Worker &worker : workers_) {
+        if (worker.wake_fd >= 0) signal_fd(worker.wake_fd);
+    }
     space_.notify_all();
     for (auto &thread : threads_) thread.join();
     std::vector<std::shared_ptr<MuxStatement>> left;
@@ -263,7 +340,7 @@ void Multiplexer::stop() {
     }
 }
 
-void Multiplexer::run() {
+void Multiplexer::run(Worker &worker) {
     Link link;
     std::vector<std::shared_ptr<MuxStatement>> batch;
     batch.reserve(kBatch);
@@ -273,7 +350,7 @@ void Multiplexer::run() {
             sweep_queue(Clock::now());
             continue;
         }
-        if (!write_batch(link, batch) || !wait_and_read(link)) {
+        if (!write_batch(link, batch) || !wait_and_read(link, worker)) {
             lose(link, trimmed(PQerrorMessage(link.pg->get())));
             continue;
         }
@@ -290,35 +367,57 @@ void Multiplexer::run() {
 // Takes what the queue has for this connection, writes it and flushes once. False when the
 // connection failed.
 bool Multiplexer::write_batch(Link &link, std::vector<std::shared_ptr<MuxStatement>> &batch) {
+    if (!link.may_take && !link.in_flight.empty()) return true;
+    link.may_take = false;
     take_batch(link, batch);
+    if (batch.empty()) return true;
+    // libpq 15's PQpipelineSync flushes: one send per statement, each a TCP segment that wakes
+    // the backend and runs the loopback receive path. Corked, the batch leaves as full segments
+    // when uncorked below: the backend wakes once per batch, not once per statement.
+    const bool corked = batch.size() > 1 && set_cork(link, true);
     bool healthy = true;
     for (auto &statement : batch) {
         if (healthy) healthy = send(link, std::move(statement));
     }
     batch.clear();
+    if (corked) set_cork(link, false);
     if (!healthy) return false;
     const int flushed = PQflush(link.pg->get());
     link.want_write = flushed == 1;
     return flushed >= 0;
 }
 
-// Sleeps until the socket or the queue has something (or a deadline tick), then flushes and
-// reads what the socket allows. False when the connection failed.
-bool Multiplexer::wait_and_read(Link &link) {
+// Sets TCP_CORK on the link's socket; false (and not tried again) where it is not TCP.
+bool Multiplexer::set_cork(Link &link, bool on) {
+    if (!link.corkable) return false;
+    const int value = on ? 1 : 0;
+    if (::setsockopt(PQsocket(link.pg->get()), IPPROTO_TCP, TCP_CORK, &value, sizeof value) != 0) {
+        link.corkable = false;
+        return false;
+    }
+    return true;
+}
+
+// Sleeps until the socket has something (or a deadline tick), or, with nothing in flight, until
+// a submitter wakes this worker; then flushes and reads what the socket allows. False when the
+// connection failed.
+bool Multiplexer::wait_and_read(Link &link, Worker &worker) {
     PGconn *conn = link.pg->get();
-    const bool can_take = link.in_flight.size() < kMaxInFlight;
+    const bool idle = link.in_flight.empty() && !link.want_write;
+    const bool parked = idle && park(worker);
+    if (idle && !parked) return true;  // statements were queued meanwhile: take them now
     pollfd fds[2] = {
         {PQsocket(conn), static_cast<short>(POLLIN | (link.want_write ? POLLOUT : 0)), 0},
-        {wake_fd_, POLLIN, 0}};
-    bool queue_waiting = false;
-    {
-        std::lock_guard lock(mutex_);
-        queue_waiting = count_ > 0;
+        {worker.wake_fd, POLLIN, 0}};
+    // Deadlines of in-flight statements are checked every tick; a parked worker sleeps (the
+    // queue is swept by the busy ones, and a parked worker is woken by the first statement).
+    const int polled = ::poll(fds, 2, parked ? -1 : kDeadlineTickMs);
+    if (parked) {
+        worker.parked.store(false);  // woken by the socket, or already by wake_one
+        link.may_take = true;
     }
-    // Deadlines of waiting statements are checked every tick; an idle worker sleeps.
-    const int timeout = !link.in_flight.empty() || queue_waiting ? kDeadlineTickMs : -1;
-    if (::poll(fds, can_take ? 2 : 1, timeout) < 0) return errno == EINTR;
-    if (can_take && (fds[1].revents & POLLIN) != 0 && !stop_flag_.load()) drain_fd(wake_fd_);
+    if (polled < 0) return errno == EINTR;
+    if ((fds[1].revents & POLLIN) != 0 && !stop_flag_.load()) drain_fd(worker.wake_fd);
     if ((fds[0].revents & POLLOUT) != 0) {
         const int flushed = PQflush(conn);
         if (flushed < 0) return false;
@@ -356,12 +455,14 @@ bool Multiplexer::connect(Link &link) {
     link.slot = slot;
     link.pg = pg;
     link.want_write = false;
+    link.corkable = true;
     return true;
 }
 
 void Multiplexer::take_batch(Link &link, std::vector<std::shared_ptr<MuxStatement>> &batch) {
     const size_t room = kMaxInFlight - std::min(kMaxInFlight, link.in_flight.size());
     bool leftover = false;
+    bool someone_waits = false;
     {
         std::lock_guard lock(mutex_);
         while (count_ > 0 && batch.size() < std::min(room, kBatch)) {
@@ -370,9 +471,10 @@ void Multiplexer::take_batch(Link &link, std::vector<std::shared_ptr<MuxStatemen
             --count_;
         }
         leftover = count_ > 0;
+        someone_waits = space_waiters_ > 0;
     }
-    if (!batch.empty()) space_.notify_all();
-    if (leftover) signal_fd(wake_fd_);
+    if (!batch.empty() && someone_waits) space_.notify_all();
+    if (leftover) wake_one();
 }
 
 // Writes one statement with its own sync point (buffered: flushed after the batch). A text
@@ -388,25 +490,26 @@ bool Multiplexer::send(Link &link, std::shared_ptr<MuxStatement> statement) {
     }
     PGconn *conn = link.pg->get();
     InFlight entry;
-    std::string key(statement->sql());
-    key.push_back('\0');
-    key += std::to_string(statement->n_params());
-    auto found = link.prepared.find(key);
+    const std::string_view text(statement->sql());
+    auto found = link.prepared.find(text);
     int sent = 0;
-    if (found != link.prepared.end() && found->second.ready) {
+    if (found != link.prepared.end() && found->second.ready &&
+        found->second.n_params == statement->n_params()) {
         sent = PQsendQueryPrepared(conn, found->second.name.c_str(), statement->n_params(),
                                    statement->params(), nullptr, nullptr, 0);
     } else if (found == link.prepared.end() && link.prepared.size() < kPreparedPerConnection) {
-        Prepared prepared{"_connpool_mux_" + std::to_string(link.next_name++), false};
+        Prepared prepared{"_connpool_mux_" + std::to_string(link.next_name++),
+                          statement->n_params(), false};
         sent = PQsendPrepare(conn, prepared.name.c_str(), statement->sql(), statement->n_params(),
                              nullptr) &&
                PQsendQueryPrepared(conn, prepared.name.c_str(), statement->n_params(),
                                    statement->params(), nullptr, nullptr, 0);
         entry.stage = InFlight::Stage::prepare;
-        entry.prepared_key = key;
-        link.prepared.emplace(std::move(key), std::move(prepared));
+        entry.prepared_key = text;
+        link.prepared.emplace(std::string(text), std::move(prepared));
     } else {
-        // Being prepared (not confirmed yet), or the table is full.
+        // Being prepared (not confirmed yet), the same text with another number of parameters,
+        // or the table is full.
         sent = PQsendQueryParams(conn, statement->sql(), statement->n_params(), nullptr,
                                  statement->params(), nullptr, nullptr, 0);
     }
@@ -476,6 +579,7 @@ bool Multiplexer::take_result(Link &link, PGresult *r) {
             PQclear(r);
             if (!in_step) return false;  // out of step with the server: only closing is safe
             deliver(entry);
+            link.may_take = true;
             link.in_flight.pop_front();
             return true;
         }

@@ -4,7 +4,6 @@
 // and each result is routed back to its caller in order. The header does not include libpq.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -13,6 +12,7 @@
 
 #include "core/error.hpp"
 #include "core/pool.hpp"
+#include "pg/mux_signal.hpp"
 #include "pg/result.hpp"
 
 namespace connpool {
@@ -43,8 +43,8 @@ class MuxStatement {
     TimePoint deadline() const { return deadline_; }
 
   private:
-    mutable std::mutex mutex_;
-    std::condition_variable done_;
+    mutable std::mutex mutex_;          // guards the outcome below; never held while waiting
+    MuxSignal done_;                    // raised after the outcome is stored
     std::string text_;                  // sql, NUL, then each non-NULL parameter and its NUL
     std::vector<const char *> params_;  // into text_, nullptr = SQL NULL
     const TimePoint deadline_;

@@ -125,6 +125,61 @@ TEST_F(MultiplexTest, AnErrorStaysWithItsStatement) {
     }
 }
 
+// Over TCP each batch is written corked (one segment for many statements): values and an
+// error in the middle of a batch still reach their own callers, from many threads at once.
+TEST_F(MultiplexTest, CorkedTcpBatchesKeepValuesAndErrorsApart) {
+    const std::string tcp = fixture_file("conninfo_tcp");
+    if (tcp.empty()) GTEST_SKIP() << "the fixture server has no TCP conninfo";
+    make({{"max_size", "2"}, {"multiplexing_connections", "2"}}, tcp + " application_name=" + app_);
+    constexpr int kThreads = 12;
+    constexpr int kStatements = 150;
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> callers;
+    for (int t = 0; t < kThreads; ++t) {
+        callers.emplace_back([&, t] {
+            for (int i = 0; i < kStatements; ++i) {
+                const std::string mine = std::to_string(t * 1'000 + i);
+                const bool fail = i % 10 == 5;  // a division by zero now and then
+                std::string value;
+                Error error;
+                const connpool_status s = exec(fail ? "SELECT 1 / ($1::int * 0)" : "SELECT $1::int",
+                                               {mine.c_str()}, &value, error);
+                if (fail ? s != CONNPOOL_ERR_QUERY_FAILED || error.sqlstate() != "22012"
+                         : s != CONNPOOL_OK || value != mine) {
+                    ++wrong;
+                }
+            }
+        });
+    }
+    for (auto &caller : callers) caller.join();
+    EXPECT_EQ(wrong.load(), 0);
+}
+
+// A worker whose connection is busy is not woken per statement, but an idle (parked) one is: a
+// statement submitted while one shared connection runs a long statement is answered by the
+// other at once.
+TEST_F(MultiplexTest, IdleConnectionTakesStatementsWhileAnotherIsBusy) {
+    make({{"max_size", "2"}, {"multiplexing_connections", "2"}});
+    std::string value;
+    Error error;
+    ASSERT_EQ(exec("SELECT 1", {}, &value, error), CONNPOOL_OK) << error.message();
+    connpool_statement *sleeper = nullptr;
+    ASSERT_EQ(connpool_pool_exec_async(&sleeper, pool_, "SELECT pg_sleep(2)", 0, nullptr, 20'000,
+                                       nullptr),
+              CONNPOOL_OK);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the sleeper is sent
+    for (int i = 0; i < 20; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        const std::string n = std::to_string(i);
+        ASSERT_EQ(exec("SELECT $1::int", {n.c_str()}, &value, error, 1'000), CONNPOOL_OK)
+            << i << ": " << error.message();
+        EXPECT_EQ(value, n);
+        EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500)) << i;
+    }
+    EXPECT_EQ(connpool_statement_wait(sleeper, 0, nullptr), CONNPOOL_ERR_IN_PROGRESS);
+    connpool_statement_free(sleeper);
+}
+
 TEST_F(MultiplexTest, AsyncFdBecomesReadableAndResultIsCollectedOnce) {
     make({{"max_size", "2"}, {"multiplexing_connections", "1"}});
     connpool_statement *statement = nullptr;
@@ -185,7 +240,14 @@ TEST_F(MultiplexTest, KilledBackendFailsOnlyItsInFlightStatements) {
     std::string pid;
     Error error;
     ASSERT_EQ(exec("SELECT pg_backend_pid()", {}, &pid, error), CONNPOOL_OK) << error.message();
-    // A batch in flight behind a sleeping statement; the backend is killed under it.
+    // A batch in flight behind a sleeping statement; the backend is killed under it. The
+    // connection is kept busy first, so that the ten are queued meanwhile and written together
+    // when its answer arrives (a busy connection does not take statements on a mere tick).
+    connpool_statement *blocker = nullptr;
+    ASSERT_EQ(connpool_pool_exec_async(&blocker, pool_, "SELECT pg_sleep(0.3)", 0, nullptr, 20'000,
+                                       nullptr),
+              CONNPOOL_OK);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the blocker is sent
     std::vector<connpool_statement *> batch;
     for (int i = 0; i < 10; ++i) {
         connpool_statement *statement = nullptr;
@@ -196,11 +258,16 @@ TEST_F(MultiplexTest, KilledBackendFailsOnlyItsInFlightStatements) {
     }
     Admin admin;
     for (int i = 0; i < 500 && admin.scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = " +
-                                            pid + " AND query LIKE '%pg_sleep%'") != "1";
+                                            pid + " AND query LIKE '%pg_sleep(5)%'") != "1";
          ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     admin.terminate(pid);
+    connpool_result *blocker_result = nullptr;
+    ASSERT_EQ(connpool_statement_wait(blocker, -1, nullptr), CONNPOOL_OK);
+    EXPECT_EQ(connpool_statement_result(&blocker_result, blocker, nullptr), CONNPOOL_OK);
+    connpool_result_free(blocker_result);
+    connpool_statement_free(blocker);
     for (connpool_statement *statement : batch) {
         ASSERT_EQ(connpool_statement_wait(statement, -1, nullptr), CONNPOOL_OK);
         connpool_result *r = nullptr;
