@@ -96,7 +96,7 @@ CONNPOOL_API connpool_status connpool_pool_exec(connpool_result **out, connpool_
         if (status != CONNPOOL_OK) return status;
         // The multiplexer answers by the deadline; the slack only guards against a stalled
         // worker, which then gets the same timeout as the statement would have.
-        if (!statement->wait_until(statement->deadline() + Millis(1'000))) {
+        if (!statement->wait_until(deadline_from(statement->deadline(), 1'000))) {
             statement->finish(CONNPOOL_ERR_TIMEOUT, nullptr,
                               Error(CONNPOOL_ERR_TIMEOUT, "the multiplexed statement timed out"));
         }
@@ -167,7 +167,7 @@ CONNPOOL_API connpool_status connpool_statement_wait(connpool_statement *stateme
         if (!ref) return stale_handle(err, kFunction, "statement");
         MuxStatement &pending = *ref.get<StatementObject>()->statement;
         const TimePoint until =
-            timeout_ms < 0 ? pending.deadline() + Millis(1'000) : deadline_after(timeout_ms);
+            timeout_ms < 0 ? deadline_from(pending.deadline(), 1'000) : deadline_after(timeout_ms);
         if (pending.wait_until(until)) return CONNPOOL_OK;
         if (timeout_ms < 0) {
             // A stalled worker: the statement gets the timeout it was promised.

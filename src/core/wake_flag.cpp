@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <ctime>
 
 namespace connpool {
@@ -52,7 +53,7 @@ const void *WakeFlag::set() {
 
 void WakeFlag::wake(const void *key) {
     if (key == nullptr) return;
-    syscall(SYS_futex, key, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+    syscall(SYS_futex, key, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
 }
 
 }  // namespace connpool

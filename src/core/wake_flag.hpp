@@ -1,9 +1,11 @@
-// A one-shot signal from one waker to one sleeping thread, with no mutex on the waiter's side.
+// A one-shot signal that a waker sets once and threads sleep on, with no mutex on their side:
+// a futex word. Setting it costs no system call when nobody sleeps.
 //
 // The pool's blocking waiters sleep on one: a hand-off wakes the waiter straight into its
 // connection. (With a condition variable the woken thread first has to take the pool's mutex
 // again, which the waker usually still holds: it wakes, sleeps on the mutex and is woken a
-// second time. See "Fairness" in pool.hpp.)
+// second time. See "Fairness" in pool.hpp.) A multiplexed statement's callers sleep on one
+// until its outcome is stored (pg/multiplexer.hpp).
 #pragma once
 
 #include <atomic>
@@ -25,7 +27,7 @@ class WakeFlag {
     // pass the returned key (null when nobody sleeps) to wake(), preferably after unlocking
     // whatever lock the waker holds.
     [[nodiscard]] const void *set();
-    // Wakes the thread sleeping on `key`, if any. Touches no memory: the kernel only compares
+    // Wakes the threads sleeping on `key`, if any. Touches no memory: the kernel only compares
     // the address, so a flag already gone costs at most a harmless spurious wake-up of whoever
     // sleeps on that address now (every futex user re-checks its word).
     static void wake(const void *key);

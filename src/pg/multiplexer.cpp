@@ -109,11 +109,11 @@ void MuxStatement::finish(connpool_status status, std::unique_ptr<QueryResult> r
         if (event_fd_ >= 0) signal_fd(event_fd_);
     }
     // Outside the lock: the woken caller takes the mutex at once to read the outcome.
-    done_.raise();
+    WakeFlag::wake(done_.set());
 }
 
 bool MuxStatement::finished() const {
-    return done_.raised();
+    return done_.is_set();
 }
 
 bool MuxStatement::wait_until(TimePoint until) {

@@ -12,7 +12,7 @@
 
 #include "core/error.hpp"
 #include "core/pool.hpp"
-#include "pg/mux_signal.hpp"
+#include "core/wake_flag.hpp"
 #include "pg/result.hpp"
 
 namespace connpool {
@@ -44,7 +44,7 @@ class MuxStatement {
 
   private:
     mutable std::mutex mutex_;          // guards the outcome below; never held while waiting
-    MuxSignal done_;                    // raised after the outcome is stored
+    WakeFlag done_;                     // set after the outcome is stored
     std::string text_;                  // sql, NUL, then each non-NULL parameter and its NUL
     std::vector<const char *> params_;  // into text_, nullptr = SQL NULL
     const TimePoint deadline_;
