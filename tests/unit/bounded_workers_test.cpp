@@ -54,8 +54,17 @@ TEST(BoundedWorkersTest, HungJobsNeverTakeMoreThanTheThreadBound) {
 TEST(BoundedWorkersTest, AJobGivenUpBeforeItStartedNeverRuns) {
     BoundedWorkers &workers = leaked(1, 8);
     auto open = std::make_shared<std::atomic<bool>>(false);
-    EXPECT_EQ(workers.run(blocked_on(open), Clock::now() + 10ms),
+    auto started = std::make_shared<std::atomic<bool>>(false);
+    // Long enough for the one thread to start it even under a sanitizer on a busy machine: a
+    // job given up before it started would leave the thread free for the next one.
+    EXPECT_EQ(workers.run(
+                  [open, started] {
+                      *started = true;
+                      blocked_on(open)();
+                  },
+                  Clock::now() + 500ms),
               BoundedWorkers::Outcome::timed_out);
+    ASSERT_TRUE(started->load()) << "the blocking job never started: the test proves nothing";
     auto ran = std::make_shared<std::atomic<bool>>(false);
     EXPECT_EQ(workers.run([ran] { *ran = true; }, Clock::now() + 10ms),
               BoundedWorkers::Outcome::timed_out);
