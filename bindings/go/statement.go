@@ -5,12 +5,18 @@ package connpool
 // its callback is bound once per encoder, so waiting for a statement allocates nothing here (a
 // closure per statement cost several heap allocations: every captured variable escapes).
 //
-// The statement is always sent before the wait starts, and the first callback asks the library
-// (which polls the socket) before the goroutine parks. Sending from inside the callback would
-// save that poll, but RawConn.Read first clears the socket's recorded readiness: whatever was
-// already readable before the send (a backend's FATAL message and EOF after
-// pg_terminate_backend, say) would then never wake the goroutine. Measured by
-// TestBrokenConnectionIsReported, which hung that way.
+// The statement is always sent before the wait starts, and the first callback looks at the
+// socket before the goroutine parks. Sending from inside the callback would save that look, but
+// RawConn.Read first clears the socket's recorded readiness: whatever was already readable
+// before the send (a backend's FATAL message and EOF after pg_terminate_backend, say) would
+// then never wake the goroutine. Measured by TestBrokenConnectionIsReported, which hung that
+// way.
+//
+// That first look is a poll(2) made from Go (readableNow), not a collect: right after the send
+// the answer is usually not there yet (0.9 of the statements at 8 goroutines), and a collect
+// then costs a cgo call, libpq's recv (EAGAIN) and the library's own poll. Bytes that arrive
+// after the look wake the goroutine: RawConn.Read cleared the readiness before the first
+// callback, so their edge is recorded. Statements that wait to write start with a collect.
 type statement struct {
 	lease uintptr
 	enc   *encoder
@@ -18,6 +24,7 @@ type statement struct {
 
 	r        execResult
 	w        waitEvents // what the statement waits for (CONNPOOL_WAIT_*)
+	looked   bool       // the first callback looked at the socket (readableNow)
 	done     bool
 	released bool // collectRowRelease released the lease
 	err      error
@@ -43,7 +50,13 @@ func (s *statement) begin(lease uintptr, enc *encoder, mode collectMode, sent wa
 }
 
 // run is the callback: it advances the statement and reports whether it is done.
-func (s *statement) run(uintptr) bool {
+func (s *statement) run(fd uintptr) bool {
+	if !s.looked {
+		s.looked = true
+		if !s.w.write() && !readableNow(fd) {
+			return false // park until the answer's bytes arrive
+		}
+	}
 	switch s.mode {
 	case collectRowRelease:
 		var released bool
