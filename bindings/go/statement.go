@@ -17,6 +17,8 @@ package connpool
 // then costs a cgo call, libpq's recv (EAGAIN) and the library's own poll. Bytes that arrive
 // after the look wake the goroutine: RawConn.Read cleared the readiness before the first
 // callback, so their edge is recorded. Statements that wait to write start with a collect.
+// None of the answer can already be in libpq's buffer, unseen by the look: libpq reads while
+// sending only when the send could not finish, and such a statement waits to write.
 type statement struct {
 	lease uintptr
 	enc   *encoder
