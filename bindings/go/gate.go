@@ -36,8 +36,8 @@ type gate struct {
 	closeOnce  sync.Once
 	timeout    time.Duration // acquire_timeout (the library's default unless set)
 	maxWaiting int64         // max_waiting (0 = unlimited)
-	// health reads the pool's failed-connect count and breaker state (only when a wait
-	// starts and when it times out). It holds the handle, not the Pool: a closure over the
+	// health reads the pool's failed-connect count and breaker state (when a wait starts,
+	// at most once per failedReuse, and when it times out). It holds the handle, not the Pool: a closure over the
 	// Pool would keep it, and its finalizer, from ever being collected.
 	health func() (connectErrors int64, breakerOpen bool)
 	// The failed-connect count as of failedAt (ns since gateEpoch): waits that start within
