@@ -396,6 +396,7 @@ func (c *Conn) runStatement(ctx context.Context, sent waitEvents) (execResult, e
 	}
 	s := &c.enc.st
 	s.begin(c.lease, c.enc, mode, sent)
+	s.hint = &c.pool.lookHint
 	var pollErr error
 	for !s.done && pollErr == nil {
 		if s.w.write() {

@@ -3,6 +3,7 @@ package connpool
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // The gate's places follow Resize: growing frees places at once, shrinking takes free ones
@@ -74,5 +75,45 @@ func TestCallerLabelSkipsTheBinding(t *testing.T) {
 	}
 	if !strings.Contains(label, "testing.go:") {
 		t.Errorf("label %q: want the first frame outside the package (testing)", label)
+	}
+}
+
+// Waits that start within failedReuse of each other share one failed-connect sample (a full
+// statistics snapshot in the library); a later wait takes a new one.
+func TestGateSamplesFailedConnectsSparingly(t *testing.T) {
+	var calls, failed int64
+	g := newGate(1, nil, func() (int64, bool) { calls++; return failed, false })
+	if got := g.failedConnects(); got != 0 || calls != 1 {
+		t.Fatalf("first sample: %d after %d calls, want 0 after 1", got, calls)
+	}
+	failed = 3
+	for i := 0; i < 100; i++ {
+		g.failedConnects()
+	}
+	if calls != 1 {
+		t.Errorf("%d samples within %v, want 1", calls, failedReuse)
+	}
+	time.Sleep(failedReuse + time.Millisecond)
+	if got := g.failedConnects(); got != 3 || calls != 2 {
+		t.Errorf("after %v: %d after %d calls, want 3 after 2", failedReuse, got, calls)
+	}
+}
+
+// A recycled gate timer runs for its new duration only: no value of its earlier use is left
+// in its channel.
+func TestGateTimersRecycleClean(t *testing.T) {
+	fired := startTimer(time.Millisecond)
+	<-fired.C
+	stopTimer(fired, true)
+	stopped := startTimer(time.Hour)
+	stopTimer(stopped, false)
+	for i := 0; i < 4; i++ {
+		tm := startTimer(time.Hour)
+		select {
+		case <-tm.C:
+			t.Fatal("a recycled timer fired at once")
+		case <-time.After(5 * time.Millisecond):
+		}
+		stopTimer(tm, false)
 	}
 }

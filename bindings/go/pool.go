@@ -20,9 +20,10 @@ type Pool struct {
 	// Binding-only options (hooks.go): run on each new lease when set.
 	afterConnect afterConnectHook
 	afterRelease afterReleaseHook
-	leakLabels   bool // leak_threshold is set: label each lease with its caller
-	direct       bool // the stand-in pool of a direct connection (Connect)
-	mux          bool // multiplexing_connections > 0: Exec and QueryRow run multiplexed (mux.go)
+	leakLabels   bool     // leak_threshold is set: label each lease with its caller
+	direct       bool     // the stand-in pool of a direct connection (Connect)
+	mux          bool     // multiplexing_connections > 0: Exec and QueryRow run multiplexed (mux.go)
+	lookHint     lookHint // after a send: look at the socket first, or collect first (statement.go)
 }
 
 // Open creates a pool for conninfo, a libpq connection string ("host=/run/postgresql
