@@ -24,7 +24,9 @@ const (
 // the library, which knows.
 func readableNow(fd uintptr) bool {
 	p := pollfd{fd: int32(fd), events: pollIn}
-	n, _, errno := syscall.RawSyscall(syscall.SYS_POLL, uintptr(unsafe.Pointer(&p)), 1, 0)
+	var zero syscall.Timespec // ppoll, not poll: linux/arm64 has only ppoll
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&p)), 1,
+		uintptr(unsafe.Pointer(&zero)), 0, 0, 0)
 	if errno != 0 {
 		return true
 	}
