@@ -10,9 +10,9 @@
  *
  * --raw-sync K: no pool at all, the reference for the multiplexer's own cost: one thread drives
  * --connections libpq connections in pipeline mode, 64 prepared `SELECT 1` in flight on each,
- * written corked as the multiplexer does, with a sync point after every K statements (K = 1: what the multiplexer sends, one sync per
- * statement; K = 10: pgbench's pipeline script). libpq is loaded with dlopen, so that this
- * program links only libconnpool.
+ * written corked as the multiplexer does, with a sync point after every K statements (K = 1: what
+ * the multiplexer sends, one sync per statement; K = 10: pgbench's pipeline script). libpq is
+ * loaded with dlopen, so that this program links only libconnpool.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <dlfcn.h>
@@ -20,12 +20,12 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sys/socket.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "connpool/connpool.h"
@@ -122,14 +122,24 @@ static struct {
 static int load_libpq(void) {
     void *lib = dlopen("libpq.so.5", RTLD_NOW);
     if (lib == NULL) return 0;
-#define PQ_SYM(field, name) *(void **)(&pq.field) = dlsym(lib, name); if (!pq.field) return 0
-    PQ_SYM(connectdb, "PQconnectdb"); PQ_SYM(status, "PQstatus");
-    PQ_SYM(setnonblocking, "PQsetnonblocking"); PQ_SYM(enter_pipeline, "PQenterPipelineMode");
-    PQ_SYM(pipeline_sync, "PQpipelineSync"); PQ_SYM(send_prepare, "PQsendPrepare");
-    PQ_SYM(send_query_prepared, "PQsendQueryPrepared"); PQ_SYM(flush, "PQflush");
-    PQ_SYM(socket, "PQsocket"); PQ_SYM(consume_input, "PQconsumeInput");
-    PQ_SYM(is_busy, "PQisBusy"); PQ_SYM(get_result, "PQgetResult");
-    PQ_SYM(result_status, "PQresultStatus"); PQ_SYM(clear, "PQclear"); PQ_SYM(finish, "PQfinish");
+#define PQ_SYM(field, name)                   \
+    *(void **)(&pq.field) = dlsym(lib, name); \
+    if (!pq.field) return 0
+    PQ_SYM(connectdb, "PQconnectdb");
+    PQ_SYM(status, "PQstatus");
+    PQ_SYM(setnonblocking, "PQsetnonblocking");
+    PQ_SYM(enter_pipeline, "PQenterPipelineMode");
+    PQ_SYM(pipeline_sync, "PQpipelineSync");
+    PQ_SYM(send_prepare, "PQsendPrepare");
+    PQ_SYM(send_query_prepared, "PQsendQueryPrepared");
+    PQ_SYM(flush, "PQflush");
+    PQ_SYM(socket, "PQsocket");
+    PQ_SYM(consume_input, "PQconsumeInput");
+    PQ_SYM(is_busy, "PQisBusy");
+    PQ_SYM(get_result, "PQgetResult");
+    PQ_SYM(result_status, "PQresultStatus");
+    PQ_SYM(clear, "PQclear");
+    PQ_SYM(finish, "PQfinish");
 #undef PQ_SYM
     return 1;
 }
@@ -218,10 +228,11 @@ static int run_raw(const char *conninfo, int connections, int sync_every, double
         }
     }
     const double elapsed = now_seconds() - start;
-    printf("raw pipeline sync_every=%d connections=%d depth=%d seconds=%.1f statements=%lld "
-           "statements_per_s=%.0f%s\n",
-           sync_every, connections, kRawDepth, elapsed, answered, (double)answered / elapsed,
-           ok ? "" : " (failed)");
+    printf(
+        "raw pipeline sync_every=%d connections=%d depth=%d seconds=%.1f statements=%lld "
+        "statements_per_s=%.0f%s\n",
+        sync_every, connections, kRawDepth, elapsed, answered, (double)answered / elapsed,
+        ok ? "" : " (failed)");
     for (int i = 0; i < connections; ++i) pq.finish(links[i].conn);
     free(links);
     free(fds);
@@ -247,11 +258,16 @@ int main(int argc, char **argv) {
     int callers = 32, connections = 4, async_depth = 0, raw_sync = 0;
     double seconds = 5;
     for (int i = 2; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--callers") == 0) callers = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--connections") == 0) connections = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--seconds") == 0) seconds = atof(argv[i + 1]);
-        else if (strcmp(argv[i], "--async") == 0) async_depth = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--raw-sync") == 0) raw_sync = atoi(argv[i + 1]);
+        if (strcmp(argv[i], "--callers") == 0)
+            callers = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--connections") == 0)
+            connections = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--seconds") == 0)
+            seconds = atof(argv[i + 1]);
+        else if (strcmp(argv[i], "--async") == 0)
+            async_depth = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--raw-sync") == 0)
+            raw_sync = atoi(argv[i + 1]);
     }
     if (callers < 1 || connections < 1 || seconds <= 0) {
         fprintf(stderr, "callers, connections and seconds must be positive\n");
@@ -281,10 +297,11 @@ int main(int argc, char **argv) {
         const double start = now_seconds();
         run_async(async_depth, seconds);
         const double elapsed = now_seconds() - start;
-        printf("mux async depth=%d connections=%d seconds=%.1f statements=%lld failed=%lld "
-               "statements_per_s=%.0f\n",
-               async_depth, connections, elapsed, (long long)done, (long long)failed,
-               (double)done / elapsed);
+        printf(
+            "mux async depth=%d connections=%d seconds=%.1f statements=%lld failed=%lld "
+            "statements_per_s=%.0f\n",
+            async_depth, connections, elapsed, (long long)done, (long long)failed,
+            (double)done / elapsed);
         connpool_pool_free(pool);
         return failed == 0 ? 0 : 1;
     }
@@ -296,10 +313,10 @@ int main(int argc, char **argv) {
     atomic_store(&stop, 1);
     for (int i = 0; i < callers; ++i) pthread_join(threads[i], NULL);
     const double elapsed = now_seconds() - start;
-    printf("mux callers=%d connections=%d seconds=%.1f statements=%lld failed=%lld "
-           "statements_per_s=%.0f\n",
-           callers, connections, elapsed, (long long)done, (long long)failed,
-           (double)done / elapsed);
+    printf(
+        "mux callers=%d connections=%d seconds=%.1f statements=%lld failed=%lld "
+        "statements_per_s=%.0f\n",
+        callers, connections, elapsed, (long long)done, (long long)failed, (double)done / elapsed);
     free(threads);
     connpool_pool_free(pool);
     return failed == 0 ? 0 : 1;

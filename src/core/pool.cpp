@@ -510,8 +510,8 @@ void Pool::sit_out_window(std::unique_lock<std::mutex> &lock, Waiter &me, TimePo
     brief_holds_ =
         released_ - me.released_before >= kBriefHoldCycles * std::max<int64_t>(total_, 1);
     if (!idle_.empty() && !paused_) {
-        me.slot = take_idle_locked();  // before unlinking: that may serve
-        unlink_waiter_locked(me);      // the next waiter from idle_
+        me.slot = take_idle_locked();               // before unlinking: that may serve
+        unlink_waiter_locked(me);                   // the next waiter from idle_
         link_leased_locked(me.slot, Clock::now());  // as grant_locked would (nobody to wake)
     } else {
         me.wants_handoff = true;

@@ -272,8 +272,7 @@ class Pool final : private BudgetMember {
     // Gives `slot` to a queued waiter (unlinking it; a blocking waiter's slot becomes its lease
     // here, so that it needs no lock to take it) and wakes it. A blocking waiter asleep is woken
     // at once, or, if `wake_later` is given, by the caller after unlocking (WakeFlag::wake).
-    void grant_locked(Waiter &waiter, Slot *slot, TimePoint now,
-                      const void **wake_later = nullptr);
+    void grant_locked(Waiter &waiter, Slot *slot, TimePoint now, const void **wake_later = nullptr);
     void wake_locked(Waiter &waiter, const void **wake_later = nullptr);
     void finish_async_locked(AsyncAcquire &request, connpool_status status, Error error);
     // An asynchronous acquire ends without a connection: its wait timed out (counted as an

@@ -36,10 +36,9 @@ bool WakeFlag::wait_until(TimePoint deadline) {
             continue;  // `state` now holds what the flag says
         }
         const timespec until = monotonic_timespec(deadline);
-        const long slept =
-            syscall(SYS_futex, reinterpret_cast<uint32_t *>(&state_), FUTEX_WAIT_BITSET_PRIVATE,
-                    kSleeping, deadline == TimePoint::max() ? nullptr : &until, nullptr,
-                    FUTEX_BITSET_MATCH_ANY);
+        const long slept = syscall(
+            SYS_futex, reinterpret_cast<uint32_t *>(&state_), FUTEX_WAIT_BITSET_PRIVATE, kSleeping,
+            deadline == TimePoint::max() ? nullptr : &until, nullptr, FUTEX_BITSET_MATCH_ANY);
         if (slept != 0 && errno == ETIMEDOUT) return is_set();
         state = state_.load(std::memory_order_acquire);  // woken, interrupted or already set
     }
