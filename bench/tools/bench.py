@@ -44,6 +44,9 @@ PGXPOOL = "pgxpool v4"
 PYTHON = "libconnpool Python"
 PSYCOPG2 = "psycopg2 ThreadedConnectionPool"
 PSYCOPG_POOL = "psycopg_pool"
+MUX = "libconnpool multiplexed (C), {} callers on 4 connections"
+PIPELINE = "pgbench pipeline, 10 SELECT 1 per sync (statements/s)"
+MUX_CALLERS = (32, 128)
 ACQ = ", acquire+release only"
 ACQ_POOL = 4  # the acquire+release-only rows: pool of 4 (issue 17's figures), 1 and 8 threads
 BINDING_NAMES = {"connpool-go": GO, "pgxpool": PGXPOOL, "connpool-python": PYTHON,
@@ -53,7 +56,8 @@ TRANSPORTS = ("tcp", "unix")
 # Display order (others follow in the order they appear).
 ORDER = [PREPARED, PHYSICAL, RAW, CONNPOOL, CONNPOOL_32, CONNPOOL_AUTO, CONNPOOL_ROLLBACK,
          CONNPOOL_NOPING, CONNPOOL_PINGALL, HIKARI, GO, PGXPOOL, PYTHON, PSYCOPG2, PSYCOPG_POOL,
-         BOUNCER, BOUNCER_C, UNPOOLED, CONNPOOL + ACQ, HIKARI + ACQ, GO + ACQ, PGXPOOL + ACQ]
+         BOUNCER, BOUNCER_C, UNPOOLED, CONNPOOL + ACQ, HIKARI + ACQ, GO + ACQ, PGXPOOL + ACQ,
+         PIPELINE] + [MUX.format(n) for n in MUX_CALLERS]
 
 
 def log(msg: str) -> None:
@@ -73,8 +77,10 @@ def percentile(sorted_values: list[float], q: float) -> float:
 # ---- pgbench ----------------------------------------------------------------------------------
 
 def run_pgbench(args, conninfo: str, clients: int, reconnect: bool, tag: str,
-                protocol: str = "extended") -> dict:
-    """pgbench with a SELECT 1 script; latency from its per-transaction log (-l)."""
+                protocol: str = "extended", script: str = "select1.sql",
+                statements: int = 1) -> dict:
+    """pgbench with a SELECT 1 script (or `script`, of `statements` statements: the rate is
+    statements per second); latency from its per-transaction log (-l)."""
     work = pathlib.Path(args.work)
     prefix = work / f"pgbench_{tag}"
     for old in work.glob(prefix.name + ".*"):
@@ -83,7 +89,7 @@ def run_pgbench(args, conninfo: str, clients: int, reconnect: bool, tag: str,
     # -T counts the connection time too (its tps leaves it out). Over TCP, SCRAM authentication
     # of many clients on a loaded machine can take most of a short slice: one more second.
     duration = args.slice_seconds + (1 if "host=127.0.0.1" in conninfo and clients >= 8 else 0)
-    cmd = [args.pgbench, "-n", "-M", protocol, "-f", str(work / "select1.sql"),
+    cmd = [args.pgbench, "-n", "-M", protocol, "-f", str(work / script),
            "-c", str(clients), "-j", str(threads), "-T", str(duration),
            "-l", f"--log-prefix={prefix}"]
     if reconnect:
@@ -99,7 +105,7 @@ def run_pgbench(args, conninfo: str, clients: int, reconnect: bool, tag: str,
     failed = re.search(r"number of failed transactions: (\d+)", out)
     if proc.returncode != 0 or not m:
         raise RuntimeError(f"pgbench failed ({proc.returncode}): {out.strip()[-600:]}")
-    tps = float(m.group(1))
+    tps = float(m.group(1)) * statements
     # Per-transaction log: client_id transaction_no time_us script_no epoch_s epoch_us.
     # Persistent connections: latency = the logged time. With -C the logged time leaves out
     # the connect, so latency = each client's interval between completions (connect + query +
@@ -146,6 +152,20 @@ def run_driver(args, conninfo: str, clients: int, extra: list[str], impl: str,
     row.pop("impl", None)
     row.pop("clients", None)
     return row
+
+
+def run_mux(args, conninfo: str, callers: int) -> dict:
+    """connpool_mux_bench: `callers` threads, SELECT 1 through connpool_pool_exec on 4 shared
+    connections (issue 17 goal 6). Statements per second; it reports no latency."""
+    cmd = [args.mux_driver, conninfo, "--callers", str(callers), "--connections", "4",
+           "--seconds", str(args.slice_seconds)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.slice_seconds * 4 + 60)
+    m = re.search(r"statements=(\d+) failed=(\d+) statements_per_s=([0-9.]+)", proc.stdout)
+    if proc.returncode != 0 or not m:
+        raise RuntimeError(f"connpool_mux_bench failed ({proc.returncode}): "
+                           f"{(proc.stdout + proc.stderr).strip()[-600:]}")
+    return {"ops_per_sec": float(m.group(3)), "ops": int(m.group(1)), "errors": int(m.group(2)),
+            "pool_size": 4, "latency": "not measured"}
 
 
 # ---- the bindings' own benchmarks -------------------------------------------------------------
@@ -246,6 +266,7 @@ def cmd_server(args) -> int:
     work = pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     (work / "select1.sql").write_text("SELECT 1;\n")
+    (work / "pipeline10.sql").write_text("\\startpipeline\n" + "SELECT 1;\n" * 10 + "\\endpipeline\n")
     conninfos = {"unix": args.conninfo, "tcp": args.conninfo_tcp}
     transports = [t for t in args.transports.split(",") if conninfos.get(t)]
     notes = list(args.note or [])
@@ -302,6 +323,12 @@ def cmd_server(args) -> int:
                     pool_size=ACQ_POOL)))
             if have_java:
                 pts.append((HIKARI + ACQ, lambda: run_hikari(args, ci, t, c, HIKARI + ACQ, "acquire", ACQ_POOL)))
+        if c == 32 and t == "tcp":  # goal 6: multiplexing, and pgbench's pipeline ceiling
+            pts.append((PIPELINE, lambda: run_pgbench(args, ci, c, False, "pipeline", "extended",
+                                                      "pipeline10.sql", 10)))
+            if args.mux_driver:
+                for n in MUX_CALLERS:
+                    pts.append((MUX.format(n), lambda n=n: run_mux(args, ci, n)))
         return pts
 
     bindings = []
@@ -360,7 +387,7 @@ def cmd_server(args) -> int:
                         row = None
                     done += 1
                     if row is not None:
-                        pooled = impl not in (PREPARED, PHYSICAL, UNPOOLED, RAW)
+                        pooled = impl not in (PREPARED, PHYSICAL, UNPOOLED, RAW, PIPELINE)
                         row.setdefault("pool_size", pool_size_for(c) if pooled else None)
                         if not pooled:
                             row["pool_size"] = None
@@ -582,6 +609,11 @@ def goals(rows: list[dict], micro: dict, memory: dict | None) -> list[dict]:
     at_least("acquire+release (pool of 4): C >= pgxpool", CONNPOOL + ACQ, PGXPOOL + ACQ, (1, 8))
     at_least("(informative) acquire+release (pool of 4): C vs HikariCP", CONNPOOL + ACQ, HIKARI + ACQ, (1, 8))
     at_least("(informative) acquire+release (pool of 4): Go >= pgxpool", GO + ACQ, PGXPOOL + ACQ, (1, 8))
+    for n in MUX_CALLERS:  # statements/s of N callers on 4 connections vs pgbench at 32 clients
+        at_least(f"multiplexed, {n} callers on 4 connections >= 1.5x pgbench -M prepared",
+                 MUX.format(n), PREPARED, (32,), 1.5)
+        at_least(f"(informative) multiplexed, {n} callers on 4 connections vs pgbench pipeline",
+                 MUX.format(n), PIPELINE, (32,))
     for t in transports:
         for c in sorted({r["clients"] for r in rows}):
             a, b = row(CONNPOOL_ROLLBACK, c, t), row(CONNPOOL_AUTO, c, t)
@@ -789,6 +821,7 @@ def main() -> int:
     s.add_argument("--conninfo-tcp", help="TCP 127.0.0.1 conninfo of the same server")
     s.add_argument("--transports", default="tcp,unix")
     s.add_argument("--modes-driver", help="connpool_modes_bench (reset and acquire-only rows)")
+    s.add_argument("--mux-driver", help="connpool_mux_bench (multiplexing rows, TCP at 32 clients)")
     s.add_argument("--java", help="java binary (HikariCP rows)")
     s.add_argument("--java-cp", help="classpath: HikariBench classes + HikariCP, pgjdbc, slf4j, junixsocket")
     s.add_argument("--java-warmup", type=float, default=2, help="seconds of JIT warm-up per run")
